@@ -1,0 +1,12 @@
+"""jupyter-cloudtty: Kubernetes cloud shells (CloudTTY) inside Jupyter."""
+
+from ._version import __version__
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .app import CloudTTY
+
+    return [{"module": "jupyter_cloudtty.app", "app": CloudTTY}]
+
+
+__all__ = ["__version__"]

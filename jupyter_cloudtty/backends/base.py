@@ -1,0 +1,42 @@
+"""The interface every backend implements; the server sees nothing else."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from ..sessions import Session
+from ..shells import Shell
+
+
+class Backend(abc.ABC):
+    """Creates, lists and deletes shells and opens their terminal sessions."""
+
+    #: shown in logs and, later, in ``GET /cloudtty/api/info``
+    kind: str
+
+    def check_spec(self, spec: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Raise ``InvalidShell`` for a (valid) spec field this backend cannot honour."""
+
+    @abc.abstractmethod
+    async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
+        """Start a shell from a validated spec; a name is generated when None."""
+
+    @abc.abstractmethod
+    async def list(self) -> list[Shell]: ...
+
+    @abc.abstractmethod
+    async def get(self, name: str) -> Shell:
+        """Raise ``ShellNotFound`` when there is no such shell."""
+
+    @abc.abstractmethod
+    async def delete(self, name: str) -> None:
+        """End the shell and forget it; raise ``ShellNotFound`` when there is none."""
+
+    @abc.abstractmethod
+    async def open(self, name: str) -> Session:
+        """The terminal session of a shell, for a client to attach to."""
+
+    @abc.abstractmethod
+    async def shutdown(self) -> None:
+        """End every shell this backend started (the server is stopping)."""

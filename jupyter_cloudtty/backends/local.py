@@ -1,0 +1,293 @@
+"""The local backend: each shell is a process on a PTY of the Jupyter server's machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .. import ptys
+from ..protocol import CloseCode, client_option_value, close_reason
+from ..sessions import Session
+from ..shells import (
+    InvalidShell,
+    Phase,
+    Shell,
+    ShellError,
+    ShellExists,
+    ShellNotFound,
+    TooManyShells,
+    condition,
+    generate_name,
+    now,
+    ttl_seconds,
+)
+from .base import Backend
+
+log = logging.getLogger(__name__)
+
+# Why each field cannot be honoured here; the request is refused rather than half-obeyed.
+UNSUPPORTED_FIELDS = {
+    "image": "local shells run on the Jupyter server's machine, not in a container image",
+    "runAsUser": "local shells run as the Jupyter server's own user",
+    "secretRef": "local shells use the Jupyter server user's own kubeconfig",
+    "configmapName": "local shells use the Jupyter server user's own kubeconfig",
+    "urlArg": "a local shell starts when it is created, not per connection, so it takes no URL arguments",
+    "exposureMode": "a local shell is reached only through this server's terminal WebSocket",
+    "ingressConfig": "a local shell is reached only through this server's terminal WebSocket",
+    "virtualServiceConfig": "a local shell is reached only through this server's terminal WebSocket",
+    "pathPrefix": "a local shell is reached only through this server's terminal WebSocket",
+    "pathSuffix": "a local shell is reached only through this server's terminal WebSocket",
+}
+
+_ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+
+
+@dataclass(frozen=True)
+class End:
+    """Why a shell ends, and what its clients and status are told."""
+
+    cause: str  # "exited", "expired", "once", "deleted", "stopping"
+    code: int = CloseCode.NORMAL
+    reason: str = ""
+
+
+ONCE = End("once", CloseCode.NORMAL, "ended: its last client left (once)")
+DELETED = End("deleted", CloseCode.DELETED, "the shell was deleted")
+STOPPING = End("stopping", CloseCode.SERVER_STOPPING, "the Jupyter server is stopping")
+EXITED = End("exited")
+
+
+def last_lines(output: bytes, count: int = 5, limit: int = 400) -> str:
+    """The last few non-blank lines of terminal output, without escape sequences."""
+    text = _ANSI.sub(b"", output).replace(b"\r", b"").decode(errors="replace")
+    lines = [line.rstrip() for line in text.split("\n") if line.strip()]
+    return "\n".join(lines[-count:])[-limit:]
+
+
+class LocalShell:
+    """One shell: its process, its session, its TTL, and how it ends (exactly once)."""
+
+    def __init__(self, backend: LocalBackend, name: str, spec: dict[str, Any]):
+        self.backend = backend
+        self.model = Shell(name, spec, created=now())
+        self._exited = asyncio.Event()
+        self._end_task: asyncio.Task[None] | None = None
+        self._ttl_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def start(self) -> None:
+        backend, spec = self.backend, self.model.spec
+        command = spec.get("commandAction")
+        argv = ["/bin/sh", "-c", command] if command else list(backend.shell_command)
+        env = dict(os.environ)
+        env.update((var["name"], var.get("value", "")) for var in spec.get("env", ()))
+        try:
+            self.pty = ptys.spawn(argv, cwd=backend.cwd, env=env)
+        except OSError as e:
+            raise ShellError(f"could not start {argv[0]!r} in {backend.cwd!r}: {e.strerror or e}") from e
+        self.pid: int = self.pty.ptyproc.pid
+        preferences = {k: client_option_value(v) for k, v in spec.get("ttydClientOptions", {}).items()}
+        self.session = Session(
+            ptys.PtyStream(self.pty.ptyproc.fd),
+            title=f"{command or ' '.join(argv)} ({backend.hostname})",
+            preferences=preferences,
+            scrollback_bytes=backend.scrollback_bytes,
+            on_last_detach=(lambda: self.end_soon(ONCE)) if spec.get("once") else None,
+        )
+        self.session.start()
+        started = now()
+        self.model.phase = Phase.READY
+        self.model.access_url = backend.terminal_url(self.name)
+        self.model.last_schedule_time = started
+        self.model.conditions = [condition("Ready", True, "Started", f"running as pid {self.pid}", started)]
+
+        loop = asyncio.get_running_loop()
+        ttl = ttl_seconds(spec)
+        if ttl:
+            self._ttl_timer = loop.call_later(ttl, self.end_soon, End("expired", CloseCode.EXPIRED, f"expired: its TTL of {ttl}s ran out"))
+        if not ptys.watch_exit(self.pid, self._on_exit):
+            # No pidfd (not Linux): the end of output is the best sign we have.
+            loop.create_task(self._exit_after_eof())
+        loop.create_task(self._end_when_output_ends())
+
+    def _on_exit(self) -> None:
+        self._exited.set()
+        self.end_soon(EXITED)
+
+    async def _exit_after_eof(self) -> None:
+        await self.session.drained()
+        await asyncio.to_thread(self.pty.ptyproc.wait)  # already exiting: returns at once
+        self._exited.set()
+        self.end_soon(EXITED)
+
+    async def _end_when_output_ends(self) -> None:
+        # Every holder of the terminal is gone, e.g. `exec` into a program that closed it.
+        await self.session.drained()
+        self.end_soon(EXITED)
+
+    def end_soon(self, end: End) -> None:
+        if self._end_task is None:
+            self._end_task = asyncio.get_running_loop().create_task(self._end(end))
+
+    async def end(self, end: End) -> None:
+        """End the shell for ``end`` unless it is already ending; wait until it has ended."""
+        self.end_soon(end)
+        assert self._end_task is not None
+        await asyncio.shield(self._end_task)
+
+    async def _end(self, end: End) -> None:
+        if self._ttl_timer:
+            self._ttl_timer.cancel()
+        grace = self.backend.kill_timeout
+        self.session.release()  # what a paused client held back must still flow out
+        if not self._exited.is_set():
+            # Hang up, as closing a terminal window does; then insist.
+            ptys.signal_session(self.pid, signal.SIGHUP)
+            if not await _wait(self._exited.wait(), grace):
+                ptys.signal_session(self.pid, signal.SIGKILL)
+                await self._exited.wait()
+        # Background jobs outlive their shell and keep the terminal open: end them too.
+        ptys.signal_session(self.pid, signal.SIGHUP)
+        if not await _wait(self.session.drained(), grace):
+            ptys.signal_session(self.pid, signal.SIGKILL)
+            if not await _wait(self.session.drained(), grace):
+                log.warning("shell %s: output did not end after SIGKILL; closing it", self.name)
+                self.session.stream.close()
+        self.pty.ptyproc.isalive()  # reaps, recording the exit status
+        if end.cause == "exited":
+            end = self._exit_end()
+        self._record_end(end)
+        self.session.end(end.code, close_reason(end.reason))
+        self.pty.ptyproc.close()
+        self.backend._ended(self)
+
+    def _exit_end(self) -> End:
+        proc = self.pty.ptyproc
+        if proc.exitstatus == 0:
+            return End("exited", CloseCode.NORMAL, "exited")
+        if proc.signalstatus is not None:
+            what = f"killed by {signal.Signals(proc.signalstatus).name}"
+        else:
+            what = f"exited with code {proc.exitstatus}"
+        return End("failed", CloseCode.FAILED, what)
+
+    def _record_end(self, end: End) -> None:
+        at, model = now(), self.model
+        if end.cause == "failed":
+            model.phase = Phase.FAILED
+            tail = last_lines(self.session.scrollback.tail(8192))
+            message = f"the command {end.reason}" + (f"; last output:\n{tail}" if tail else "")
+            model.conditions = [
+                condition("Ready", False, "Failed", f"the command {end.reason}", at),
+                condition("Failed", True, "CommandFailed", message, at),
+            ]
+        else:
+            model.phase = Phase.COMPLETE
+            reason = {"exited": "Exited", "expired": "Expired", "once": "OnceEnded",
+                      "deleted": "Deleted", "stopping": "ServerStopping"}[end.cause]
+            model.conditions = [condition("Ready", False, reason, end.reason, at)]
+
+
+async def _wait(awaitable: Any, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+class LocalBackend(Backend):
+    """Shells as PTYs of the server's machine, run as the server's user."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        *,
+        shell_command: Sequence[str],
+        cwd: str,
+        terminal_url: Callable[[str], str],
+        max_shells: int = 32,
+        scrollback_bytes: int = 512 * 1024,
+        kill_timeout: float = 2.0,
+    ):
+        self.shell_command = list(shell_command)
+        self.cwd = cwd
+        self.terminal_url = terminal_url
+        self.max_shells = max_shells
+        self.scrollback_bytes = scrollback_bytes
+        self.kill_timeout = kill_timeout
+        self.hostname = socket.gethostname()
+        self._shells: dict[str, LocalShell] = {}
+
+    def check_spec(self, spec: dict[str, Any]) -> None:
+        for field, why in UNSUPPORTED_FIELDS.items():
+            if field in spec:
+                raise InvalidShell(f"spec.{field}", f"not supported by the local backend: {why}")
+        for i, var in enumerate(spec.get("env", ())):
+            if "valueFrom" in var:
+                raise InvalidShell(f"spec.env[{i}].valueFrom", "not supported by the local backend: give a value")
+            if var["name"].startswith("TTYD_"):
+                raise InvalidShell(
+                    f"spec.env[{i}].name",
+                    f"{var['name']} configures ttyd, which the local backend does not run",
+                )
+
+    async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
+        self.check_spec(spec)
+        if name is not None and name in self._shells:
+            raise ShellExists(name)
+        if len(self._shells) >= self.max_shells:
+            raise TooManyShells(
+                f"this server already has {len(self._shells)} shells, the most it allows "
+                "(c.CloudTTY.max_shells); delete one first"
+            )
+        while name is None or name in self._shells:
+            name = generate_name()
+        shell = LocalShell(self, name, spec)
+        shell.start()
+        self._shells[name] = shell
+        log.info("started shell %s (pid %s)", name, shell.pid)
+        return shell.model
+
+    def _shell(self, name: str) -> LocalShell:
+        try:
+            return self._shells[name]
+        except KeyError:
+            raise ShellNotFound(name) from None
+
+    async def list(self) -> list[Shell]:
+        return [shell.model for shell in self._shells.values()]
+
+    async def get(self, name: str) -> Shell:
+        return self._shell(name).model
+
+    async def open(self, name: str) -> Session:
+        return self._shell(name).session
+
+    async def delete(self, name: str) -> None:
+        shell = self._shells.pop(name, None)
+        if shell is None:
+            raise ShellNotFound(name)
+        await shell.end(DELETED)
+        log.info("deleted shell %s", name)
+
+    def _ended(self, shell: LocalShell) -> None:
+        if shell.model.spec.get("cleanup") and self._shells.get(shell.name) is shell:
+            del self._shells[shell.name]
+        log.info("shell %s ended: %s", shell.name, shell.model.conditions[-1]["message"])
+
+    async def shutdown(self) -> None:
+        shells = list(self._shells.values())
+        if shells:
+            log.info("ending %d shell(s)", len(shells))
+        await asyncio.gather(*(shell.end(STOPPING) for shell in shells))

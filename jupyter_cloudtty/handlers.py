@@ -1,0 +1,227 @@
+"""HTTP and WebSocket handlers of the server extension, one per route.
+
+    GET    /cloudtty/api/shells                  list
+    POST   /cloudtty/api/shells                  create ({"name"?, "spec"?}) -> 201 + Location
+    GET    /cloudtty/api/shells/{name}           one shell
+    DELETE /cloudtty/api/shells/{name}           end and forget it -> 204
+    WS     /cloudtty/api/shells/{name}/terminal  the terminal, in ttyd's protocol
+
+Every route requires Jupyter's authentication and the ``cloudtty`` authorization resource.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.ioloop import IOLoop
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from . import protocol
+from .backends import Backend
+from .protocol import CloseCode, ProtocolError
+from .sessions import Session
+from .shells import InvalidShell, ShellError, parse_create_request, validate_name
+
+AUTH_RESOURCE = "cloudtty"
+API_PATH = "cloudtty/api/shells"
+NAME = r"(?P<name>[^/]+)"
+
+
+class ApiHandler(APIHandler):
+    """Answers ``ShellError`` with its status and ``{"message": ...}``, never a traceback."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ShellError):
+            status_code = error.status
+        super().send_error(status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ShellError):
+            self.finish(json.dumps({"message": str(error)}))
+        else:
+            super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ShellError):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def shell_url(self, name: str) -> str:
+        return url_path_join(self.base_url, API_PATH, name)
+
+
+class ShellsHandler(ApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        shells = await self.backend.list()
+        self.finish(json.dumps([shell.to_json() for shell in sorted(shells, key=lambda s: s.created)]))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body: Any = None
+        if self.request.body.strip():
+            try:
+                body = json.loads(self.request.body)
+            except ValueError as e:
+                raise InvalidShell("body", f"is not valid JSON ({e})") from None
+        name, spec = parse_create_request(body)
+        shell = await self.backend.create(name, spec)
+        self.set_status(201)
+        self.set_header("Location", self.shell_url(shell.name))
+        self.finish(json.dumps(shell.to_json()))
+
+
+class ShellHandler(ApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        shell = await self.backend.get(validate_name(name))
+        self.finish(json.dumps(shell.to_json()))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self.backend.delete(validate_name(name))
+        self.set_status(204)
+        self.finish()
+
+
+class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
+    """A browser's terminal: ttyd's protocol in, a shared session behind it."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, backend: Backend, handshake_timeout: float) -> None:
+        self.backend = backend
+        self.handshake_timeout = handshake_timeout
+        self.session: Session | None = None
+        self._attached = False
+        self._handshake_timer: object | None = None
+
+    async def get(self, name: str) -> None:
+        # Authenticate and authorize before upgrading; Origin is checked by tornado's
+        # call to check_origin (WebSocketMixin applies the server's allow_origin rules).
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403, "not authenticated")
+        if not await ensure_async(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)):
+            raise web.HTTPError(403, "not authorized to use cloud shells")
+        try:
+            self.session = await self.backend.open(validate_name(name))
+        except ShellError as e:
+            raise web.HTTPError(e.status, str(e).replace("%", "%%")) from None
+        await super().get(name)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in subprotocols else None
+
+    def open(self, name: str) -> None:  # type: ignore[override]
+        super().open()  # keep-alive pings
+        self.set_nodelay(True)  # a keystroke is one small frame: never wait for Nagle
+        self._handshake_timer = IOLoop.current().call_later(
+            self.handshake_timeout, self._fail, "no handshake received"
+        )
+
+    async def on_message(self, message: str | bytes) -> None:
+        # Returning an awaitable makes tornado wait before reading the next frame:
+        # input is backpressured by the PTY, not queued here.
+        if isinstance(message, str):
+            message = message.encode()
+        if not message or self.session is None:
+            return
+        command = message[0]
+        if not self._attached:
+            if command != protocol.HANDSHAKE:
+                self._fail("expected the JSON handshake first")
+                return
+            try:
+                handshake = protocol.parse_handshake(message)
+            except ProtocolError as e:
+                self._fail(str(e))
+                return
+            await self._attach(handshake.size)
+        elif command == protocol.INPUT:
+            await self.session.write(self, message[1:])
+        elif command == protocol.RESIZE_TERMINAL:
+            size = protocol.parse_resize(message[1:])
+            if size:
+                self.session.resize(self, *size)
+        elif command == protocol.PAUSE:
+            self.session.pause(self)
+        elif command == protocol.RESUME:
+            self.session.resume(self)
+        # Anything else (a second handshake, unknown commands) is ignored, as ttyd does.
+
+    async def _attach(self, size: tuple[int, int] | None) -> None:
+        assert self.session is not None
+        if self._handshake_timer is not None:
+            IOLoop.current().remove_timeout(self._handshake_timer)
+        self._attached = True
+        session = self.session
+        # ttyd's order: title, preferences, then output (here: the scrollback, then live).
+        # All three are queued before anything is awaited, so no live output can overtake.
+        writes = [
+            self.write_message(protocol.encode_title(session.title), binary=True),
+            self.write_message(protocol.encode_preferences(session.preferences), binary=True),
+        ]
+        replay = session.attach(self, size)
+        if replay:
+            writes.append(self.write_message(protocol.OUTPUT_PREFIX + replay, binary=True))
+        if session.ended:
+            self.end(*session.ended)
+        try:
+            for write in writes:
+                await write
+        except WebSocketClosedError:
+            pass
+
+    def _fail(self, reason: str) -> None:
+        self.log.info("closing terminal %s: %s", self.request.path, reason)
+        self.close(CloseCode.PROTOCOL_ERROR, protocol.close_reason(reason))
+
+    # --- the session's view of this client ------------------------------------------
+
+    async def send_output(self, data: bytes) -> None:
+        try:
+            await self.write_message(protocol.OUTPUT_PREFIX + data, binary=True)
+        except WebSocketClosedError:
+            pass  # on_close detaches us
+
+    def end(self, code: int, reason: str) -> None:
+        self.close(code, reason)
+
+    def on_close(self) -> None:
+        if self._handshake_timer is not None:
+            IOLoop.current().remove_timeout(self._handshake_timer)
+        if self.session is not None and self._attached:
+            self.session.detach(self)
+
+
+def handlers(backend: Backend, handshake_timeout: float) -> list[tuple[str, type, dict[str, Any]]]:
+    """Routes relative to the server's base URL (the ExtensionApp prefixes it)."""
+    return [
+        (API_PATH, ShellsHandler, {"backend": backend}),
+        (f"{API_PATH}/{NAME}", ShellHandler, {"backend": backend}),
+        (
+            f"{API_PATH}/{NAME}/terminal",
+            TerminalHandler,
+            {"backend": backend, "handshake_timeout": handshake_timeout},
+        ),
+    ]

@@ -1,0 +1,169 @@
+"""Local terminals: a process on a PTY (spawned by terminado) and its byte stream.
+
+terminado spawns the process (``PtyWithClients``: a new session, its own process group,
+SIGPIPE restored). We do the I/O ourselves because terminado's reader decodes to ``str``
+and polls inside the event loop with no flow control: here output is read as bytes,
+64 KiB at a time, only while nobody has paused it, and input is written without blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+import signal
+import struct
+import termios
+from typing import Callable, Sequence
+
+from terminado.management import DEFAULT_TERM_TYPE, PtyWithClients
+
+from .sessions import READ_SIZE
+
+
+def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str], rows: int = 24, columns: int = 80) -> PtyWithClients:
+    """Start ``argv`` on a new PTY, as the leader of a new session and process group."""
+    env = {**env, "TERM": env.get("TERM") or DEFAULT_TERM_TYPE, "COLUMNS": str(columns), "LINES": str(rows)}
+    pty = PtyWithClients(list(argv), env, cwd)
+    pty.ptyproc.setwinsize(rows, columns)
+    # ptyprocess sleeps (blocking) in close()/__del__ unless told not to.
+    pty.ptyproc.delayafterclose = 0
+    pty.ptyproc.delayafterterminate = 0
+    return pty
+
+
+class PtyStream:
+    """The ``TerminalStream`` of a local PTY: nonblocking bytes in and out."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        self._loop = asyncio.get_running_loop()
+        self._paused = False
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def read(self) -> bytes:
+        while not self._closed:
+            if not self._paused:
+                try:
+                    return os.read(self.fd, READ_SIZE)  # b"" at EOF on BSDs
+                except BlockingIOError:
+                    pass
+                except OSError as e:
+                    if e.errno == errno.EIO:  # Linux: every slave fd is closed
+                        return b""
+                    raise
+            await self._readable()
+        return b""
+
+    def _readable(self) -> asyncio.Future[None]:
+        self._waiter = self._loop.create_future()
+        if not self._paused:
+            self._loop.add_reader(self.fd, self._wake)
+        return self._waiter
+
+    def _wake(self) -> None:
+        self._loop.remove_reader(self.fd)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def pause(self) -> None:
+        self._paused = True
+        if not self._closed:
+            self._loop.remove_reader(self.fd)
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._waiter is not None and not self._waiter.done() and not self._closed:
+            self._loop.add_reader(self.fd, self._wake)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._closed:
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:
+                # The program is not reading its input: wait for room, buffer nothing.
+                ready = self._loop.create_future()
+                self._loop.add_writer(self.fd, ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    self._loop.remove_writer(self.fd)
+                continue
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    return  # the program is gone; its end is reported elsewhere
+                raise
+            view = view[written:]
+
+    def resize(self, rows: int, columns: int) -> None:
+        if not self._closed:
+            fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def close(self) -> None:
+        """Stop reading (the fd itself belongs to ptyprocess, which closes it)."""
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self.fd)
+            self._loop.remove_writer(self.fd)
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+
+
+# --- the processes of a terminal session ---------------------------------------------------
+
+
+def session_process_groups(sid: int) -> set[int]:
+    """Process groups with a member in session ``sid`` (job control gives each job its own)."""
+    groups = {sid}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no procfs (macOS): the leader's group is all we can name
+        return groups
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...; comm may contain spaces and parentheses
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if int(fields[3]) == sid:
+            groups.add(int(fields[2]))
+    return groups
+
+
+def signal_session(sid: int, sig: int) -> None:
+    """Send ``sig`` to every process of the terminal session led by ``sid``."""
+    for group in session_process_groups(sid):
+        try:
+            os.killpg(group, sig)
+            if sig == signal.SIGHUP:
+                os.killpg(group, signal.SIGCONT)  # a stopped job must run to see its SIGHUP
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def watch_exit(pid: int, callback: Callable[[], None]) -> bool:
+    """Call ``callback()`` once when ``pid`` exits, via a pidfd; False where there is none."""
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    loop = asyncio.get_running_loop()
+
+    def fired() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        callback()
+
+    loop.add_reader(pidfd, fired)
+    return True

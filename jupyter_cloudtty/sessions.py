@@ -1,0 +1,216 @@
+"""The session layer: one terminal stream shared by any number of attached clients.
+
+A session pumps output from a ``TerminalStream`` (a local PTY today, a remote ttyd later)
+into a bounded scrollback and to every attached client. It never buffers without bound:
+the pump awaits each client's write before reading more, so a slow client slows the
+stream (and, through the PTY or TCP, the program) instead of filling memory. A client's
+PAUSE pauses the stream until that client RESUMEs or leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Awaitable, Callable, Protocol
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 64 * 1024
+
+
+class TerminalStream(Protocol):
+    """Where a session's bytes come from and go to."""
+
+    async def read(self) -> bytes:
+        """The next output chunk; ``b""`` once the stream has ended."""
+
+    async def write(self, data: bytes) -> None:
+        """Input for the program; returns once the stream has taken all of it."""
+
+    def resize(self, rows: int, columns: int) -> None: ...
+
+    def pause(self) -> None:
+        """Stop producing output until ``resume``; what is produced meanwhile is held."""
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Client(Protocol):
+    """An attached viewer (the WebSocket handler), as the session sees it."""
+
+    def send_output(self, data: bytes) -> Awaitable[None]:
+        """Deliver output; resolves when it is written (never raises for a gone client)."""
+
+    def release(self) -> None:
+        """Resume the stream whoever paused it: the session is ending and must drain."""
+        if self._paused_by:
+            self._paused_by.clear()
+            self.stream.resume()
+
+    def end(self, code: int, reason: str) -> None:
+        """The session is over: close with this code and reason."""
+
+
+class Scrollback:
+    """The most recent output, at most ``limit`` bytes, cut at line starts when trimmed."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def append(self, data: bytes) -> None:
+        if self.limit <= 0:
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > self.limit:
+            self._trim()
+
+    def _trim(self) -> None:
+        while self._size - len(self._chunks[0]) >= self.limit:
+            self._size -= len(self._chunks.popleft())
+        if self._size > self.limit:
+            # Cut the oldest chunk at a line start, so replay starts on a clean line.
+            first = self._chunks[0]
+            cut = self._size - self.limit
+            newline = first.find(b"\n", cut)
+            cut = newline + 1 if newline != -1 else cut
+            self._chunks[0] = first[cut:]
+            self._size -= cut
+
+    def tail(self, limit: int) -> bytes:
+        """The last ``limit`` bytes (or fewer)."""
+        data = b"".join(self._chunks)
+        return data[-limit:]
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def __len__(self) -> int:
+        return self._size
+
+
+class Session:
+    """Fan-out of one ``TerminalStream`` to many clients, with scrollback and flow control.
+
+    ``on_last_detach`` is called when the last client leaves (``once`` shells end then).
+    """
+
+    def __init__(
+        self,
+        stream: TerminalStream,
+        *,
+        title: str,
+        preferences: dict,
+        scrollback_bytes: int,
+        on_last_detach: Callable[[], None] | None = None,
+    ):
+        self.stream = stream
+        self.title = title
+        self.preferences = preferences
+        self.scrollback = Scrollback(scrollback_bytes)
+        self.ended: tuple[int, str] | None = None
+        self._on_last_detach = on_last_detach
+        self._clients: dict[Client, tuple[int, int] | None] = {}
+        self._paused_by: set[Client] = set()
+        self._size: tuple[int, int] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def start(self) -> None:
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        read = self.stream.read
+        try:
+            while chunk := await read():
+                self.scrollback.append(chunk)
+                clients = self._clients
+                if len(clients) == 1:
+                    for client in clients:
+                        await client.send_output(chunk)
+                elif clients:
+                    await asyncio.gather(*[client.send_output(chunk) for client in list(clients)])
+        except Exception:
+            log.exception("terminal stream failed; ending its output")
+
+    async def drained(self) -> None:
+        """Wait until the stream has ended and every byte of it has been delivered."""
+        if self._pump_task is not None:
+            await asyncio.shield(self._pump_task)
+
+    # --- clients -------------------------------------------------------------------
+
+    def attach(self, client: Client, size: tuple[int, int] | None = None) -> bytes:
+        """Register ``client``; return the scrollback to replay before live output.
+
+        Nothing is awaited between snapshot and registration, so every byte reaches the
+        client exactly once: either in the replay or live.
+        """
+        self._clients[client] = size
+        if size:
+            self._apply_size(size)
+        return bytes(self.scrollback)
+
+    def detach(self, client: Client) -> None:
+        if self._clients.pop(client, "absent") == "absent":
+            return
+        self._unpause(client)
+        if not self._clients and self.ended is None and self._on_last_detach:
+            self._on_last_detach()
+
+    async def write(self, client: Client, data: bytes) -> None:
+        # The terminal follows the size of whoever is typing (tmux's "latest").
+        size = self._clients.get(client)
+        if size and size != self._size:
+            self._apply_size(size)
+        await self.stream.write(data)
+
+    def resize(self, client: Client, rows: int, columns: int) -> None:
+        if client in self._clients:
+            self._clients[client] = (rows, columns)
+            self._apply_size((rows, columns))
+
+    def _apply_size(self, size: tuple[int, int]) -> None:
+        if size != self._size and self.ended is None:
+            self._size = size
+            self.stream.resize(*size)
+
+    def pause(self, client: Client) -> None:
+        if client in self._clients and client not in self._paused_by:
+            self._paused_by.add(client)
+            if len(self._paused_by) == 1:
+                self.stream.pause()
+
+    def resume(self, client: Client) -> None:
+        self._unpause(client)
+
+    def _unpause(self, client: Client) -> None:
+        if client in self._paused_by:
+            self._paused_by.discard(client)
+            if not self._paused_by:
+                self.stream.resume()
+
+    def release(self) -> None:
+        """Resume the stream whoever paused it: the session is ending and must drain."""
+        if self._paused_by:
+            self._paused_by.clear()
+            self.stream.resume()
+
+    def end(self, code: int, reason: str) -> None:
+        """Close every client with ``code``; later clients get the replay, then the same."""
+        if self.ended is not None:
+            return
+        self.ended = (code, reason)
+        for client in list(self._clients):
+            client.end(code, reason)
+        self._clients.clear()
+        self._paused_by.clear()
+        self.stream.close()

@@ -1,0 +1,346 @@
+"""The shell model shared by every backend: names, the CloudShell spec, status, errors.
+
+A shell is what a CloudShell (``cloudshell.cloudtty.io/v1alpha1``) describes: a name, a spec
+using CloudShell's own field names, and a status. Validation here is backend-independent;
+each backend then refuses the fields it cannot honour (``Backend.check_spec``).
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+# Service `cloudshell-<name>` must be a DNS-1035 label (<= 63 characters).
+MAX_NAME_LENGTH = 63 - len("cloudshell-")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_ROUTE_PATH = re.compile(r"^[A-Za-z0-9._~/-]*$")
+# Like Kubernetes' generateName: no vowels, no look-alike digits.
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+EXPOSURE_MODES = ("ClusterIP", "NodePort", "Ingress", "VirtualService", "GatewayAPI")
+
+
+class Phase:
+    """Values of ``status.phase`` (upstream's spelling: ``Complete``, not ``Completed``)."""
+
+    PENDING = ""
+    CREATED_JOB = "CreatedJob"
+    CREATED_ROUTE_RULE = "CreatedRouteRule"
+    READY = "Ready"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+    ENDED = (COMPLETE, FAILED)
+
+
+# --- errors: each carries the HTTP status the REST API answers with -----------------
+
+
+class ShellError(Exception):
+    """A request about shells that cannot be honoured; ``str()`` is the user-facing message."""
+
+    status = 400
+
+
+class InvalidShell(ShellError):
+    """A name or spec field is invalid; the message starts with the field's path."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class ShellNotFound(ShellError):
+    status = 404
+
+    def __init__(self, name: str):
+        super().__init__(f"shell {name!r} not found")
+
+
+class ShellExists(ShellError):
+    status = 409
+
+    def __init__(self, name: str):
+        super().__init__(f"a shell named {name!r} already exists")
+
+
+class TooManyShells(ShellError):
+    status = 429
+
+
+# --- names ------------------------------------------------------------------------------
+
+
+def validate_name(name: Any, field: str = "name") -> str:
+    """Return ``name`` if it is a DNS-1123 label short enough for ``cloudshell-<name>``."""
+    if not isinstance(name, str):
+        raise InvalidShell(field, f"must be a string, got {_kind(name)}")
+    if not name:
+        raise InvalidShell(field, "must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidShell(
+            field,
+            f"must be at most {MAX_NAME_LENGTH} characters (so that 'cloudshell-<name>' "
+            f"is a valid Service name), got {len(name)}",
+        )
+    if not _DNS_LABEL.match(name):
+        raise InvalidShell(
+            field,
+            f"{name!r} is not a DNS-1123 label: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+        )
+    return name
+
+
+def generate_name(prefix: str = "shell-") -> str:
+    return prefix + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+# --- spec validation ----------------------------------------------------------------------
+
+Validator = Callable[[Any, str], Any]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidShell(path, f"must be a string, got {_kind(value)}")
+    return value
+
+
+def _nonempty_string(value: Any, path: str) -> str:
+    if not _string(value, path).strip():
+        raise InvalidShell(path, "must not be empty")
+    if "\0" in value:
+        raise InvalidShell(path, "must not contain NUL characters")
+    return value
+
+
+def _boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidShell(path, f"must be true or false, got {_kind(value)}")
+    return value
+
+
+def _positive_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidShell(path, f"must be a whole number of seconds, got {_kind(value)}")
+    if value < 1:
+        raise InvalidShell(path, f"must be at least 1 second, got {value}")
+    return value
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Validator:
+    def check(value: Any, path: str) -> str:
+        if not pattern.match(_string(value, path)) or len(value) > 253:
+            raise InvalidShell(path, f"{value!r} is not {what}")
+        return value
+
+    return check
+
+
+_dns_subdomain = _matching(_DNS_SUBDOMAIN, "a valid Kubernetes object name (DNS-1123 subdomain)")
+_dns_label = _matching(_DNS_LABEL, "a valid namespace name (DNS-1123 label)")
+_route_path = _matching(_ROUTE_PATH, "a URL path (letters, digits and . _ ~ / - only)")
+
+
+def _enum(*allowed: str) -> Validator:
+    def check(value: Any, path: str) -> str:
+        if value not in allowed:
+            raise InvalidShell(path, f"must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    return check
+
+
+def _run_as_user(value: Any, path: str) -> str:
+    if _string(value, path) != "root" and not value.isdigit():
+        raise InvalidShell(path, f"must be 'root' or a numeric UID, got {value!r}")
+    return value
+
+
+def _string_map(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidShell(path, f"must be an object of strings, got {_kind(value)}")
+    for key, item in value.items():
+        _string(item, f"{path}.{key}")
+    return dict(value)
+
+
+def _object(fields: dict[str, Validator]) -> Validator:
+    def check(value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise InvalidShell(path, f"must be an object, got {_kind(value)}")
+        out = {}
+        for key, item in value.items():
+            if key not in fields:
+                known = ", ".join(fields)
+                raise InvalidShell(f"{path}.{key}", f"unknown field (known: {known})")
+            out[key] = fields[key](item, f"{path}.{key}")
+        return out
+
+    return check
+
+
+def _env_var(value: Any, path: str) -> dict[str, Any]:
+    var = _object({"name": _string, "value": _string, "valueFrom": _object_any})(value, path)
+    if "name" not in var:
+        raise InvalidShell(f"{path}.name", "is required")
+    if not _ENV_NAME.match(var["name"]):
+        raise InvalidShell(f"{path}.name", f"{var['name']!r} is not a valid environment variable name")
+    if "value" in var and "valueFrom" in var:
+        raise InvalidShell(path, "set either value or valueFrom, not both")
+    return var
+
+
+def _object_any(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidShell(path, f"must be an object, got {_kind(value)}")
+    return value
+
+
+def _env(value: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise InvalidShell(path, f"must be a list of {{name, value}} objects, got {_kind(value)}")
+    return [_env_var(item, f"{path}[{i}]") for i, item in enumerate(value)]
+
+
+def _client_options(value: Any, path: str) -> dict[str, str]:
+    options = _string_map(value, path)
+    for key, item in options.items():
+        # ttyd reads `-t key=value`; upstream joins options with '|'.
+        if not key or "=" in key or "|" in key:
+            raise InvalidShell(f"{path}.{key}", "a key must be non-empty and contain neither '=' nor '|'")
+        if "|" in item:
+            raise InvalidShell(f"{path}.{key}", "a value must not contain '|'")
+    return options
+
+
+SPEC_FIELDS: dict[str, Validator] = {
+    "commandAction": _nonempty_string,
+    "image": _nonempty_string,
+    "secretRef": _object({"name": _dns_subdomain}),
+    "configmapName": _dns_subdomain,
+    "runAsUser": _run_as_user,
+    "once": _boolean,
+    "urlArg": _boolean,
+    "ttlSecondsAfterStarted": _positive_int,
+    "ttl": _positive_int,
+    "cleanup": _boolean,
+    "exposureMode": _enum(*EXPOSURE_MODES),
+    "ingressConfig": _object(
+        {"ingressName": _dns_subdomain, "namespace": _dns_label, "ingressClassName": _string,
+         "annotations": _string_map, "host": _string}
+    ),
+    "virtualServiceConfig": _object(
+        {"virtualServiceName": _dns_subdomain, "namespace": _dns_label, "export_to": _string,
+         "gateway": _string}
+    ),
+    "pathPrefix": _route_path,
+    "pathSuffix": _route_path,
+    "env": _env,
+    "ttydClientOptions": _client_options,
+}
+
+
+def validate_spec(spec: Any, path: str = "spec") -> dict[str, Any]:
+    """Return a normalised copy of a CloudShell spec, or raise InvalidShell naming the field.
+
+    ``null`` values mean "not set", as in a Kubernetes manifest.
+    """
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise InvalidShell(path, f"must be an object, got {_kind(spec)}")
+    out = {}
+    for key, value in spec.items():
+        if key not in SPEC_FIELDS:
+            raise InvalidShell(f"{path}.{key}", "unknown field (see the CloudShell spec for the fields a shell has)")
+        if value is not None:
+            out[key] = SPEC_FIELDS[key](value, f"{path}.{key}")
+    return out
+
+
+def parse_create_request(body: Any) -> tuple[str | None, dict[str, Any]]:
+    """``{"name"?: str, "spec"?: {...}}`` -> (name or None, validated spec)."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidShell("body", f"must be a JSON object, got {_kind(body)}")
+    for key in body:
+        if key not in ("name", "spec"):
+            raise InvalidShell(key, "unknown field (a request has 'name' and 'spec')")
+    name = body.get("name")
+    if name is not None:
+        validate_name(name)
+    return name, validate_spec(body.get("spec"))
+
+
+def ttl_seconds(spec: dict[str, Any]) -> int | None:
+    """The shell's lifetime: ``ttlSecondsAfterStarted`` wins over the older ``ttl``."""
+    return spec.get("ttlSecondsAfterStarted", spec.get("ttl"))
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with second precision, as Kubernetes writes times."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(kind: str, status: bool, reason: str, message: str, at: datetime) -> dict[str, str]:
+    return {
+        "type": kind,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": timestamp(at),
+    }
+
+
+@dataclass
+class Shell:
+    """What every backend reports for a shell, and what the REST API returns."""
+
+    name: str
+    spec: dict[str, Any]
+    created: datetime
+    phase: str = Phase.PENDING
+    access_url: str = ""
+    last_schedule_time: datetime | None = None
+    conditions: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ended(self) -> bool:
+        return self.phase in Phase.ENDED
+
+    def to_json(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"phase": self.phase}
+        if self.access_url:
+            status["accessUrl"] = self.access_url
+        if self.last_schedule_time:
+            status["lastScheduleTime"] = timestamp(self.last_schedule_time)
+        if self.conditions:
+            status["conditions"] = self.conditions
+        return {
+            "name": self.name,
+            "created": timestamp(self.created),
+            "spec": self.spec,
+            "status": status,
+        }
