@@ -129,6 +129,12 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             raise web.HTTPError(e.status, str(e).replace("%", "%%")) from None
         await super().get(name)
 
+    def skip_check_origin(self) -> bool:
+        # jupyter_server waives the Origin check for token-authenticated requests. Not for
+        # a shell: a token leaked into a foreign page must not open one. The server's
+        # allow_origin / allow_origin_pat still apply; clients sending no Origin pass.
+        return False
+
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in subprotocols else None
 

@@ -149,19 +149,16 @@ class LocalShell:
             self._ttl_timer.cancel()
         grace = self.backend.kill_timeout
         self.session.release()  # what a paused client held back must still flow out
-        if not self._exited.is_set():
-            # Hang up, as closing a terminal window does; then insist.
-            ptys.signal_session(self.pid, signal.SIGHUP)
-            if not await _wait(self._exited.wait(), grace):
-                ptys.signal_session(self.pid, signal.SIGKILL)
-                await self._exited.wait()
-        # Background jobs outlive their shell and keep the terminal open: end them too.
+        # Hang up, as closing a terminal window does (bash passes it on to its jobs),
+        # then kill whatever is left of the terminal's session: no orphans, even `nohup`.
         ptys.signal_session(self.pid, signal.SIGHUP)
+        await _wait(self._exited.wait(), grace)
+        ptys.signal_session(self.pid, signal.SIGKILL)
+        if not await _wait(self._exited.wait(), grace):
+            log.error("shell %s: pid %s survived SIGKILL", self.name, self.pid)
         if not await _wait(self.session.drained(), grace):
-            ptys.signal_session(self.pid, signal.SIGKILL)
-            if not await _wait(self.session.drained(), grace):
-                log.warning("shell %s: output did not end after SIGKILL; closing it", self.name)
-                self.session.stream.close()
+            log.warning("shell %s: its terminal stayed open after SIGKILL; closing it", self.name)
+            self.session.stream.close()
         self.pty.ptyproc.isalive()  # reaps, recording the exit status
         if end.cause == "exited":
             end = self._exit_end()
