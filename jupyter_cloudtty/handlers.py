@@ -181,13 +181,17 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             IOLoop.current().remove_timeout(self._handshake_timer)
         self._attached = True
         session = self.session
+        await session.open(size)  # the first client starts the process, at its size
+        replay = session.attach(self, size)
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            session.detach(self)  # left while the process started (a `once` shell ends)
+            return
         # ttyd's order: title, preferences, then output (here: the scrollback, then live).
-        # All three are queued before anything is awaited, so no live output can overtake.
+        # All are queued in this same tick as attach(), so no live output can overtake.
         writes = [
             self.write_message(protocol.encode_title(session.title), binary=True),
             self.write_message(protocol.encode_preferences(session.preferences), binary=True),
         ]
-        replay = session.attach(self, size)
         if replay:
             writes.append(self.write_message(protocol.OUTPUT_PREFIX + replay, binary=True))
         if session.ended:
@@ -216,7 +220,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
     def on_close(self) -> None:
         if self._handshake_timer is not None:
             IOLoop.current().remove_timeout(self._handshake_timer)
-        if self.session is not None and self._attached:
+        if self.session is not None:
             self.session.detach(self)
 
 

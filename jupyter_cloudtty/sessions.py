@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Optional, Protocol
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
+DEFAULT_SIZE = (24, 80)  # (rows, columns) when the first client sends no size
 
 
 class TerminalStream(Protocol):
@@ -48,7 +49,8 @@ class Client(Protocol):
         """Resume the stream whoever paused it: the session is ending and must drain."""
         if self._paused_by:
             self._paused_by.clear()
-            self.stream.resume()
+            if self.stream is not None:
+                self.stream.resume()
 
     def end(self, code: int, reason: str) -> None:
         """The session is over: close with this code and reason."""
@@ -94,22 +96,30 @@ class Scrollback:
         return self._size
 
 
+StreamOpener = Callable[[int, int], Awaitable[Optional[TerminalStream]]]
+
+
 class Session:
     """Fan-out of one ``TerminalStream`` to many clients, with scrollback and flow control.
 
-    ``on_last_detach`` is called when the last client leaves (``once`` shells end then).
+    The stream is opened for the first client, at that client's size, as ttyd spawns its
+    process on connection: ``open_stream(rows, columns)`` returns it, or None if it could
+    not be opened (having ended the session with the reason). ``on_last_detach`` is called
+    when the last client leaves (``once`` shells end then).
     """
 
     def __init__(
         self,
-        stream: TerminalStream,
+        open_stream: StreamOpener,
         *,
         title: str,
         preferences: dict,
         scrollback_bytes: int,
         on_last_detach: Callable[[], None] | None = None,
     ):
-        self.stream = stream
+        self.stream: TerminalStream | None = None
+        self._open_stream = open_stream
+        self._opening: asyncio.Future[None] | None = None
         self.title = title
         self.preferences = preferences
         self.scrollback = Scrollback(scrollback_bytes)
@@ -124,11 +134,26 @@ class Session:
     def clients(self) -> int:
         return len(self._clients)
 
-    def start(self) -> None:
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+    @property
+    def opened(self) -> bool:
+        return self.stream is not None
 
-    async def _pump(self) -> None:
-        read = self.stream.read
+    async def open(self, size: tuple[int, int] | None) -> None:
+        """Open the stream unless it is open (or opening, or the session has ended)."""
+        if self._opening is None and self.ended is None:
+            self._opening = asyncio.ensure_future(self._open(size or DEFAULT_SIZE))
+        if self._opening is not None:
+            await asyncio.shield(self._opening)
+
+    async def _open(self, size: tuple[int, int]) -> None:
+        stream = await self._open_stream(*size)
+        if stream is None or self.ended is not None:
+            return
+        self.stream, self._size = stream, size
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump(stream))
+
+    async def _pump(self, stream: TerminalStream) -> None:
+        read = stream.read
         try:
             while chunk := await read():
                 self.scrollback.append(chunk)
@@ -149,7 +174,7 @@ class Session:
     # --- clients -------------------------------------------------------------------
 
     def attach(self, client: Client, size: tuple[int, int] | None = None) -> bytes:
-        """Register ``client``; return the scrollback to replay before live output.
+        """Register ``client`` (after ``open``); return the scrollback to replay first.
 
         Nothing is awaited between snapshot and registration, so every byte reaches the
         client exactly once: either in the replay or live.
@@ -171,7 +196,8 @@ class Session:
         size = self._clients.get(client)
         if size and size != self._size:
             self._apply_size(size)
-        await self.stream.write(data)
+        if self.stream is not None:
+            await self.stream.write(data)
 
     def resize(self, client: Client, rows: int, columns: int) -> None:
         if client in self._clients:
@@ -179,14 +205,14 @@ class Session:
             self._apply_size((rows, columns))
 
     def _apply_size(self, size: tuple[int, int]) -> None:
-        if size != self._size and self.ended is None:
+        if size != self._size and self.ended is None and self.stream is not None:
             self._size = size
             self.stream.resize(*size)
 
     def pause(self, client: Client) -> None:
         if client in self._clients and client not in self._paused_by:
             self._paused_by.add(client)
-            if len(self._paused_by) == 1:
+            if len(self._paused_by) == 1 and self.stream is not None:
                 self.stream.pause()
 
     def resume(self, client: Client) -> None:
@@ -195,14 +221,15 @@ class Session:
     def _unpause(self, client: Client) -> None:
         if client in self._paused_by:
             self._paused_by.discard(client)
-            if not self._paused_by:
+            if not self._paused_by and self.stream is not None:
                 self.stream.resume()
 
     def release(self) -> None:
         """Resume the stream whoever paused it: the session is ending and must drain."""
         if self._paused_by:
             self._paused_by.clear()
-            self.stream.resume()
+            if self.stream is not None:
+                self.stream.resume()
 
     def end(self, code: int, reason: str) -> None:
         """Close every client with ``code``; later clients get the replay, then the same."""
@@ -213,4 +240,5 @@ class Session:
             client.end(code, reason)
         self._clients.clear()
         self._paused_by.clear()
-        self.stream.close()
+        if self.stream is not None:
+            self.stream.close()

@@ -11,6 +11,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from terminado.management import PtyWithClients
+
 from .. import ptys
 from ..protocol import CloseCode, client_option_value, close_reason
 from ..sessions import Session
@@ -18,7 +20,6 @@ from ..shells import (
     InvalidShell,
     Phase,
     Shell,
-    ShellError,
     ShellExists,
     ShellNotFound,
     TooManyShells,
@@ -71,53 +72,63 @@ def last_lines(output: bytes, count: int = 5, limit: int = 400) -> str:
 
 
 class LocalShell:
-    """One shell: its process, its session, its TTL, and how it ends (exactly once)."""
+    """One shell: its process (started for its first client), session, TTL, and end."""
 
     def __init__(self, backend: LocalBackend, name: str, spec: dict[str, Any]):
         self.backend = backend
         self.model = Shell(name, spec, created=now())
+        command = spec.get("commandAction")
+        self.argv = ["/bin/sh", "-c", command] if command else list(backend.shell_command)
+        self.pty: PtyWithClients | None = None
         self._exited = asyncio.Event()
         self._end_task: asyncio.Task[None] | None = None
         self._ttl_timer: asyncio.TimerHandle | None = None
+        self.session = Session(
+            self._spawn,
+            title=f"{command or ' '.join(self.argv)} ({backend.hostname})",
+            preferences={k: client_option_value(v) for k, v in spec.get("ttydClientOptions", {}).items()},
+            scrollback_bytes=backend.scrollback_bytes,
+            on_last_detach=(lambda: self.end_soon(ONCE)) if spec.get("once") else None,
+        )
 
     @property
     def name(self) -> str:
         return self.model.name
 
+    @property
+    def pid(self) -> int | None:
+        return self.pty.ptyproc.pid if self.pty else None
+
     def start(self) -> None:
+        """Ready: like ttyd listening in a pod, the process starts when a client connects."""
+        started = now()
+        self.model.phase = Phase.READY
+        self.model.access_url = self.backend.terminal_url(self.name)
+        self.model.last_schedule_time = started
+        self.model.conditions = [condition("Ready", True, "Waiting", "waiting for its first client", started)]
+        ttl = ttl_seconds(self.model.spec)
+        if ttl:
+            expired = End("expired", CloseCode.EXPIRED, f"expired: its TTL of {ttl}s ran out")
+            self._ttl_timer = asyncio.get_running_loop().call_later(ttl, self.end_soon, expired)
+
+    async def _spawn(self, rows: int, columns: int) -> ptys.PtyStream | None:
         backend, spec = self.backend, self.model.spec
-        command = spec.get("commandAction")
-        argv = ["/bin/sh", "-c", command] if command else list(backend.shell_command)
         env = dict(os.environ)
         env.update((var["name"], var.get("value", "")) for var in spec.get("env", ()))
         try:
-            self.pty = ptys.spawn(argv, cwd=backend.cwd, env=env)
+            self.pty = ptys.spawn(self.argv, cwd=backend.cwd, env=env, rows=rows, columns=columns)
         except OSError as e:
-            raise ShellError(f"could not start {argv[0]!r} in {backend.cwd!r}: {e.strerror or e}") from e
-        self.pid: int = self.pty.ptyproc.pid
-        preferences = {k: client_option_value(v) for k, v in spec.get("ttydClientOptions", {}).items()}
-        self.session = Session(
-            ptys.PtyStream(self.pty.ptyproc.fd),
-            title=f"{command or ' '.join(argv)} ({backend.hostname})",
-            preferences=preferences,
-            scrollback_bytes=backend.scrollback_bytes,
-            on_last_detach=(lambda: self.end_soon(ONCE)) if spec.get("once") else None,
-        )
-        self.session.start()
-        started = now()
-        self.model.phase = Phase.READY
-        self.model.access_url = backend.terminal_url(self.name)
-        self.model.last_schedule_time = started
-        self.model.conditions = [condition("Ready", True, "Started", f"running as pid {self.pid}", started)]
-
-        loop = asyncio.get_running_loop()
-        ttl = ttl_seconds(spec)
-        if ttl:
-            self._ttl_timer = loop.call_later(ttl, self.end_soon, End("expired", CloseCode.EXPIRED, f"expired: its TTL of {ttl}s ran out"))
-        if not ptys.watch_exit(self.pid, self._on_exit):
+            why = f"could not start {self.argv[0]!r} in {backend.cwd!r}: {e.strerror or e}"
+            log.error("shell %s: %s", self.name, why)
+            self.end_soon(End("failed", CloseCode.FAILED, why))
+            return None
+        log.info("shell %s: started %s as pid %s", self.name, self.argv, self.pid)
+        self.model.conditions = [condition("Ready", True, "Running", f"running as pid {self.pid}", now())]
+        if not ptys.watch_exit(self.pty.ptyproc.pid, self._on_exit):
             # No pidfd (not Linux): the end of output is the best sign we have.
-            loop.create_task(self._exit_after_eof())
-        loop.create_task(self._end_when_output_ends())
+            asyncio.get_running_loop().create_task(self._exit_after_eof())
+        asyncio.get_running_loop().create_task(self._end_when_output_ends())
+        return ptys.PtyStream(self.pty.ptyproc.fd)
 
     def _on_exit(self) -> None:
         self._exited.set()
@@ -125,6 +136,7 @@ class LocalShell:
 
     async def _exit_after_eof(self) -> None:
         await self.session.drained()
+        assert self.pty is not None
         await asyncio.to_thread(self.pty.ptyproc.wait)  # already exiting: returns at once
         self._exited.set()
         self.end_soon(EXITED)
@@ -147,6 +159,18 @@ class LocalShell:
     async def _end(self, end: End) -> None:
         if self._ttl_timer:
             self._ttl_timer.cancel()
+        if self.pty is not None:
+            await self._stop_processes()
+            if end.cause == "exited":
+                end = self._exit_end()
+        self._record_end(end)
+        self.session.end(end.code, close_reason(end.reason))
+        if self.pty is not None:
+            self.pty.ptyproc.close()
+        self.backend._ended(self)
+
+    async def _stop_processes(self) -> None:
+        assert self.pty is not None and self.pid is not None
         grace = self.backend.kill_timeout
         self.session.release()  # what a paused client held back must still flow out
         # Hang up, as closing a terminal window does (bash passes it on to its jobs),
@@ -158,16 +182,12 @@ class LocalShell:
             log.error("shell %s: pid %s survived SIGKILL", self.name, self.pid)
         if not await _wait(self.session.drained(), grace):
             log.warning("shell %s: its terminal stayed open after SIGKILL; closing it", self.name)
-            self.session.stream.close()
+            if self.session.stream is not None:
+                self.session.stream.close()
         self.pty.ptyproc.isalive()  # reaps, recording the exit status
-        if end.cause == "exited":
-            end = self._exit_end()
-        self._record_end(end)
-        self.session.end(end.code, close_reason(end.reason))
-        self.pty.ptyproc.close()
-        self.backend._ended(self)
 
     def _exit_end(self) -> End:
+        assert self.pty is not None
         proc = self.pty.ptyproc
         if proc.exitstatus == 0:
             return End("exited", CloseCode.NORMAL, "exited")
@@ -182,10 +202,11 @@ class LocalShell:
         if end.cause == "failed":
             model.phase = Phase.FAILED
             tail = last_lines(self.session.scrollback.tail(8192))
-            message = f"the command {end.reason}" + (f"; last output:\n{tail}" if tail else "")
+            summary = f"the command {end.reason}" if self.pty else end.reason
+            message = summary + (f"; last output:\n{tail}" if tail else "")
             model.conditions = [
-                condition("Ready", False, "Failed", f"the command {end.reason}", at),
-                condition("Failed", True, "CommandFailed", message, at),
+                condition("Ready", False, "Failed", summary, at),
+                condition("Failed", True, "CommandFailed" if self.pty else "StartFailed", message, at),
             ]
         else:
             model.phase = Phase.COMPLETE
@@ -253,7 +274,7 @@ class LocalBackend(Backend):
         shell = LocalShell(self, name, spec)
         shell.start()
         self._shells[name] = shell
-        log.info("started shell %s (pid %s)", name, shell.pid)
+        log.info("created shell %s", name)
         return shell.model
 
     def _shell(self, name: str) -> LocalShell:

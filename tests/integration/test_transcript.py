@@ -1,0 +1,70 @@
+"""Frames captured from a real ttyd 1.7.7 (``ttyd -W bash``), replayed against our server.
+
+Each recorded session is replayed input by input; after each input we wait for the output
+the real ttyd produced, and compare: the title and preferences frames first, then the very
+same output bytes in the same order. Where ttyd merely dropped the connection, our server
+closes with a real code (1000 / 4000). The third recorded session shows a ttyd started
+without ``-W`` ignoring input; our terminals are always writable (CloudShell runs ``-W``), so
+it has no counterpart here.
+"""
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+TRANSCRIPT = Path(__file__).parents[3] / "shared" / "data" / "ttyd-1.7.7-transcript.json"
+
+
+def recorded_sessions():
+    """[(note, [(direction, frame bytes), ...]), ...] split at each "subprotocol" meta frame."""
+    sessions = []
+    for entry in json.loads(TRANSCRIPT.read_text()):
+        frame = base64.b64decode(entry["b64"])
+        if entry["dir"] == "meta" and frame.startswith(b"subprotocol="):
+            sessions.append((entry["note"], []))
+        elif entry["dir"] != "meta":
+            sessions[-1][1].append((entry["dir"], frame))
+    return sessions
+
+
+SESSIONS = {note: frames for note, frames in recorded_sessions()}
+
+
+def test_the_transcript_has_the_sessions_we_replay():
+    assert set(SESSIONS) == {"exit 0", "exit 3", "without -W input is ignored"}
+
+
+@pytest.mark.parametrize("note, close", [("exit 0", (1000, "exited")), ("exit 3", (4000, "exited with code 3"))])
+async def test_replay_gives_the_same_answers(create_shell, connect, note, close):
+    frames = SESSIONS[note]
+    # The recording ran `bash --norc --noprofile` with the prompt "$ ".
+    await create_shell("replay", commandAction="bash --norc --noprofile", env=[{"name": "PS1", "value": "$ "}])
+    handshake = frames[0][1]
+    assert frames[0][0] == "c2s" and handshake.startswith(b"{")
+    term = await connect("replay", handshake=False)
+    await term.connection.write_message(handshake, binary=True)
+
+    # First answers: title, then preferences, before any output.
+    title, preferences = await term.read_frame(), await term.read_frame()
+    expected_title, expected_preferences = frames[1][1], frames[2][1]
+    assert re.fullmatch(rb"1bash --norc --noprofile \(.+\)", expected_title)
+    assert re.fullmatch(rb"1bash --norc --noprofile \(.+\)", title)
+    assert preferences == expected_preferences == b"2{ }"
+
+    # Then the same output, in the same order, input after input.
+    expected, got = b"", b""
+    for direction, frame in frames[3:]:
+        if direction == "c2s":
+            assert got == expected, f"before sending {frame!r}"
+            await term.connection.write_message(frame, binary=True)
+            continue
+        expected += frame[1:]
+        while len(got) < len(expected):
+            chunk = await term.read()
+            assert chunk is not None, f"closed early; got {got!r}, expected {expected!r}"
+            got += chunk
+    assert got == expected
+    assert await term.wait_closed() == close
