@@ -49,15 +49,38 @@ class PtyStream:
         while not self._closed:
             if not self._paused:
                 try:
-                    return os.read(self.fd, READ_SIZE)  # b"" at EOF on BSDs
+                    data = os.read(self.fd, READ_SIZE)  # b"" at EOF on BSDs
                 except BlockingIOError:
                     pass
                 except OSError as e:
                     if e.errno == errno.EIO:  # Linux: every slave fd is closed
                         return b""
                     raise
+                else:
+                    return self._more(data) if data else data
             await self._readable()
         return b""
+
+    def _more(self, data: bytes) -> bytes:
+        """Add what is already readable, up to READ_SIZE, without waiting.
+
+        A Linux PTY hands out at most 4 KiB a read; one frame per 4 KiB would cost a
+        WebSocket frame and a loop turn each. Interactive output is unaffected: the next
+        read finds nothing and returns at once.
+        """
+        if len(data) >= READ_SIZE:
+            return data
+        chunks, size = [data], len(data)
+        while size < READ_SIZE:
+            try:
+                more = os.read(self.fd, READ_SIZE - size)
+            except OSError:  # nothing more now, or the end (the next read reports it)
+                break
+            if not more:
+                break
+            chunks.append(more)
+            size += len(more)
+        return b"".join(chunks) if len(chunks) > 1 else data
 
     def _readable(self) -> asyncio.Future[None]:
         self._waiter = self._loop.create_future()

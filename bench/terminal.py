@@ -1,0 +1,230 @@
+"""Keystroke round trip and output throughput of a local shell through the server.
+
+    python bench/terminal.py [--size-mb 100] [--keystrokes 2000]
+
+Starts a real `jupyter server` on 127.0.0.1 and measures, with our ttyd client:
+  - keystroke: one byte typed, until its echo comes back (the tty echoes it);
+  - throughput: `cat` of a file of base64 text, bytes of output received per second.
+Baselines on the same machine: the raw PTY (no server, no WebSocket) and JupyterLab's
+own terminal (terminado's JSON protocol on /terminals/websocket). Prints a table; asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pty
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from jupyter_cloudtty.ttyd import TtydClient
+
+TOKEN = "bench-token"
+HEADERS = {"Authorization": f"token {TOKEN}"}
+
+
+def make_file(directory: Path, size_mb: int) -> Path:
+    path = directory / f"random-{size_mb}mb.b64"
+    raw = size_mb * 1_000_000 * 3 // 4  # base64 grows by 4/3 (plus newlines)
+    subprocess.run(f"head -c {raw} /dev/urandom | base64 > {path}", shell=True, check=True)
+    return path
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    return (statistics.median(ordered), ordered[int(len(ordered) * 0.9)], ordered[int(len(ordered) * 0.99)])
+
+
+# --- baselines: the PTY alone -----------------------------------------------------------
+
+
+def raw_pty_keystroke(count: int) -> list[float]:
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("cat", ["cat"])
+    samples = []
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            os.write(fd, b"a")
+            while os.read(fd, 1024) != b"a":
+                pass
+            samples.append(time.perf_counter() - start)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return samples
+
+
+def raw_pty_throughput(path: Path) -> tuple[int, float]:
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("cat", ["cat", str(path)])
+    received, start = 0, time.perf_counter()
+    try:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            received += len(data)
+    finally:
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return received, time.perf_counter() - start
+
+
+# --- through the server ---------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, root: Path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
+             "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+             "--ServerApp.port_retries=0", "--ServerApp.log_level=DEBUG"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.ready = threading.Event()
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self.ready.wait(60):
+            raise RuntimeError("the server did not start")
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:  # type: ignore[union-attr]
+            if b"jupyter_cloudtty | extension was successfully started" in line:
+                self.ready.set()
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{path}"
+
+    async def create(self, **spec: object) -> str:
+        response = await AsyncHTTPClient().fetch(
+            HTTPRequest(self.url("cloudtty/api/shells"), method="POST", headers=HEADERS, body=json.dumps({"spec": spec}))
+        )
+        return json.loads(response.body)["name"]
+
+    async def terminal(self, name: str) -> TtydClient:
+        return await TtydClient.connect(self.url(f"cloudtty/api/shells/{name}/terminal", "ws"), headers=HEADERS)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+
+
+async def cloudtty_keystroke(server: Server, count: int) -> list[float]:
+    term = await server.terminal(await server.create(commandAction="cat"))
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await term.send(b"a")
+        while (await term.read()) != b"a":
+            pass
+        samples.append(time.perf_counter() - start)
+    await term.close()
+    return samples
+
+
+async def cloudtty_throughput(server: Server, path: Path) -> tuple[int, float]:
+    term = await server.terminal(await server.create(commandAction=f"read go; cat {path}"))
+    await term.send(b"\r")
+    await term.expect(b"\r\n")  # the echo of Enter: timing starts with the cat
+    received, start = 0, time.perf_counter()
+    while (chunk := await term.read()) is not None:
+        received += len(chunk)
+    return received, time.perf_counter() - start
+
+
+async def terminado_throughput(server: Server, path: Path) -> tuple[int, float]:
+    response = await AsyncHTTPClient().fetch(HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b""))
+    name = json.loads(response.body)["name"]
+    ws = await websocket_connect(HTTPRequest(server.url(f"terminals/websocket/{name}", "ws"), headers=HEADERS))
+    await ws.write_message(json.dumps(["stdin", f"stty -echo; cat {path}; echo __DO''NE__\r"]))
+    received, start, tail = 0, time.perf_counter(), ""
+    while True:
+        message = json.loads(await ws.read_message())
+        if message[0] == "stdout":
+            received += len(message[1].encode())
+            tail = (tail + message[1])[-64:]
+            if "__DONE__\r\n" in tail:
+                break
+    elapsed = time.perf_counter() - start
+    ws.close()
+    return received, elapsed
+
+
+async def terminado_keystroke(server: Server, count: int) -> list[float]:
+    response = await AsyncHTTPClient().fetch(HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b""))
+    name = json.loads(response.body)["name"]
+    ws = await websocket_connect(HTTPRequest(server.url(f"terminals/websocket/{name}", "ws"), headers=HEADERS))
+    await ws.write_message(json.dumps(["stdin", "exec cat\r"]))
+    while "exec cat" not in json.dumps(json.loads(await ws.read_message())):
+        pass
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await ws.write_message(json.dumps(["stdin", "a"]))
+        while json.loads(await ws.read_message()) != ["stdout", "a"]:
+            pass
+        samples.append(time.perf_counter() - start)
+    ws.close()
+    return samples
+
+
+async def main(size_mb: int, keystrokes: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = make_file(root, size_mb)
+        server = Server(root)
+        try:
+            rows = []
+            for label, samples in [
+                ("raw PTY (baseline)", raw_pty_keystroke(keystrokes)),
+                ("jupyter-cloudtty WebSocket", await cloudtty_keystroke(server, keystrokes)),
+                ("JupyterLab terminal (terminado)", await terminado_keystroke(server, keystrokes)),
+            ]:
+                rows.append((label, *(1000 * v for v in percentiles(samples))))
+            print(f"\nKeystroke round trip, {keystrokes} keystrokes (ms)")
+            print(f"{'path':34} {'p50':>8} {'p90':>8} {'p99':>8}")
+            for label, p50, p90, p99 in rows:
+                print(f"{label:34} {p50:8.3f} {p90:8.3f} {p99:8.3f}")
+            overhead = rows[1][1] - rows[0][1]
+            print(f"{'server overhead at p50':34} {overhead:8.3f}")
+
+            print(f"\nThroughput, cat of a {path.stat().st_size / 1e6:.0f} MB base64 file")
+            print(f"{'path':34} {'MB recv':>8} {'seconds':>8} {'MB/s':>8}")
+            for label, (received, elapsed) in [
+                ("raw PTY (baseline)", raw_pty_throughput(path)),
+                ("jupyter-cloudtty WebSocket", await cloudtty_throughput(server, path)),
+                ("JupyterLab terminal (terminado)", await terminado_throughput(server, path)),
+            ]:
+                print(f"{label:34} {received / 1e6:8.1f} {elapsed:8.2f} {received / 1e6 / elapsed:8.1f}")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=100, help="size of the file to cat (default 100)")
+    parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time (default 2000)")
+    args = parser.parse_args()
+    asyncio.run(main(args.size_mb, args.keystrokes))
