@@ -68,11 +68,11 @@ async def test_handshake_without_a_size_then_a_resize(create_shell, connect):
 
 
 async def test_pause_holds_output_and_resume_delivers_it(create_shell, connect, tmp_path):
-    await create_shell("flow")
+    await create_shell("flow", env=[{"name": "PS1", "value": "prompt> "}])
     term = await connect("flow")
     await term.send("echo ready\r")
     await term.expect(rb"\rready\r\n")
-    await term.expect(rb"# ")  # the prompt: nothing more is in flight
+    await term.expect(rb"prompt> ")  # nothing more is in flight
 
     marker = tmp_path / "printed"
     await term.pause()
