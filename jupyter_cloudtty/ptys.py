@@ -25,7 +25,20 @@ from .sessions import READ_SIZE
 def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str], rows: int = 24, columns: int = 80) -> PtyWithClients:
     """Start ``argv`` on a new PTY, as the leader of a new session and process group."""
     env = {**env, "TERM": env.get("TERM") or DEFAULT_TERM_TYPE, "COLUMNS": str(columns), "LINES": str(rows)}
-    pty = PtyWithClients(list(argv), env, cwd)
+    if not os.path.isdir(cwd):
+        raise FileNotFoundError(errno.ENOENT, "no such directory", cwd)
+    if not os.access(cwd, os.X_OK):
+        raise PermissionError(errno.EACCES, "cannot enter the directory", cwd)
+    parent = os.getpid()
+    try:
+        pty = PtyWithClients(list(argv), env, cwd)
+    except BaseException:
+        if os.getpid() != parent:
+            # ptyprocess changes directory in the forked child outside its error handling:
+            # never let that child run on as a copy of the Jupyter server.
+            os.write(2, f"cannot start in {cwd}\r\n".encode(errors="replace"))
+            os._exit(127)
+        raise
     pty.ptyproc.setwinsize(rows, columns)
     # ptyprocess sleeps (blocking) in close()/__del__ unless told not to.
     pty.ptyproc.delayafterclose = 0

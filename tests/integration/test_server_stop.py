@@ -57,7 +57,7 @@ async def test_sigterm_leaves_no_shell_process_behind(tmp_path):
         await asyncio.wait_for(watch_log(server, b"jupyter_cloudtty | extension was successfully started"), 60)
         http = AsyncHTTPClient()
         headers = {"Authorization": f"token {TOKEN}"}
-        pids = []
+        pids, terms = [], []
         for name in ("one", "two"):
             await http.fetch(HTTPRequest(f"http://127.0.0.1:{port}/cloudtty/api/shells", method="POST",
                                          headers=headers, body=json.dumps({"name": name})))
@@ -65,10 +65,12 @@ async def test_sigterm_leaves_no_shell_process_behind(tmp_path):
             await term.send("sleep 1001 & echo BG=$!; echo SH=$$\r")
             found = await term.expect(re.compile(rb"BG=(\d+)\r\n.*SH=(\d+)", re.S))
             pids += [int(pid) for pid in found.groups()]
-            term.connection.close()
+            terms.append(term)
+        terms[0].connection.close()  # one shell with a browser attached, one without
         assert all(alive(pid) for pid in pids)
 
         server.send_signal(signal.SIGTERM)
+        assert await terms[1].wait_closed(timeout=30) == (4004, "the Jupyter server is stopping")
         assert await asyncio.get_running_loop().run_in_executor(None, server.wait, 60) == 0
         for pid in pids:
             assert process_gone(pid, timeout=1), f"pid {pid} outlived the server"
