@@ -45,13 +45,6 @@ class Client(Protocol):
     def send_output(self, data: bytes) -> Awaitable[None]:
         """Deliver output; resolves when it is written (never raises for a gone client)."""
 
-    def release(self) -> None:
-        """Resume the stream whoever paused it: the session is ending and must drain."""
-        if self._paused_by:
-            self._paused_by.clear()
-            if self.stream is not None:
-                self.stream.resume()
-
     def end(self, code: int, reason: str) -> None:
         """The session is over: close with this code and reason."""
 
@@ -130,14 +123,6 @@ class Session:
         self._size: tuple[int, int] | None = None
         self._pump_task: asyncio.Task[None] | None = None
 
-    @property
-    def clients(self) -> int:
-        return len(self._clients)
-
-    @property
-    def opened(self) -> bool:
-        return self.stream is not None
-
     async def open(self, size: tuple[int, int] | None) -> None:
         """Open the stream unless it is open (or opening, or the session has ended)."""
         if self._opening is None and self.ended is None:
@@ -157,12 +142,12 @@ class Session:
         try:
             while chunk := await read():
                 self.scrollback.append(chunk)
-                clients = self._clients
+                # A snapshot: clients may come and go while we await their writes.
+                clients = list(self._clients)
                 if len(clients) == 1:
-                    for client in clients:
-                        await client.send_output(chunk)
+                    await clients[0].send_output(chunk)  # the common case, without gather
                 elif clients:
-                    await asyncio.gather(*[client.send_output(chunk) for client in list(clients)])
+                    await asyncio.gather(*[client.send_output(chunk) for client in clients])
         except Exception:
             log.exception("terminal stream failed; ending its output")
 
@@ -185,8 +170,9 @@ class Session:
         return bytes(self.scrollback)
 
     def detach(self, client: Client) -> None:
-        if self._clients.pop(client, "absent") == "absent":
+        if client not in self._clients:
             return
+        del self._clients[client]
         self._unpause(client)
         if not self._clients and self.ended is None and self._on_last_detach:
             self._on_last_detach()

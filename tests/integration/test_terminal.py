@@ -227,3 +227,19 @@ async def test_text_frames_and_unknown_commands_are_tolerated(create_shell, conn
     await term.connection.write_message(b"9whatever", binary=True)
     await term.connection.write_message("0echo text-frame\r")  # a text frame, as some clients send
     await term.expect(rb"\rtext-frame\r\n")
+
+
+async def test_a_client_joining_mid_stream_loses_nothing_for_anyone(create_shell, connect):
+    await create_shell("busy")
+    alice = await connect("busy")
+    await alice.send("seq 1 200000; echo END-$((1+1))\r")
+    await alice.expect(rb"\r\n5000\r\n")  # streaming is under way
+    bob = await connect("busy")  # replay + live, while alice is being written to
+    seen = b""
+    while b"END-2" not in seen:
+        chunk = await alice.read()
+        assert chunk is not None, "the stream ended early"
+        seen += chunk
+    numbers = [int(n) for n in re.findall(rb"(?m)^(\d+)\r$", seen)]
+    assert numbers == list(range(5001, 200001)), "alice lost or reordered output"
+    await bob.expect(rb"\nEND-2\r\n")
