@@ -5,8 +5,9 @@
 Starts a real `jupyter server` on 127.0.0.1 and measures, with our ttyd client:
   - keystroke: one byte typed, until its echo comes back (the tty echoes it);
   - throughput: `cat` of a file of base64 text, bytes of output received per second.
-Baselines on the same machine: the raw PTY (no server, no WebSocket) and JupyterLab's
-own terminal (terminado's JSON protocol on /terminals/websocket). Prints a table; asserts
+Baselines on the same machine: the raw PTY (no server, no WebSocket), a bare WebSocket echo
+server (bench/ws_echo.py: the floor of any relay, the role a direct ttyd plays), and
+JupyterLab's own terminal (terminado's JSON protocol on /terminals/websocket). Prints a table; asserts
 nothing.
 """
 
@@ -131,8 +132,8 @@ class Server:
         self.process.wait(60)
 
 
-async def cloudtty_keystroke(server: Server, count: int) -> list[float]:
-    term = await server.terminal(await server.create(commandAction="cat"))
+async def type_and_time(term: TtydClient, count: int) -> list[float]:
+    """Type one byte at a time; time each until its echo arrives."""
     samples = []
     for _ in range(count):
         start = time.perf_counter()
@@ -142,6 +143,24 @@ async def cloudtty_keystroke(server: Server, count: int) -> list[float]:
         samples.append(time.perf_counter() - start)
     await term.close()
     return samples
+
+
+async def cloudtty_keystroke(server: Server, count: int) -> list[float]:
+    return await type_and_time(await server.terminal(await server.create(commandAction="cat")), count)
+
+
+async def websocket_floor_keystroke(count: int) -> list[float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    echo = subprocess.Popen([sys.executable, str(Path(__file__).with_name("ws_echo.py")), str(port)], stdout=subprocess.PIPE)
+    try:
+        echo.stdout.readline()  # "listening"
+        term = await TtydClient.connect(f"ws://127.0.0.1:{port}/ws", handshake=False)
+        return await type_and_time(term, count)
+    finally:
+        echo.terminate()
+        echo.wait()
 
 
 async def cloudtty_throughput(server: Server, path: Path) -> tuple[int, float]:
@@ -199,6 +218,7 @@ async def main(size_mb: int, keystrokes: int) -> None:
             rows = []
             for label, samples in [
                 ("raw PTY (baseline)", raw_pty_keystroke(keystrokes)),
+                ("bare WebSocket echo (floor)", await websocket_floor_keystroke(keystrokes)),
                 ("jupyter-cloudtty WebSocket", await cloudtty_keystroke(server, keystrokes)),
                 ("JupyterLab terminal (terminado)", await terminado_keystroke(server, keystrokes)),
             ]:
@@ -207,8 +227,9 @@ async def main(size_mb: int, keystrokes: int) -> None:
             print(f"{'path':34} {'p50':>8} {'p90':>8} {'p99':>8}")
             for label, p50, p90, p99 in rows:
                 print(f"{label:34} {p50:8.3f} {p90:8.3f} {p99:8.3f}")
-            overhead = rows[1][1] - rows[0][1]
-            print(f"{'server overhead at p50':34} {overhead:8.3f}")
+            # What the server adds beyond a WebSocket hop and the PTY themselves.
+            overhead = rows[2][1] - rows[1][1] - rows[0][1]
+            print(f"{'cloudtty overhead at p50':34} {overhead:8.3f}  (cloudtty - floor - raw PTY)")
 
             print(f"\nThroughput, cat of a {path.stat().st_size / 1e6:.0f} MB base64 file")
             print(f"{'path':34} {'MB recv':>8} {'seconds':>8} {'MB/s':>8}")
