@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import pty
-import select
 import socket
 import statistics
 import subprocess
@@ -100,10 +99,21 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={self.port}",
-             "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-             "--ServerApp.port_retries=0", "--ServerApp.log_level=DEBUG"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
+                f"--IdentityProvider.token={TOKEN}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.log_level=DEBUG",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self.ready = threading.Event()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -120,7 +130,9 @@ class Server:
 
     async def create(self, **spec: object) -> str:
         response = await AsyncHTTPClient().fetch(
-            HTTPRequest(self.url("cloudtty/api/shells"), method="POST", headers=HEADERS, body=json.dumps({"spec": spec}))
+            HTTPRequest(
+                self.url("cloudtty/api/shells"), method="POST", headers=HEADERS, body=json.dumps({"spec": spec})
+            )
         )
         return json.loads(response.body)["name"]
 
@@ -153,7 +165,9 @@ async def websocket_floor_keystroke(count: int) -> list[float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    echo = subprocess.Popen([sys.executable, str(Path(__file__).with_name("ws_echo.py")), str(port)], stdout=subprocess.PIPE)
+    echo = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("ws_echo.py")), str(port)], stdout=subprocess.PIPE
+    )
     try:
         echo.stdout.readline()  # "listening"
         term = await TtydClient.connect(f"ws://127.0.0.1:{port}/ws", handshake=False)
@@ -174,7 +188,9 @@ async def cloudtty_throughput(server: Server, path: Path) -> tuple[int, float]:
 
 
 async def terminado_throughput(server: Server, path: Path) -> tuple[int, float]:
-    response = await AsyncHTTPClient().fetch(HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b""))
+    response = await AsyncHTTPClient().fetch(
+        HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b"")
+    )
     name = json.loads(response.body)["name"]
     ws = await websocket_connect(HTTPRequest(server.url(f"terminals/websocket/{name}", "ws"), headers=HEADERS))
     await ws.write_message(json.dumps(["stdin", f"stty -echo; cat {path}; echo __DO''NE__\r"]))
@@ -192,7 +208,9 @@ async def terminado_throughput(server: Server, path: Path) -> tuple[int, float]:
 
 
 async def terminado_keystroke(server: Server, count: int) -> list[float]:
-    response = await AsyncHTTPClient().fetch(HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b""))
+    response = await AsyncHTTPClient().fetch(
+        HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b"")
+    )
     name = json.loads(response.body)["name"]
     ws = await websocket_connect(HTTPRequest(server.url(f"terminals/websocket/{name}", "ws"), headers=HEADERS))
     await ws.write_message(json.dumps(["stdin", "exec cat\r"]))

@@ -84,7 +84,9 @@ class CloudTTY(ExtensionApp):
             scrollback_bytes=self.scrollback_bytes,
             kill_timeout=self.kill_timeout,
         )
-        self.log.info("jupyter_cloudtty %s: %s backend, shells start in %s", __version__, self.backend.kind, self.working_dir)
+        self.log.info(
+            "jupyter_cloudtty %s: %s backend, shells start in %s", __version__, self.backend.kind, self.working_dir
+        )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.backend, self.handshake_timeout))

@@ -141,9 +141,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
     def open(self, name: str) -> None:  # type: ignore[override]
         super().open()  # keep-alive pings
         self.set_nodelay(True)  # a keystroke is one small frame: never wait for Nagle
-        self._handshake_timer = IOLoop.current().call_later(
-            self.handshake_timeout, self._fail, "no handshake received"
-        )
+        self._handshake_timer = IOLoop.current().call_later(self.handshake_timeout, self._fail, "no handshake received")
 
     async def on_message(self, message: str | bytes) -> None:
         # Returning an awaitable makes tornado wait before reading the next frame:

@@ -109,8 +109,14 @@ Validator = Callable[[Any, str], Any]
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def _string(value: Any, path: str) -> str:
@@ -240,12 +246,16 @@ SPEC_FIELDS: dict[str, Validator] = {
     "cleanup": _boolean,
     "exposureMode": _enum(*EXPOSURE_MODES),
     "ingressConfig": _object(
-        {"ingressName": _dns_subdomain, "namespace": _dns_label, "ingressClassName": _string,
-         "annotations": _string_map, "host": _string}
+        {
+            "ingressName": _dns_subdomain,
+            "namespace": _dns_label,
+            "ingressClassName": _string,
+            "annotations": _string_map,
+            "host": _string,
+        }
     ),
     "virtualServiceConfig": _object(
-        {"virtualServiceName": _dns_subdomain, "namespace": _dns_label, "export_to": _string,
-         "gateway": _string}
+        {"virtualServiceName": _dns_subdomain, "namespace": _dns_label, "export_to": _string, "gateway": _string}
     ),
     "pathPrefix": _route_path,
     "pathSuffix": _route_path,

@@ -115,8 +115,10 @@ class TtydClient:
 
         Raises TimeoutError or TtydClosed with what was seen, to make failures readable.
         """
-        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(
-            pattern.encode() if isinstance(pattern, str) else pattern
+        regex = (
+            pattern
+            if isinstance(pattern, re.Pattern)
+            else re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
         )
 
         async def search() -> re.Match[bytes]:

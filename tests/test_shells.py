@@ -23,12 +23,20 @@ FULL_SPEC = {
     "ttl": 300,
     "cleanup": True,
     "exposureMode": "Ingress",
-    "ingressConfig": {"ingressName": "cloudshell-ingress", "namespace": "default",
-                      "ingressClassName": "nginx", "annotations": {"a": "b"}, "host": "shell.example.com"},
+    "ingressConfig": {
+        "ingressName": "cloudshell-ingress",
+        "namespace": "default",
+        "ingressClassName": "nginx",
+        "annotations": {"a": "b"},
+        "host": "shell.example.com",
+    },
     "virtualServiceConfig": {"virtualServiceName": "vs", "namespace": "istio", "export_to": ".", "gateway": "gw"},
     "pathPrefix": "/prefix",
     "pathSuffix": "suffix",
-    "env": [{"name": "FOO", "value": "bar"}, {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+    "env": [
+        {"name": "FOO", "value": "bar"},
+        {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+    ],
     "ttydClientOptions": {"fontSize": "20", "rendererType": "canvas"},
 }
 
@@ -66,7 +74,11 @@ def test_null_means_unset_as_in_a_manifest():
         ({"pathPrefix": "/a b"}, "spec.pathPrefix", "URL path"),
         ({"env": {"A": "b"}}, "spec.env", "must be a list"),
         ({"env": [{"value": "x"}]}, "spec.env[0].name", "is required"),
-        ({"env": [{"name": "A", "value": "1"}, {"name": "1=2", "value": "x"}]}, "spec.env[1].name", "not a valid environment variable name"),
+        (
+            {"env": [{"name": "A", "value": "1"}, {"name": "1=2", "value": "x"}]},
+            "spec.env[1].name",
+            "not a valid environment variable name",
+        ),
         ({"env": [{"name": "A", "value": 3}]}, "spec.env[0].value", "must be a string"),
         ({"env": [{"name": "A", "value": "1", "valueFrom": {}}]}, "spec.env[0]", "not both"),
         ({"ttydClientOptions": {"a=b": "c"}}, "spec.ttydClientOptions.a=b", "neither '=' nor '|'"),

@@ -210,8 +210,13 @@ class LocalShell:
             ]
         else:
             model.phase = Phase.COMPLETE
-            reason = {"exited": "Exited", "expired": "Expired", "once": "OnceEnded",
-                      "deleted": "Deleted", "stopping": "ServerStopping"}[end.cause]
+            reason = {
+                "exited": "Exited",
+                "expired": "Expired",
+                "once": "OnceEnded",
+                "deleted": "Deleted",
+                "stopping": "ServerStopping",
+            }[end.cause]
             model.conditions = [condition("Ready", False, reason, end.reason, at)]
 
 

@@ -19,18 +19,36 @@ async def test_jupyter_lab_serves_shells_and_terminals(tmp_path):
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
-         "--ServerApp.port_retries=0", "--ServerApp.log_level=DEBUG"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--allow-root",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.log_level=DEBUG",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     try:
         await asyncio.wait_for(watch_log(lab, b"jupyter_cloudtty | extension was successfully started"), 90)
         http, headers = AsyncHTTPClient(), {"Authorization": f"token {TOKEN}"}
         page = await http.fetch(HTTPRequest(f"http://127.0.0.1:{port}/lab", headers=headers))
         assert b"JupyterLab" in page.body
-        created = await http.fetch(HTTPRequest(f"http://127.0.0.1:{port}/cloudtty/api/shells", method="POST",
-                                               headers=headers, body=json.dumps({"name": "lab"})))
+        created = await http.fetch(
+            HTTPRequest(
+                f"http://127.0.0.1:{port}/cloudtty/api/shells",
+                method="POST",
+                headers=headers,
+                body=json.dumps({"name": "lab"}),
+            )
+        )
         assert created.code == 201
         term = await TtydClient.connect(f"ws://127.0.0.1:{port}/cloudtty/api/shells/lab/terminal", headers=headers)
         await term.send("echo $((6*7))\r")

@@ -56,7 +56,10 @@ async def test_an_empty_post_creates_a_shell_with_a_generated_name(api):
         ({"spec": {"exposureMode": "NodePort"}}, "spec.exposureMode: not supported by the local backend"),
         ({"spec": {"urlArg": True}}, "spec.urlArg: not supported by the local backend"),
         ({"spec": {"env": [{"name": "X", "valueFrom": {"fieldRef": {}}}]}}, "spec.env[0].valueFrom: not supported"),
-        ({"spec": {"env": [{"name": "TTYD_CREDENTIAL", "value": "a:b"}]}}, "spec.env[0].name: TTYD_CREDENTIAL configures ttyd"),
+        (
+            {"spec": {"env": [{"name": "TTYD_CREDENTIAL", "value": "a:b"}]}},
+            "spec.env[0].name: TTYD_CREDENTIAL configures ttyd",
+        ),
     ],
 )
 async def test_bad_bodies_are_400_naming_the_field_and_create_nothing(api, body, message):

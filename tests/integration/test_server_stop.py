@@ -45,12 +45,28 @@ def watch_log(server: subprocess.Popen, marker: bytes) -> asyncio.Future:
 
 async def test_sigterm_leaves_no_shell_process_behind(tmp_path):
     port = free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-         "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
-         "--ServerApp.port_retries=0", "--ServerApp.log_level=DEBUG"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.log_level=DEBUG",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     try:
         # Logged once the loop runs, after the deferred bind of the listening socket.
@@ -59,9 +75,17 @@ async def test_sigterm_leaves_no_shell_process_behind(tmp_path):
         headers = {"Authorization": f"token {TOKEN}"}
         pids, terms = [], []
         for name in ("one", "two"):
-            await http.fetch(HTTPRequest(f"http://127.0.0.1:{port}/cloudtty/api/shells", method="POST",
-                                         headers=headers, body=json.dumps({"name": name})))
-            term = await TtydClient.connect(f"ws://127.0.0.1:{port}/cloudtty/api/shells/{name}/terminal", headers=headers)
+            await http.fetch(
+                HTTPRequest(
+                    f"http://127.0.0.1:{port}/cloudtty/api/shells",
+                    method="POST",
+                    headers=headers,
+                    body=json.dumps({"name": name}),
+                )
+            )
+            term = await TtydClient.connect(
+                f"ws://127.0.0.1:{port}/cloudtty/api/shells/{name}/terminal", headers=headers
+            )
             await term.send("sleep 1001 & echo BG=$!; echo SH=$$\r")
             found = await term.expect(re.compile(rb"BG=(\d+)\r\n.*SH=(\d+)", re.S))
             pids += [int(pid) for pid in found.groups()]

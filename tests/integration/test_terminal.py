@@ -200,7 +200,7 @@ async def test_cleanup_removes_the_shell_when_it_ends(api, create_shell, connect
 
 @pytest.mark.parametrize(
     "first_frame",
-    [b"0echo hi\r", b"1{\"columns\":80,\"rows\":24}", b"{not json", b"[]"],
+    [b"0echo hi\r", b'1{"columns":80,"rows":24}', b"{not json", b"[]"],
     ids=["input-before-handshake", "resize-before-handshake", "bad-json", "not-an-object"],
 )
 async def test_protocol_errors_close_with_4003(create_shell, connect, first_frame):
