@@ -38,7 +38,7 @@ UNSUPPORTED_FIELDS = {
     "runAsUser": "local shells run as the Jupyter server's own user",
     "secretRef": "local shells use the Jupyter server user's own kubeconfig",
     "configmapName": "local shells use the Jupyter server user's own kubeconfig",
-    "urlArg": "a local shell starts when it is created, not per connection, so it takes no URL arguments",
+    "urlArg": "a local shell's one process is shared by all its clients, so no client's URL can give it arguments",
     "exposureMode": "a local shell is reached only through this server's terminal WebSocket",
     "ingressConfig": "a local shell is reached only through this server's terminal WebSocket",
     "virtualServiceConfig": "a local shell is reached only through this server's terminal WebSocket",
