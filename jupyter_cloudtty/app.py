@@ -93,3 +93,7 @@ class CloudTTY(ExtensionApp):
 
     async def stop_extension(self) -> None:
         await self.backend.shutdown()
+
+
+# `jupyter cloudtty`: a Jupyter server with this extension; `--help-all` lists c.CloudTTY options.
+main = CloudTTY.launch_instance
