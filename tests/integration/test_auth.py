@@ -52,3 +52,21 @@ async def test_terminal_refuses_a_foreign_origin(create_shell, connect, jp_auth_
     own = await connect("target", headers={**jp_auth_header, "Origin": f"http://127.0.0.1:{jp_http_port}"})
     await own.send("echo ok\r")
     await own.expect(rb"\rok\r\n")
+
+
+async def test_a_browser_session_cannot_post_or_delete_without_xsrf(api, create_shell, jp_fetch):
+    await create_shell("target", commandAction="sleep 600")
+    # A browser logged in by cookie (as after opening JupyterLab), sending no token.
+    response = await jp_fetch("cloudtty", "api", "shells")
+    login = "; ".join(c.split(";")[0] for c in response.headers.get_list("Set-Cookie"))
+    browser = {"Authorization": "", "Cookie": login}
+    assert (await api("GET", headers=browser))[0] == 200  # reading needs no XSRF token
+
+    for method, path in [("POST", ()), ("DELETE", ("target",))]:
+        status, _, _ = await api(method, *path, headers=browser)
+        assert status == 403, method
+    assert [s["name"] for s in (await api("GET"))[1]] == ["target"]
+
+    # With the XSRF cookie echoed in the header, as JupyterLab sends it, the same works.
+    xsrf = {"Authorization": "", "Cookie": f"{login}; _xsrf=c0ffee", "X-XSRFToken": "c0ffee"}
+    assert (await api("DELETE", "target", headers=xsrf))[0] == 204
