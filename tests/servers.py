@@ -1,0 +1,84 @@
+"""Jupyter servers run as their own processes, as users run them (`jupyter server`, `jupyter lab`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+
+from jupyter_cloudtty.ttyd import TtydClient
+
+# Logged once the server's loop runs, after its deferred bind of the listening socket.
+STARTED = b"jupyter_cloudtty | extension was successfully started"
+
+
+class JupyterProcess:
+    """``python -m <module>`` on 127.0.0.1 with a token; ``async with`` starts and stops it."""
+
+    def __init__(self, module: str, root: Path, token: str = "process-test-token"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token = token
+        self.headers = {"Authorization": f"token {token}"}
+        self.argv = [
+            sys.executable, "-m", module, "--allow-root", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
+            "--ServerApp.log_level=DEBUG",
+        ]  # fmt: skip
+        self.env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
+        self.process: subprocess.Popen | None = None
+
+    async def __aenter__(self) -> JupyterProcess:
+        self.process = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
+        await asyncio.wait_for(self._started(), 90)
+        return self
+
+    def _started(self) -> asyncio.Future:
+        """Set when STARTED is logged; the log is drained to its end so the pipe never blocks."""
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future = loop.create_future()
+
+        def drain() -> None:
+            assert self.process is not None and self.process.stderr is not None
+            for line in self.process.stderr:
+                if STARTED in line and not started.done():
+                    loop.call_soon_threadsafe(started.set_result, None)
+            if not started.done():
+                loop.call_soon_threadsafe(started.set_exception, AssertionError("the server exited before it ran"))
+
+        threading.Thread(target=drain, daemon=True).start()
+        return started
+
+    async def fetch(self, path: str, method: str = "GET", body: object = None) -> HTTPResponse:
+        request = HTTPRequest(
+            f"http://127.0.0.1:{self.port}/{path}",
+            method=method,
+            headers=self.headers,
+            body=None if body is None else json.dumps(body),
+        )
+        return await AsyncHTTPClient().fetch(request)
+
+    async def terminal(self, name: str) -> TtydClient:
+        url = f"ws://127.0.0.1:{self.port}/cloudtty/api/shells/{name}/terminal"
+        return await TtydClient.connect(url, headers=self.headers)
+
+    async def stop(self) -> int:
+        """SIGTERM, as a service manager stops a server; returns its exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.get_running_loop().run_in_executor(None, self.process.wait, 60)
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
