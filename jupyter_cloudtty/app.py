@@ -33,6 +33,12 @@ class CloudTTY(ExtensionApp):
     version = __version__
     description = __doc__
     load_other_extensions = True
+    subcommands = {
+        "crd": (
+            "jupyter_cloudtty.commands.CrdApp",
+            "Print the CloudShell CRD (jupyter cloudtty crd | kubectl apply -f -).",
+        ),
+    }
 
     max_shells = Integer(
         32,

@@ -184,7 +184,7 @@ def _string_map(value: Any, path: str) -> dict[str, str]:
     return dict(value)
 
 
-def _object(fields: dict[str, Validator]) -> Validator:
+def _object(fields: dict[str, Validator], required: tuple[str, ...] = ()) -> Validator:
     def check(value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise InvalidShell(path, f"must be an object, got {_kind(value)}")
@@ -194,15 +194,16 @@ def _object(fields: dict[str, Validator]) -> Validator:
                 known = ", ".join(fields)
                 raise InvalidShell(f"{path}.{key}", f"unknown field (known: {known})")
             out[key] = fields[key](item, f"{path}.{key}")
+        for key in required:
+            if key not in out:
+                raise InvalidShell(f"{path}.{key}", "is required")
         return out
 
     return check
 
 
 def _env_var(value: Any, path: str) -> dict[str, Any]:
-    var = _object({"name": _string, "value": _string, "valueFrom": _object_any})(value, path)
-    if "name" not in var:
-        raise InvalidShell(f"{path}.name", "is required")
+    var = _object({"name": _string, "value": _string, "valueFrom": _object_any}, required=("name",))(value, path)
     if not _ENV_NAME.match(var["name"]):
         raise InvalidShell(f"{path}.name", f"{var['name']!r} is not a valid environment variable name")
     if "value" in var and "valueFrom" in var:
@@ -236,7 +237,7 @@ def _client_options(value: Any, path: str) -> dict[str, str]:
 SPEC_FIELDS: dict[str, Validator] = {
     "commandAction": _nonempty_string,
     "image": _nonempty_string,
-    "secretRef": _object({"name": _dns_subdomain}),
+    "secretRef": _object({"name": _dns_subdomain}, required=("name",)),
     "configmapName": _dns_subdomain,
     "runAsUser": _run_as_user,
     "once": _boolean,

@@ -69,6 +69,7 @@ def test_null_means_unset_as_in_a_manifest():
         ({"secretRef": {"name": "Bad_Name"}}, "spec.secretRef.name", "not a valid Kubernetes object name"),
         ({"secretRef": {"name": "ok", "key": "x"}}, "spec.secretRef.key", "unknown field"),
         ({"secretRef": "name"}, "spec.secretRef", "must be an object"),
+        ({"secretRef": {}}, "spec.secretRef.name", "is required"),
         ({"ingressConfig": {"namespace": "a.b"}}, "spec.ingressConfig.namespace", "namespace name"),
         ({"ingressConfig": {"annotations": {"a": 1}}}, "spec.ingressConfig.annotations.a", "must be a string"),
         ({"pathPrefix": "/a b"}, "spec.pathPrefix", "URL path"),
