@@ -1,0 +1,378 @@
+"""Pure rendering of a CloudShell's objects: every field and exposure mode, no cluster."""
+
+import json
+
+import pytest
+
+from jupyter_cloudtty.operator import manifests as m
+from jupyter_cloudtty.operator.manifests import GatewayRef, Settings
+from jupyter_cloudtty.shells import InvalidShell
+
+SETTINGS = Settings(
+    image="registry.example/cloudshell:1",
+    gateway=GatewayRef("shared-gw", "gateways", "https", "shells.example.com", True),
+)
+
+
+def cloudshell(name="s1", namespace="team", **spec):
+    return {
+        "apiVersion": "cloudshell.cloudtty.io/v1alpha1",
+        "kind": "CloudShell",
+        "metadata": {"name": name, "namespace": namespace, "uid": "uid-123"},
+        "spec": spec,
+    }
+
+
+def pod_of(job):
+    return job["spec"]["template"]["spec"]
+
+
+def container_of(job):
+    (container,) = pod_of(job)["containers"]
+    return container
+
+
+def env_of(job):
+    return {var["name"]: var for var in container_of(job)["env"]}
+
+
+# --- names, labels, ownership ---------------------------------------------------------------
+
+
+def test_every_owned_object_is_named_labelled_and_owned():
+    objects = m.owned_objects(cloudshell(exposureMode="GatewayAPI"), SETTINGS)
+    kinds = [o["kind"] for o in objects]
+    assert kinds == ["ServiceAccount", "RoleBinding", "Job", "Service", "HTTPRoute"]
+    for obj in objects:
+        meta = obj["metadata"]
+        assert meta["name"] == "cloudshell-s1" and meta["namespace"] == "team"
+        assert meta["labels"] == {"cloudshell.cloudtty.io/owner-name": "s1"}
+        assert meta["ownerReferences"] == [
+            {"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "name": "s1",
+             "uid": "uid-123", "controller": True, "blockOwnerDeletion": True}
+        ]  # fmt: skip
+
+
+def test_the_job_runs_one_pod_of_ttyd():
+    job = m.job(cloudshell(), SETTINGS)
+    assert job["apiVersion"] == "batch/v1"
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["ttlSecondsAfterFinished"] == 300
+    assert "activeDeadlineSeconds" not in job["spec"]
+    assert job["spec"]["template"]["metadata"]["labels"] == {"cloudshell.cloudtty.io/owner-name": "s1"}
+    pod = pod_of(job)
+    assert pod["restartPolicy"] == "Never"
+    container = container_of(job)
+    assert container["name"] == "web-tty"
+    assert container["image"] == "registry.example/cloudshell:1"
+    assert container["ports"] == [{"name": "ttyd", "containerPort": 7681, "protocol": "TCP"}]
+    assert container["command"] == ["ttyd", "-W", "-p", "7681", "sh", "-c", "bash"]
+    # Ready only once ttyd listens (an upstream defect was Ready before).
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "ttyd"}
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "ttyd"}
+
+
+def test_pod_facts_and_prompt_are_exported_into_the_shell():
+    env = env_of(m.job(cloudshell(), SETTINGS))
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["CONTAINER"]["value"] == "web-tty"
+    assert "$(POD_NAME)" in env["PS1"]["value"]
+
+
+# --- spec fields ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, flags",
+    [
+        ({}, ["-W", "-p", "7681"]),
+        ({"once": True}, ["-W", "-p", "7681", "-o"]),
+        ({"urlArg": True}, ["-W", "-p", "7681", "-a"]),
+        ({"ttydClientOptions": {"fontSize": "20", "cursorStyle": "bar"}},
+         ["-W", "-p", "7681", "-t", "fontSize=20", "-t", "cursorStyle=bar"]),
+        ({"env": [{"name": "TTYD_PING_INTERVAL", "value": "10"}]},
+         ["-W", "-p", "7681", "--ping-interval", "$(TTYD_PING_INTERVAL)"]),
+        ({"env": [{"name": "TTYD_SERVER_BUFFER_SIZE", "value": "8192"}]},
+         ["-W", "-p", "7681", "--srv-buf-size", "$(TTYD_SERVER_BUFFER_SIZE)"]),
+        ({"exposureMode": "Ingress"}, ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1"]),
+        ({"exposureMode": "VirtualService", "virtualServiceConfig": {"gateway": "gw"}, "pathPrefix": "/p/"},
+         ["-W", "-p", "7681", "-b", "/p/apis/v1alpha1/cloudshell/s1"]),
+        ({"exposureMode": "GatewayAPI", "pathSuffix": "x"}, ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1/x"]),
+        ({"exposureMode": "ClusterIP"}, ["-W", "-p", "7681"]),
+    ],
+)  # fmt: skip
+def test_ttyd_flags(spec, flags):
+    command = container_of(m.job(cloudshell(**spec), SETTINGS))["command"]
+    assert command == ["ttyd", *flags, "sh", "-c", "bash"]
+
+
+def test_command_action_is_one_argument_never_reparsed():
+    command = container_of(m.job(cloudshell(commandAction="kubectl get pods -A; echo 'done' \"$X\""), SETTINGS))[
+        "command"
+    ]
+    assert command[-3:] == ["sh", "-c", "kubectl get pods -A; echo 'done' \"$X\""]
+
+
+def test_a_credential_never_appears_in_the_pod_spec():
+    secret = {"name": "TTYD_CREDENTIAL", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "basic"}}}
+    job = m.job(cloudshell(env=[secret]), SETTINGS)
+    command = container_of(job)["command"]
+    assert command[:2] == ["sh", "-c"] and 'exec ttyd -c "$c" "$@"' in command[2]
+    assert "unset TTYD_CREDENTIAL" in command[2]  # the shell ttyd starts does not see it
+    assert command[3:] == ["ttyd", "-W", "-p", "7681", "sh", "-c", "bash"]
+    assert env_of(job)["TTYD_CREDENTIAL"] == secret
+    plain = m.job(cloudshell(env=[{"name": "TTYD_CREDENTIAL", "value": "user:hunter2"}]), SETTINGS)
+    assert "hunter2" not in json.dumps(container_of(plain)["command"])
+
+
+def test_user_env_is_honoured_and_wins_by_name():
+    env = env_of(m.job(cloudshell(env=[{"name": "FOO", "value": "bar"}, {"name": "PS1", "value": "$ "}]), SETTINGS))
+    assert env["FOO"] == {"name": "FOO", "value": "bar"}
+    assert env["PS1"] == {"name": "PS1", "value": "$ "}
+
+
+def test_image_override():
+    assert container_of(m.job(cloudshell(image="my/shell:2"), SETTINGS))["image"] == "my/shell:2"
+
+
+@pytest.mark.parametrize(
+    "user, context",
+    [("root", {"runAsUser": 0, "runAsNonRoot": False}), ("1000", {"runAsUser": 1000}), (None, None)],
+)
+def test_run_as_user(user, context):
+    spec = {"runAsUser": user} if user else {}
+    assert container_of(m.job(cloudshell(**spec), SETTINGS)).get("securityContext") == context
+
+
+def test_an_invalid_field_is_refused_naming_it():
+    with pytest.raises(InvalidShell, match="^spec.runAsUser: must be 'root' or a numeric UID"):
+        m.job(cloudshell(runAsUser="admin"), SETTINGS)
+
+
+@pytest.mark.parametrize("field, value", [("ttl", 120), ("ttlSecondsAfterStarted", 120)])
+def test_the_ttl_is_applied_to_the_job_itself(field, value):
+    assert m.job(cloudshell(**{field: value}), SETTINGS)["spec"]["activeDeadlineSeconds"] == 120
+    both = m.job(cloudshell(ttl=60, ttlSecondsAfterStarted=90), SETTINGS)
+    assert both["spec"]["activeDeadlineSeconds"] == 90
+
+
+# --- kubeconfig and identity ----------------------------------------------------------------------
+
+
+def test_a_secret_kubeconfig_is_mounted_never_passed_on_a_command_line():
+    job = m.job(cloudshell(secretRef={"name": "my-kubeconfig"}), SETTINGS)
+    pod, container = pod_of(job), container_of(job)
+    assert pod["volumes"] == [
+        {
+            "name": "kubeconfig",
+            "secret": {"secretName": "my-kubeconfig", "items": [{"key": "config", "path": "config"}]},
+        }
+    ]
+    assert container["volumeMounts"] == [
+        {"name": "kubeconfig", "mountPath": "/etc/cloudshell/kubeconfig", "readOnly": True}
+    ]
+    assert env_of(job)["KUBECONFIG"]["value"] == "/etc/cloudshell/kubeconfig/config"
+    assert "my-kubeconfig" not in json.dumps(container["command"])
+    # With the user's own kubeconfig, no token of the namespace is mounted either.
+    assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod
+    assert [o["kind"] for o in m.owned_objects(cloudshell(secretRef={"name": "k"}), SETTINGS)] == ["Job", "Service"]
+
+
+def test_the_kubeconfig_key_is_an_operator_setting():
+    job = m.job(cloudshell(secretRef={"name": "k"}), Settings(kubeconfig_key="kubeconfig.yaml"))
+    assert pod_of(job)["volumes"][0]["secret"]["items"] == [{"key": "kubeconfig.yaml", "path": "config"}]
+
+
+def test_a_configmap_kubeconfig_and_the_feature_gate():
+    job = m.job(cloudshell(configmapName="old-kc"), SETTINGS)
+    assert pod_of(job)["volumes"][0]["configMap"] == {"name": "old-kc", "items": [{"key": "config", "path": "config"}]}
+    # Both set: the Secret wins.
+    both = m.job(cloudshell(configmapName="old-kc", secretRef={"name": "new-kc"}), SETTINGS)
+    assert pod_of(both)["volumes"][0]["secret"]["secretName"] == "new-kc"
+    # The gate on: the ConfigMap is ignored, with a note for the shell's condition.
+    gated = Settings(allow_secret_store_kubeconfig=True)
+    assert m.kubeconfig_source({"configmapName": "old-kc"}, gated) == (
+        None,
+        "configmapName is ignored: the AllowSecretStoreKubeconfig gate requires secretRef",
+    )
+    assert "volumes" not in pod_of(m.job(cloudshell(configmapName="old-kc"), gated))
+
+
+def test_without_a_kubeconfig_the_shell_gets_its_own_account_bound_to_view_in_its_namespace():
+    job = m.job(cloudshell(), SETTINGS)
+    assert pod_of(job)["serviceAccountName"] == "cloudshell-s1"  # never the operator's token
+    binding = m.role_binding(cloudshell(), SETTINGS)
+    assert binding["kind"] == "RoleBinding" and binding["metadata"]["namespace"] == "team"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "cloudshell-s1", "namespace": "team"}]
+    admin = m.role_binding(cloudshell(), Settings(shell_role=("ClusterRole", "cluster-admin")))
+    assert admin["roleRef"]["name"] == "cluster-admin"
+
+
+# --- the admin's job template ------------------------------------------------------------------------
+
+
+def test_the_admin_job_template_is_merged_under_ours():
+    template = {
+        "metadata": {"labels": {"team": "platform"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "nodeSelector": {"pool": "shells"},
+                    "tolerations": [{"key": "shells", "operator": "Exists"}],
+                    "containers": [
+                        {"name": "web-tty", "image": "corp/shell:7", "resources": {"limits": {"memory": "512Mi"}}}
+                    ],
+                }
+            }
+        },
+    }
+    job = m.job(cloudshell(runAsUser="1000"), Settings(job_template=template))
+    assert job["metadata"]["labels"] == {"team": "platform", "cloudshell.cloudtty.io/owner-name": "s1"}
+    pod = pod_of(job)
+    assert pod["nodeSelector"] == {"pool": "shells"}
+    assert pod["tolerations"] == [{"key": "shells", "operator": "Exists"}]
+    container = container_of(job)
+    assert container["image"] == "corp/shell:7"  # the template's image beats the setting...
+    assert container["resources"] == {"limits": {"memory": "512Mi"}}
+    assert container["command"][0] == "ttyd" and container["securityContext"] == {"runAsUser": 1000}
+    user_image = m.job(cloudshell(image="mine:1"), Settings(job_template=template))
+    assert container_of(user_image)["image"] == "mine:1"  # ...and the user's beats both
+
+
+# --- Service, routes and URLs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode, kind",
+    [("NodePort", "NodePort"), (None, "NodePort"), ("ClusterIP", "ClusterIP"), ("Ingress", "ClusterIP"),
+     ("GatewayAPI", "ClusterIP")],
+)  # fmt: skip
+def test_the_service(mode, kind):
+    svc = m.service(cloudshell(**({"exposureMode": mode} if mode else {})))
+    assert svc["spec"]["type"] == kind
+    assert svc["spec"]["selector"] == {"cloudshell.cloudtty.io/owner-name": "s1"}
+    assert svc["spec"]["ports"] == [{"name": "ttyd", "port": 7681, "targetPort": "ttyd", "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize(
+    "prefix, suffix, path",
+    [
+        ("", "", "/apis/v1alpha1/cloudshell/s1"),
+        ("/team/", "", "/team/apis/v1alpha1/cloudshell/s1"),
+        ("team", "/tty/", "/team/apis/v1alpha1/cloudshell/s1/tty"),
+        ("/", "/", "/apis/v1alpha1/cloudshell/s1"),
+    ],
+)
+def test_route_paths_never_double_a_slash(prefix, suffix, path):
+    got = m.route_path(cloudshell(pathPrefix=prefix, pathSuffix=suffix))
+    assert got == path and "//" not in got + "/ws"
+
+
+def test_ingress_mode():
+    shell = cloudshell(
+        exposureMode="Ingress",
+        ingressConfig={"ingressClassName": "nginx", "annotations": {"a": "b"}, "host": "shells.example.com"},
+    )
+    path = m.ingress_path(shell)
+    assert path == {
+        "path": "/apis/v1alpha1/cloudshell/s1",
+        "pathType": "Prefix",
+        "backend": {"service": {"name": "cloudshell-s1", "port": {"number": 7681}}},
+    }
+    ingress = m.ingress(shell, [path])
+    assert ingress["metadata"]["name"] == "cloudshell-ingress" and ingress["metadata"]["namespace"] == "team"
+    assert ingress["metadata"]["annotations"] == {"a": "b"}
+    assert ingress["spec"] == {
+        "ingressClassName": "nginx",
+        "rules": [{"host": "shells.example.com", "http": {"paths": [path]}}],
+    }
+    assert m.ingress_name(cloudshell(ingressConfig={"ingressName": "mine"})) == ("team", "mine")
+    with pytest.raises(InvalidShell, match="^spec.ingressConfig.namespace: an Ingress can only route"):
+        m.ingress_name(cloudshell(ingressConfig={"namespace": "elsewhere"}))
+
+
+def test_virtual_service_mode():
+    shell = cloudshell(
+        exposureMode="VirtualService",
+        virtualServiceConfig={"namespace": "istio-routes", "export_to": ".", "gateway": "istio-system/gw"},
+    )
+    route = m.virtual_service_route(shell)
+    assert route["match"] == [{"uri": {"prefix": "/apis/v1alpha1/cloudshell/s1"}}]
+    assert route["route"] == [
+        {"destination": {"host": "cloudshell-s1.team.svc.cluster.local", "port": {"number": 7681}}}
+    ]
+    assert "rewrite" not in route  # ttyd serves under -b: no rewrite, no `//ws`
+    vs = m.virtual_service(shell, [route])
+    assert vs["apiVersion"] == "networking.istio.io/v1beta1"
+    assert (vs["metadata"]["namespace"], vs["metadata"]["name"]) == ("istio-routes", "cloudshell-virtualservice")
+    assert vs["spec"] == {"hosts": ["*"], "gateways": ["istio-system/gw"], "exportTo": ["."], "http": [route]}
+    assert m.DEFAULT_VIRTUAL_SERVICE == m.DEFAULT_VIRTUAL_SERVICE.lower()  # upstream's was not a valid name
+    with pytest.raises(InvalidShell, match="^spec.virtualServiceConfig.gateway: is required"):
+        m.virtual_service_name(cloudshell(exposureMode="VirtualService"))
+
+
+def test_gateway_api_mode():
+    route = m.http_route(cloudshell(exposureMode="GatewayAPI"), SETTINGS)
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"] == {
+        "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "gateways",
+                        "name": "shared-gw", "sectionName": "https"}],
+        "hostnames": ["shells.example.com"],
+        "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/apis/v1alpha1/cloudshell/s1"}}],
+                   "backendRefs": [{"name": "cloudshell-s1", "port": 7681}]}],
+    }  # fmt: skip
+    with pytest.raises(InvalidShell, match="GatewayAPI mode is not enabled"):
+        m.http_route(cloudshell(exposureMode="GatewayAPI"), Settings())
+
+
+PATH = "/apis/v1alpha1/cloudshell/s1"
+
+
+@pytest.mark.parametrize(
+    "spec, facts, url",
+    [
+        ({"exposureMode": "ClusterIP"}, {"cluster_ip": "10.0.0.7"}, "10.0.0.7:7681"),
+        ({"exposureMode": "ClusterIP"}, {"cluster_ip": ""}, None),  # never ":7681"
+        ({"exposureMode": "ClusterIP"}, {"cluster_ip": "None"}, None),
+        ({}, {"node_address": "203.0.113.5", "node_port": 31234}, "203.0.113.5:31234"),
+        ({}, {"node_port": 31234}, None),
+        ({"exposureMode": "Ingress"}, {"host": "shells.example.com"}, f"http://shells.example.com{PATH}/"),
+        (
+            {"exposureMode": "Ingress"},
+            {"host": "shells.example.com", "https": True},
+            f"https://shells.example.com{PATH}/",
+        ),
+        ({"exposureMode": "Ingress"}, {}, f"{PATH}/"),
+        ({"exposureMode": "VirtualService"}, {}, f"{PATH}/"),
+        ({"exposureMode": "GatewayAPI"}, {"host": "g.example.com", "https": True}, f"https://g.example.com{PATH}/"),
+        ({"exposureMode": "ClusterIP", "ttl": 600}, {"cluster_ip": "10.0.0.7"}, "10.0.0.7:7681?ttl=600"),
+        ({"exposureMode": "VirtualService", "ttl": 5, "ttlSecondsAfterStarted": 9}, {}, f"{PATH}/?ttl=9"),
+    ],
+)
+def test_access_url_by_mode(spec, facts, url):
+    assert m.access_url(spec, PATH, **facts) == url
+
+
+def node(ready, *addresses):
+    return {
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "addresses": [{"type": kind, "address": address} for kind, address in addresses],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "nodes, address",
+    [
+        ([node(True, ("InternalIP", "10.0.0.1"), ("ExternalIP", "203.0.113.1"))], "203.0.113.1"),
+        ([node(True, ("InternalIP", "10.0.0.1"))], "10.0.0.1"),
+        ([node(False, ("ExternalIP", "203.0.113.9")), node(True, ("InternalIP", "10.0.0.2"))], "10.0.0.2"),
+        ([node(False, ("InternalIP", "10.0.0.3"))], None),
+        ([], None),
+    ],
+)
+def test_node_address_prefers_a_ready_nodes_external_ip(nodes, address):
+    assert m.node_address(nodes) == address
