@@ -98,7 +98,8 @@ def test_pod_facts_and_prompt_are_exported_into_the_shell():
         ({"exposureMode": "Ingress"}, ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1"]),
         ({"exposureMode": "VirtualService", "virtualServiceConfig": {"gateway": "gw"}, "pathPrefix": "/p/"},
          ["-W", "-p", "7681", "-b", "/p/apis/v1alpha1/cloudshell/s1"]),
-        ({"exposureMode": "GatewayAPI", "pathSuffix": "x"}, ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1/x"]),
+        ({"exposureMode": "GatewayAPI", "pathSuffix": "x"},
+         ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1/x"]),
         ({"exposureMode": "ClusterIP"}, ["-W", "-p", "7681"]),
     ],
 )  # fmt: skip
