@@ -5,7 +5,7 @@ import json
 import pytest
 
 from jupyter_cloudtty.operator import manifests as m
-from jupyter_cloudtty.operator.manifests import GatewayRef, Settings
+from jupyter_cloudtty.operator.settings import GatewayRef, Settings
 from jupyter_cloudtty.shells import InvalidShell
 
 SETTINGS = Settings(

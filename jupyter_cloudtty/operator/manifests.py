@@ -8,11 +8,11 @@ reconciler applies what these return.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..shells import InvalidShell, ttl_seconds, validate_spec
 from . import GROUP, VERSION
+from .settings import Settings
 
 TTYD_PORT = 7681
 CONTAINER = "web-tty"
@@ -22,30 +22,6 @@ DEFAULT_INGRESS = "cloudshell-ingress"
 DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: upstream's default was not a valid name
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
-
-
-@dataclass(frozen=True)
-class GatewayRef:
-    """The Gateway that GatewayAPI-mode routes attach to; the admin's choice, never the user's."""
-
-    name: str
-    namespace: str
-    section_name: str | None = None
-    hostname: str | None = None
-    https: bool = False
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the operator's admin decides (Helm values), as opposed to the user's spec."""
-
-    image: str = "jupyter-cloudtty/cloudshell:latest"
-    kubeconfig_key: str = "config"
-    allow_secret_store_kubeconfig: bool = False  # feature gate: ignore `configmapName`
-    shell_role: tuple[str, str] = ("ClusterRole", "view")  # bound in the shell's namespace
-    job_template: dict[str, Any] = field(default_factory=dict)
-    ttl_seconds_after_finished: int = 300
-    gateway: GatewayRef | None = None
 
 
 def shell_name(shell: dict[str, Any]) -> str:
