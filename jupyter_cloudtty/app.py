@@ -38,6 +38,7 @@ class CloudTTY(ExtensionApp):
             "jupyter_cloudtty.commands.CrdApp",
             "Print the CloudShell CRD (jupyter cloudtty crd | kubectl apply -f -).",
         ),
+        "operator": ("jupyter_cloudtty.commands.OperatorApp", "Run the CloudShell operator (kopf)."),
     }
 
     max_shells = Integer(

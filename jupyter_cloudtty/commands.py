@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from jupyter_core.application import JupyterApp
+from traitlets import Bool, List, Unicode
 
 
 class CrdApp(JupyterApp):
@@ -17,3 +18,58 @@ class CrdApp(JupyterApp):
         from .operator import crd_yaml
 
         sys.stdout.write(crd_yaml())
+
+
+class OperatorApp(JupyterApp):
+    """Run the CloudShell operator (kopf): `jupyter cloudtty operator --namespace=shells`."""
+
+    name = "jupyter-cloudtty-operator"
+    description = __doc__
+
+    config_file = Unicode("", config=True, help="The operator's YAML settings (the Helm chart's ConfigMap).")
+    namespaces = List(Unicode(), config=True, help="Namespaces to watch (repeat --namespace).")
+    all_namespaces = Bool(False, config=True, help="Watch every namespace.")
+    liveness = Unicode("", config=True, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+    standalone = Bool(False, config=True, help="One replica only: no peering.")
+    peering = Unicode("", config=True, help="The kopf peering object shared by the replicas.")
+
+    aliases = {
+        "config": "OperatorApp.config_file",
+        "namespace": "OperatorApp.namespaces",
+        "liveness": "OperatorApp.liveness",
+        "peering": "OperatorApp.peering",
+    }
+    flags = {
+        "all-namespaces": ({"OperatorApp": {"all_namespaces": True}}, "Watch every namespace."),
+        "standalone": ({"OperatorApp": {"standalone": True}}, "One replica only: no peering."),
+    }
+
+    def start(self) -> None:
+        import kopf
+        import yaml
+        from kubernetes import client, config
+
+        from .operator.cluster import Cluster
+        from .operator.reconciler import make_registry
+        from .operator.settings import Settings
+
+        if not self.all_namespaces and not self.namespaces:
+            self.exit("give --namespace=NAME (repeatable) or --all-namespaces")
+        raw = {}
+        if self.config_file:
+            with open(self.config_file) as f:
+                raw = yaml.safe_load(f) or {}
+        settings = Settings.from_config(raw)
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        registry = make_registry(settings, Cluster(client.ApiClient()))
+        kopf.run(
+            registry=registry,
+            clusterwide=self.all_namespaces,
+            namespaces=self.namespaces,
+            liveness_endpoint=self.liveness or None,
+            standalone=self.standalone or None,
+            peering_name=self.peering or None,
+        )

@@ -1,0 +1,336 @@
+"""The CloudShell reconciler on kopf.
+
+Every event about a shell (its own, or its Job's, pod's, endpoints' or route's) leads to one
+``reconcile``: create what is missing (idempotently), observe, write the status only if it
+changed, release what an ended shell held. Decisions are made in ``status.py`` and objects
+are built in ``manifests.py``; this module only reads and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from ..shells import InvalidShell, Phase, timestamp, ttl_seconds
+from . import GROUP, PLURAL, VERSION, manifests
+from .cluster import Cluster
+from .settings import Settings
+from .status import Observed, next_status
+
+log = logging.getLogger(__name__)
+
+ROUTE_KINDS = {"Ingress": "networking.k8s.io/v1", "VirtualService": "networking.istio.io/v1beta1"}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Reconciler:
+    """Brings one CloudShell's objects and status in line with its spec."""
+
+    def __init__(self, cluster: Cluster, settings: Settings, clock: Callable[[], datetime] = _now):
+        self.cluster = cluster
+        self.settings = settings
+        self.clock = clock
+        self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+
+    def reconcile_named(self, namespace: str, name: str) -> None:
+        shell = self.cluster.get("CloudShell", namespace, name)
+        if shell and not shell["metadata"].get("deletionTimestamp"):
+            self.reconcile(shell)
+
+    def reconcile(self, shell: dict[str, Any]) -> None:
+        namespace, name = shell["metadata"]["namespace"], shell["metadata"]["name"]
+        with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
+            shell = self.cluster.get("CloudShell", namespace, name) or shell  # the freshest
+            if (shell.get("status") or {}).get("phase") in Phase.ENDED:
+                self._release(shell)  # idempotent: finishes a release a crash interrupted
+                return
+            try:
+                self._reconcile(shell)
+            except InvalidShell as e:
+                self._fail(shell, "InvalidSpec", str(e))
+            except ApiException as e:
+                if e.status == 403:
+                    self._fail(shell, "Forbidden", f"the operator may not do this: {_api_message(e)}")
+                elif e.status == 404:
+                    self._fail(shell, "APINotInstalled", f"a needed API is not installed: {_api_message(e)}")
+                else:
+                    raise  # kopf retries with backoff
+
+    def _reconcile(self, shell: dict[str, Any]) -> None:
+        spec = shell.get("spec", {})
+        objects = manifests.owned_objects(shell, self.settings)  # validates: nothing is half-created
+        route = self._shared_route(shell)
+        if "image" not in spec:  # written back, as upstream does, so `kubectl get -o yaml` shows it
+            job = next(o for o in objects if o["kind"] == "Job")
+            image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+            self.cluster.patch("CloudShell", shell["metadata"]["namespace"], shell["metadata"]["name"],
+                               {"spec": {"image": image}})  # fmt: skip
+        for obj in objects:
+            self.cluster.create(obj)
+        starting = Phase.CREATED_JOB
+        if route is not None:
+            self._add_route_entry(shell, route)
+        starting = Phase.CREATED_ROUTE_RULE
+        status = next_status(shell, self._observe(shell), self.settings, self.clock(), starting)
+        self._write_status(shell, status)
+        if status["phase"] in Phase.ENDED:
+            if status["phase"] == Phase.FAILED:
+                failed = status["conditions"][-1]
+                kopf.warn(shell, reason=failed["reason"], message=failed["message"])
+            self._release(shell)
+
+    # --- observing --------------------------------------------------------------------------
+
+    def _observe(self, shell: dict[str, Any]) -> Observed:
+        namespace, owned = shell["metadata"]["namespace"], manifests.object_name(shell)
+        mode = shell.get("spec", {}).get("exposureMode", "NodePort")
+        observed = Observed(
+            job=self.cluster.get("Job", namespace, owned),
+            pods=self.cluster.list("Pod", namespace, manifests.labels(shell)),
+            endpoint_slices=self.cluster.list("EndpointSlice", namespace, {"kubernetes.io/service-name": owned}),
+        )
+        if mode in ("ClusterIP", "NodePort"):
+            observed.service = self.cluster.get("Service", namespace, owned)
+        if mode == "NodePort" and observed.pods:
+            observed.nodes = self.cluster.list("Node")
+        if mode == "GatewayAPI":
+            observed.route = self.cluster.get("HTTPRoute", namespace, owned)
+        if mode == "Ingress":
+            route_ns, route_name = manifests.ingress_name(shell)
+            ingress = self.cluster.get("Ingress", route_ns, route_name) or {}
+            host = shell["spec"].get("ingressConfig", {}).get("host")
+            observed.ingress_https = any(host in tls.get("hosts", []) for tls in ingress.get("spec", {}).get("tls", []))
+        return observed
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _write_status(self, shell: dict[str, Any], status: dict[str, Any]) -> None:
+        if status != (shell.get("status") or {}):  # a steady state writes nothing
+            meta = shell["metadata"]
+            self.cluster.patch("CloudShell", meta["namespace"], meta["name"], {"status": status}, "status")
+            shell["status"] = status
+
+    def _fail(self, shell: dict[str, Any], reason: str, message: str) -> None:
+        log.info("shell %s/%s failed: %s", shell["metadata"]["namespace"], shell["metadata"]["name"], message)
+        now = timestamp(self.clock())
+        status = {
+            **(shell.get("status") or {}),
+            "phase": Phase.FAILED,
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": reason, "message": message, "lastTransitionTime": now},
+                {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now},
+            ],
+        }
+        self._write_status(shell, status)
+        kopf.warn(shell, reason=reason, message=message)
+        self._release(shell)
+
+    def _release(self, shell: dict[str, Any]) -> None:
+        """An ended shell keeps nothing: no Job, no Service (a NodePort must not outlive it), no route."""
+        namespace, owned = shell["metadata"]["namespace"], manifests.object_name(shell)
+        self._remove_route_entry(shell)
+        for kind in ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount"):
+            self.cluster.delete(kind, namespace, owned)
+        status = shell.get("status") or {}
+        if status.get("phase") == Phase.COMPLETE and shell.get("spec", {}).get("cleanup"):
+            self.cluster.delete("CloudShell", namespace, shell["metadata"]["name"])
+
+    # --- shared routes: a path in a shared Ingress, a route in a shared VirtualService ------------
+
+    def _shared_route(self, shell: dict[str, Any]) -> tuple[str, str, str] | None:
+        mode = shell.get("spec", {}).get("exposureMode", "NodePort")
+        if mode == "Ingress":
+            return ("Ingress", *manifests.ingress_name(shell))
+        if mode == "VirtualService":
+            return ("VirtualService", *manifests.virtual_service_name(shell))
+        return None
+
+    def _add_route_entry(self, shell: dict[str, Any], route: tuple[str, str, str]) -> None:
+        kind, namespace, name = route
+        for _attempt in range(5):  # optimistic concurrency: other shells edit the same object
+            current = self.cluster.get(kind, namespace, name)
+            if current is None:
+                fresh = (
+                    manifests.ingress(shell, [manifests.ingress_path(shell)])
+                    if kind == "Ingress"
+                    else manifests.virtual_service(shell, [manifests.virtual_service_route(shell)])
+                )
+                if self.cluster.create(fresh):
+                    return
+                continue
+            patch = _with_entry(shell, kind, current)
+            if patch is None:
+                return  # already there: no write
+            try:
+                self.cluster.patch(kind, namespace, name, patch)
+                return
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
+
+    def _remove_route_entry(self, shell: dict[str, Any]) -> None:
+        try:
+            route = self._shared_route(shell)
+        except InvalidShell:
+            return  # it never had one
+        if route is None:
+            return
+        kind, namespace, name = route
+        for _attempt in range(5):
+            current = self.cluster.get(kind, namespace, name)
+            if current is None:
+                return
+            patch, empty = _without_entry(shell, kind, current)
+            try:
+                if empty:
+                    self.cluster.delete(kind, namespace, name)
+                elif patch is not None:
+                    self.cluster.patch(kind, namespace, name, patch)
+                return
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        return json.loads(error.body).get("message") or error.reason
+    except (TypeError, ValueError):
+        return str(error.reason)
+
+
+def _entries(kind: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    if kind == "Ingress":
+        return [path for rule in obj.get("spec", {}).get("rules", []) for path in rule.get("http", {}).get("paths", [])]
+    return obj.get("spec", {}).get("http", [])
+
+
+def _with_entry(shell: dict[str, Any], kind: str, current: dict[str, Any]) -> dict[str, Any] | None:
+    """A merge patch adding this shell's entry (guarded by resourceVersion), or None if present."""
+    rv = {"resourceVersion": current["metadata"].get("resourceVersion")}
+    if kind == "Ingress":
+        entry, host = manifests.ingress_path(shell), shell["spec"].get("ingressConfig", {}).get("host")
+        rules = [dict(rule) for rule in current.get("spec", {}).get("rules", [])]
+        rule = next((r for r in rules if r.get("host") == host), None)
+        if rule is None:
+            rule = {"http": {"paths": []}, **({"host": host} if host else {})}
+            rules.append(rule)
+        paths = [p for p in rule.get("http", {}).get("paths", []) if p.get("path") != entry["path"]]
+        if entry in rule.get("http", {}).get("paths", []):
+            return None
+        rule["http"] = {"paths": [*paths, entry]}
+        return {"metadata": rv, "spec": {"rules": rules}}
+    entry = manifests.virtual_service_route(shell)
+    routes = current.get("spec", {}).get("http", [])
+    if entry in routes:
+        return None
+    return {"metadata": rv, "spec": {"http": [r for r in routes if r.get("name") != entry["name"]] + [entry]}}
+
+
+def _without_entry(shell: dict[str, Any], kind: str, current: dict[str, Any]) -> tuple[dict | None, bool]:
+    """(a merge patch removing this shell's entry or None, whether nothing would remain)."""
+    rv = {"resourceVersion": current["metadata"].get("resourceVersion")}
+    if kind == "Ingress":
+        backend = manifests.object_name(shell)
+        rules = []
+        for rule in current.get("spec", {}).get("rules", []):
+            paths = [p for p in rule.get("http", {}).get("paths", [])
+                     if p.get("backend", {}).get("service", {}).get("name") != backend]  # fmt: skip
+            if paths:
+                rules.append({**rule, "http": {"paths": paths}})
+        if not rules:
+            return None, True
+        changed = rules != current.get("spec", {}).get("rules", [])
+        return ({"metadata": rv, "spec": {"rules": rules}} if changed else None), False
+    name = manifests.virtual_service_route(shell)["name"]
+    routes = current.get("spec", {}).get("http", [])
+    kept = [r for r in routes if r.get("name") != name]
+    if not kept:
+        return None, True
+    return ({"metadata": rv, "spec": {"http": kept}} if kept != routes else None), False
+
+
+# --- kopf wiring ------------------------------------------------------------------------------------
+
+
+def make_registry(
+    settings: Settings, cluster: Cluster, login: kopf.ConnectionInfo | None = None
+) -> kopf.OperatorRegistry:
+    """The operator's handlers in a registry of their own (tests run several operators)."""
+    registry = kopf.OperatorRegistry()
+    reconciler = Reconciler(cluster, settings)
+    shells = {"group": GROUP, "version": VERSION, "plural": PLURAL, "registry": registry}
+    owned = {"labels": {manifests.OWNER_LABEL: kopf.PRESENT}, "registry": registry}
+
+    if login is not None:
+
+        @kopf.on.login(registry=registry)
+        def fixed_login(**_: Any) -> kopf.ConnectionInfo:
+            return login
+    else:
+        kopf.on.login(registry=registry)(kopf.login_via_client)
+
+    @kopf.on.resume(**shells)
+    @kopf.on.create(**shells)
+    @kopf.on.update(**shells, field="spec")
+    def shell_changed(body: kopf.Body, **_: Any) -> None:
+        reconciler.reconcile(dict(body))
+
+    @kopf.on.event("batch", "v1", "jobs", **owned)
+    @kopf.on.event("v1", "pods", **owned)
+    @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", **owned)
+    def child_changed(namespace: str, labels: dict[str, str], type: str | None, **_: Any) -> None:
+        if type is not None:  # None: the initial listing, which the resume handler covers
+            reconciler.reconcile_named(namespace, labels[manifests.OWNER_LABEL])
+
+    def ours(labels: dict[str, str], **_: Any) -> bool:
+        return labels.get("kubernetes.io/service-name", "").startswith("cloudshell-")
+
+    @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", when=ours, registry=registry)
+    def endpoints_changed(namespace: str, labels: dict[str, str], type: str | None, **_: Any) -> None:
+        if type is not None:
+            service = labels["kubernetes.io/service-name"]
+            reconciler.reconcile_named(namespace, service.removeprefix("cloudshell-"))
+
+    def shares_a_route(spec: dict[str, Any], **_: Any) -> bool:
+        return spec.get("exposureMode") in ROUTE_KINDS
+
+    @kopf.on.delete(**shells, when=shares_a_route)
+    def shell_deleted(body: kopf.Body, **_: Any) -> None:
+        # Owned objects go with the shell (ownerReferences); its entry in a shared route does not.
+        reconciler._remove_route_entry(dict(body))
+
+    def expires(spec: dict[str, Any], status: dict[str, Any], **_: Any) -> bool:
+        return bool(ttl_seconds(spec)) and status.get("phase") not in Phase.ENDED
+
+    @kopf.daemon(**shells, when=expires, cancellation_timeout=1.0)
+    def ttl_watch(stopped: kopf.DaemonStopped, namespace: str, name: str, spec: dict[str, Any], **_: Any) -> None:
+        ttl = ttl_seconds(spec) or 0
+        while not stopped:
+            shell = cluster.get("CloudShell", namespace, name)
+            started = ((shell or {}).get("status") or {}).get("lastScheduleTime")
+            if shell is None:
+                return
+            if started:
+                begun = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+                remaining = ttl - (reconciler.clock() - begun).total_seconds()
+                if remaining <= 0:
+                    reconciler.reconcile(shell)
+                    return
+                stopped.wait(min(remaining, 60))
+            else:
+                stopped.wait(min(ttl, 5))  # not Ready yet: the TTL has not started
+
+    return registry

@@ -1,0 +1,172 @@
+"""A CloudShell's next status from what the cluster shows (pure: no I/O).
+
+Ready means the pod is Running and Ready (its probe reached ttyd), the Service has a ready
+endpoint, and, in GatewayAPI mode, the Gateway accepted the route; not before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..shells import Phase, timestamp, ttl_seconds
+from . import manifests
+from .settings import Settings
+
+# Container states that will not fix themselves.
+STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+
+
+@dataclass
+class Observed:
+    """What the reconciler read about one shell."""
+
+    job: dict[str, Any] | None = None
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    endpoint_slices: list[dict[str, Any]] = field(default_factory=list)
+    service: dict[str, Any] | None = None
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    route: dict[str, Any] | None = None  # the HTTPRoute, in GatewayAPI mode
+    ingress_https: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    phase: str
+    reason: str
+    message: str
+
+
+def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for condition in (obj or {}).get("status", {}).get("conditions", []) or []:
+        if condition.get("type") == kind:
+            return condition
+    return None
+
+
+def _true(condition: dict[str, Any] | None) -> bool:
+    return bool(condition) and condition.get("status") == "True"
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def endpoint_ready(slices: list[dict[str, Any]]) -> bool:
+    return any(
+        (endpoint.get("conditions") or {}).get("ready") is True
+        for endpoint_slice in slices
+        for endpoint in endpoint_slice.get("endpoints") or []
+    )
+
+
+def route_acceptance(route: dict[str, Any] | None) -> tuple[bool | None, str]:
+    """(True/False once a Gateway has spoken, None before; its reason and message)."""
+    for parent in (route or {}).get("status", {}).get("parents", []) or []:
+        for condition in parent.get("conditions", []) or []:
+            if condition.get("type") == "Accepted" and condition.get("status") in ("True", "False"):
+                return condition["status"] == "True", f"{condition.get('reason', '')}: {condition.get('message', '')}"
+    return None, ""
+
+
+def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: str = Phase.PENDING) -> Verdict:
+    """Where the shell stands: ended (Complete/Failed), Ready, or still ``starting`` (a phase)."""
+    spec, status = shell.get("spec", {}), shell.get("status", {})
+    ttl = ttl_seconds(spec)
+    failed = _condition(observed.job, "Failed")
+    if _true(failed):
+        if failed.get("reason") == "DeadlineExceeded" and ttl:
+            return Verdict(Phase.COMPLETE, "Expired", f"its TTL of {ttl}s ran out")
+        return Verdict(Phase.FAILED, failed.get("reason") or "JobFailed", failed.get("message") or "the Job failed")
+    if _true(_condition(observed.job, "Complete")) or (observed.job or {}).get("status", {}).get("succeeded"):
+        if spec.get("once"):
+            return Verdict(Phase.COMPLETE, "OnceEnded", "its one client left")
+        return Verdict(Phase.COMPLETE, "Exited", "the command exited")
+    for pod in observed.pods:
+        for container in pod.get("status", {}).get("containerStatuses", []) or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK:
+                return Verdict(Phase.FAILED, waiting["reason"], waiting.get("message") or waiting["reason"])
+    started = _parse_time(status.get("lastScheduleTime"))
+    if ttl and started and (now - started).total_seconds() >= ttl:
+        return Verdict(Phase.COMPLETE, "Expired", f"its TTL of {ttl}s ran out")
+    accepted, why = route_acceptance(observed.route)
+    if spec.get("exposureMode") == "GatewayAPI" and accepted is False:
+        return Verdict(Phase.FAILED, "RouteNotAccepted", f"the Gateway refused the route: {why}")
+    pod_ready = any(
+        pod.get("status", {}).get("phase") == "Running" and _true(_condition(pod, "Ready")) for pod in observed.pods
+    )
+    waiting_for = [
+        what
+        for what, done in (
+            ("the pod to be ready", pod_ready),
+            ("a ready endpoint of the Service", endpoint_ready(observed.endpoint_slices)),
+            ("the Gateway to accept the route", accepted or spec.get("exposureMode") != "GatewayAPI"),
+        )
+        if not done
+    ]
+    if waiting_for:
+        return Verdict(starting, "Starting", "waiting for " + ", ".join(waiting_for))
+    return Verdict(Phase.READY, "Ready", "the terminal is reachable")
+
+
+def url_for(shell: dict[str, Any], observed: Observed, settings: Settings) -> str | None:
+    """The access URL by exposure mode (see the spec); None while it cannot be known."""
+    spec = shell.get("spec", {})
+    service_spec = (observed.service or {}).get("spec", {})
+    ports = service_spec.get("ports") or [{}]
+    host, https = None, False
+    if spec.get("exposureMode") == "Ingress":
+        host, https = spec.get("ingressConfig", {}).get("host"), observed.ingress_https
+    elif spec.get("exposureMode") == "GatewayAPI" and settings.gateway:
+        host, https = settings.gateway.hostname, settings.gateway.https
+    return manifests.access_url(
+        spec,
+        manifests.route_path(shell),
+        cluster_ip=service_spec.get("clusterIP"),
+        node_address=manifests.node_address(observed.nodes),
+        node_port=ports[0].get("nodePort"),
+        host=host,
+        https=https,
+    )
+
+
+def next_status(
+    shell: dict[str, Any], observed: Observed, settings: Settings, now: datetime, starting: str = Phase.PENDING
+) -> dict[str, Any]:
+    """The status to write: phase, accessUrl, lastScheduleTime, conditions, observedGeneration.
+
+    ``starting`` is the phase reached so far (CreatedJob, CreatedRouteRule) while not Ready.
+    """
+    current = shell.get("status") or {}
+    if current.get("phase") in Phase.ENDED:
+        return current  # an ended shell's status is final
+    result = verdict(shell, observed, now, starting)
+    status: dict[str, Any] = {"phase": result.phase}
+    url = url_for(shell, observed, settings) if result.phase == Phase.READY else current.get("accessUrl")
+    if result.phase == Phase.READY and not url:
+        result = Verdict(starting, "Starting", "waiting for an address to reach it")
+        status["phase"] = result.phase
+    if url:
+        status["accessUrl"] = url
+    started = current.get("lastScheduleTime") or (timestamp(now) if result.phase == Phase.READY else None)
+    if started:
+        status["lastScheduleTime"] = started
+    conditions = [_keep_time(current, "Ready", result.phase == Phase.READY, result.reason, result.message, now)]
+    if result.phase == Phase.FAILED:
+        conditions.append(_keep_time(current, "Failed", True, result.reason, result.message, now))
+    status["conditions"] = conditions
+    if "generation" in shell.get("metadata", {}):
+        status["observedGeneration"] = shell["metadata"]["generation"]
+    return status
+
+
+def _keep_time(current: dict[str, Any], kind: str, ok: bool, reason: str, message: str, now: datetime) -> dict:
+    """A condition, keeping its lastTransitionTime while its status stays the same."""
+    value = "True" if ok else "False"
+    previous = next((c for c in current.get("conditions", []) if c.get("type") == kind), None)
+    since = previous["lastTransitionTime"] if previous and previous.get("status") == value else timestamp(now)
+    return {"type": kind, "status": value, "reason": reason, "message": message, "lastTransitionTime": since}

@@ -1,0 +1,175 @@
+"""A Kubernetes API for tests: kmock's emulator (a real HTTP server), and our operator on it.
+
+kmock's KubernetesEmulator keeps no resourceVersion and enforces no optimistic concurrency;
+kopf relies on both (to tell stale events apart, to guard its finalizer patches). The
+subclass below stamps uid/creationTimestamp/resourceVersion/generation and answers a stale
+write with 409, as a real API server does, so the operator is tested against real semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+import threading
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import attrs
+import jsonpatch
+import jsonpointer
+import kmock
+import kopf
+from kubernetes.client import ApiClient, Configuration
+
+from jupyter_cloudtty.operator import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.operator.cluster import Cluster, path
+from jupyter_cloudtty.operator.reconciler import make_registry
+from jupyter_cloudtty.operator.settings import Settings
+
+NOT_BUNDLED = {
+    (GROUP, VERSION, PLURAL): ("CloudShell", {"status"}),
+    ("networking.istio.io", "v1beta1", "virtualservices"): ("VirtualService", set()),
+    ("gateway.networking.k8s.io", "v1", "httproutes"): ("HTTPRoute", {"status"}),
+}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@attrs.define(kw_only=True)
+class VersionedEmulator(kmock.KubernetesEmulator):
+    _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
+
+    async def _handle(self, request: kmock.Request):  # type: ignore[override]
+        data = request.data
+        if request.resource is not None and request.action == kmock.action.CREATE and isinstance(data, dict):
+            meta = dict(data.get("metadata") or {})
+            if request.namespace:
+                meta.setdefault("namespace", request.namespace)
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", _now())
+            meta["resourceVersion"] = str(next(self._versions))
+            meta["generation"] = 1
+            object.__setattr__(request, "data", {**data, "metadata": meta})
+        elif request.resource is not None and request.action == kmock.action.UPDATE:
+            key = (request.resource, request.namespace, request.name)
+            existing = key in self.objects and not self.objects[key].deleted
+            current = self.objects[key].raw if existing else None
+            if current is not None:
+                version = str(next(self._versions))
+                meta = current.get("metadata", {})
+                if isinstance(data, dict):
+                    wanted = (data.get("metadata") or {}).get("resourceVersion")
+                    if wanted is not None and wanted != meta.get("resourceVersion"):
+                        raise kmock.KubernetesError(
+                            status=409,
+                            reason="Conflict",
+                            message="the object has been modified; please apply your changes to the latest version",
+                        )
+                    stamps = {"resourceVersion": version}
+                    if "spec" in data and request.subresource is None:
+                        stamps["generation"] = meta.get("generation", 1) + 1
+                    data = {**data, "metadata": {**(data.get("metadata") or {}), **stamps}}
+                elif isinstance(data, list):
+                    try:
+                        jsonpatch.apply_patch(current, data)  # dry run, `test` operations included
+                    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
+                        raise kmock.KubernetesError(status=422, reason="Invalid", message=str(e)) from None
+                    data = [*data, {"op": "add", "path": "/metadata/resourceVersion", "value": version}]
+                object.__setattr__(request, "data", data)
+        return await super()._handle(request)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@asynccontextmanager
+async def emulated_kubernetes() -> AsyncIterator[VersionedEmulator]:
+    """An emulated API server on 127.0.0.1 serving the built-in kinds and the ones we use."""
+    async with VersionedEmulator() as k8s, kmock.Server(k8s):
+        k8s.resources.load_bundled()
+        for (group, version, plural), (kind, subresources) in NOT_BUNDLED.items():
+            k8s.resources[kmock.resource(group, version, plural)] = kmock.ResourceInfo(
+                kind=kind,
+                singular=kind.lower(),
+                namespaced=True,
+                verbs={"list", "watch", "get", "create", "patch", "delete"},
+                subresources=subresources,
+            )
+        yield k8s
+
+
+class Operator:
+    """Our operator run by kopf in its own thread (its own loop), against the emulator."""
+
+    def __init__(self, k8s: VersionedEmulator, settings: Settings | None = None):
+        self.url = str(k8s.url)
+        self.cluster = Cluster(ApiClient(Configuration(host=self.url)))
+        self.settings = settings or Settings()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> Operator:
+        ready = threading.Event()
+        kopf_settings = kopf.OperatorSettings()
+        kopf_settings.watching.reconnect_backoff = 0.1
+        kopf_settings.batching.idle_timeout = 0.1
+        registry = make_registry(self.settings, self.cluster, kopf.ConnectionInfo(server=self.url, insecure=True))
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=kopf.run,
+            name="kopf",
+            daemon=True,
+            kwargs=dict(
+                registry=registry,
+                settings=kopf_settings,
+                clusterwide=True,
+                standalone=True,
+                stop_flag=self._stop,
+                ready_flag=ready,
+            ),  # fmt: skip
+        )
+        self._thread.start()
+        assert await asyncio.to_thread(ready.wait, 20), "kopf did not start"
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        await asyncio.to_thread(self._thread.join, 20)  # never block the loop: the emulator lives in it
+        assert not self._thread.is_alive(), "kopf did not stop"
+
+
+class Api:
+    """The test's own calls to the emulator, over HTTP, so watchers see them (as other controllers')."""
+
+    def __init__(self, k8s: VersionedEmulator):
+        self.k8s = k8s
+
+    async def _json(self, response) -> Any:
+        assert response.status < 300, f"{response.status}: {await response.text()}"
+        return await response.json()
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return await self._json(await self.k8s.post(path(obj["kind"], meta.get("namespace")), json=obj))
+
+    async def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        response = await self.k8s.get(path(kind, namespace, name))
+        return None if response.status == 404 else await self._json(response)
+
+    async def patch(self, kind: str, namespace: str | None, name: str, patch: Any, sub: str | None = None) -> dict:
+        headers = {"Content-Type": "application/merge-patch+json"}
+        return await self._json(await self.k8s.patch(path(kind, namespace, name, sub), json=patch, headers=headers))
+
+    async def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        await self._json(await self.k8s.delete(path(kind, namespace, name)))
+
+    def writes(self) -> list[str]:
+        """Write requests the server received, other than the test's own."""
+        return [
+            f"{r.method} {r.url.path}"
+            for r in self.k8s
+            if r.method in WRITES and not r.headers.get("User-Agent", "").startswith("kmock/")
+        ]
