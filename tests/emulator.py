@@ -114,7 +114,7 @@ class Operator:
         ready = threading.Event()
         kopf_settings = kopf.OperatorSettings()
         kopf_settings.watching.reconnect_backoff = 0.1
-        kopf_settings.batching.idle_timeout = 0.1
+        kopf_settings.queueing.idle_timeout = 0.1
         registry = make_registry(self.settings, self.cluster, kopf.ConnectionInfo(server=self.url, insecure=True))
         self._stop.clear()
         self._thread = threading.Thread(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_cloudtty.operator.settings import GatewayRef, Settings
+from jupyter_cloudtty.operator.settings import Settings
 from tests.emulator import Api, Operator, emulated_kubernetes
 from tests.waiting import eventually
 
