@@ -1,9 +1,11 @@
 """A Kubernetes API for tests: kmock's emulator (a real HTTP server), and our operator on it.
 
-kmock's KubernetesEmulator keeps no resourceVersion and enforces no optimistic concurrency;
-kopf relies on both (to tell stale events apart, to guard its finalizer patches). The
-subclass below stamps uid/creationTimestamp/resourceVersion/generation and answers a stale
-write with 409, as a real API server does, so the operator is tested against real semantics.
+kmock's KubernetesEmulator keeps no resourceVersion, enforces no optimistic concurrency, and
+replays every object to every new watch; kopf relies on a real API server's behaviour (to tell
+stale events apart, to guard its finalizer patches). The subclass below stamps
+uid/creationTimestamp/resourceVersion/generation, answers a stale write with 409 (422 for a
+failed JSON-patch test), lists with the current resourceVersion and starts watches from it,
+as a real API server does, so the operator is tested against real semantics.
 """
 
 from __future__ import annotations
@@ -39,6 +41,27 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 @attrs.define(kw_only=True)
 class VersionedEmulator(kmock.KubernetesEmulator):
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _latest: int = attrs.field(default=0, init=False)
+
+    def _next_version(self) -> str:
+        self._latest = next(self._versions)
+        return str(self._latest)
+
+    async def _serve_list(self, request: kmock.Request):  # type: ignore[override]
+        listing = await super()._serve_list(request)
+        listing["metadata"]["resourceVersion"] = str(self._latest)  # not kmock's placeholder
+        return listing
+
+    async def _serve_watch(self, request: kmock.Request):  # type: ignore[override]
+        # A watch from resourceVersion N sees only changes after N, never a stale copy again.
+        since = request.params.get("resourceVersion", "")
+        since = int(since) if since.isdigit() else 0
+        async for event in super()._serve_watch(request):
+            if since and isinstance(event, dict):
+                version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion", "")
+                if version.isdigit() and int(version) <= since:
+                    continue
+            yield event
 
     async def _handle(self, request: kmock.Request):  # type: ignore[override]
         data = request.data
@@ -48,7 +71,7 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                 meta.setdefault("namespace", request.namespace)
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", _now())
-            meta["resourceVersion"] = str(next(self._versions))
+            meta["resourceVersion"] = self._next_version()
             meta["generation"] = 1
             object.__setattr__(request, "data", {**data, "metadata": meta})
         elif request.resource is not None and request.action == kmock.action.UPDATE:
@@ -56,7 +79,7 @@ class VersionedEmulator(kmock.KubernetesEmulator):
             existing = key in self.objects and not self.objects[key].deleted
             current = self.objects[key].raw if existing else None
             if current is not None:
-                version = str(next(self._versions))
+                version = self._next_version()
                 meta = current.get("metadata", {})
                 if isinstance(data, dict):
                     wanted = (data.get("metadata") or {}).get("resourceVersion")
@@ -169,7 +192,7 @@ class Api:
     def writes(self) -> list[str]:
         """Write requests the server received, other than the test's own."""
         return [
-            f"{r.method} {r.url.path}"
+            f"{r.method.upper()} {r.url.path}"
             for r in self.k8s
             if r.method in WRITES and not r.headers.get("User-Agent", "").startswith("kmock/")
         ]

@@ -8,6 +8,7 @@ are built in ``manifests.py``; this module only reads and writes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -52,7 +53,7 @@ class Reconciler:
         with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
             shell = self.cluster.get("CloudShell", namespace, name) or shell  # the freshest
             if (shell.get("status") or {}).get("phase") in Phase.ENDED:
-                self._release(shell)  # idempotent: finishes a release a crash interrupted
+                self._finish(shell, shell["status"])  # idempotent: completes an interrupted ending
                 return
             try:
                 self._reconcile(shell)
@@ -82,12 +83,13 @@ class Reconciler:
             self._add_route_entry(shell, route)
         starting = Phase.CREATED_ROUTE_RULE
         status = next_status(shell, self._observe(shell), self.settings, self.clock(), starting)
-        self._write_status(shell, status)
         if status["phase"] in Phase.ENDED:
             if status["phase"] == Phase.FAILED:
                 failed = status["conditions"][-1]
                 kopf.warn(shell, reason=failed["reason"], message=failed["message"])
-            self._release(shell)
+            self._finish(shell, status)
+        else:
+            self._write_status(shell, status)
 
     # --- observing --------------------------------------------------------------------------
 
@@ -131,17 +133,20 @@ class Reconciler:
                 {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now},
             ],
         }
-        self._write_status(shell, status)
         kopf.warn(shell, reason=reason, message=message)
-        self._release(shell)
+        self._finish(shell, status)
 
-    def _release(self, shell: dict[str, Any]) -> None:
-        """An ended shell keeps nothing: no Job, no Service (a NodePort must not outlive it), no route."""
+    def _finish(self, shell: dict[str, Any], status: dict[str, Any]) -> None:
+        """An ended shell keeps nothing: no Job, no Service (a NodePort must not outlive it), no route.
+
+        The status is written once that is done, so Complete/Failed means released; then, with
+        `cleanup`, a Complete shell goes too (a Failed one stays, to say why).
+        """
         namespace, owned = shell["metadata"]["namespace"], manifests.object_name(shell)
         self._remove_route_entry(shell)
         for kind in ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount"):
             self.cluster.delete(kind, namespace, owned)
-        status = shell.get("status") or {}
+        self._write_status(shell, status)
         if status.get("phase") == Phase.COMPLETE and shell.get("spec", {}).get("cleanup"):
             self.cluster.delete("CloudShell", namespace, shell["metadata"]["name"])
 
@@ -316,21 +321,22 @@ def make_registry(
         return bool(ttl_seconds(spec)) and status.get("phase") not in Phase.ENDED
 
     @kopf.daemon(**shells, when=expires, cancellation_timeout=1.0)
-    def ttl_watch(stopped: kopf.DaemonStopped, namespace: str, name: str, spec: dict[str, Any], **_: Any) -> None:
+    async def ttl_watch(stopped: kopf.DaemonStopped, namespace: str, name: str, spec: dict[str, Any], **_: Any) -> None:
+        # Async, so that kopf can cancel it at once; blocking calls go to threads.
         ttl = ttl_seconds(spec) or 0
         while not stopped:
-            shell = cluster.get("CloudShell", namespace, name)
-            started = ((shell or {}).get("status") or {}).get("lastScheduleTime")
+            shell = await asyncio.to_thread(cluster.get, "CloudShell", namespace, name)
             if shell is None:
                 return
-            if started:
-                begun = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-                remaining = ttl - (reconciler.clock() - begun).total_seconds()
-                if remaining <= 0:
-                    reconciler.reconcile(shell)
-                    return
-                stopped.wait(min(remaining, 60))
-            else:
-                stopped.wait(min(ttl, 5))  # not Ready yet: the TTL has not started
+            started = (shell.get("status") or {}).get("lastScheduleTime")
+            if not started:  # not Ready yet: the TTL has not begun
+                await stopped.wait(min(ttl, 5))
+                continue
+            begun = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            remaining = ttl - (reconciler.clock() - begun).total_seconds()
+            if remaining <= 0:
+                await asyncio.to_thread(reconciler.reconcile, shell)
+                return
+            await stopped.wait(min(remaining, 300))
 
     return registry

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_cloudtty.operator.settings import Settings
+from jupyter_cloudtty.operator.settings import GatewayRef, Settings
 from tests.emulator import Api, Operator, emulated_kubernetes
 from tests.waiting import eventually
 
@@ -90,3 +90,198 @@ async def test_create_renders_the_objects_and_sets_the_phase():
             assert "waiting for the pod to be ready" in ready["message"]
         finally:
             await operator.stop()
+
+
+class Running:
+    """An emulated cluster with our operator on it."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings
+
+    async def __aenter__(self) -> Api:
+        self._k8s_context = emulated_kubernetes()
+        k8s = await self._k8s_context.__aenter__()
+        self.api = Api(k8s)
+        self.operator = await Operator(k8s, self.settings).start()
+        await self.api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": "node-1"},
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                    "addresses": [{"type": "InternalIP", "address": "10.0.0.5"},
+                                  {"type": "ExternalIP", "address": "203.0.113.5"}],
+                },
+            }
+        )  # fmt: skip
+        return self.api
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.operator.stop()
+        finally:
+            await self._k8s_context.__aexit__(*exc)
+
+
+async def start_shell(api: Api, name: str = "s1", **spec: Any) -> dict[str, Any]:
+    """Create a shell and play every other controller until it is Ready."""
+    await api.create(cloudshell(name, **spec))
+    await wait_phase(api, "CreatedRouteRule", name)
+    if spec.get("exposureMode", "NodePort") == "NodePort":  # the API server allocates the port
+        service = await api.get("Service", NS, f"cloudshell-{name}")
+        ports = [{**service["spec"]["ports"][0], "nodePort": 31234}]
+        await api.patch("Service", NS, f"cloudshell-{name}", {"spec": {"ports": ports}})
+    if spec.get("exposureMode") == "ClusterIP":
+        await api.patch("Service", NS, f"cloudshell-{name}", {"spec": {"clusterIP": "10.96.0.7"}})
+    await run_pod(api, name)
+    await ready_endpoint(api, name)
+    return await wait_phase(api, "Ready", name)
+
+
+async def test_ready_only_with_a_ready_pod_and_endpoint_then_the_url():
+    async with Running() as api:
+        await api.create(cloudshell())
+        await wait_phase(api, "CreatedRouteRule")
+        service = await api.get("Service", NS, "cloudshell-s1")
+        await api.patch("Service", NS, "cloudshell-s1",
+                        {"spec": {"ports": [{**service["spec"]["ports"][0], "nodePort": 31234}]}})  # fmt: skip
+        await run_pod(api)
+
+        # The pod is Ready but the Service has no ready endpoint yet: not Ready (an upstream gap).
+        async def says_endpoint() -> bool:
+            shell = await api.get("CloudShell", NS, "s1")
+            return "endpoint" in shell["status"]["conditions"][0]["message"]
+
+        await eventually(says_endpoint, what="waiting for the endpoint")
+        assert await phase_of(api) == "CreatedRouteRule"
+        await ready_endpoint(api)
+        shell = await wait_phase(api, "Ready")
+        assert shell["status"]["accessUrl"] == "203.0.113.5:31234"  # a Ready node's ExternalIP
+        assert shell["status"]["lastScheduleTime"].endswith("Z")
+        assert shell["status"]["conditions"] == [
+            {"type": "Ready", "status": "True", "reason": "Ready", "message": "the terminal is reachable",
+             "lastTransitionTime": shell["status"]["conditions"][0]["lastTransitionTime"]}
+        ]  # fmt: skip
+
+
+async def test_cluster_ip_url_and_ttl_in_it():
+    async with Running() as api:
+        shell = await start_shell(api, exposureMode="ClusterIP", ttlSecondsAfterStarted=3600)
+        assert shell["status"]["accessUrl"] == "10.96.0.7:7681?ttl=3600"
+
+
+async def test_job_success_completes_and_releases_everything():
+    async with Running() as api:
+        await start_shell(api)
+        await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
+        shell = await wait_phase(api, "Complete")
+        assert shell["status"]["conditions"][0]["reason"] == "Exited"
+        for kind in ("Job", "Service", "ServiceAccount", "RoleBinding"):  # no NodePort outlives it
+            assert await api.get(kind, NS, "cloudshell-s1") is None, kind
+
+
+async def test_cleanup_deletes_the_cloudshell_itself():
+    async with Running() as api:
+        await start_shell(api, cleanup=True, once=True)
+        await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
+
+        async def gone() -> bool:
+            return await api.get("CloudShell", NS, "s1") is None
+
+        await eventually(gone, what="the CloudShell deleted")
+        assert await api.get("Job", NS, "cloudshell-s1") is None
+
+
+async def test_an_invalid_spec_fails_with_a_reason_and_creates_nothing():
+    async with Running() as api:
+        await api.create(cloudshell(runAsUser="admin"))
+        shell = await wait_phase(api, "Failed")
+        failed = shell["status"]["conditions"][-1]
+        assert failed["type"] == "Failed" and failed["reason"] == "InvalidSpec"
+        assert failed["message"].startswith("spec.runAsUser: must be 'root' or a numeric UID")
+        created = [w for w in api.writes() if w.startswith("POST") and not w.endswith("/events")]
+        assert created == [], "nothing may be half-created"
+
+
+async def test_gateway_mode_without_a_gateway_configured_fails_clearly():
+    async with Running() as api:
+        await api.create(cloudshell(exposureMode="GatewayAPI"))
+        shell = await wait_phase(api, "Failed")
+        assert "GatewayAPI mode is not enabled" in shell["status"]["conditions"][-1]["message"]
+
+
+async def test_a_route_the_gateway_refuses_fails_with_its_reason():
+    settings = Settings(gateway=GatewayRef("gw", "infra", hostname="shells.example.com", https=True))
+    async with Running(settings) as api:
+        await api.create(cloudshell(exposureMode="GatewayAPI"))
+        await wait_phase(api, "CreatedRouteRule")
+        route = await api.get("HTTPRoute", NS, "cloudshell-s1")
+        assert route["spec"]["parentRefs"][0]["name"] == "gw"
+        refused = {"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners",
+                   "message": "no listener allows routes from namespace team"}  # fmt: skip
+        await api.patch("HTTPRoute", NS, "cloudshell-s1",
+                        {"status": {"parents": [{"parentRef": {"name": "gw"}, "conditions": [refused]}]}}, "status")  # fmt: skip
+        shell = await wait_phase(api, "Failed")
+        message = shell["status"]["conditions"][-1]["message"]
+        assert "NotAllowedByListeners" in message and "no listener allows" in message
+
+
+async def test_gateway_mode_ready_once_accepted():
+    settings = Settings(gateway=GatewayRef("gw", "infra", hostname="shells.example.com", https=True))
+    async with Running(settings) as api:
+        await api.create(cloudshell(exposureMode="GatewayAPI"))
+        await wait_phase(api, "CreatedRouteRule")
+        await run_pod(api)
+        await ready_endpoint(api)
+        accepted = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": ""}
+        await api.patch("HTTPRoute", NS, "cloudshell-s1",
+                        {"status": {"parents": [{"parentRef": {"name": "gw"}, "conditions": [accepted]}]}}, "status")  # fmt: skip
+        shell = await wait_phase(api, "Ready")
+        assert shell["status"]["accessUrl"] == "https://shells.example.com/apis/v1alpha1/cloudshell/s1/"
+
+
+async def test_an_image_that_cannot_be_pulled_fails_the_shell():
+    async with Running() as api:
+        await api.create(cloudshell(image="no/such:image"))
+        await wait_phase(api, "CreatedRouteRule")
+        waiting = {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "no/such:image"'}}
+        await run_pod(api, ready=False, containerStatuses=[{"name": "web-tty", "state": waiting}])
+        shell = await wait_phase(api, "Failed")
+        failed = shell["status"]["conditions"][-1]
+        assert failed["reason"] == "ImagePullBackOff" and "no/such:image" in failed["message"]
+        assert await api.get("Service", NS, "cloudshell-s1") is None
+
+
+async def test_the_ttl_completes_the_shell():
+    async with Running() as api:
+        await start_shell(api, ttlSecondsAfterStarted=1)
+        shell = await wait_phase(api, "Complete")
+        assert shell["status"]["conditions"][0]["reason"] == "Expired"
+        assert await api.get("Job", NS, "cloudshell-s1") is None
+
+
+async def test_ingress_mode_shares_one_ingress_and_removes_only_its_own_path():
+    async with Running() as api:
+        config = {"ingressClassName": "nginx", "host": "shells.example.com"}
+        for name in ("s1", "s2"):
+            await api.create(cloudshell(name, exposureMode="Ingress", ingressConfig=config))
+            await wait_phase(api, "CreatedRouteRule", name)
+        ingress = await api.get("Ingress", NS, "cloudshell-ingress")
+        (rule,) = ingress["spec"]["rules"]
+        assert rule["host"] == "shells.example.com"
+        assert [p["path"] for p in rule["http"]["paths"]] == [
+            "/apis/v1alpha1/cloudshell/s1", "/apis/v1alpha1/cloudshell/s2"]  # fmt: skip
+        await api.delete("CloudShell", NS, "s1")
+
+        async def only_s2() -> bool:
+            current = await api.get("Ingress", NS, "cloudshell-ingress")
+            return [p["path"] for p in current["spec"]["rules"][0]["http"]["paths"]] == ["/apis/v1alpha1/cloudshell/s2"]
+
+        await eventually(only_s2, what="s1's path removed")
+        await api.delete("CloudShell", NS, "s2")
+
+        async def ingress_gone() -> bool:
+            return await api.get("Ingress", NS, "cloudshell-ingress") is None
+
+        await eventually(ingress_gone, what="the shared Ingress removed with its last path")
