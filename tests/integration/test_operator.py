@@ -68,6 +68,12 @@ async def ready_endpoint(api: Api, name: str = "s1") -> None:
     )  # fmt: skip
 
 
+async def gateway_says(api: Api, condition: dict[str, str], name: str = "s1") -> None:
+    """Play the Gateway controller: its verdict on the shell's HTTPRoute."""
+    status = {"parents": [{"parentRef": {"name": "gw"}, "conditions": [condition]}]}
+    await api.patch("HTTPRoute", NS, f"cloudshell-{name}", {"status": status}, "status")
+
+
 async def test_create_renders_the_objects_and_sets_the_phase():
     async with emulated_kubernetes() as k8s:
         api = Api(k8s)
@@ -220,8 +226,7 @@ async def test_a_route_the_gateway_refuses_fails_with_its_reason():
         assert route["spec"]["parentRefs"][0]["name"] == "gw"
         refused = {"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners",
                    "message": "no listener allows routes from namespace team"}  # fmt: skip
-        await api.patch("HTTPRoute", NS, "cloudshell-s1",
-                        {"status": {"parents": [{"parentRef": {"name": "gw"}, "conditions": [refused]}]}}, "status")  # fmt: skip
+        await gateway_says(api, refused)
         shell = await wait_phase(api, "Failed")
         message = shell["status"]["conditions"][-1]["message"]
         assert "NotAllowedByListeners" in message and "no listener allows" in message
@@ -235,8 +240,7 @@ async def test_gateway_mode_ready_once_accepted():
         await run_pod(api)
         await ready_endpoint(api)
         accepted = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": ""}
-        await api.patch("HTTPRoute", NS, "cloudshell-s1",
-                        {"status": {"parents": [{"parentRef": {"name": "gw"}, "conditions": [accepted]}]}}, "status")  # fmt: skip
+        await gateway_says(api, accepted)
         shell = await wait_phase(api, "Ready")
         assert shell["status"]["accessUrl"] == "https://shells.example.com/apis/v1alpha1/cloudshell/s1/"
 
