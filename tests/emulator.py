@@ -169,6 +169,7 @@ class Api:
 
     def __init__(self, k8s: VersionedEmulator):
         self.k8s = k8s
+        self.operator: Operator | None = None
 
     async def _json(self, response) -> Any:
         assert response.status < 300, f"{response.status}: {await response.text()}"

@@ -102,6 +102,11 @@ class Cluster:
                 return False
             raise
 
+    def ensure(self, obj: dict[str, Any]) -> bool:
+        """Create ``obj`` unless it exists: a read, and a write only when one is due."""
+        meta = obj["metadata"]
+        return self.get(obj["kind"], meta.get("namespace"), meta["name"]) is None and self.create(obj)
+
     def patch(self, kind: str, namespace: str | None, name: str, patch: Any, subresource: str | None = None) -> Any:
         """A merge patch (dict) or a JSON patch (list), with its proper content type."""
         content_type = JSON_PATCH if isinstance(patch, list) else MERGE_PATCH

@@ -109,6 +109,7 @@ class Running:
         k8s = await self._k8s_context.__aenter__()
         self.api = Api(k8s)
         self.operator = await Operator(k8s, self.settings).start()
+        self.api.operator = self.operator  # for tests that restart it
         await self.api.create(
             {
                 "apiVersion": "v1",
@@ -289,3 +290,69 @@ async def test_ingress_mode_shares_one_ingress_and_removes_only_its_own_path():
             return await api.get("Ingress", NS, "cloudshell-ingress") is None
 
         await eventually(ingress_gone, what="the shared Ingress removed with its last path")
+
+
+def operator_requests(api: Api, method: str, path_part: str) -> int:
+    return sum(
+        1
+        for r in api.k8s
+        if r.method.upper() == method
+        and path_part in r.url.path
+        and not r.headers.get("User-Agent", "").startswith("kmock/")
+    )
+
+
+async def test_a_steady_state_makes_no_writes():
+    async with Running() as api:
+        await start_shell(api)
+        writes = api.writes()
+        lookups = operator_requests(api, "GET", "/nodes")  # the last read of a NodePort reconcile
+        # Kubelets re-report status all the time: each such event is one more reconcile.
+        pod = "cloudshell-s1-x7k2p"
+        for _ in range(3):
+            current = await api.get("Pod", NS, pod)
+            await api.patch("Pod", NS, pod, {"status": current["status"]}, "status")
+
+        async def reconciled() -> bool:
+            return operator_requests(api, "GET", "/nodes") >= lookups + 3
+
+        await eventually(reconciled, what="three more reconciles")
+        assert api.writes() == writes, "a steady state wrote"
+
+
+async def test_a_restarted_operator_duplicates_nothing_and_rewrites_nothing():
+    async with Running() as api:
+        ready = await start_shell(api)
+        writes = len(api.writes())
+        await api.operator.stop()
+        resumed = operator_requests(api, "GET", "/nodes")
+        await api.operator.start()  # kopf resumes every shell it finds
+
+        async def reconciled() -> bool:
+            return operator_requests(api, "GET", "/nodes") > resumed
+
+        await eventually(reconciled, what="the resumed reconcile")
+        shell = await api.get("CloudShell", NS, "s1")
+        assert (shell["spec"], shell["status"]) == (ready["spec"], ready["status"])
+        # No object was created again; at most kopf's own bookkeeping on the CloudShell.
+        assert [w for w in api.writes()[writes:] if not w.endswith("/cloudshells/s1")] == []
+
+
+async def test_virtual_service_mode_shares_one_virtual_service():
+    async with Running() as api:
+        config = {"gateway": "istio-system/gw", "export_to": "."}
+        for name in ("s1", "s2"):
+            await api.create(cloudshell(name, exposureMode="VirtualService", virtualServiceConfig=config))
+            await wait_phase(api, "CreatedRouteRule", name)
+        vs = await api.get("VirtualService", NS, "cloudshell-virtualservice")
+        assert vs["spec"]["gateways"] == ["istio-system/gw"] and vs["spec"]["exportTo"] == ["."]
+        assert [r["match"][0]["uri"]["prefix"] for r in vs["spec"]["http"]] == [
+            "/apis/v1alpha1/cloudshell/s1", "/apis/v1alpha1/cloudshell/s2"]  # fmt: skip
+        await run_pod(api, "s2")
+        await ready_endpoint(api, "s2")
+        shell = await wait_phase(api, "Ready", "s2")
+        assert shell["status"]["accessUrl"] == "/apis/v1alpha1/cloudshell/s2/"
+        await api.patch("Job", NS, "cloudshell-s2", {"status": {"succeeded": 1}}, "status")
+        await wait_phase(api, "Complete", "s2")
+        vs = await api.get("VirtualService", NS, "cloudshell-virtualservice")
+        assert [r["match"][0]["uri"]["prefix"] for r in vs["spec"]["http"]] == ["/apis/v1alpha1/cloudshell/s1"]
