@@ -53,7 +53,7 @@ class Reconciler:
         with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
             shell = self.cluster.get("CloudShell", namespace, name) or shell  # the freshest
             if (shell.get("status") or {}).get("phase") in Phase.ENDED:
-                self._finish(shell, shell["status"])  # idempotent: completes an interrupted ending
+                self._release(shell)  # idempotent: completes an interrupted ending
                 return
             try:
                 self._reconcile(shell)
@@ -137,17 +137,22 @@ class Reconciler:
         self._finish(shell, status)
 
     def _finish(self, shell: dict[str, Any], status: dict[str, Any]) -> None:
+        """Write the final status first (a restarted operator never revives an ended shell), then release."""
+        self._write_status(shell, status)
+        self._release(shell)
+
+    def _release(self, shell: dict[str, Any]) -> None:
         """An ended shell keeps nothing: no Job, no Service (a NodePort must not outlive it), no route.
 
-        The status is written once that is done, so Complete/Failed means released; then, with
-        `cleanup`, a Complete shell goes too (a Failed one stays, to say why).
+        Idempotent, and it writes only for what still exists. With `cleanup`, a Complete shell
+        goes too (a Failed one stays, to say why).
         """
         namespace, owned = shell["metadata"]["namespace"], manifests.object_name(shell)
         self._remove_route_entry(shell)
         for kind in ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount"):
-            self.cluster.delete(kind, namespace, owned)
-        self._write_status(shell, status)
-        if status.get("phase") == Phase.COMPLETE and shell.get("spec", {}).get("cleanup"):
+            if self.cluster.get(kind, namespace, owned) is not None:
+                self.cluster.delete(kind, namespace, owned)
+        if (shell.get("status") or {}).get("phase") == Phase.COMPLETE and shell.get("spec", {}).get("cleanup"):
             self.cluster.delete("CloudShell", namespace, shell["metadata"]["name"])
 
     # --- shared routes: a path in a shared Ingress, a route in a shared VirtualService ------------

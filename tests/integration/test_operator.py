@@ -131,6 +131,15 @@ class Running:
             await self._k8s_context.__aexit__(*exc)
 
 
+async def released(api: Api, name: str = "s1", kinds=("Job", "Service", "ServiceAccount", "RoleBinding")) -> None:
+    """Wait until an ended shell holds nothing any more (no NodePort outlives its shell)."""
+
+    async def nothing_left() -> bool:
+        return all([await api.get(kind, NS, f"cloudshell-{name}") is None for kind in kinds])
+
+    await eventually(nothing_left, what="the shell's objects released")
+
+
 async def start_shell(api: Api, name: str = "s1", **spec: Any) -> dict[str, Any]:
     """Create a shell and play every other controller until it is Ready."""
     await api.create(cloudshell(name, **spec))
@@ -184,8 +193,7 @@ async def test_job_success_completes_and_releases_everything():
         await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
         shell = await wait_phase(api, "Complete")
         assert shell["status"]["conditions"][0]["reason"] == "Exited"
-        for kind in ("Job", "Service", "ServiceAccount", "RoleBinding"):  # no NodePort outlives it
-            assert await api.get(kind, NS, "cloudshell-s1") is None, kind
+        await released(api)
 
 
 async def test_cleanup_deletes_the_cloudshell_itself():
@@ -197,7 +205,7 @@ async def test_cleanup_deletes_the_cloudshell_itself():
             return await api.get("CloudShell", NS, "s1") is None
 
         await eventually(gone, what="the CloudShell deleted")
-        assert await api.get("Job", NS, "cloudshell-s1") is None
+        await released(api)
 
 
 async def test_an_invalid_spec_fails_with_a_reason_and_creates_nothing():
@@ -255,7 +263,7 @@ async def test_an_image_that_cannot_be_pulled_fails_the_shell():
         shell = await wait_phase(api, "Failed")
         failed = shell["status"]["conditions"][-1]
         assert failed["reason"] == "ImagePullBackOff" and "no/such:image" in failed["message"]
-        assert await api.get("Service", NS, "cloudshell-s1") is None
+        await released(api)
 
 
 async def test_the_ttl_completes_the_shell():
@@ -263,7 +271,7 @@ async def test_the_ttl_completes_the_shell():
         await start_shell(api, ttlSecondsAfterStarted=1)
         shell = await wait_phase(api, "Complete")
         assert shell["status"]["conditions"][0]["reason"] == "Expired"
-        assert await api.get("Job", NS, "cloudshell-s1") is None
+        await released(api)
 
 
 async def test_ingress_mode_shares_one_ingress_and_removes_only_its_own_path():
@@ -354,5 +362,6 @@ async def test_virtual_service_mode_shares_one_virtual_service():
         assert shell["status"]["accessUrl"] == "/apis/v1alpha1/cloudshell/s2/"
         await api.patch("Job", NS, "cloudshell-s2", {"status": {"succeeded": 1}}, "status")
         await wait_phase(api, "Complete", "s2")
+        await released(api, "s2")
         vs = await api.get("VirtualService", NS, "cloudshell-virtualservice")
         assert [r["match"][0]["uri"]["prefix"] for r in vs["spec"]["http"]] == ["/apis/v1alpha1/cloudshell/s1"]
