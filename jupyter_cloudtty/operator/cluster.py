@@ -28,6 +28,7 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "VirtualService": ("networking.istio.io/v1beta1", "virtualservices", True),
     "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes", True),
     "Node": ("v1", "nodes", False),
+    "Event": ("v1", "events", True),
 }
 
 MERGE_PATCH = "application/merge-patch+json"

@@ -48,6 +48,13 @@ class Reconciler:
         if shell and not shell["metadata"].get("deletionTimestamp"):
             self.reconcile(shell)
 
+    def fail_named(self, namespace: str, name: str, reason: str, message: str) -> None:
+        """Fail a shell for something only an Event tells (e.g. its kubeconfig cannot be mounted)."""
+        with self._locks[(namespace, name)]:
+            shell = self.cluster.get("CloudShell", namespace, name)
+            if shell and (shell.get("status") or {}).get("phase") not in Phase.ENDED:
+                self._fail(shell, reason, message)
+
     def reconcile(self, shell: dict[str, Any]) -> None:
         namespace, name = shell["metadata"]["namespace"], shell["metadata"]["name"]
         with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
@@ -313,6 +320,24 @@ def make_registry(
         if type is not None:
             service = labels["kubernetes.io/service-name"]
             reconciler.reconcile_named(namespace, service.removeprefix("cloudshell-"))
+
+    def kubeconfig_unmountable(body: kopf.Body, **_: Any) -> bool:
+        involved = body.get("involvedObject") or {}
+        return (
+            body.get("reason") == "FailedMount"
+            and involved.get("kind") == "Pod"
+            and involved.get("name", "").startswith("cloudshell-")
+            and '"kubeconfig"' in (body.get("message") or "")
+        )
+
+    @kopf.on.event("v1", "events", when=kubeconfig_unmountable, registry=registry)
+    def pod_event(body: kopf.Body, namespace: str, **_: Any) -> None:
+        # A missing Secret/ConfigMap or key leaves the pod waiting forever; only this Event says why.
+        pod = cluster.get("Pod", namespace, body["involvedObject"]["name"])
+        owner = ((pod or {}).get("metadata", {}).get("labels") or {}).get(manifests.OWNER_LABEL)
+        if owner:
+            message = f"the kubeconfig cannot be mounted: {body.get('message')}"
+            reconciler.fail_named(namespace, owner, "KubeconfigNotMounted", message)
 
     def shares_a_route(spec: dict[str, Any], **_: Any) -> bool:
         return spec.get("exposureMode") in ROUTE_KINDS

@@ -365,3 +365,26 @@ async def test_virtual_service_mode_shares_one_virtual_service():
         await released(api, "s2")
         vs = await api.get("VirtualService", NS, "cloudshell-virtualservice")
         assert [r["match"][0]["uri"]["prefix"] for r in vs["spec"]["http"]] == ["/apis/v1alpha1/cloudshell/s1"]
+
+
+async def test_a_missing_kubeconfig_secret_fails_the_shell():
+    async with Running() as api:
+        await api.create(cloudshell(secretRef={"name": "nope"}))
+        await wait_phase(api, "CreatedRouteRule")
+        await run_pod(api, ready=False)
+        mount = 'MountVolume.SetUp failed for volume "kubeconfig" : secret "nope" not found'
+        await api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": "cloudshell-s1-x7k2p.1", "namespace": NS},
+                "involvedObject": {"kind": "Pod", "name": "cloudshell-s1-x7k2p", "namespace": NS},
+                "reason": "FailedMount",
+                "type": "Warning",
+                "message": mount,
+            }
+        )
+        shell = await wait_phase(api, "Failed")
+        failed = shell["status"]["conditions"][-1]
+        assert failed["reason"] == "KubeconfigNotMounted" and 'secret "nope" not found' in failed["message"]
+        await released(api, kinds=("Job", "Service"))
