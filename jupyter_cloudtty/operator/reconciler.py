@@ -58,7 +58,10 @@ class Reconciler:
     def reconcile(self, shell: dict[str, Any]) -> None:
         namespace, name = shell["metadata"]["namespace"], shell["metadata"]["name"]
         with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
-            shell = self.cluster.get("CloudShell", namespace, name) or shell  # the freshest
+            fresh = self.cluster.get("CloudShell", namespace, name)  # events may be stale by now
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return  # deleted meanwhile: never recreate anything for it
+            shell = fresh
             if (shell.get("status") or {}).get("phase") in Phase.ENDED:
                 self._release(shell)  # idempotent: completes an interrupted ending
                 return

@@ -300,6 +300,19 @@ async def test_ingress_mode_shares_one_ingress_and_removes_only_its_own_path():
         await eventually(ingress_gone, what="the shared Ingress removed with its last path")
 
 
+async def kopf_settled(api: Api, name: str = "s1") -> dict[str, Any]:
+    """Wait until kopf has recorded the shell's current spec (its own bookkeeping write)."""
+    import json
+
+    async def recorded() -> bool:
+        shell = await api.get("CloudShell", NS, name)
+        annotation = (shell["metadata"].get("annotations") or {}).get("kopf.zalando.org/last-handled-configuration")
+        return bool(annotation) and json.loads(annotation).get("spec") == shell["spec"]
+
+    await eventually(recorded, what="kopf's record of the spec")
+    return await api.get("CloudShell", NS, name)
+
+
 def operator_requests(api: Api, method: str, path_part: str) -> int:
     return sum(
         1
@@ -313,6 +326,7 @@ def operator_requests(api: Api, method: str, path_part: str) -> int:
 async def test_a_steady_state_makes_no_writes():
     async with Running() as api:
         await start_shell(api)
+        await kopf_settled(api)
         writes = api.writes()
         lookups = operator_requests(api, "GET", "/nodes")  # the last read of a NodePort reconcile
         # Kubelets re-report status all the time: each such event is one more reconcile.
@@ -330,7 +344,8 @@ async def test_a_steady_state_makes_no_writes():
 
 async def test_a_restarted_operator_duplicates_nothing_and_rewrites_nothing():
     async with Running() as api:
-        ready = await start_shell(api)
+        await start_shell(api)
+        ready = await kopf_settled(api)
         writes = len(api.writes())
         await api.operator.stop()
         resumed = operator_requests(api, "GET", "/nodes")
