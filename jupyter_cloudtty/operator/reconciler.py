@@ -93,6 +93,13 @@ class Reconciler:
             self._add_route_entry(shell, route)
         starting = Phase.CREATED_ROUTE_RULE
         status = next_status(shell, self._observe(shell), self.settings, self.clock(), starting)
+        _, ignored = manifests.kubeconfig_source(manifests.validate_spec(spec), self.settings)
+        if ignored and status["phase"] not in Phase.ENDED:  # said, not silently dropped
+            previous = next((c for c in (shell.get("status") or {}).get("conditions", [])
+                             if c.get("type") == "KubeconfigIgnored"), None)  # fmt: skip
+            since = previous["lastTransitionTime"] if previous else timestamp(self.clock())
+            status["conditions"].append({"type": "KubeconfigIgnored", "status": "True", "reason": "FeatureGate",
+                                         "message": ignored, "lastTransitionTime": since})  # fmt: skip
         if status["phase"] in Phase.ENDED:
             if status["phase"] == Phase.FAILED:
                 failed = status["conditions"][-1]

@@ -218,6 +218,13 @@ async def test_an_invalid_spec_fails_with_a_reason_and_creates_nothing():
         created = [w for w in api.writes() if w.startswith("POST") and not w.endswith("/events")]
         assert created == [], "nothing may be half-created"
 
+        async def warned() -> bool:  # `kubectl describe` shows it
+            events = (await api.k8s.get(f"/api/v1/namespaces/{NS}/events")).json
+            items = (await events()).get("items", [])
+            return any(e.get("reason") == "InvalidSpec" and e.get("type") == "Warning" for e in items)
+
+        await eventually(warned, what="a Warning Event")
+
 
 async def test_gateway_mode_without_a_gateway_configured_fails_clearly():
     async with Running() as api:
@@ -403,3 +410,13 @@ async def test_a_missing_kubeconfig_secret_fails_the_shell():
         failed = shell["status"]["conditions"][-1]
         assert failed["reason"] == "KubeconfigNotMounted" and 'secret "nope" not found' in failed["message"]
         await released(api, kinds=("Job", "Service"))
+
+
+async def test_an_ignored_configmap_kubeconfig_is_said_in_a_condition():
+    async with Running(Settings(allow_secret_store_kubeconfig=True)) as api:
+        await api.create(cloudshell(configmapName="old-kubeconfig"))
+        shell = await wait_phase(api, "CreatedRouteRule")
+        ignored = [c for c in shell["status"]["conditions"] if c["type"] == "KubeconfigIgnored"]
+        assert ignored and "AllowSecretStoreKubeconfig" in ignored[0]["message"]
+        job = await api.get("Job", NS, "cloudshell-s1")
+        assert "volumes" not in job["spec"]["template"]["spec"]
