@@ -182,29 +182,35 @@ class Reconciler:
             return ("VirtualService", *manifests.virtual_service_name(shell))
         return None
 
+    def _edit_shared(self, route: tuple[str, str, str], edit: Callable[[dict[str, Any] | None], bool]) -> None:
+        """Apply ``edit`` to the latest copy of a shared object; again if another shell got there first."""
+        kind, namespace, name = route
+        for _attempt in range(5):
+            try:
+                if edit(self.cluster.get(kind, namespace, name)):
+                    return
+            except ApiException as e:
+                if e.status != 409:  # resourceVersion conflicts: re-read and redo
+                    raise
+        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
+
     def _add_route_entry(self, shell: dict[str, Any], route: tuple[str, str, str]) -> None:
         kind, namespace, name = route
-        for _attempt in range(5):  # optimistic concurrency: other shells edit the same object
-            current = self.cluster.get(kind, namespace, name)
+
+        def add(current: dict[str, Any] | None) -> bool:
             if current is None:
                 fresh = (
                     manifests.ingress(shell, [manifests.ingress_path(shell)])
                     if kind == "Ingress"
                     else manifests.virtual_service(shell, [manifests.virtual_service_route(shell)])
                 )
-                if self.cluster.create(fresh):
-                    return
-                continue
+                return self.cluster.create(fresh)  # False: another shell created it first
             patch = _with_entry(shell, kind, current)
-            if patch is None:
-                return  # already there: no write
-            try:
+            if patch is not None:  # None: already there, no write
                 self.cluster.patch(kind, namespace, name, patch)
-                return
-            except ApiException as e:
-                if e.status != 409:
-                    raise
-        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
+            return True
+
+        self._edit_shared(route, add)
 
     def _remove_route_entry(self, shell: dict[str, Any]) -> None:
         try:
@@ -214,21 +220,17 @@ class Reconciler:
         if route is None:
             return
         kind, namespace, name = route
-        for _attempt in range(5):
-            current = self.cluster.get(kind, namespace, name)
-            if current is None:
-                return
-            patch, empty = _without_entry(shell, kind, current)
-            try:
+
+        def remove(current: dict[str, Any] | None) -> bool:
+            if current is not None:
+                patch, empty = _without_entry(shell, kind, current)
                 if empty:
-                    self.cluster.delete(kind, namespace, name)
+                    self.cluster.delete(kind, namespace, name)  # the last entry takes it along
                 elif patch is not None:
                     self.cluster.patch(kind, namespace, name, patch)
-                return
-            except ApiException as e:
-                if e.status != 409:
-                    raise
-        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
+            return True
+
+        self._edit_shared(route, remove)
 
 
 def _api_message(error: ApiException) -> str:
@@ -236,12 +238,6 @@ def _api_message(error: ApiException) -> str:
         return json.loads(error.body).get("message") or error.reason
     except (TypeError, ValueError):
         return str(error.reason)
-
-
-def _entries(kind: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
-    if kind == "Ingress":
-        return [path for rule in obj.get("spec", {}).get("rules", []) for path in rule.get("http", {}).get("paths", [])]
-    return obj.get("spec", {}).get("http", [])
 
 
 def _with_entry(shell: dict[str, Any], kind: str, current: dict[str, Any]) -> dict[str, Any] | None:
