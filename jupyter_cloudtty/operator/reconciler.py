@@ -19,11 +19,11 @@ from typing import Any, Callable
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from ..shells import InvalidShell, Phase, timestamp, ttl_seconds
+from ..shells import InvalidShell, Phase, ttl_seconds
 from . import GROUP, PLURAL, VERSION, manifests
 from .cluster import Cluster
 from .settings import Settings
-from .status import Observed, next_status
+from .status import Observed, condition_since, next_status, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +93,12 @@ class Reconciler:
             self._add_route_entry(shell, route)
         starting = Phase.CREATED_ROUTE_RULE
         status = next_status(shell, self._observe(shell), self.settings, self.clock(), starting)
-        _, ignored = manifests.kubeconfig_source(manifests.validate_spec(spec), self.settings)
+        _, ignored = manifests.kubeconfig_source(spec, self.settings)  # spec: validated by owned_objects
         if ignored and status["phase"] not in Phase.ENDED:  # said, not silently dropped
-            previous = next((c for c in (shell.get("status") or {}).get("conditions", [])
-                             if c.get("type") == "KubeconfigIgnored"), None)  # fmt: skip
-            since = previous["lastTransitionTime"] if previous else timestamp(self.clock())
-            status["conditions"].append({"type": "KubeconfigIgnored", "status": "True", "reason": "FeatureGate",
-                                         "message": ignored, "lastTransitionTime": since})  # fmt: skip
+            current = shell.get("status") or {}
+            status["conditions"].append(
+                condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, self.clock())
+            )
         if status["phase"] in Phase.ENDED:
             if status["phase"] == Phase.FAILED:
                 failed = status["conditions"][-1]
@@ -141,13 +140,13 @@ class Reconciler:
 
     def _fail(self, shell: dict[str, Any], reason: str, message: str) -> None:
         log.info("shell %s/%s failed: %s", shell["metadata"]["namespace"], shell["metadata"]["name"], message)
-        now = timestamp(self.clock())
+        current, now = shell.get("status") or {}, self.clock()
         status = {
-            **(shell.get("status") or {}),
+            **current,
             "phase": Phase.FAILED,
             "conditions": [
-                {"type": "Ready", "status": "False", "reason": reason, "message": message, "lastTransitionTime": now},
-                {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now},
+                condition_since(current, "Ready", False, reason, message, now),
+                condition_since(current, "Failed", True, reason, message, now),
             ],
         }
         kopf.warn(shell, reason=reason, message=message)
@@ -368,8 +367,7 @@ def make_registry(
             if not started:  # not Ready yet: the TTL has not begun
                 await stopped.wait(min(ttl, 5))
                 continue
-            begun = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-            remaining = ttl - (reconciler.clock() - begun).total_seconds()
+            remaining = ttl - (reconciler.clock() - parse_time(started)).total_seconds()
             if remaining <= 0:
                 await asyncio.to_thread(reconciler.reconcile, shell)
                 return

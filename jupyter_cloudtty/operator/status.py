@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..shells import Phase, timestamp, ttl_seconds
+from ..shells import Phase, condition, timestamp, ttl_seconds
 from . import manifests
 from .settings import Settings
 
@@ -39,9 +39,9 @@ class Verdict:
 
 
 def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
-    for condition in (obj or {}).get("status", {}).get("conditions", []) or []:
-        if condition.get("type") == kind:
-            return condition
+    for found in (obj or {}).get("status", {}).get("conditions", []) or []:
+        if found.get("type") == kind:
+            return found
     return None
 
 
@@ -49,7 +49,8 @@ def _true(condition: dict[str, Any] | None) -> bool:
     return bool(condition) and condition.get("status") == "True"
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A Kubernetes timestamp (as ``shells.timestamp`` writes it), or None."""
     if not value:
         return None
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
@@ -66,9 +67,9 @@ def endpoint_ready(slices: list[dict[str, Any]]) -> bool:
 def route_acceptance(route: dict[str, Any] | None) -> tuple[bool | None, str]:
     """(True/False once a Gateway has spoken, None before; its reason and message)."""
     for parent in (route or {}).get("status", {}).get("parents", []) or []:
-        for condition in parent.get("conditions", []) or []:
-            if condition.get("type") == "Accepted" and condition.get("status") in ("True", "False"):
-                return condition["status"] == "True", f"{condition.get('reason', '')}: {condition.get('message', '')}"
+        for said in parent.get("conditions", []) or []:
+            if said.get("type") == "Accepted" and said.get("status") in ("True", "False"):
+                return said["status"] == "True", f"{said.get('reason', '')}: {said.get('message', '')}"
     return None, ""
 
 
@@ -90,7 +91,7 @@ def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: 
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK:
                 return Verdict(Phase.FAILED, waiting["reason"], waiting.get("message") or waiting["reason"])
-    started = _parse_time(status.get("lastScheduleTime"))
+    started = parse_time(status.get("lastScheduleTime"))
     if ttl and started and (now - started).total_seconds() >= ttl:
         return Verdict(Phase.COMPLETE, "Expired", f"its TTL of {ttl}s ran out")
     accepted, why = route_acceptance(observed.route)
@@ -155,18 +156,18 @@ def next_status(
     started = current.get("lastScheduleTime") or (timestamp(now) if result.phase == Phase.READY else None)
     if started:
         status["lastScheduleTime"] = started
-    conditions = [_keep_time(current, "Ready", result.phase == Phase.READY, result.reason, result.message, now)]
+    conditions = [condition_since(current, "Ready", result.phase == Phase.READY, result.reason, result.message, now)]
     if result.phase == Phase.FAILED:
-        conditions.append(_keep_time(current, "Failed", True, result.reason, result.message, now))
+        conditions.append(condition_since(current, "Failed", True, result.reason, result.message, now))
     status["conditions"] = conditions
     if "generation" in shell.get("metadata", {}):
         status["observedGeneration"] = shell["metadata"]["generation"]
     return status
 
 
-def _keep_time(current: dict[str, Any], kind: str, ok: bool, reason: str, message: str, now: datetime) -> dict:
+def condition_since(current: dict[str, Any], kind: str, ok: bool, reason: str, message: str, now: datetime) -> dict:
     """A condition, keeping its lastTransitionTime while its status stays the same."""
-    value = "True" if ok else "False"
     previous = next((c for c in current.get("conditions", []) if c.get("type") == kind), None)
-    since = previous["lastTransitionTime"] if previous and previous.get("status") == value else timestamp(now)
-    return {"type": kind, "status": value, "reason": reason, "message": message, "lastTransitionTime": since}
+    if previous and previous.get("status") == ("True" if ok else "False"):
+        return {**condition(kind, ok, reason, message, now), "lastTransitionTime": previous["lastTransitionTime"]}
+    return condition(kind, ok, reason, message, now)
