@@ -23,17 +23,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from jupyter_cloudtty.ttyd import TtydClient
 
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from tests.servers import JupyterProcess  # noqa: E402  (the same server runner the tests use)
+
 TOKEN = "bench-token"
-HEADERS = {"Authorization": f"token {TOKEN}"}
 
 
 def make_file(directory: Path, size_mb: int) -> Path:
@@ -93,55 +94,17 @@ def raw_pty_throughput(path: Path) -> tuple[int, float]:
 # --- through the server ---------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, root: Path):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                f"--port={self.port}",
-                "--ip=127.0.0.1",
-                f"--IdentityProvider.token={TOKEN}",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.port_retries=0",
-                "--ServerApp.log_level=DEBUG",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.ready = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()
-        if not self.ready.wait(60):
-            raise RuntimeError("the server did not start")
+async def create_shell(server: JupyterProcess, **spec: object) -> str:
+    response = await server.fetch("cloudtty/api/shells", "POST", {"spec": spec})
+    return json.loads(response.body)["name"]
 
-    def _drain(self) -> None:
-        for line in self.process.stderr:  # type: ignore[union-attr]
-            if b"jupyter_cloudtty | extension was successfully started" in line:
-                self.ready.set()
 
-    def url(self, path: str, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}/{path}"
-
-    async def create(self, **spec: object) -> str:
-        response = await AsyncHTTPClient().fetch(
-            HTTPRequest(
-                self.url("cloudtty/api/shells"), method="POST", headers=HEADERS, body=json.dumps({"spec": spec})
-            )
-        )
-        return json.loads(response.body)["name"]
-
-    async def terminal(self, name: str) -> TtydClient:
-        return await TtydClient.connect(self.url(f"cloudtty/api/shells/{name}/terminal", "ws"), headers=HEADERS)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(60)
+async def open_terminado(server: JupyterProcess):
+    """A JupyterLab terminal (terminado's JSON protocol), for comparison."""
+    response = await server.fetch("api/terminals", "POST", {})
+    name = json.loads(response.body)["name"]
+    url = f"ws://127.0.0.1:{server.port}/terminals/websocket/{name}"
+    return await websocket_connect(HTTPRequest(url, headers=server.headers))
 
 
 async def type_and_time(term: TtydClient, count: int) -> list[float]:
@@ -157,8 +120,8 @@ async def type_and_time(term: TtydClient, count: int) -> list[float]:
     return samples
 
 
-async def cloudtty_keystroke(server: Server, count: int) -> list[float]:
-    return await type_and_time(await server.terminal(await server.create(commandAction="cat")), count)
+async def cloudtty_keystroke(server: JupyterProcess, count: int) -> list[float]:
+    return await type_and_time(await server.terminal(await create_shell(server, commandAction="cat")), count)
 
 
 async def websocket_floor_keystroke(count: int) -> list[float]:
@@ -177,8 +140,8 @@ async def websocket_floor_keystroke(count: int) -> list[float]:
         echo.wait()
 
 
-async def cloudtty_throughput(server: Server, path: Path) -> tuple[int, float]:
-    term = await server.terminal(await server.create(commandAction=f"read go; cat {path}"))
+async def cloudtty_throughput(server: JupyterProcess, path: Path) -> tuple[int, float]:
+    term = await server.terminal(await create_shell(server, commandAction=f"read go; cat {path}"))
     await term.send(b"\r")
     await term.expect(b"\r\n")  # the echo of Enter: timing starts with the cat
     received, start = 0, time.perf_counter()
@@ -187,12 +150,8 @@ async def cloudtty_throughput(server: Server, path: Path) -> tuple[int, float]:
     return received, time.perf_counter() - start
 
 
-async def terminado_throughput(server: Server, path: Path) -> tuple[int, float]:
-    response = await AsyncHTTPClient().fetch(
-        HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b"")
-    )
-    name = json.loads(response.body)["name"]
-    ws = await websocket_connect(HTTPRequest(server.url(f"terminals/websocket/{name}", "ws"), headers=HEADERS))
+async def terminado_throughput(server: JupyterProcess, path: Path) -> tuple[int, float]:
+    ws = await open_terminado(server)
     await ws.write_message(json.dumps(["stdin", f"stty -echo; cat {path}; echo __DO''NE__\r"]))
     received, start, tail = 0, time.perf_counter(), ""
     while True:
@@ -207,15 +166,14 @@ async def terminado_throughput(server: Server, path: Path) -> tuple[int, float]:
     return received, elapsed
 
 
-async def terminado_keystroke(server: Server, count: int) -> list[float]:
-    response = await AsyncHTTPClient().fetch(
-        HTTPRequest(server.url("api/terminals"), method="POST", headers=HEADERS, body=b"")
-    )
-    name = json.loads(response.body)["name"]
-    ws = await websocket_connect(HTTPRequest(server.url(f"terminals/websocket/{name}", "ws"), headers=HEADERS))
-    await ws.write_message(json.dumps(["stdin", "exec cat\r"]))
-    while "exec cat" not in json.dumps(json.loads(await ws.read_message())):
-        pass
+async def terminado_keystroke(server: JupyterProcess, count: int) -> list[float]:
+    ws = await open_terminado(server)
+    # Once cat runs, a line comes back twice (the tty's echo, then cat's copy): then time keystrokes.
+    await ws.write_message(json.dumps(["stdin", "exec cat\rready\r"]))
+    seen = ""
+    while seen.count("ready\r\n") < 2:
+        message = json.loads(await ws.read_message())
+        seen += message[1] if message[0] == "stdout" else ""
     samples = []
     for _ in range(count):
         start = time.perf_counter()
@@ -231,8 +189,7 @@ async def main(size_mb: int, keystrokes: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = make_file(root, size_mb)
-        server = Server(root)
-        try:
+        async with JupyterProcess("jupyter_server", root, TOKEN) as server:
             rows = []
             for label, samples in [
                 ("raw PTY (baseline)", raw_pty_keystroke(keystrokes)),
@@ -257,8 +214,7 @@ async def main(size_mb: int, keystrokes: int) -> None:
                 ("JupyterLab terminal (terminado)", await terminado_throughput(server, path)),
             ]:
                 print(f"{label:34} {received / 1e6:8.1f} {elapsed:8.2f} {received / 1e6 / elapsed:8.1f}")
-        finally:
-            server.stop()
+            await server.stop()  # SIGTERM: the server ends its shells
 
 
 if __name__ == "__main__":
