@@ -3,6 +3,11 @@
 from ._version import __version__
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    """The prebuilt JupyterLab extension (for `jupyter labextension develop`; pip installs it as shared data)."""
+    return [{"src": "labextension", "dest": "jupyter-cloudtty"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     from .app import CloudTTY
 
