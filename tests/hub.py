@@ -55,6 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 NPM_PROXY = REPO / ".ci" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "cloudtty-hub-test-password"  # everyone's (SharedPasswordAuthenticator needs 8+ characters)
 READY = "JupyterHub is now running at"
+MARKER = "CLOUDTTY_TEST_HUB"
 SHELLS = ("cloudtty", "api", "shells")
 
 
@@ -189,6 +190,8 @@ class Hub:
         self.url = f"http://127.0.0.1:{self.public_port}"  # the proxy: what users and browsers reach
         self.hub_api = f"http://127.0.0.1:{self.hub_port}/hub/api"  # the hub itself
         self.admin_token = secrets.token_hex(16)
+        # In the environment of the hub, the proxy, the servers and their shells: finds what outlives them.
+        self.marker = f"{MARKER}={secrets.token_hex(8)}"
         self.start_timeout = start_timeout
         # Single-user servers run as this user; jupyter_server refuses root unless told.
         args = ["--ServerApp.allow_root=True"] if os.getuid() == 0 else []
@@ -206,7 +209,7 @@ class Hub:
             "home_template": str(self.home_dir / "{username}"),
             "python": sys.executable,
             "args": [*args, *singleuser_args],
-            "env": dict(singleuser_env or {}),
+            "env": {**(singleuser_env or {}), MARKER: self.marker.split("=", 1)[1]},
         }
         self.process: subprocess.Popen | None = None
         self.timings: dict[str, float] = {}  # seconds: "hub", "server:<user>"
@@ -222,6 +225,7 @@ class Hub:
         (self.hub_dir / "jupyterhub_config.py").write_text(CONFIG)
         bindir = str(Path(sys.executable).parent)
         env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", os.defpath)}
+        env[MARKER] = self.marker.split("=", 1)[1]
         env.pop("CONFIGPROXY_AUTH_TOKEN", None)
         started = time.monotonic()
         self.process = subprocess.Popen(
@@ -263,7 +267,7 @@ class Hub:
         """
         if self.process is None:
             return
-        descendants = _descendants(self.process.pid)
+        processes = set(_descendants(self.process.pid)) | set(_marked(self.marker))
         errors = []
         stopping = time.monotonic()
         if self.process.poll() is None:
@@ -277,7 +281,10 @@ class Hub:
         if self._log_thread is not None:
             self._log_thread.join(10)
         self.timings["stop"] = time.monotonic() - stopping
-        survivors = [pid for pid in descendants if not process_gone(pid, timeout=5)]
+        # Descendants, and marked processes that left the tree (a daemon, `setsid cmd &`, reparented to init).
+        processes |= set(_marked(self.marker))
+        deadline = time.monotonic() + 5
+        survivors = [pid for pid in sorted(processes) if not process_gone(pid, max(0, deadline - time.monotonic()))]
         if survivors:
             errors.append("left behind: " + "; ".join(f"{pid} {_cmdline(pid)}" for pid in survivors))
             for pid in survivors:
@@ -562,6 +569,21 @@ def _descendants(pid: int) -> list[int]:
         for child in children.get(todo.pop(), []):
             found.append(child)
             todo.append(child)
+    return found
+
+
+def _marked(marker: str) -> list[int]:
+    """Processes whose environment holds ``marker`` (``NAME=value``), wherever they are in the tree."""
+    needle = marker.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
     return found
 
 
