@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
 import shutil
 import sys
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -71,6 +73,16 @@ class CloudTTY(ExtensionApp):
         help="Seconds a terminal WebSocket may stay open without sending ttyd's handshake.",
     )
 
+    owner = Unicode(
+        config=True,
+        help="Whose shells this server manages: the owner label and annotation of its CloudShells "
+        "(default: $JUPYTERHUB_USER on JupyterHub, else the user the server runs as).",
+    )
+
+    @default("owner")
+    def _default_owner(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
     @default("shell_command")
     def _default_shell_command(self) -> list[str]:
         return login_shell()
@@ -95,8 +107,12 @@ class CloudTTY(ExtensionApp):
             "jupyter_cloudtty %s: %s backend, shells start in %s", __version__, self.backend.kind, self.working_dir
         )
 
+    def info(self) -> dict[str, Any]:
+        """``GET /cloudtty/api/info``."""
+        return {"backend": self.backend.kind, "version": __version__, "identity": self.owner, **self.backend.info()}
+
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers(self.backend, self.handshake_timeout))
+        self.handlers.extend(handlers(self.backend, self.handshake_timeout, self.info))
 
     async def stop_extension(self) -> None:
         await self.backend.shutdown()

@@ -5,6 +5,8 @@
     GET    /cloudtty/api/shells/{name}           one shell
     DELETE /cloudtty/api/shells/{name}           end and forget it -> 204
     WS     /cloudtty/api/shells/{name}/terminal  the terminal, in ttyd's protocol
+    GET    /cloudtty/api/events                  shell changes as Server-Sent Events
+    GET    /cloudtty/api/info                    backend, namespace, identity, version
 
 Every route requires Jupyter's authentication and the ``cloudtty`` authorization resource.
 """
@@ -12,7 +14,8 @@ Every route requires Jupyter's authentication and the ``cloudtty`` authorization
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Callable
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
@@ -21,17 +24,22 @@ from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from . import protocol
 from .backends import Backend
+from .events import Subscription
 from .protocol import CloseCode, ProtocolError
-from .sessions import Session
+from .sessions import Resume, Session
 from .shells import InvalidShell, ShellError, parse_create_request, validate_name
 
 AUTH_RESOURCE = "cloudtty"
 API_PATH = "cloudtty/api/shells"
+EVENTS_PATH = "cloudtty/api/events"
+INFO_PATH = "cloudtty/api/info"
 NAME = r"(?P<name>[^/]+)"
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ApiHandler(APIHandler):
@@ -103,6 +111,60 @@ class ShellHandler(ApiHandler):
         self.finish()
 
 
+class EventsHandler(ApiHandler):
+    """Server-Sent Events: a ``snapshot`` (the list), then a ``shell`` event per change.
+
+    ``data`` of a ``shell`` event is ``{"type": "ADDED"|"MODIFIED"|"DELETED", "shell": {...}}``.
+    Clients apply ADDED and MODIFIED as upserts. A comment line every ``ping_interval``
+    seconds keeps proxies from closing an idle stream.
+    """
+
+    ping_interval = 25.0
+    _subscription: Subscription | None = None
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx (and ingress-nginx): do not hold it back
+        # Subscribe before listing, so no change falls between the snapshot and the stream.
+        subscription = self._subscription = self.backend.events.subscribe()
+        try:
+            shells = sorted(await self.backend.list(), key=lambda shell: shell.created)
+            self._event("snapshot", [shell.to_json() for shell in shells])
+            await self.flush()
+            while not subscription.closed:
+                batch = await subscription.next_batch(timeout=self.ping_interval)
+                for kind, shell in batch:
+                    self._event("shell", {"type": kind, "shell": shell})
+                if not batch:
+                    self.write(": ping\n\n")
+                await self.flush()  # a slow reader slows us; its pending changes coalesce
+        except StreamClosedError:
+            pass
+        finally:
+            subscription.close()
+
+    def _event(self, event: str, data: Any) -> None:
+        self.write(f"event: {event}\ndata: {json.dumps(data)}\n\n")
+
+    def on_connection_close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+
+
+class InfoHandler(ApiHandler):
+    def initialize(self, backend: Backend, info: Callable[[], dict[str, Any]]) -> None:  # type: ignore[override]
+        super().initialize(backend)
+        self.info = info
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps(self.info()))
+
+
 class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
     """A browser's terminal: ttyd's protocol in, a shared session behind it."""
 
@@ -112,6 +174,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         self.backend = backend
         self.handshake_timeout = handshake_timeout
         self.session: Session | None = None
+        self._resume: Resume | None = None
         self._attached = False
         self._handshake_timer: object | None = None
 
@@ -123,11 +186,23 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             raise web.HTTPError(403, "not authenticated")
         if not await ensure_async(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)):
             raise web.HTTPError(403, "not authorized to use cloud shells")
+        self._resume = self._resume_argument()
         try:
             self.session = await self.backend.open(validate_name(name))
         except ShellError as e:
             raise web.HTTPError(e.status, str(e).replace("%", "%%")) from None
         await super().get(name)
+
+    def _resume_argument(self) -> Resume | None:
+        """``?client=<id>&received=<output bytes>``: a client resuming after a drop."""
+        client, received = self.get_query_argument("client", None), self.get_query_argument("received", "0")
+        if client is None:
+            return None
+        if not CLIENT_ID.match(client):
+            raise web.HTTPError(400, "client: 1 to 64 letters, digits, '-' or '_'")
+        if not received.isdigit():
+            raise web.HTTPError(400, "received: a count of output bytes")
+        return client, int(received)
 
     def skip_check_origin(self) -> bool:
         # jupyter_server waives the Origin check for token-authenticated requests. Not for
@@ -180,7 +255,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         self._attached = True
         session = self.session
         await session.open(size)  # the first client starts the process, at its size
-        replay = session.attach(self, size)
+        replay = session.attach(self, size, self._resume)
         if self.ws_connection is None or self.ws_connection.is_closing():
             session.detach(self)  # left while the process started (a `once` shell ends)
             return
@@ -222,9 +297,13 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             self.session.detach(self)
 
 
-def handlers(backend: Backend, handshake_timeout: float) -> list[tuple[str, type, dict[str, Any]]]:
+def handlers(
+    backend: Backend, handshake_timeout: float, info: Callable[[], dict[str, Any]]
+) -> list[tuple[str, type, dict[str, Any]]]:
     """Routes relative to the server's base URL (the ExtensionApp prefixes it)."""
     return [
+        (EVENTS_PATH, EventsHandler, {"backend": backend}),
+        (INFO_PATH, InfoHandler, {"backend": backend, "info": info}),
         (API_PATH, ShellsHandler, {"backend": backend}),
         (f"{API_PATH}/{NAME}", ShellHandler, {"backend": backend}),
         (

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from typing import Awaitable, Callable, Optional, Protocol
+from collections import OrderedDict, deque
+from typing import Awaitable, Callable, Optional, Protocol, Tuple
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 DEFAULT_SIZE = (24, 80)  # (rows, columns) when the first client sends no size
+RESUMABLE_CLIENTS = 256  # client ids a session remembers for resuming
 
 
 class TerminalStream(Protocol):
@@ -50,14 +51,24 @@ class Client(Protocol):
 
 
 class Scrollback:
-    """The most recent output, at most ``limit`` bytes, cut at line starts when trimmed."""
+    """The most recent output, at most ``limit`` bytes, cut at line starts when trimmed.
+
+    Offsets count every byte ever appended: ``start`` is the offset of the oldest byte
+    kept, ``end`` the offset after the newest.
+    """
 
     def __init__(self, limit: int):
         self.limit = limit
         self._chunks: deque[bytes] = deque()
         self._size = 0
+        self.end = 0
+
+    @property
+    def start(self) -> int:
+        return self.end - self._size
 
     def append(self, data: bytes) -> None:
+        self.end += len(data)
         if self.limit <= 0:
             return
         self._chunks.append(data)
@@ -82,6 +93,11 @@ class Scrollback:
         data = b"".join(self._chunks)
         return data[-limit:]
 
+    def since(self, offset: int) -> bytes:
+        """What was appended from ``offset`` on (from ``start`` if that is older)."""
+        data = b"".join(self._chunks)
+        return data[max(offset - self.start, 0) :]
+
     def __bytes__(self) -> bytes:
         return b"".join(self._chunks)
 
@@ -90,6 +106,7 @@ class Scrollback:
 
 
 StreamOpener = Callable[[int, int], Awaitable[Optional[TerminalStream]]]
+Resume = Tuple[str, int]  # (client id, output bytes it has received from this session)
 
 
 class Session:
@@ -122,6 +139,8 @@ class Session:
         self._paused_by: set[Client] = set()
         self._size: tuple[int, int] | None = None
         self._pump_task: asyncio.Task[None] | None = None
+        # client id -> the offset its byte count starts from (see attach)
+        self._resume_bases: OrderedDict[str, int] = OrderedDict()
 
     async def open(self, size: tuple[int, int] | None) -> None:
         """Open the stream unless it is open (or opening, or the session has ended)."""
@@ -158,16 +177,32 @@ class Session:
 
     # --- clients -------------------------------------------------------------------
 
-    def attach(self, client: Client, size: tuple[int, int] | None = None) -> bytes:
-        """Register ``client`` (after ``open``); return the scrollback to replay first.
+    @property
+    def has_clients(self) -> bool:
+        return bool(self._clients)
+
+    def attach(self, client: Client, size: tuple[int, int] | None = None, resume: Resume | None = None) -> bytes:
+        """Register ``client`` (after ``open``); return the output to replay first.
 
         Nothing is awaited between snapshot and registration, so every byte reaches the
-        client exactly once: either in the replay or live.
+        client exactly once: either in the replay or live. A new client gets the whole
+        scrollback. A client that says who it is and how many output bytes it has
+        received (``resume``) gets only what came after them, if the scrollback still
+        holds it: a browser back from a network drop sees nothing twice.
         """
         self._clients[client] = size
         if size:
             self._apply_size(size)
-        return bytes(self.scrollback)
+        replay_from = self.scrollback.start
+        if resume is not None:
+            client_id, received = resume
+            base = self._resume_bases.pop(client_id, None)
+            if base is not None:
+                replay_from = min(max(base + received, self.scrollback.start), self.scrollback.end)
+            self._resume_bases[client_id] = replay_from - received
+            while len(self._resume_bases) > RESUMABLE_CLIENTS:
+                self._resume_bases.popitem(last=False)
+        return self.scrollback.since(replay_from)
 
     def detach(self, client: Client) -> None:
         if client not in self._clients:

@@ -315,6 +315,13 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(value: str | None) -> datetime | None:
+    """A Kubernetes timestamp (as ``timestamp`` writes it; fractions of a second allowed), or None."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
 def condition(kind: str, status: bool, reason: str, message: str, at: datetime) -> dict[str, str]:
     return {
         "type": kind,

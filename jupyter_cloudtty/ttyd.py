@@ -15,6 +15,7 @@ import asyncio
 import json
 import re
 from typing import Any, Mapping
+from urllib.parse import urlencode
 
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
@@ -34,10 +35,12 @@ class TtydClosed(ConnectionError):
 class TtydClient:
     """One connection to a ttyd (or to our server's terminal WebSocket)."""
 
-    def __init__(self, connection: WebSocketClientConnection):
+    def __init__(self, connection: WebSocketClientConnection, client_id: str | None = None, received: int = 0):
         self.connection = connection
         self.title: str | None = None
         self.preferences: dict[str, Any] | None = None
+        self.client_id = client_id
+        self.received = received  # OUTPUT payload bytes read, for resuming (see connect)
         self._pending = bytearray()  # output read by expect() but not yet matched
 
     @classmethod
@@ -52,15 +55,26 @@ class TtydClient:
         handshake: bool = True,
         connect_timeout: float = 20,
         max_message_size: int = 64 * 1024 * 1024,
+        client_id: str | None = None,
+        received: int = 0,
+        **request_options: Any,
     ) -> TtydClient:
-        """Connect and (unless ``handshake=False``) send the handshake with this size."""
-        request = HTTPRequest(url, headers=dict(headers or {}), connect_timeout=connect_timeout)
+        """Connect and (unless ``handshake=False``) send the handshake with this size.
+
+        With a ``client_id``, our server lets this client resume: reconnecting with the
+        same id and the ``received`` count of the previous connection replays only the
+        output that came after it (``TtydClient.resume``). A plain ttyd ignores both.
+        ``request_options`` go to tornado's HTTPRequest (TLS settings, for one).
+        """
+        if client_id is not None:
+            url += ("&" if "?" in url else "?") + urlencode({"client": client_id, "received": received})
+        request = HTTPRequest(url, headers=dict(headers or {}), connect_timeout=connect_timeout, **request_options)
         connection = await websocket_connect(
             request, subprotocols=[protocol.SUBPROTOCOL], max_message_size=max_message_size
         )
         if connection.protocol is not None:
             connection.protocol.set_nodelay(True)
-        client = cls(connection)
+        client = cls(connection, client_id, received)
         if handshake:
             await client.handshake(columns, rows, auth_token)
         return client
@@ -94,7 +108,9 @@ class TtydClient:
         if message is None:
             return None
         frame = message.encode() if isinstance(message, str) else message
-        if frame[:1] == b"1":
+        if frame[:1] == b"0":
+            self.received += len(frame) - 1
+        elif frame[:1] == b"1":
             self.title = frame[1:].decode(errors="replace")
         elif frame[:1] == b"2":
             self.preferences = json.loads(frame[1:])

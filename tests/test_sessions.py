@@ -36,3 +36,14 @@ def test_tail():
     scrollback.append(b"abc")
     scrollback.append(b"def")
     assert scrollback.tail(4) == b"cdef"
+
+
+def test_offsets_count_every_byte_ever_appended():
+    scrollback = Scrollback(20)
+    for i in range(10):
+        scrollback.append(b"line %d\r\n" % i)  # 8 bytes each
+    assert scrollback.end == 80
+    assert scrollback.start == 80 - len(b"line 8\r\nline 9\r\n")
+    assert scrollback.since(72) == b"line 9\r\n"
+    assert scrollback.since(0) == b"line 8\r\nline 9\r\n"  # older than what is kept: all of it
+    assert scrollback.since(80) == b""

@@ -5,15 +5,26 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from ..events import ShellEvents
 from ..sessions import Session
 from ..shells import Shell
 
 
 class Backend(abc.ABC):
-    """Creates, lists and deletes shells and opens their terminal sessions."""
+    """Creates, lists and deletes shells and opens their terminal sessions.
 
-    #: shown in logs and, later, in ``GET /cloudtty/api/info``
+    Every change of a shell (created, status changed, gone) is published on ``events``.
+    """
+
+    #: shown in logs and in ``GET /cloudtty/api/info``
     kind: str
+
+    def __init__(self) -> None:
+        self.events = ShellEvents()
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /cloudtty/api/info`` tells about this backend, beyond its kind."""
+        return {"namespace": None}
 
     def check_spec(self, spec: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ``InvalidShell`` for a (valid) spec field this backend cannot honour."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from terminado.management import PtyWithClients
 
-from .. import ptys
+from .. import events, ptys
 from ..protocol import CloseCode, client_option_value, close_reason
 from ..sessions import Session
 from ..shells import (
@@ -124,6 +124,7 @@ class LocalShell:
             return None
         log.info("shell %s: started %s as pid %s", self.name, self.argv, self.pid)
         self.model.conditions = [condition("Ready", True, "Running", f"running as pid {self.pid}", now())]
+        backend._changed(self)
         if not ptys.watch_exit(self.pty.ptyproc.pid, self._on_exit):
             # No pidfd (not Linux): the end of output is the best sign we have.
             asyncio.get_running_loop().create_task(self._exit_after_eof())
@@ -251,6 +252,7 @@ class LocalBackend(Backend):
         self.kill_timeout = kill_timeout
         self.hostname = socket.gethostname()
         self._shells: dict[str, LocalShell] = {}
+        super().__init__()
 
     def check_spec(self, spec: dict[str, Any]) -> None:
         for field, why in UNSUPPORTED_FIELDS.items():
@@ -280,6 +282,7 @@ class LocalBackend(Backend):
         shell.start()
         self._shells[name] = shell
         log.info("created shell %s", name)
+        self.events.publish(events.ADDED, shell.model.to_json())
         return shell.model
 
     def _shell(self, name: str) -> LocalShell:
@@ -303,14 +306,23 @@ class LocalBackend(Backend):
             raise ShellNotFound(name)
         await shell.end(DELETED)
         log.info("deleted shell %s", name)
+        self.events.publish(events.DELETED, shell.model.to_json())
+
+    def _changed(self, shell: LocalShell) -> None:
+        if self._shells.get(shell.name) is shell:  # a deleted shell's end is told as DELETED
+            self.events.publish(events.MODIFIED, shell.model.to_json())
 
     def _ended(self, shell: LocalShell) -> None:
+        log.info("shell %s ended: %s", shell.name, shell.model.conditions[-1]["message"])
         if shell.model.spec.get("cleanup") and self._shells.get(shell.name) is shell:
             del self._shells[shell.name]
-        log.info("shell %s ended: %s", shell.name, shell.model.conditions[-1]["message"])
+            self.events.publish(events.DELETED, shell.model.to_json())
+        else:
+            self._changed(shell)
 
     async def shutdown(self) -> None:
         shells = list(self._shells.values())
         if shells:
             log.info("ending %d shell(s)", len(shells))
         await asyncio.gather(*(shell.end(STOPPING) for shell in shells))
+        self.events.close()

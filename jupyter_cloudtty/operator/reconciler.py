@@ -19,11 +19,11 @@ from typing import Any, Callable
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from ..shells import InvalidShell, Phase, ttl_seconds
+from ..shells import InvalidShell, Phase, parse_time, ttl_seconds
 from . import GROUP, PLURAL, VERSION, manifests
 from .cluster import Cluster
 from .settings import Settings
-from .status import Observed, condition_since, next_status, parse_time
+from .status import Observed, condition_since, next_status
 
 log = logging.getLogger(__name__)
 

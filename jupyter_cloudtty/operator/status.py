@@ -7,10 +7,10 @@ endpoint, and, in GatewayAPI mode, the Gateway accepted the route; not before.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from ..shells import Phase, condition, timestamp, ttl_seconds
+from ..shells import Phase, condition, parse_time, timestamp, ttl_seconds
 from . import manifests
 from .settings import Settings
 
@@ -47,13 +47,6 @@ def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
 
 def _true(condition: dict[str, Any] | None) -> bool:
     return bool(condition) and condition.get("status") == "True"
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """A Kubernetes timestamp (as ``shells.timestamp`` writes it), or None."""
-    if not value:
-        return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def endpoint_ready(slices: list[dict[str, Any]]) -> bool:

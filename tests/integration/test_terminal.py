@@ -5,6 +5,7 @@ import re
 import socket
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.waiting import alive, eventually, process_gone
@@ -243,3 +244,40 @@ async def test_a_client_joining_mid_stream_loses_nothing_for_anyone(create_shell
     numbers = [int(n) for n in re.findall(rb"(?m)^(\d+)\r$", seen)]
     assert numbers == list(range(5001, 200001)), "alice lost or reordered output"
     await bob.expect(rb"\nEND-2\r\n")
+
+
+async def test_a_client_back_from_a_drop_gets_only_what_it_missed(create_shell, connect, tmp_path):
+    await create_shell("resume")
+    term = await connect("resume", client_id="tab-1")
+    pid = await shell_pid(term)
+    go, done = tmp_path / "go", tmp_path / "done"
+    await term.send(f"while [ ! -e {go} ]; do sleep 0.02; done; echo LATER-$((2+3)); touch {done}\r")
+    await term.expect(re.escape(str(done)).encode())  # the command line is echoed: it runs
+    received = term.received
+    term.connection.close()  # the network drops
+
+    go.touch()  # output while nobody is attached
+    await eventually(lambda: asyncio.sleep(0, done.exists()), what="the command to finish")
+
+    again = await connect("resume", client_id="tab-1", received=received)
+    await again.send("echo PID=$$ DONE\r")
+    seen = (await again.expect(rb"PID=(\d+) DONE\r\n")).string
+    assert seen.count(b"LATER-5") == 1, seen
+    assert b"PID=" not in seen.split(b"LATER-5")[0], "output it had already received came again"
+    assert int(re.search(rb"PID=(\d+) DONE\r\n", seen).group(1)) == pid
+
+
+async def test_a_resume_id_the_session_does_not_know_replays_the_scrollback(create_shell, connect):
+    await create_shell("unknown")
+    term = await connect("unknown")
+    await term.send("echo first-$((1+1))\r")
+    await term.expect(rb"first-2")
+    late = await connect("unknown", client_id="elsewhere", received=123456)
+    await late.expect(rb"first-2")
+
+
+async def test_a_malformed_resume_is_refused(create_shell, terminal_url, jp_auth_header):
+    await create_shell("bad")
+    with pytest.raises(HTTPClientError) as error:
+        await TtydClient.connect(terminal_url("bad") + "?client=../x", headers=jp_auth_header)
+    assert error.value.code == 400
