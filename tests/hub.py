@@ -29,6 +29,7 @@ no process it started is left, killing and reporting any. ``hub.logs()`` gives t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import secrets
@@ -43,7 +44,7 @@ import urllib.parse
 import urllib.request
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
@@ -164,6 +165,21 @@ c.Spawner.http_timeout = 60
 c.LocalProcessSpawner.interrupt_timeout = 10
 c.LocalProcessSpawner.term_timeout = 5
 '''
+
+
+def logs_on_failure(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Decorate an async test that takes the ``hub`` fixture: its failure report ends with the hub's logs."""
+
+    @functools.wraps(test)
+    async def run(**fixtures: Any) -> None:
+        try:
+            await test(**fixtures)
+        except Exception as e:
+            if hasattr(e, "add_note"):  # Python 3.11+; pytest prints notes under the error
+                e.add_note(fixtures["hub"].logs())
+            raise
+
+    return run
 
 
 class HubError(AssertionError):

@@ -1,7 +1,8 @@
 """Through a real JupyterHub: users reach their own shells through the hub's proxy, never another's.
 
 One hub (tests/hub.py: JupyterHub, configurable-http-proxy from npm, local-process servers) serves
-the whole module; alice's and bob's servers use the local backend. Each test names its own shells.
+the whole module; alice's and bob's servers use the local backend. Each test names its own shells;
+a failing test's report ends with the logs of the hub, the proxy and both servers.
 """
 
 import re
@@ -10,7 +11,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.hub import Hub
+from tests.hub import Hub, logs_on_failure
 
 # Passed by the hub to every single-user server. A list option is given by repeating it: the server
 # parses its command line before it knows CloudTTY's traits, so a ["a", "b"] literal would be one item.
@@ -32,10 +33,11 @@ def refusals(hub: Hub, server: str, user: str) -> int:
     return (hub.log_dir / f"{server}.log").read_text().count(f"Not allowing user {user}")
 
 
+@logs_on_failure
 async def test_alice_runs_a_command_in_her_shell_through_the_proxy(hub):
     alice = hub.user("alice")
     status, shell, response = await alice.api("POST", body={"name": "answer"})
-    assert status == 201, f"{shell}\n{hub.logs()}"
+    assert status == 201, shell
     assert response.headers["Location"] == "/user/alice/cloudtty/api/shells/answer"
     assert shell["status"]["accessUrl"] == "/user/alice/cloudtty/api/shells/answer/terminal"
 
@@ -48,6 +50,7 @@ async def test_alice_runs_a_command_in_her_shell_through_the_proxy(hub):
     assert (await alice.api("DELETE", "answer"))[0] == 204
 
 
+@logs_on_failure
 async def test_bob_is_refused_alices_server_on_every_route(hub):
     alice, bob = hub.user("alice"), hub.user("bob")
     assert (await alice.api("POST", body={"name": "kept", "spec": {}}))[0] == 201
@@ -65,7 +68,7 @@ async def test_bob_is_refused_alices_server_on_every_route(hub):
         ("DELETE", ("kept",), None),
     ]:
         status, data, _ = await alice.api(method, *path, body=body, headers=bob.headers)
-        assert (status, data) == (403, FORBIDDEN), f"{method} {path}: {status} {data}\n{hub.logs()}"
+        assert (status, data) == (403, FORBIDDEN), (method, path)
     # ...and on the terminal WebSocket: with the token in a header, and in the URL as a browser
     # sends it (JupyterHub only reads ?token= on requests that say Sec-Fetch-Mode: websocket).
     terminal_url = alice.url("cloudtty", "api", "shells", "kept", "terminal", scheme="ws")
@@ -75,14 +78,14 @@ async def test_bob_is_refused_alices_server_on_every_route(hub):
     ]:
         with pytest.raises(HTTPClientError) as error:
             await TtydClient.connect(url, headers=headers)
-        assert error.value.code == 403, hub.logs()
-    assert refusals(hub, "alice", "bob") - before == 6, hub.logs()
+        assert error.value.code == 403, url
+    assert refusals(hub, "alice", "bob") - before == 6
 
     # Bob logged in with his browser: the hub's OAuth refuses him alice's server, so he never gets
     # her server's cookie, and his own cookies open nothing there.
     browser = await hub.login("bob")
     response = await browser.fetch("/user/alice/")
-    assert response.code == 403, hub.logs()
+    assert response.code == 403, response.effective_url
     assert response.effective_url.startswith(f"{hub.url}/hub/api/oauth2/authorize?client_id=jupyterhub-user-alice&")
     assert b"You do not have permission to access Server at /user/alice/" in response.body
     assert browser.cookie("jupyterhub-user-alice", "/user/alice/") is None
@@ -102,6 +105,7 @@ async def test_bob_is_refused_alices_server_on_every_route(hub):
     assert (await alice.api("DELETE", "kept"))[0] == 204
 
 
+@logs_on_failure
 async def test_bobs_server_lists_only_his_shells(hub):
     alice, bob = hub.user("alice"), hub.user("bob")
     assert (await alice.api("POST", body={"name": "alices"}))[0] == 201
@@ -125,11 +129,12 @@ async def test_bobs_server_lists_only_his_shells(hub):
         assert (await user.api("DELETE", name))[0] == 204
 
 
+@logs_on_failure
 async def test_alices_browser_session_needs_xsrf_and_her_origin(hub):
     """Cookie authentication as JupyterLab uses it: XSRF on writes, Origin on the terminal."""
     browser = await hub.login("alice")
     response = await browser.fetch("/user/alice/")  # the OAuth round trip gives her server's cookie
-    assert response.code == 200 and response.effective_url == f"{hub.url}/user/alice/lab", hub.logs()
+    assert response.code == 200 and response.effective_url == f"{hub.url}/user/alice/lab", response.effective_url
     shells = "/user/alice/cloudtty/api/shells"
 
     response = await browser.fetch(shells, "POST", b'{"name": "tab"}', headers={"Origin": hub.url})
