@@ -17,8 +17,16 @@ SimpleLocalProcessSpawner, each in its own home ``<root>/home/<user>``. Everythi
         term = await alice.terminal("work")                                   # ttyd client, through the proxy
         status, _, response = await alice.api("GET", headers=bob.headers)  # bob's token on alice's server
         browser = await hub.login("alice")        # cookie login with the hub's form and _xsrf
+        await browser.fetch("/user/alice/")       # the OAuth round trip: now a cookie for her server
+        await browser.fetch("/user/alice/cloudtty/api/shells", "POST", b"{}",
+                            headers=browser.headers("/user/alice/cloudtty/api/shells", xsrf=True))
 
-``async with Hub(...)`` works too (start and stop run in a thread); ``await hub.astart_server(name)``
+``singleuser_args`` go to every server's command line (``c.Spawner.args``), ``singleuser_env`` into its
+environment (``c.Spawner.environment``; of the hub's own environment only PATH, LANG and LC_ALL pass).
+A list option must be given by repeating it (``--CloudTTY.shell_command=bash
+--CloudTTY.shell_command=--norc``): the server parses its command line before it loads the
+extension, so CloudTTY's options are not yet known and a ``["bash", "--norc"]`` literal would stay one
+string. ``async with Hub(...)`` works too (start and stop run in a thread); ``await hub.astart_server(name)``
 is the async form of ``start_server``. Requests to the hub's own API are synchronous (urllib), so a
 module-scoped hub can outlive each test's event loop; requests to users' servers are async (tornado).
 Stopping the hub stops every single-user server and the proxy (the hub does it) and then checks that
@@ -33,6 +41,7 @@ import functools
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,7 +75,7 @@ def proxy_command() -> str:
     PyPI's configurable-http-proxy (a Python port) installs a command of the same name: it is refused,
     so that the tests run the proxy JupyterHub is deployed with.
     """
-    candidates = [os.environ.get("CONFIGPROXY_COMMAND"), str(NPM_PROXY), _which("configurable-http-proxy")]
+    candidates = [os.environ.get("CONFIGPROXY_COMMAND"), str(NPM_PROXY), shutil.which("configurable-http-proxy")]
     for candidate in filter(None, candidates):
         path = Path(candidate)
         if not path.is_file():
@@ -74,7 +83,7 @@ def proxy_command() -> str:
         with open(path.resolve(), "rb") as f:
             shebang = f.readline()
         if b"node" in shebang:
-            if not _which("node"):
+            if not shutil.which("node"):
                 raise RuntimeError(f"{path} needs node, which is not on PATH")
             return str(path)
     raise RuntimeError(
@@ -82,12 +91,6 @@ def proxy_command() -> str:
         "`npm install --no-save --prefix .ci/node configurable-http-proxy` in the repository (as .ci/run does), "
         "or set CONFIGPROXY_COMMAND to its path. Looked at: " + ", ".join(map(str, filter(None, candidates)))
     )
-
-
-def _which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
 
 
 def free_port() -> int:
