@@ -11,11 +11,13 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Integer, List, Unicode, default
+from traitlets import Dict, Enum, Float, Integer, List, Unicode, default
 
 from ._version import __version__
 from .backends import Backend, LocalBackend
+from .backends.selection import choose_backend
 from .handlers import API_PATH, handlers
+from .shells import EXPOSURE_MODES
 
 
 def login_shell() -> list[str]:
@@ -79,6 +81,75 @@ class CloudTTY(ExtensionApp):
         "(default: $JUPYTERHUB_USER on JupyterHub, else the user the server runs as).",
     )
 
+    backend = Enum(
+        ["auto", "local", "kubernetes"],
+        "auto",
+        config=True,
+        help="Where shells run. 'kubernetes': CloudShells in the cluster; 'local': PTYs on this machine; "
+        "'auto': kubernetes when cluster credentials (in-cluster, or a kubeconfig) are found and "
+        "CloudShells can be listed, else local. GET /cloudtty/api/info says which and why.",
+    )
+    kube_context = Unicode("", config=True, help="The kubeconfig context to use (default: the current one).")
+    namespace = Unicode(
+        config=True,
+        help="Namespace of the shells (default: the pod's own namespace in a cluster, else the "
+        "kubeconfig context's, else 'default').",
+    )
+    namespace_template = Unicode(
+        "",
+        config=True,
+        help="A namespace per user, e.g. 'shells-{username}' ({username}: the owner, DNS-safe); "
+        "overrides namespace. The namespaces must exist and the operator must watch them.",
+    )
+    default_image = Unicode("", config=True, help="Image of shells whose request names none (default: the operator's).")
+    allowed_images = List(
+        Unicode(),
+        config=True,
+        help="Images a request may name (shell-style patterns, e.g. 'registry.example.com/shells/*'); "
+        "empty: requests may not choose an image.",
+    )
+    max_ttl = Integer(
+        0,
+        config=True,
+        help="Longest lifetime a request may ask for (seconds); also the TTL of shells that ask for none. 0: no limit.",
+    )
+    default_exposure = Enum(
+        list(EXPOSURE_MODES),
+        "ClusterIP",
+        config=True,
+        help="exposureMode of every shell (requests may not choose it). The relay needs none of the "
+        "others, which make the terminal reachable from outside the cluster.",
+    )
+    kubeconfig_secret = Unicode(
+        "",
+        config=True,
+        help="Secret (key 'config') with the kubeconfig every shell gets (spec.secretRef); default: "
+        "none, the shell uses its own ServiceAccount.",
+    )
+    extra_labels = Dict(
+        value_trait=Unicode(), config=True, help="Labels added to every CloudShell this server creates."
+    )
+    connect_via = Enum(
+        ["service", "apiserver", "url"],
+        None,
+        allow_none=True,
+        config=True,
+        help="How the server reaches a shell's ttyd: 'service' (the Service's cluster DNS name; the "
+        "default in a cluster), 'apiserver' (the API server's service proxy with this server's "
+        "credentials; the default outside one), or 'url' (status.accessUrl).",
+    )
+    detach_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds a cluster shell's terminal stays open after its last client left, so that a "
+        "browser back from a network drop finds the same process; then it is closed.",
+    )
+    ready_timeout = Float(
+        300.0,
+        config=True,
+        help="Seconds a terminal waits for its shell to become Ready before giving up.",
+    )
+
     @default("owner")
     def _default_owner(self) -> str:
         return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
@@ -91,11 +162,12 @@ class CloudTTY(ExtensionApp):
     def _default_working_dir(self) -> str:
         return os.path.expanduser(self.serverapp.root_dir) if self.serverapp else os.getcwd()
 
-    backend: Backend
+    shell_backend: Backend  # the one chosen by `backend`
+    shell_backend_reason = ""
 
-    def initialize_settings(self) -> None:
+    def local_backend(self) -> LocalBackend:
         base_url = self.serverapp.base_url
-        self.backend = LocalBackend(
+        return LocalBackend(
             shell_command=self.shell_command,
             cwd=self.working_dir,
             terminal_url=lambda name: url_path_join(base_url, API_PATH, name, "terminal"),
@@ -103,19 +175,38 @@ class CloudTTY(ExtensionApp):
             scrollback_bytes=self.scrollback_bytes,
             kill_timeout=self.kill_timeout,
         )
+
+    def initialize_settings(self) -> None:
+        self.shell_backend, self.shell_backend_reason = choose_backend(self)
+        where = (
+            f"namespace {self.shell_backend.info()['namespace']}"
+            if self.shell_backend.kind == "kubernetes"
+            else self.working_dir
+        )
         self.log.info(
-            "jupyter_cloudtty %s: %s backend, shells start in %s", __version__, self.backend.kind, self.working_dir
+            "jupyter_cloudtty %s: %s backend (%s), shells of %s in %s",
+            __version__,
+            self.shell_backend.kind,
+            self.shell_backend_reason,
+            self.owner,
+            where,
         )
 
     def info(self) -> dict[str, Any]:
         """``GET /cloudtty/api/info``."""
-        return {"backend": self.backend.kind, "version": __version__, "identity": self.owner, **self.backend.info()}
+        return {
+            "backend": self.shell_backend.kind,
+            "reason": self.shell_backend_reason,
+            "version": __version__,
+            "identity": self.owner,
+            **self.shell_backend.info(),
+        }
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers(self.backend, self.handshake_timeout, self.info))
+        self.handlers.extend(handlers(self.shell_backend, self.handshake_timeout, self.info))
 
     async def stop_extension(self) -> None:
-        await self.backend.shutdown()
+        await self.shell_backend.shutdown()
 
 
 # `jupyter cloudtty`: a Jupyter server with this extension; `--help-all` lists c.CloudTTY options.

@@ -42,6 +42,7 @@ class CloseCode(IntEnum):
     DELETED = 4002  # the shell was deleted
     PROTOCOL_ERROR = 4003  # the client broke the protocol (bad handshake, input before it)
     SERVER_STOPPING = 4004  # the Jupyter server is shutting down
+    UNREACHABLE = 4005  # the shell's terminal cannot be reached (not Ready, no address, refused)
 
 
 class ProtocolError(ValueError):
