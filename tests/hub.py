@@ -363,8 +363,12 @@ class Hub:
             self._users[name] = HubUser(self, name, data["token"])
         return self._users[name]
 
-    def start_server(self, name: str, timeout: float = 60) -> HubUser:
-        """Start ``name``'s server and return once the hub says it is ready (201, else its progress events)."""
+    def start_server(self, name: str, timeout: float = 60, check: bool = True) -> HubUser:
+        """Start ``name``'s server and return once the hub says it is ready (201, else its progress events).
+
+        With ``check``, also make sure jupyter_cloudtty answers there through the proxy: a server
+        whose extension failed to load (bad options, say) runs anyway, and the hub calls it ready.
+        """
         user = self.user(name)
         started = time.monotonic()
         status, data = self.hub_request("POST", f"users/{name}/server")
@@ -377,14 +381,26 @@ class Hub:
         if not server.get("ready"):
             raise HubError(f"{name}'s server is not ready: {model}\n{self.logs()}")
         self.timings[f"server:{name}"] = time.monotonic() - started
+        if check:
+            request = urllib.request.Request(user.url(*SHELLS), headers=user.headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = response.status
+            except urllib.error.HTTPError as e:
+                answer = e.code
+            if answer != 200:
+                raise HubError(
+                    f"{name}'s server runs, but GET {user.url(*SHELLS)} answers {answer}: "
+                    f"is jupyter_cloudtty loaded? (see 'jupyter_cloudtty |' in logs/{name}.log)\n{self.logs()}"
+                )
         return user
 
-    def start_servers(self, *names: str, timeout: float = 60) -> list[HubUser]:
+    def start_servers(self, *names: str, timeout: float = 60, check: bool = True) -> list[HubUser]:
         """Start several users' servers at once (the hub spawns them concurrently); wait for all."""
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(len(names) or 1) as pool:
-            return list(pool.map(lambda name: self.start_server(name, timeout), names))
+            return list(pool.map(lambda name: self.start_server(name, timeout, check), names))
 
     def _await_progress(self, name: str, timeout: float) -> None:
         """Read the spawn's event stream (server-sent events) until it says ready or failed."""
@@ -416,8 +432,8 @@ class Hub:
                 time.sleep(0.1)
             raise HubError(f"{name}'s server did not stop\n{self.logs()}")
 
-    async def astart_server(self, name: str, timeout: float = 60) -> HubUser:
-        return await asyncio.to_thread(self.start_server, name, timeout)
+    async def astart_server(self, name: str, timeout: float = 60, check: bool = True) -> HubUser:
+        return await asyncio.to_thread(self.start_server, name, timeout, check)
 
     async def astop_server(self, name: str) -> None:
         await asyncio.to_thread(self.stop_server, name)
