@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/', 'node_modules/', '*.config.*'] },
+  { ignores: ['lib/', 'node_modules/', 'style/', '*.config.*'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -16,6 +16,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-namespace': 'off', // JupyterLab's style: namespaces for command ids and options
       eqeqeq: 'error',
       curly: 'error'
     }

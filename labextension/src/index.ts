@@ -1,10 +1,368 @@
-import { JupyterFrontEndPlugin } from '@jupyterlab/application';
+/**
+ * jupyter-cloudtty's JupyterLab extension: the "Cluster shells" side panel, terminal tabs
+ * on the server's ttyd WebSocket, commands (launcher, palette, context menus), settings,
+ * the running-sessions section, search and layout restoration.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  Clipboard,
+  ICommandPalette,
+  IThemeManager,
+  InputDialog,
+  WidgetTracker,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import { ISearchProviderRegistry } from '@jupyterlab/documentsearch';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IRunningSessionManagers } from '@jupyterlab/running';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { copyIcon, pasteIcon, refreshIcon } from '@jupyterlab/ui-components';
+import { Signal } from '@lumino/signaling';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
+import { ShellActions, ShellWidget } from './actions';
+import { ShellsApi } from './api';
+import { shellIcon } from './icons';
+import { IPanelActions, IPanelDefaults, ShellsPanel } from './panel';
+import { buildSpec, parseDuration } from './presets';
+import { addRunningShells } from './running';
+import { ShellSearchProvider } from './search';
+import { ShellsModel } from './shells';
+import { ITerminalSettings } from './terminal';
+
+const PLUGIN_ID = 'jupyter-cloudtty:plugin';
+
+export namespace CommandIDs {
+  export const create = 'cloudtty:new';
+  export const createWithOptions = 'cloudtty:new-with-options';
+  export const open = 'cloudtty:open';
+  export const openByName = 'cloudtty:open-by-name';
+  export const openSelected = 'cloudtty:open-selected';
+  export const remove = 'cloudtty:delete';
+  export const reconnect = 'cloudtty:reconnect';
+  export const copyName = 'cloudtty:copy-name';
+  export const copy = 'cloudtty:copy';
+  export const paste = 'cloudtty:paste';
+  export const showPanel = 'cloudtty:show-panel';
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-cloudtty:plugin',
+  id: PLUGIN_ID,
+  description: 'Cluster shells: a side panel of CloudTTY shells and their terminals.',
   autoStart: true,
-  activate: () => {
-    console.log('jupyter-cloudtty');
-  }
+  optional: [
+    ILayoutRestorer,
+    ILauncher,
+    ICommandPalette,
+    ISettingRegistry,
+    IThemeManager,
+    IRunningSessionManagers,
+    ISearchProviderRegistry
+  ],
+  activate
 };
+
 export default plugin;
+
+function activate(
+  app: JupyterFrontEnd,
+  restorer: ILayoutRestorer | null,
+  launcher: ILauncher | null,
+  palette: ICommandPalette | null,
+  settingRegistry: ISettingRegistry | null,
+  themeManager: IThemeManager | null,
+  runningManagers: IRunningSessionManagers | null,
+  searchRegistry: ISearchProviderRegistry | null
+): void {
+  const model = new ShellsModel({ api: new ShellsApi(app.serviceManager.serverSettings) });
+  const tracker = new WidgetTracker<ShellWidget>({ namespace: 'cloudtty' });
+
+  // Settings: the terminals' and the "New shell" defaults.
+  const terminalSettings: ITerminalSettings = { fontSize: null, scrollback: 10000 };
+  const defaults: IPanelDefaults = { preset: 'shell', ttl: '' };
+  const actions = new ShellActions(app, model, tracker, () => terminalSettings);
+
+  if (settingRegistry) {
+    const update = (settings: ISettingRegistry.ISettings) => {
+      const fontSize = settings.get('fontSize').composite;
+      terminalSettings.fontSize = typeof fontSize === 'number' ? fontSize : null;
+      terminalSettings.scrollback = settings.get('scrollback').composite as number;
+      defaults.preset = settings.get('defaultPreset').composite as string;
+      const ttl = settings.get('defaultTtl').composite as string;
+      try {
+        parseDuration(ttl);
+        defaults.ttl = ttl;
+      } catch {
+        console.warn(`jupyter-cloudtty: ignoring the default time to live "${ttl}"`);
+        defaults.ttl = '';
+      }
+      tracker.forEach(widget => widget.content.setSettings(terminalSettings));
+    };
+    settingRegistry
+      .load(PLUGIN_ID)
+      .then(settings => {
+        update(settings);
+        settings.changed.connect(update);
+      })
+      .catch(reason => console.error('jupyter-cloudtty: cannot load settings', reason));
+  }
+
+  // JupyterLab's theme and code font, followed live.
+  const restyle = () => tracker.forEach(widget => widget.content.updateAppearance());
+  themeManager?.themeChanged.connect(restyle);
+  // Font size overrides ("Increase Code Font Size") are CSS variables on <html>.
+  new MutationObserver(restyle).observe(document.documentElement, {
+    attributes: true,
+    attributeFilter: ['style']
+  });
+
+  // Terminal states, for the panel's "open" and "reconnect" marks.
+  const terminalsChanged = new Signal<unknown, void>(tracker);
+  tracker.widgetAdded.connect((_, widget) => {
+    widget.content.connectionStateChanged.connect(() => terminalsChanged.emit());
+    widget.disposed.connect(() => terminalsChanged.emit());
+    terminalsChanged.emit();
+  });
+
+  const panelActions: IPanelActions = {
+    create: async request => {
+      await actions.createAndOpen(request);
+    },
+    open: name => void actions.open(name).catch(showError('Cannot open the shell')),
+    delete: name => actions.delete(name, true),
+    reconnect: name => void actions.reconnect(name),
+    terminalState: name => actions.find(name)?.content.connectionState ?? null,
+    terminalsChanged
+  };
+  const panel = new ShellsPanel(model, panelActions, () => defaults);
+  app.shell.add(panel, 'left', { rank: 650, type: 'Cluster Shells' });
+  model.start();
+
+  addCommands(app, actions, panel, defaults);
+
+  if (restorer) {
+    restorer.add(panel, 'jupyter-cloudtty-panel');
+    void restorer.restore(tracker, {
+      command: CommandIDs.open,
+      args: widget => ({ name: widget.content.shellName, restoring: true }),
+      name: widget => widget.content.shellName
+    });
+  }
+  launcher?.add({ command: CommandIDs.create, category: 'Other', rank: 1 });
+  if (palette) {
+    const category = 'Cluster Shells';
+    for (const command of [
+      CommandIDs.create,
+      CommandIDs.createWithOptions,
+      CommandIDs.openByName,
+      CommandIDs.showPanel,
+      CommandIDs.reconnect
+    ]) {
+      palette.addItem({ command, category, args: { isPalette: true } });
+    }
+  }
+  if (runningManagers) {
+    addRunningShells(runningManagers, actions);
+  }
+  searchRegistry?.add('jupyter-cloudtty', ShellSearchProvider);
+}
+
+function showError(title: string): (error: unknown) => void {
+  return error => void showErrorMessage(title, (error as Error).message ?? String(error));
+}
+
+function addCommands(
+  app: JupyterFrontEnd,
+  actions: ShellActions,
+  panel: ShellsPanel,
+  defaults: IPanelDefaults
+): void {
+  const { commands } = app;
+  const { model, tracker } = actions;
+
+  /** The shell a command is about: its argument, the right-clicked item, or the selected text. */
+  const targetName = (args: ReadonlyPartialJSONObject): string | null => {
+    if (typeof args.name === 'string' && args.name) {
+      return args.name;
+    }
+    const item = app.contextMenuHitTest(node => node.classList.contains('jp-CloudTTY-shell'));
+    if (item?.dataset.shellName) {
+      return item.dataset.shellName;
+    }
+    const terminal = app.contextMenuHitTest(node =>
+      node.classList.contains('jp-CloudTTY-terminal')
+    );
+    if (terminal?.dataset.shellName) {
+      return terminal.dataset.shellName;
+    }
+    const selected = window.getSelection()?.toString().trim() ?? '';
+    return selected && model.get(selected) ? selected : null;
+  };
+
+  /** The terminal a command is about: the right-clicked one, else the current one. */
+  const targetTerminal = (): ShellWidget | null => {
+    const node = app.contextMenuHitTest(n => n.classList.contains('jp-CloudTTY-terminal'));
+    const name = node?.dataset.shellName;
+    return (name ? actions.find(name) : null) ?? tracker.currentWidget;
+  };
+
+  commands.addCommand(CommandIDs.create, {
+    label: args => (args.isPalette ? 'New Cluster Shell' : 'Cluster Shell'),
+    caption: 'Start a cluster shell with your default preset and open its terminal',
+    icon: args => (args.isPalette ? undefined : shellIcon),
+    execute: async args => {
+      const built = buildSpec({
+        preset: (args.preset as string) ?? defaults.preset,
+        fields: {},
+        ttl: (args.ttl as string) ?? defaults.ttl,
+        once: false
+      });
+      if ('error' in built) {
+        // The default preset needs a pod: the form asks for it.
+        app.shell.activateById(panel.id);
+        panel.showForm();
+        return null;
+      }
+      performance.mark('cloudtty:new-shell-click');
+      try {
+        return await actions.createAndOpen({
+          ...(typeof args.name === 'string' ? { name: args.name } : {}),
+          spec: built.spec
+        });
+      } catch (error) {
+        showError('Cannot create the shell')(error);
+        return null;
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.createWithOptions, {
+    label: 'New Cluster Shell…',
+    caption: 'Choose a preset, a time to live and a name for a new cluster shell',
+    execute: () => {
+      app.shell.activateById(panel.id);
+      panel.showForm();
+    }
+  });
+
+  commands.addCommand(CommandIDs.open, {
+    label: args => (args.name ? `Open Cluster Shell ${args.name as string}` : 'Open Cluster Shell'),
+    execute: async args => {
+      const name = targetName(args);
+      if (!name) {
+        return null;
+      }
+      try {
+        return await actions.open(name, { restoring: args.restoring === true });
+      } catch (error) {
+        if (args.restoring !== true) {
+          showError('Cannot open the shell')(error);
+        }
+        return null;
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.openByName, {
+    label: 'Open Cluster Shell…',
+    caption: 'Open the terminal of one of your cluster shells',
+    execute: async () => {
+      const names = model.shells.map(shell => shell.name);
+      if (names.length === 0) {
+        await showErrorMessage('No cluster shells', 'Start one with "New Cluster Shell".');
+        return;
+      }
+      const result = await InputDialog.getItem({ title: 'Open Cluster Shell', items: names });
+      if (result.button.accept && result.value) {
+        await actions.open(result.value).catch(showError('Cannot open the shell'));
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.openSelected, {
+    label: () => {
+      const name = targetName({});
+      return name ? `Open Cluster Shell "${name}"` : 'Open Cluster Shell';
+    },
+    caption: 'Open the terminal of the selected cluster shell',
+    icon: shellIcon,
+    isVisible: () => targetName({}) !== null,
+    execute: async () => {
+      const name = targetName({});
+      if (name) {
+        await actions.open(name).catch(showError('Cannot open the shell'));
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.remove, {
+    label: 'Delete Shell…',
+    caption: 'End the shell and forget it',
+    isEnabled: args => targetName(args) !== null,
+    execute: async args => {
+      const name = targetName(args);
+      if (name) {
+        await actions.delete(name, true).catch(showError('Cannot delete the shell'));
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.reconnect, {
+    label: args => (args.isPalette ? 'Reconnect Cluster Shell Terminal' : 'Reconnect'),
+    icon: args => (args.isPalette ? undefined : refreshIcon),
+    isEnabled: args => targetName(args) !== null || tracker.currentWidget !== null,
+    execute: async args => {
+      const name = targetName(args) ?? tracker.currentWidget?.content.shellName;
+      if (name) {
+        await actions.reconnect(name).catch(showError('Cannot reconnect'));
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.copyName, {
+    label: 'Copy Shell Name',
+    isEnabled: args => targetName(args) !== null,
+    execute: args => {
+      const name = targetName(args);
+      if (name) {
+        Clipboard.copyToSystem(name);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.copy, {
+    label: 'Copy',
+    icon: copyIcon.bindprops({ stylesheet: 'menuItem' }),
+    isEnabled: () => targetTerminal()?.content.hasSelection() ?? false,
+    execute: () => {
+      const widget = targetTerminal();
+      const text = widget?.content.getSelection();
+      if (widget && text) {
+        Clipboard.copyToSystem(text);
+        widget.content.activate();
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.paste, {
+    label: 'Paste',
+    icon: pasteIcon.bindprops({ stylesheet: 'menuItem' }),
+    isEnabled: () => targetTerminal() !== null,
+    execute: async () => {
+      const widget = targetTerminal();
+      if (!widget) {
+        return;
+      }
+      const text = await navigator.clipboard.readText();
+      if (text) {
+        widget.content.paste(text);
+      }
+      widget.content.activate();
+    }
+  });
+
+  commands.addCommand(CommandIDs.showPanel, {
+    label: 'Show Cluster Shells',
+    execute: () => app.shell.activateById(panel.id)
+  });
+}

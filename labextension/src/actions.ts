@@ -1,0 +1,131 @@
+/**
+ * What the user can do with shells, in one place: the commands, the side panel and the
+ * running-sessions section all call these.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, MainAreaWidget, WidgetTracker, showDialog } from '@jupyterlab/apputils';
+import { DockLayout } from '@lumino/widgets';
+
+import { IShell, IShellSpec } from './api';
+import { shellIcon } from './icons';
+import { ShellsModel } from './shells';
+import { ITerminalSettings, ShellTerminal, loadXterm } from './terminal';
+
+export type ShellWidget = MainAreaWidget<ShellTerminal>;
+
+export interface IOpenOptions {
+  /** Where to dock the tab (default: a new tab in the main area). */
+  mode?: DockLayout.InsertMode;
+  ref?: string;
+  activate?: boolean;
+  /** Opened by the layout restorer: a shell that is gone is skipped silently. */
+  restoring?: boolean;
+}
+
+export class ShellActions {
+  constructor(
+    readonly app: JupyterFrontEnd,
+    readonly model: ShellsModel,
+    readonly tracker: WidgetTracker<ShellWidget>,
+    private readonly _settings: () => ITerminalSettings
+  ) {}
+
+  /** Create a shell (the server's message is thrown as the Error's message). */
+  async create(request: { name?: string; spec?: IShellSpec }): Promise<IShell> {
+    void loadXterm(); // fetch the terminal's code while the server creates the shell
+    const shell = await this.model.api.create(request);
+    this.model.upsert(shell);
+    return shell;
+  }
+
+  /** Create a shell and open its terminal. */
+  async createAndOpen(
+    request: { name?: string; spec?: IShellSpec },
+    options: IOpenOptions = {}
+  ): Promise<ShellWidget | null> {
+    const shell = await this.create(request);
+    return this.open(shell.name, { ...options, shell });
+  }
+
+  /** The open terminal of a shell, if any. */
+  find(name: string): ShellWidget | undefined {
+    return this.tracker.find(widget => widget.content.shellName === name);
+  }
+
+  /** Show a shell's terminal: its open tab, or a new one. */
+  async open(
+    name: string,
+    options: IOpenOptions & { shell?: IShell | null } = {}
+  ): Promise<ShellWidget | null> {
+    const existing = this.find(name);
+    if (existing) {
+      if (options.activate !== false) {
+        this.app.shell.activateById(existing.id);
+      }
+      return existing;
+    }
+    let shell = options.shell ?? this.model.get(name) ?? null;
+    if (options.restoring) {
+      shell = await this.model.api.get(name).catch(() => shell);
+      if (!shell) {
+        return null; // deleted while the page was away: do not restore its tab
+      }
+    }
+    const content = new ShellTerminal({
+      name,
+      api: this.model.api,
+      settings: this._settings(),
+      shell,
+      createShell: spec => this.create({ spec })
+    });
+    const widget = new MainAreaWidget({ content });
+    widget.addClass('jp-CloudTTY-terminal-widget');
+    widget.title.icon = shellIcon;
+    content.title.changed.connect(() => {
+      widget.title.label = content.title.label;
+      widget.title.caption = content.title.caption;
+    });
+    widget.title.label = content.title.label;
+    widget.title.caption = content.title.caption;
+    content.renamed.connect(() => void this.tracker.save(widget));
+    this.app.shell.add(widget, 'main', {
+      type: 'Cluster Shell',
+      mode: options.mode,
+      ref: options.ref,
+      activate: options.activate !== false
+    });
+    await this.tracker.add(widget);
+    if (options.activate !== false) {
+      this.app.shell.activateById(widget.id);
+    }
+    return widget;
+  }
+
+  /** Delete a shell, after asking when `confirm`; false if the user said no. */
+  async delete(name: string, confirm: boolean): Promise<boolean> {
+    if (confirm) {
+      const result = await showDialog({
+        title: 'Delete shell?',
+        body: `Delete the shell "${name}"? Its processes end and its output is lost.`,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+      });
+      if (!result.button.accept) {
+        return false;
+      }
+    }
+    await this.model.api.delete(name);
+    this.model.remove(name);
+    return true;
+  }
+
+  /** Reconnect a shell's open terminal, or open one. */
+  async reconnect(name: string): Promise<void> {
+    const widget = this.find(name);
+    if (widget) {
+      widget.content.reconnect();
+      this.app.shell.activateById(widget.id);
+    } else {
+      await this.open(name);
+    }
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * The "Cluster shells" side panel: the user's shells, live, with open / reconnect /
+ * delete, and a "New shell" button and form.
+ */
+import { ReactWidget, deleteIcon, refreshIcon } from '@jupyterlab/ui-components';
+import { ISignal, Signal } from '@lumino/signaling';
+import React, { useEffect, useState } from 'react';
+
+import { IServerInfo, IShell, hasEnded, ttlSeconds } from './api';
+import { shellIcon } from './icons';
+import { FIELD_LABELS, FieldId, PRESETS, buildSpec, formatDuration, preset } from './presets';
+import { ShellsModel } from './shells';
+import { ConnectionState } from './terminal';
+
+/** What the panel asks of the rest of the extension. */
+export interface IPanelActions {
+  /** Create a shell from the form (or the defaults) and open it; rejects with the server's message. */
+  create(request: { name?: string; spec: Record<string, unknown> }): Promise<void>;
+  open(name: string): void;
+  /** Resolves false when the user cancelled. */
+  delete(name: string): Promise<boolean>;
+  reconnect(name: string): void;
+  /** The open terminal's state, or null when the shell has no open tab. */
+  terminalState(name: string): ConnectionState | null;
+  /** Emitted when an open terminal's state changes. */
+  terminalsChanged: ISignal<unknown, void>;
+}
+
+/** The form's defaults, from the settings registry. */
+export interface IPanelDefaults {
+  preset: string;
+  ttl: string;
+}
+
+export class ShellsPanel extends ReactWidget {
+  constructor(
+    readonly model: ShellsModel,
+    private readonly _actions: IPanelActions,
+    private readonly _defaults: () => IPanelDefaults
+  ) {
+    super();
+    this.id = 'jp-CloudTTY-panel';
+    this.addClass('jp-CloudTTY-panel');
+    this.title.icon = shellIcon;
+    this.title.caption = 'Cluster shells';
+  }
+
+  /** Open the "New shell" form (from the command palette). */
+  showForm(): void {
+    this._formRequested.emit();
+  }
+
+  render(): React.ReactElement {
+    return (
+      <PanelView
+        model={this.model}
+        actions={this._actions}
+        defaults={this._defaults}
+        formRequested={this._formRequested}
+      />
+    );
+  }
+
+  private _formRequested = new Signal<this, void>(this);
+}
+
+/** Re-render when a signal fires. */
+function useSignal(signal: ISignal<unknown, unknown>): void {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const slot = () => setTick(tick => tick + 1);
+    signal.connect(slot);
+    return () => {
+      signal.disconnect(slot);
+    };
+  }, [signal]);
+}
+
+/** The current time, every second (ages and TTLs count down). */
+function useNow(): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  return now;
+}
+
+function PanelView(props: {
+  model: ShellsModel;
+  actions: IPanelActions;
+  defaults: () => IPanelDefaults;
+  formRequested: ISignal<unknown, void>;
+}): React.ReactElement {
+  const { model, actions } = props;
+  useSignal(model.changed);
+  useSignal(actions.terminalsChanged);
+  const now = useNow();
+  const [formOpen, setFormOpen] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const slot = () => setFormOpen(true);
+    props.formRequested.connect(slot);
+    return () => {
+      props.formRequested.disconnect(slot);
+    };
+  }, [props.formRequested]);
+
+  const create = async (request: { name?: string; spec: Record<string, unknown> }) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await actions.create(request);
+      return true;
+    } catch (e) {
+      setError((e as Error).message);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const quickCreate = () => {
+    performance.mark('cloudtty:new-shell-click');
+    const defaults = props.defaults();
+    const built = buildSpec({
+      preset: defaults.preset,
+      fields: {},
+      ttl: defaults.ttl,
+      once: false
+    });
+    if ('error' in built) {
+      setFormOpen(true); // the default preset needs fields: ask for them
+      return;
+    }
+    void create({ spec: built.spec });
+  };
+
+  const remove = async (name: string) => {
+    setError(null);
+    try {
+      await actions.delete(name);
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  return (
+    <div className="jp-CloudTTY-panel-body">
+      <header className="jp-CloudTTY-header">
+        <h2 className="jp-CloudTTY-heading">Cluster shells</h2>
+        <BackendBadge info={model.info} mode={model.mode} />
+      </header>
+      <div className="jp-CloudTTY-toolbar">
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled jp-mod-accept jp-CloudTTY-new"
+          disabled={busy}
+          onClick={quickCreate}
+          title="Start a shell with your default preset and open its terminal"
+        >
+          New shell
+        </button>
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled jp-mod-reject jp-CloudTTY-options"
+          aria-expanded={formOpen}
+          onClick={() => setFormOpen(!formOpen)}
+          title="Choose a preset, a time to live, a name…"
+        >
+          {formOpen ? 'Hide options' : 'Options…'}
+        </button>
+        <button
+          type="button"
+          className="jp-CloudTTY-icon-button jp-CloudTTY-refresh"
+          onClick={() => void model.refresh().catch(() => undefined)}
+          title="Refresh the list"
+          aria-label="Refresh"
+        >
+          <refreshIcon.react tag="span" />
+        </button>
+      </div>
+      {formOpen && (
+        <NewShellForm
+          defaults={props.defaults()}
+          busy={busy}
+          onCancel={() => setFormOpen(false)}
+          onError={setError}
+          onSubmit={async request => {
+            performance.mark('cloudtty:new-shell-click');
+            if (await create(request)) {
+              setFormOpen(false);
+            }
+          }}
+        />
+      )}
+      {error && (
+        <div className="jp-CloudTTY-error" role="alert">
+          <span>{error}</span>
+          <button
+            type="button"
+            className="jp-CloudTTY-icon-button"
+            aria-label="Dismiss"
+            onClick={() => setError(null)}
+          >
+            ×
+          </button>
+        </div>
+      )}
+      {model.error && (
+        <div className="jp-CloudTTY-error" role="alert">
+          The list of shells cannot be read: {model.error}
+        </div>
+      )}
+      <ShellList
+        shells={model.shells}
+        loaded={model.loaded}
+        now={now}
+        actions={actions}
+        onDelete={name => void remove(name)}
+      />
+    </div>
+  );
+}
+
+function BackendBadge(props: { info: IServerInfo | null; mode: string }): React.ReactElement {
+  const { info, mode } = props;
+  if (!info) {
+    return <span className="jp-CloudTTY-backend" />;
+  }
+  const label =
+    info.backend === 'kubernetes'
+      ? `Kubernetes${info.namespace ? ` · ${info.namespace}` : ''}`
+      : `${info.backend[0].toUpperCase()}${info.backend.slice(1)} backend`;
+  const details = [
+    `Backend: ${info.backend}`,
+    info.namespace ? `Namespace: ${info.namespace}` : '',
+    info.identity ? `Identity: ${info.identity}` : '',
+    info.version ? `jupyter-cloudtty ${info.version}` : '',
+    mode === 'events' ? 'Updates: live' : mode === 'polling' ? 'Updates: polling' : ''
+  ].filter(Boolean);
+  return (
+    <span className="jp-CloudTTY-backend" title={details.join('\n')}>
+      {label}
+    </span>
+  );
+}
+
+function NewShellForm(props: {
+  defaults: IPanelDefaults;
+  busy: boolean;
+  onSubmit: (request: { name?: string; spec: Record<string, unknown> }) => Promise<void>;
+  onCancel: () => void;
+  onError: (message: string | null) => void;
+}): React.ReactElement {
+  const [presetId, setPresetId] = useState(preset(props.defaults.preset).id);
+  const [fields, setFields] = useState<Partial<Record<FieldId, string>>>({});
+  const [name, setName] = useState('');
+  const [ttl, setTtl] = useState(props.defaults.ttl);
+  const [once, setOnce] = useState(false);
+  const chosen = preset(presetId);
+
+  const submit = (event: React.FormEvent) => {
+    event.preventDefault();
+    const built = buildSpec({ preset: presetId, fields, ttl, once });
+    if ('error' in built) {
+      props.onError(built.error);
+      return;
+    }
+    const trimmed = name.trim();
+    void props.onSubmit({ ...(trimmed ? { name: trimmed } : {}), spec: built.spec });
+  };
+
+  return (
+    <form className="jp-CloudTTY-form" onSubmit={submit} aria-label="New shell">
+      <label>
+        <span>Preset</span>
+        <select
+          className="jp-mod-styled"
+          name="preset"
+          value={presetId}
+          onChange={event => setPresetId(preset(event.target.value).id)}
+        >
+          {PRESETS.map(p => (
+            <option key={p.id} value={p.id}>
+              {p.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      {chosen.fields.map(field => (
+        <label key={field}>
+          <span>
+            {FIELD_LABELS[field]}
+            {field === 'pod' ? '' : ' (optional)'}
+          </span>
+          <input
+            className="jp-mod-styled"
+            name={field}
+            value={fields[field] ?? ''}
+            placeholder={field === 'pod' ? 'my-pod-5d9c7' : ''}
+            onChange={event => setFields({ ...fields, [field]: event.target.value })}
+          />
+        </label>
+      ))}
+      <label>
+        <span>Name (optional)</span>
+        <input
+          className="jp-mod-styled"
+          name="name"
+          value={name}
+          placeholder="generated"
+          onChange={event => setName(event.target.value)}
+        />
+      </label>
+      <label>
+        <span>Time to live</span>
+        <input
+          className="jp-mod-styled"
+          name="ttl"
+          value={ttl}
+          placeholder="none (e.g. 30m, 2h)"
+          onChange={event => setTtl(event.target.value)}
+        />
+      </label>
+      <label className="jp-CloudTTY-checkbox">
+        <input
+          type="checkbox"
+          name="once"
+          checked={once}
+          onChange={event => setOnce(event.target.checked)}
+        />
+        <span>End when its last terminal closes (once)</span>
+      </label>
+      <div className="jp-CloudTTY-form-buttons">
+        <button
+          type="button"
+          className="jp-Button jp-mod-styled jp-mod-reject"
+          onClick={props.onCancel}
+        >
+          Cancel
+        </button>
+        <button
+          type="submit"
+          className="jp-Button jp-mod-styled jp-mod-accept jp-CloudTTY-create"
+          disabled={props.busy}
+        >
+          Create
+        </button>
+      </div>
+    </form>
+  );
+}
+
+const PHASE_CLASS: Record<string, string> = {
+  Ready: 'ready',
+  Complete: 'complete',
+  Failed: 'failed'
+};
+
+function ShellList(props: {
+  shells: readonly IShell[];
+  loaded: boolean;
+  now: number;
+  actions: IPanelActions;
+  onDelete: (name: string) => void;
+}): React.ReactElement {
+  const { shells, actions, now } = props;
+  if (!props.loaded) {
+    return <p className="jp-CloudTTY-empty">Loading shells…</p>;
+  }
+  if (shells.length === 0) {
+    return (
+      <div className="jp-CloudTTY-empty">
+        <p>No shells yet.</p>
+        <p>
+          <strong>New shell</strong> starts one and opens its terminal in a tab you can dock next to
+          a notebook. <strong>Options…</strong> offers presets (<code>kubectl logs -f</code>,
+          events, exec into a container), a time to live and more.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <ul className="jp-CloudTTY-list" aria-label="Shells">
+      {shells.map(shell => {
+        const phase = shell.status?.phase || 'Pending';
+        const terminal = actions.terminalState(shell.name);
+        const ttl = ttlSeconds(shell);
+        const age = (now - Date.parse(shell.created)) / 1000;
+        const meta = [`${formatDuration(Number.isFinite(age) ? age : 0)} old`];
+        if (ttl !== null && !hasEnded(shell)) {
+          meta.push(`${formatDuration(Math.max(0, ttl - age))} left`);
+        }
+        if (terminal) {
+          meta.push(terminal === 'open' ? 'open' : `tab: ${terminal}`);
+        }
+        const condition = shell.status?.conditions?.find(c => c.message);
+        const command = shell.spec?.commandAction;
+        return (
+          <li
+            key={shell.name}
+            className={`jp-CloudTTY-shell jp-CloudTTY-phase-${PHASE_CLASS[phase] ?? 'pending'}`}
+            data-shell-name={shell.name}
+            title={condition?.message ?? ''}
+          >
+            <button
+              type="button"
+              className="jp-CloudTTY-shell-open"
+              onClick={() => actions.open(shell.name)}
+              title={`Open the terminal of ${shell.name}`}
+            >
+              <span className="jp-CloudTTY-shell-line">
+                <span className="jp-CloudTTY-shell-name">{shell.name}</span>
+                <span className="jp-CloudTTY-phase">{phase}</span>
+              </span>
+              <span className="jp-CloudTTY-shell-command">{command ?? 'interactive shell'}</span>
+              <span className="jp-CloudTTY-shell-meta">{meta.join(' · ')}</span>
+            </button>
+            <span className="jp-CloudTTY-shell-actions">
+              {terminal && terminal !== 'open' && terminal !== 'starting' && (
+                <button
+                  type="button"
+                  className="jp-CloudTTY-icon-button jp-CloudTTY-reconnect"
+                  title={`Reconnect the terminal of ${shell.name}`}
+                  aria-label={`Reconnect ${shell.name}`}
+                  onClick={() => actions.reconnect(shell.name)}
+                >
+                  <refreshIcon.react tag="span" />
+                </button>
+              )}
+              <button
+                type="button"
+                className="jp-CloudTTY-icon-button jp-CloudTTY-delete"
+                title={`Delete ${shell.name}`}
+                aria-label={`Delete ${shell.name}`}
+                onClick={() => props.onDelete(shell.name)}
+              >
+                <deleteIcon.react tag="span" />
+              </button>
+            </span>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}

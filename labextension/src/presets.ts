@@ -1,0 +1,183 @@
+/**
+ * The "New shell" form's presets and fields, turned into a CloudShell spec (pure).
+ */
+import { IShellSpec } from './api';
+
+export type PresetId = 'shell' | 'logs' | 'events' | 'exec';
+
+export type FieldId = 'pod' | 'container' | 'namespace';
+
+export interface IPreset {
+  id: PresetId;
+  label: string;
+  /** The fields the preset asks for; `pod` is then required. */
+  fields: FieldId[];
+  /** The command line (undefined: the server's default interactive shell). */
+  command(values: Partial<Record<FieldId, string>>): string | undefined;
+}
+
+/** Options common to the kubectl presets: `-n <namespace>` and `-c <container>` when given. */
+function kubectlTarget(values: Partial<Record<FieldId, string>>): string {
+  const parts = [values.pod ?? ''];
+  if (values.container) {
+    parts.push(`-c ${values.container}`);
+  }
+  if (values.namespace) {
+    parts.push(`-n ${values.namespace}`);
+  }
+  return parts.join(' ');
+}
+
+export const PRESETS: readonly IPreset[] = [
+  { id: 'shell', label: 'Interactive shell', fields: [], command: () => undefined },
+  {
+    id: 'logs',
+    label: "Follow a pod's logs (kubectl logs -f)",
+    fields: ['pod', 'container', 'namespace'],
+    command: values => `kubectl logs -f ${kubectlTarget(values)}`
+  },
+  {
+    id: 'events',
+    label: 'Watch cluster events (kubectl get events -A -w)',
+    fields: [],
+    command: () => 'kubectl get events -A -w'
+  },
+  {
+    id: 'exec',
+    label: 'Exec into a container (kubectl exec -it)',
+    fields: ['pod', 'container', 'namespace'],
+    // bash when the image has it, else sh (a failed `exec bash` would end sh itself)
+    command: values =>
+      `kubectl exec -it ${kubectlTarget(values)} -- sh -c "command -v bash >/dev/null && exec bash || exec sh"`
+  }
+];
+
+export function preset(id: string): IPreset {
+  return PRESETS.find(p => p.id === id) ?? PRESETS[0];
+}
+
+/** Labels of the fields, for the form and its messages. */
+export const FIELD_LABELS: Record<FieldId, string> = {
+  pod: 'Pod',
+  container: 'Container',
+  namespace: 'Namespace'
+};
+
+// A Kubernetes object name (DNS-1123 subdomain); a pod may be given as `type/name` for logs.
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const K8S_REF = /^([a-z]+\/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** Why a field's value is unusable, or null. Values are put in a command line: no quoting games. */
+export function fieldError(field: FieldId, value: string, required: boolean): string | null {
+  if (!value) {
+    return required ? `${FIELD_LABELS[field]} is required.` : null;
+  }
+  const pattern = field === 'pod' ? K8S_REF : K8S_NAME;
+  return pattern.test(value)
+    ? null
+    : `${FIELD_LABELS[field]}: "${value}" is not a Kubernetes name (lowercase letters, digits, "-" and ".").`;
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/**
+ * A duration typed by the user: `90` (seconds), `90s`, `15m`, `2h`, `1d`, `1h30m`.
+ * Empty means none (null). Throws an Error saying what is wrong.
+ */
+export function parseDuration(text: string): number | null {
+  const value = text.trim().toLowerCase().replace(/\s+/g, '');
+  if (!value) {
+    return null;
+  }
+  if (/^\d+$/.test(value)) {
+    return checkPositive(Number(value));
+  }
+  const part = /(\d+)([smhd])/g;
+  let total = 0;
+  let consumed = 0;
+  for (const match of value.matchAll(part)) {
+    if (match.index !== consumed) {
+      break;
+    }
+    total += Number(match[1]) * UNITS[match[2]];
+    consumed += match[0].length;
+  }
+  if (consumed !== value.length) {
+    throw new Error(`"${text}" is not a duration: write e.g. 90s, 15m, 2h or 1h30m.`);
+  }
+  return checkPositive(total);
+}
+
+function checkPositive(seconds: number): number {
+  if (seconds < 1) {
+    throw new Error('A time to live must be at least 1 second.');
+  }
+  return seconds;
+}
+
+/** A duration for people: `45s`, `12m`, `1h 30m`, `2d 3h` (two units at most). */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) {
+    return `${s}s`;
+  }
+  const units: [number, string][] = [
+    [86400, 'd'],
+    [3600, 'h'],
+    [60, 'm'],
+    [1, 's']
+  ];
+  const parts: string[] = [];
+  let rest = s;
+  for (const [size, unit] of units) {
+    if (rest >= size && parts.length < 2) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    } else if (parts.length > 0) {
+      break; // keep the two largest adjacent units only
+    }
+  }
+  return parts.join(' ');
+}
+
+export interface IFormValues {
+  preset: string;
+  fields: Partial<Record<FieldId, string>>;
+  /** The time to live as typed (empty: none). */
+  ttl: string;
+  once: boolean;
+}
+
+/** The spec the form describes, or the first error in it (a sentence for the user). */
+export function buildSpec(values: IFormValues): { spec: IShellSpec } | { error: string } {
+  const chosen = preset(values.preset);
+  const fields: Partial<Record<FieldId, string>> = {};
+  for (const field of chosen.fields) {
+    const value = (values.fields[field] ?? '').trim();
+    const error = fieldError(field, value, field === 'pod');
+    if (error) {
+      return { error };
+    }
+    if (value) {
+      fields[field] = value;
+    }
+  }
+  const spec: IShellSpec = {};
+  const command = chosen.command(fields);
+  if (command) {
+    spec.commandAction = command;
+  }
+  let ttl: number | null;
+  try {
+    ttl = parseDuration(values.ttl);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+  if (ttl !== null) {
+    spec.ttlSecondsAfterStarted = ttl;
+  }
+  if (values.once) {
+    spec.once = true;
+  }
+  return { spec };
+}

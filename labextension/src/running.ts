@@ -1,0 +1,78 @@
+/**
+ * Open shells in JupyterLab's "Running Terminals and Kernels" panel, where users already
+ * look for what runs: a "Cluster Shells" section whose items open or delete a shell.
+ */
+import { IRunningSessionManagers, IRunningSessions } from '@jupyterlab/running';
+import { IDisposable } from '@lumino/disposable';
+
+import { ShellActions } from './actions';
+import { IShell, hasEnded, ttlSeconds } from './api';
+import { shellIcon } from './icons';
+import { formatDuration } from './presets';
+
+class RunningShell implements IRunningSessions.IRunningItem {
+  constructor(
+    private readonly _shell: IShell,
+    private readonly _actions: ShellActions
+  ) {}
+
+  className = 'jp-CloudTTY-running-item';
+  context = 'cloudtty-shell';
+
+  open(): void {
+    void this._actions.open(this._shell.name);
+  }
+
+  shutdown(): void {
+    void this._actions.delete(this._shell.name, false);
+  }
+
+  icon(): typeof shellIcon {
+    return shellIcon;
+  }
+
+  label(): string {
+    return this._shell.name;
+  }
+
+  labelTitle(): string {
+    const { spec, status } = this._shell;
+    const ttl = ttlSeconds(this._shell);
+    return [
+      `Shell: ${this._shell.name}`,
+      `Command: ${spec?.commandAction ?? 'interactive shell'}`,
+      `Phase: ${status?.phase || 'Pending'}`,
+      ttl ? `Time to live: ${formatDuration(ttl)}` : ''
+    ]
+      .filter(Boolean)
+      .join('\n');
+  }
+
+  detail(): string {
+    return this._shell.spec?.commandAction ?? '';
+  }
+}
+
+/** Add the section; shells that still run are listed. */
+export function addRunningShells(
+  managers: IRunningSessionManagers,
+  actions: ShellActions
+): IDisposable {
+  const { model } = actions;
+  return managers.add({
+    name: 'Cluster Shells',
+    supportsMultipleViews: false,
+    running: () =>
+      model.shells.filter(shell => !hasEnded(shell)).map(shell => new RunningShell(shell, actions)),
+    shutdownAll: () => {
+      for (const shell of model.shells.filter(shell => !hasEnded(shell))) {
+        void actions.delete(shell.name, false);
+      }
+    },
+    refreshRunning: () => void model.refresh().catch(() => undefined),
+    runningChanged: model.changed,
+    shutdownLabel: 'Delete Shell',
+    shutdownAllLabel: 'Delete All',
+    shutdownAllConfirmationText: 'Delete all your running cluster shells? Their processes end.'
+  });
+}

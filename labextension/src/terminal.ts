@@ -1,0 +1,650 @@
+/**
+ * A terminal tab: xterm.js (fit, web-links and search addons; WebGL when the browser has
+ * it) on one shell's ttyd connection, with a banner that says when the shell ended or the
+ * connection dropped, and reconnects.
+ */
+import { Clipboard } from '@jupyterlab/apputils';
+import { Platform } from '@lumino/domutils';
+import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
+import type { FitAddon } from '@xterm/addon-fit';
+import type { SearchAddon } from '@xterm/addon-search';
+import type { WebglAddon } from '@xterm/addon-webgl';
+import type { ITerminalOptions, ITheme, Terminal } from '@xterm/xterm';
+
+import { IShell, IShellSpec, ShellApiError, ShellsApi } from './api';
+import { IClosed, TtydClient, WebSocketConstructor, reconnectDelay } from './client';
+import { jupyterLabFont, jupyterLabTheme } from './theme';
+
+/** The user's settings that shape a terminal. */
+export interface ITerminalSettings {
+  /** Font size in pixels; null: JupyterLab's code font size. */
+  fontSize: number | null;
+  scrollback: number;
+}
+
+/**
+ * `starting`: no connection yet; `open`: connected; `reconnecting`: the connection dropped
+ * and another is coming; `ended`: the shell is over; `gone`: the server no longer knows
+ * the shell; `failed`: the server refused the terminal and only the user can retry.
+ */
+export type ConnectionState = 'starting' | 'open' | 'reconnecting' | 'ended' | 'gone' | 'failed';
+
+interface IXterm {
+  Terminal: typeof Terminal;
+  FitAddon: typeof FitAddon;
+  SearchAddon: typeof SearchAddon;
+  WebLinksAddon: typeof import('@xterm/addon-web-links').WebLinksAddon;
+  WebglAddon: typeof WebglAddon;
+}
+
+let xtermModules: Promise<IXterm> | null = null;
+let nextTerminalId = 0;
+
+/** xterm.js and its addons, loaded on first use (a separate chunk: JupyterLab starts without it). */
+export function loadXterm(): Promise<IXterm> {
+  xtermModules ??= Promise.all([
+    import('@xterm/xterm'),
+    import('@xterm/addon-fit'),
+    import('@xterm/addon-search'),
+    import('@xterm/addon-web-links'),
+    import('@xterm/addon-webgl')
+  ]).then(([xterm, fit, search, links, webgl]) => ({
+    Terminal: xterm.Terminal,
+    FitAddon: fit.FitAddon,
+    SearchAddon: search.SearchAddon,
+    WebLinksAddon: links.WebLinksAddon,
+    WebglAddon: webgl.WebglAddon
+  }));
+  return xtermModules;
+}
+
+/** Preferences (ttyd's `-t key=value`) that are xterm.js options safe to apply at any time. */
+const XTERM_PREFERENCES = new Set([
+  'altClickMovesCursor',
+  'convertEol',
+  'cursorBlink',
+  'cursorInactiveStyle',
+  'cursorStyle',
+  'cursorWidth',
+  'customGlyphs',
+  'drawBoldTextInBrightColors',
+  'fastScrollSensitivity',
+  'fontFamily',
+  'fontSize',
+  'fontWeight',
+  'fontWeightBold',
+  'letterSpacing',
+  'lineHeight',
+  'macOptionClickForcesSelection',
+  'macOptionIsMeta',
+  'minimumContrastRatio',
+  'rightClickSelectsWord',
+  'screenReaderMode',
+  'scrollback',
+  'scrollOnUserInput',
+  'scrollSensitivity',
+  'smoothScrollDuration',
+  'tabStopWidth',
+  'theme',
+  'wordSeparator'
+]);
+
+interface IAction {
+  label: string;
+  run: () => void;
+  accept?: boolean;
+}
+
+export namespace ShellTerminal {
+  export interface IOptions {
+    name: string;
+    api: ShellsApi;
+    settings: ITerminalSettings;
+    /** The shell as last read, if known (its spec makes "Start a new one like it" possible). */
+    shell?: IShell | null;
+    /** Creates a shell with this spec (and records it where the app keeps shells). */
+    createShell?: (spec: IShellSpec) => Promise<IShell>;
+    WebSocket?: WebSocketConstructor;
+  }
+}
+
+export class ShellTerminal extends Widget {
+  constructor(options: ShellTerminal.IOptions) {
+    super();
+    this._options = options;
+    this._name = options.name;
+    this._shell = options.shell ?? null;
+    this._settings = { ...options.settings };
+    this.id = `jp-CloudTTY-terminal-${nextTerminalId++}`;
+    this.addClass('jp-CloudTTY-terminal');
+    this.node.dataset.shellName = this._name;
+
+    this._banner = document.createElement('div');
+    this._banner.className = 'jp-CloudTTY-banner';
+    this._banner.setAttribute('role', 'status');
+    this._banner.hidden = true;
+    this._host = document.createElement('div');
+    this._host.className = 'jp-CloudTTY-xterm';
+    this.node.append(this._banner, this._host);
+
+    this._client = this._newClient();
+    this._updateTitle();
+    this._ready = loadXterm().then(modules => {
+      if (!this.isDisposed) {
+        this._createTerminal(modules);
+      }
+    });
+  }
+
+  /** The shell this terminal shows. */
+  get shellName(): string {
+    return this._name;
+  }
+
+  /** Resolves once xterm.js is loaded and the terminal exists. */
+  get ready(): Promise<void> {
+    return this._ready;
+  }
+
+  /** The xterm.js terminal (null until ready). */
+  get terminal(): Terminal | null {
+    return this._terminal;
+  }
+
+  get searchAddon(): SearchAddon | null {
+    return this._search;
+  }
+
+  get client(): TtydClient {
+    return this._client;
+  }
+
+  /** `webgl` or `dom`. */
+  get renderer(): string {
+    return this._webgl ? 'webgl' : 'dom';
+  }
+
+  get connectionState(): ConnectionState {
+    return this._state;
+  }
+
+  get connectionStateChanged(): ISignal<this, ConnectionState> {
+    return this._stateChanged;
+  }
+
+  /** The terminal now shows another shell (after "Start a new one like it"). */
+  get renamed(): ISignal<this, string> {
+    return this._renamed;
+  }
+
+  /** The theme in use (JupyterLab's, with the shell's own preferences over it). */
+  get theme(): ITheme {
+    return { ...jupyterLabTheme(), ...((this._preferences.theme as ITheme) ?? {}) };
+  }
+
+  /** A theme change (so search highlights can follow). */
+  get themeChanged(): ISignal<this, void> {
+    return this._themeChanged;
+  }
+
+  /** Apply the user's settings. */
+  setSettings(settings: ITerminalSettings): void {
+    this._settings = { ...settings };
+    this.updateAppearance();
+  }
+
+  /** Re-read JupyterLab's theme and font (after a theme change) and apply them. */
+  updateAppearance(): void {
+    const terminal = this._terminal;
+    if (!terminal) {
+      return;
+    }
+    const font = jupyterLabFont();
+    const theme = this.theme;
+    const options: ITerminalOptions = {
+      fontFamily: font.fontFamily,
+      fontSize: this._settings.fontSize ?? font.fontSize,
+      scrollback: this._settings.scrollback
+    };
+    for (const [key, value] of Object.entries(this._preferences)) {
+      if (key !== 'theme' && XTERM_PREFERENCES.has(key)) {
+        (options as Record<string, unknown>)[key] = value;
+      }
+    }
+    for (const [key, value] of Object.entries(options)) {
+      const current = (terminal.options as Record<string, unknown>)[key];
+      if (current !== value) {
+        (terminal.options as Record<string, unknown>)[key] = value;
+      }
+    }
+    terminal.options.theme = theme;
+    this.node.style.backgroundColor = theme.background ?? '';
+    this._themeChanged.emit();
+    this._scheduleFit();
+  }
+
+  /** Connect again now (after a drop, or to see an ended shell's last output). */
+  reconnect(): void {
+    this._attempt = 0;
+    void this._reconnect();
+  }
+
+  hasSelection(): boolean {
+    return this._terminal?.hasSelection() ?? false;
+  }
+
+  getSelection(): string {
+    return this._terminal?.getSelection() ?? '';
+  }
+
+  /** Paste text as the user's input (bracketed when the program asked for it). */
+  paste(text: string): void {
+    this._terminal?.paste(text);
+  }
+
+  override dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._clearTimers();
+    this._resizeObserver?.disconnect();
+    this._client.dispose();
+    this._webgl?.dispose();
+    this._terminal?.dispose();
+    this._terminal = null;
+    super.dispose();
+    Signal.clearData(this);
+  }
+
+  protected override onAfterAttach(_msg: Message): void {
+    this.update();
+  }
+
+  protected override onAfterShow(_msg: Message): void {
+    this.update();
+  }
+
+  protected override onResize(_msg: Widget.ResizeMessage): void {
+    this._scheduleFit();
+  }
+
+  protected override onActivateRequest(_msg: Message): void {
+    this._focusWanted = true;
+    this._terminal?.focus();
+  }
+
+  /** Open the terminal once it is loaded and visible, size it, then connect with that size. */
+  protected override onUpdateRequest(_msg: Message): void {
+    const terminal = this._terminal;
+    if (!terminal || !this.isVisible || this._opened) {
+      this._scheduleFit();
+      return;
+    }
+    this._opened = true;
+    terminal.open(this._host);
+    this._useWebgl(true);
+    this._resizeObserver = new ResizeObserver(() => this._scheduleFit());
+    this._resizeObserver.observe(this._host);
+    this._fit();
+    if (this._focusWanted) {
+      terminal.focus();
+    }
+    this._client.connect();
+  }
+
+  private _createTerminal(modules: IXterm): void {
+    this._modules = modules;
+    const font = jupyterLabFont();
+    const terminal = new modules.Terminal({
+      allowProposedApi: true, // the search addon's match decorations
+      cursorBlink: true,
+      fontFamily: font.fontFamily,
+      fontSize: this._settings.fontSize ?? font.fontSize,
+      scrollback: this._settings.scrollback,
+      theme: this.theme
+    });
+    this._fitAddon = new modules.FitAddon();
+    this._search = new modules.SearchAddon();
+    terminal.loadAddon(this._fitAddon);
+    terminal.loadAddon(this._search);
+    terminal.loadAddon(new modules.WebLinksAddon());
+    terminal.onData(data => this._client.send(data));
+    terminal.onBinary(data => this._client.send(Uint8Array.from(data, c => c.charCodeAt(0))));
+    terminal.onResize(({ cols, rows }) => this._client.resize({ columns: cols, rows }));
+    terminal.onTitleChange(title => {
+      this._programTitle = title;
+      this._updateTitle();
+    });
+    terminal.attachCustomKeyEventHandler(event => this._onKey(event));
+    this._terminal = terminal;
+    this.node.style.backgroundColor = this.theme.background ?? '';
+    this.update();
+  }
+
+  /** Copy with Ctrl+C when text is selected, paste with Ctrl+V (macOS: Cmd, natively). */
+  private _onKey(event: KeyboardEvent): boolean {
+    if (event.type !== 'keydown' || Platform.IS_MAC || !event.ctrlKey || event.altKey) {
+      return true;
+    }
+    const key = event.key.toLowerCase();
+    if (key === 'c' && this.hasSelection()) {
+      Clipboard.copyToSystem(this.getSelection());
+      event.preventDefault();
+      event.stopPropagation();
+      return false;
+    }
+    if (key === 'v') {
+      return false; // the browser's paste event follows, and xterm.js pastes it
+    }
+    return true;
+  }
+
+  private _newClient(): TtydClient {
+    const client = new TtydClient({
+      url: this._options.api.terminalUrl(this._name),
+      size: () => ({ columns: this._terminal?.cols ?? 80, rows: this._terminal?.rows ?? 24 }),
+      sink: { write: (data, callback) => this._terminal?.write(data, callback) },
+      WebSocket: this._options.WebSocket
+    });
+    client.stateChanged.connect((_, state) => {
+      if (state === 'open') {
+        this._attempt = 0;
+        this._hideBanner();
+        this._setState('open');
+        if (this._terminal) {
+          this._terminal.options.disableStdin = false;
+        }
+      }
+    });
+    client.titleChanged.connect(() => this._updateTitle());
+    client.preferencesReceived.connect((_, preferences) => this._applyPreferences(preferences));
+    client.outputStarted.connect(() => {
+      if (!this._firstOutputMarked) {
+        this._firstOutputMarked = true;
+        performance.mark('cloudtty:first-output', { detail: { name: this._name } });
+      }
+    });
+    client.closed.connect((_, closed) => this._onClosed(closed));
+    return client;
+  }
+
+  private _onClosed(closed: IClosed): void {
+    if (this._terminal) {
+      this._terminal.options.disableStdin = true;
+    }
+    if (closed.kind === 'ended' && closed.wasOpen) {
+      this._ended(closed.message);
+    } else if (closed.kind === 'refused') {
+      this._fail(closed.message);
+    } else {
+      // Dropped, or never opened (the upgrade was refused): the REST API says why.
+      this._scheduleReconnect(closed.message, !closed.wasOpen && this._attempt === 0);
+    }
+  }
+
+  private _ended(message: string): void {
+    this._setState('ended');
+    if (this._preferences.closeOnDisconnect === true) {
+      this._closeTab();
+      return;
+    }
+    this._showBanner('info', message, this._endActions());
+  }
+
+  private _fail(message: string): void {
+    this._setState('failed');
+    this._showBanner('error', message, [
+      { label: 'Reconnect', run: () => this.reconnect(), accept: true },
+      { label: 'Close tab', run: () => this._closeTab() }
+    ]);
+  }
+
+  private _endActions(): IAction[] {
+    const actions: IAction[] = [];
+    if (this._shell && this._options.createShell) {
+      actions.push({
+        label: 'Start a new one like it',
+        run: () => void this._restart(),
+        accept: true
+      });
+    }
+    actions.push({ label: 'Close tab', run: () => this._closeTab() });
+    return actions;
+  }
+
+  private _scheduleReconnect(message: string, immediately: boolean): void {
+    this._clearTimers();
+    if (immediately || this._preferences.disableReconnect === true) {
+      if (this._preferences.disableReconnect === true) {
+        this._fail(message);
+      } else {
+        this._attempt++;
+        void this._reconnect();
+      }
+      return;
+    }
+    this._setState('reconnecting');
+    const delay = reconnectDelay(this._attempt++);
+    let remaining = Math.round(delay / 1000);
+    const show = () =>
+      this._showBanner(
+        'warn',
+        `${message} Reconnecting${remaining > 0 ? ` in ${remaining} s` : ''}…`,
+        [{ label: 'Reconnect now', run: () => this.reconnect(), accept: true }]
+      );
+    show();
+    this._countdown = setInterval(() => {
+      remaining = Math.max(0, remaining - 1);
+      show();
+    }, 1000);
+    this._timer = setTimeout(() => void this._reconnect(), delay);
+  }
+
+  /** Ask the REST API about the shell, then connect (or say why not). */
+  private async _reconnect(): Promise<void> {
+    this._clearTimers();
+    this._setState('reconnecting');
+    this._showBanner('warn', 'Reconnecting…', []);
+    let shell: IShell | null;
+    try {
+      shell = await this._options.api.get(this._name);
+    } catch (error) {
+      if (this.isDisposed) {
+        return;
+      }
+      if (error instanceof ShellApiError) {
+        this._fail(error.message); // the server answered: 403 and the like will not heal
+      } else {
+        this._scheduleReconnect('The Jupyter server cannot be reached.', false);
+      }
+      return;
+    }
+    if (this.isDisposed) {
+      return;
+    }
+    if (!shell) {
+      this._setState('gone');
+      this._showBanner('info', `The shell "${this._name}" no longer exists.`, this._endActions());
+      return;
+    }
+    this._shell = shell;
+    // Resume where this client stopped: the URL carries its id and received byte count.
+    this._client.connect();
+  }
+
+  /** "Start a new one like it": a new shell with the same spec, in this same tab. */
+  private async _restart(): Promise<void> {
+    const spec = this._shell?.spec;
+    const create = this._options.createShell;
+    if (!spec || !create) {
+      return;
+    }
+    this._showBanner('info', 'Starting a new shell…', []);
+    let shell: IShell;
+    try {
+      shell = await create(spec);
+    } catch (error) {
+      this._showBanner('error', (error as Error).message, this._endActions());
+      return;
+    }
+    if (this.isDisposed) {
+      return;
+    }
+    this._client.dispose();
+    this._name = shell.name;
+    this._shell = shell;
+    this.node.dataset.shellName = shell.name;
+    this._client = this._newClient();
+    this._firstOutputMarked = false;
+    this._programTitle = '';
+    this._terminal?.reset();
+    this._updateTitle();
+    this._renamed.emit(shell.name);
+    this._hideBanner();
+    this._setState('starting');
+    if (this._opened) {
+      this._client.connect();
+    }
+  }
+
+  private _applyPreferences(preferences: Record<string, unknown>): void {
+    this._preferences = preferences;
+    if (preferences.rendererType === 'dom') {
+      this._useWebgl(false);
+    } else if (preferences.rendererType === 'webgl') {
+      this._useWebgl(true);
+    }
+    this._updateTitle();
+    this.updateAppearance();
+  }
+
+  /** WebGL when the browser has it; xterm.js's DOM renderer otherwise (or on context loss). */
+  private _useWebgl(on: boolean): void {
+    const terminal = this._terminal;
+    if (!on || this._preferences.rendererType === 'dom') {
+      this._webgl?.dispose();
+      this._webgl = null;
+      return;
+    }
+    if (this._webgl || !terminal || !this._modules || !this._opened) {
+      return;
+    }
+    try {
+      const webgl = new this._modules.WebglAddon();
+      webgl.onContextLoss(() => {
+        webgl.dispose();
+        this._webgl = null;
+      });
+      terminal.loadAddon(webgl);
+      this._webgl = webgl;
+    } catch {
+      this._webgl = null; // no WebGL2 here: the DOM renderer stays
+    }
+  }
+
+  private _updateTitle(): void {
+    const fixed = this._preferences.titleFixed;
+    const serverTitle = this._client.title;
+    const label =
+      (typeof fixed === 'string' && fixed) || this._programTitle || serverTitle || this._name;
+    this.title.label = label;
+    this.title.caption = `Cluster shell ${this._name}${serverTitle ? `\n${serverTitle}` : ''}`;
+  }
+
+  private _scheduleFit(): void {
+    if (this._fitFrame !== 0 || !this._opened) {
+      return;
+    }
+    this._fitFrame = requestAnimationFrame(() => {
+      this._fitFrame = 0;
+      this._fit();
+    });
+  }
+
+  /** Size the terminal to its box (xterm.js then reports the new size, sent as RESIZE). */
+  private _fit(): void {
+    if (!this._terminal || !this._fitAddon || !this.isVisible) {
+      return;
+    }
+    if (this._host.clientWidth === 0 || this._host.clientHeight === 0) {
+      return;
+    }
+    this._fitAddon.fit();
+  }
+
+  private _showBanner(kind: 'info' | 'warn' | 'error', message: string, actions: IAction[]): void {
+    const banner = this._banner;
+    banner.className = `jp-CloudTTY-banner jp-CloudTTY-banner-${kind}`;
+    banner.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    banner.replaceChildren();
+    const text = document.createElement('span');
+    text.className = 'jp-CloudTTY-banner-message';
+    text.textContent = message;
+    banner.append(text);
+    for (const action of actions) {
+      const button = document.createElement('button');
+      button.className = `jp-Button jp-mod-styled ${action.accept ? 'jp-mod-accept' : 'jp-mod-reject'}`;
+      button.textContent = action.label;
+      button.addEventListener('click', action.run);
+      banner.append(button);
+    }
+    banner.hidden = false;
+  }
+
+  private _hideBanner(): void {
+    this._banner.hidden = true;
+    this._banner.replaceChildren();
+  }
+
+  private _closeTab(): void {
+    (this.parent ?? this).close();
+  }
+
+  private _setState(state: ConnectionState): void {
+    if (state !== this._state) {
+      this._state = state;
+      this._stateChanged.emit(state);
+    }
+  }
+
+  private _clearTimers(): void {
+    if (this._timer !== undefined) {
+      clearTimeout(this._timer);
+      this._timer = undefined;
+    }
+    if (this._countdown !== undefined) {
+      clearInterval(this._countdown);
+      this._countdown = undefined;
+    }
+  }
+
+  private _options: ShellTerminal.IOptions;
+  private _name: string;
+  private _shell: IShell | null;
+  private _settings: ITerminalSettings;
+  private _client: TtydClient;
+  private _ready: Promise<void>;
+  private _modules: IXterm | null = null;
+  private _terminal: Terminal | null = null;
+  private _fitAddon: FitAddon | null = null;
+  private _search: SearchAddon | null = null;
+  private _webgl: WebglAddon | null = null;
+  private _banner: HTMLDivElement;
+  private _host: HTMLDivElement;
+  private _opened = false;
+  private _focusWanted = false;
+  private _fitFrame = 0;
+  private _resizeObserver: ResizeObserver | null = null;
+  private _preferences: Record<string, unknown> = {};
+  private _programTitle = '';
+  private _state: ConnectionState = 'starting';
+  private _attempt = 0;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  private _countdown: ReturnType<typeof setInterval> | undefined;
+  private _firstOutputMarked = false;
+  private _stateChanged = new Signal<this, ConnectionState>(this);
+  private _renamed = new Signal<this, string>(this);
+  private _themeChanged = new Signal<this, void>(this);
+}

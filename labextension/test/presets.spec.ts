@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+
+import { buildSpec, fieldError, formatDuration, parseDuration } from '../src/presets';
+
+describe('durations', () => {
+  it.each([
+    ['', null],
+    ['  ', null],
+    ['90', 90],
+    ['90s', 90],
+    ['15m', 900],
+    ['2h', 7200],
+    ['1d', 86400],
+    ['1h30m', 5400],
+    ['1h 30m', 5400],
+    ['2H', 7200]
+  ])('%j is %j seconds', (text, seconds) => {
+    expect(parseDuration(text)).toBe(seconds);
+  });
+
+  it.each(['abc', '5x', 'h1', '1.5h', '-5', '0', '0m', '10m x'])('%j is refused', text => {
+    expect(() => parseDuration(text)).toThrow(/duration|at least 1 second/);
+  });
+
+  it.each([
+    [0, '0s'],
+    [45, '45s'],
+    [60, '1m'],
+    [754, '12m 34s'],
+    [3600, '1h'],
+    [5400, '1h 30m'],
+    [3605, '1h'],
+    [90061, '1d 1h']
+  ])('%i s reads %j', (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
+  });
+});
+
+describe('the New shell form', () => {
+  it('an interactive shell leaves the command to the server', () => {
+    expect(buildSpec({ preset: 'shell', fields: {}, ttl: '', once: false })).toEqual({ spec: {} });
+  });
+
+  it('sets the TTL and once', () => {
+    expect(buildSpec({ preset: 'shell', fields: {}, ttl: '30m', once: true })).toEqual({
+      spec: { ttlSecondsAfterStarted: 1800, once: true }
+    });
+  });
+
+  it('builds kubectl commands from the fields', () => {
+    expect(
+      buildSpec({
+        preset: 'logs',
+        fields: { pod: 'web-1', namespace: 'prod' },
+        ttl: '',
+        once: false
+      })
+    ).toEqual({ spec: { commandAction: 'kubectl logs -f web-1 -n prod' } });
+    expect(
+      buildSpec({ preset: 'logs', fields: { pod: 'deploy/web' }, ttl: '', once: false })
+    ).toEqual({ spec: { commandAction: 'kubectl logs -f deploy/web' } });
+    expect(buildSpec({ preset: 'events', fields: {}, ttl: '', once: false })).toEqual({
+      spec: { commandAction: 'kubectl get events -A -w' }
+    });
+    expect(
+      buildSpec({ preset: 'exec', fields: { pod: 'db-0', container: 'pg' }, ttl: '', once: false })
+    ).toEqual({
+      spec: {
+        commandAction:
+          'kubectl exec -it db-0 -c pg -- sh -c "command -v bash >/dev/null && exec bash || exec sh"'
+      }
+    });
+  });
+
+  it('says what is wrong instead of building a command from it', () => {
+    expect(buildSpec({ preset: 'logs', fields: {}, ttl: '', once: false })).toEqual({
+      error: 'Pod is required.'
+    });
+    expect(
+      buildSpec({ preset: 'exec', fields: { pod: 'x; rm -rf ~' }, ttl: '', once: false })
+    ).toEqual({
+      error: 'Pod: "x; rm -rf ~" is not a Kubernetes name (lowercase letters, digits, "-" and ".").'
+    });
+    expect(buildSpec({ preset: 'shell', fields: {}, ttl: 'soon', once: false })).toEqual({
+      error: '"soon" is not a duration: write e.g. 90s, 15m, 2h or 1h30m.'
+    });
+    expect(fieldError('namespace', 'Prod', false)).toMatch(/not a Kubernetes name/);
+    expect(fieldError('container', '', false)).toBeNull();
+  });
+
+  it('an unknown preset is the interactive shell', () => {
+    expect(buildSpec({ preset: 'nope', fields: {}, ttl: '', once: false })).toEqual({ spec: {} });
+  });
+});
