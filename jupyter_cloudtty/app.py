@@ -89,6 +89,11 @@ class CloudTTY(ExtensionApp):
         "'auto': kubernetes when cluster credentials (in-cluster, or a kubeconfig) are found and "
         "CloudShells can be listed, else local. GET /cloudtty/api/info says which and why.",
     )
+    kubeconfig = Unicode(
+        "",
+        config=True,
+        help="The kubeconfig file(s) to use, outside a cluster (default: $KUBECONFIG, else ~/.kube/config).",
+    )
     kube_context = Unicode("", config=True, help="The kubeconfig context to use (default: the current one).")
     namespace = Unicode(
         config=True,
@@ -204,6 +209,9 @@ class CloudTTY(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(self.shell_backend, self.handshake_timeout, self.info))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.shell_backend.start()
 
     async def stop_extension(self) -> None:
         await self.shell_backend.shutdown()

@@ -1,7 +1,8 @@
 """A Kubernetes API for tests: kmock's emulator (a real HTTP server), and our operator on it.
 
-kmock's KubernetesEmulator keeps no resourceVersion, enforces no optimistic concurrency, and
-replays every object to every new watch; kopf relies on a real API server's behaviour (to tell
+kmock's KubernetesEmulator keeps no resourceVersion, enforces no optimistic concurrency,
+answers a create with 200 rather than 201, and replays every object to every new watch;
+kopf relies on a real API server's behaviour (to tell
 stale events apart, to guard its finalizer patches). The subclass below stamps
 uid/creationTimestamp/resourceVersion/generation, answers a stale write with 409 (422 for a
 failed JSON-patch test), lists with the current resourceVersion and starts watches from it,
@@ -46,6 +47,10 @@ class VersionedEmulator(kmock.KubernetesEmulator):
     def _next_version(self) -> str:
         self._latest = next(self._versions)
         return str(self._latest)
+
+    async def _serve_create(self, request: kmock.Request):  # type: ignore[override]
+        # 201 Created, as a real API server answers (the official client reads the body only then).
+        return kmock.Response(status=201, payload=await super()._serve_create(request))
 
     async def _serve_list(self, request: kmock.Request):  # type: ignore[override]
         listing = await super()._serve_list(request)

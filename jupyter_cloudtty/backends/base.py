@@ -22,6 +22,9 @@ class Backend(abc.ABC):
     def __init__(self) -> None:
         self.events = ShellEvents()
 
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Start background work, once the server's event loop runs."""
+
     def info(self) -> dict[str, Any]:
         """What ``GET /cloudtty/api/info`` tells about this backend, beyond its kind."""
         return {"namespace": None}

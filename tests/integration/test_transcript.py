@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_cloudtty.ttyd import TtydClient
+from tests.ttyd_server import TtydServer
+
 TRANSCRIPT = Path(__file__).parents[3] / "shared" / "data" / "ttyd-1.7.7-transcript.json"
 
 
@@ -68,3 +71,29 @@ async def test_replay_gives_the_same_answers(create_shell, connect, note, close)
             got += chunk
     assert got == expected
     assert await term.wait_closed() == close
+
+
+@pytest.mark.parametrize("note", ["exit 0", "exit 3"])
+async def test_the_ttyd_stand_in_gives_the_same_answers(note, tmp_path):
+    """The stand-in for a pod's ttyd (tests/ttyd_server.py) behaves as the real one recorded."""
+    frames = SESSIONS[note]
+    argv = ["bash", "--norc", "--noprofile"]
+    async with TtydServer(argv, cwd=str(tmp_path)) as ttyd:
+        term = await TtydClient.connect(ttyd.url, handshake=False)
+        await term.connection.write_message(frames[0][1], binary=True)
+        assert re.fullmatch(rb"1bash --norc --noprofile \(.+\)", await term.read_frame())
+        assert await term.read_frame() == frames[2][1] == b"2{ }"
+        expected, got = b"", b""
+        for direction, frame in frames[3:]:
+            if direction == "c2s":
+                assert got == expected, f"before sending {frame!r}"
+                await term.connection.write_message(frame, binary=True)
+                continue
+            expected += frame[1:]
+            while len(got) < len(expected):
+                chunk = await term.read()
+                assert chunk is not None, f"closed early; got {got!r}, expected {expected!r}"
+                got += chunk
+        assert got == expected
+        # Like ttyd 1.7.7, it drops the connection without a close frame, whatever the exit status.
+        assert await term.wait_closed() == (None, None)

@@ -1,0 +1,148 @@
+"""A Jupyter server's view of a cluster in tests: kmock's emulator, a kubeconfig for it, and pods.
+
+The emulator is a real HTTP server speaking the Kubernetes API (tests/emulator.py). What the
+operator and the kubelet would do for a CloudShell (a pod running ttyd, the status Ready with
+an accessUrl) ``ShellPods`` does: a ttyd stand-in on 127.0.0.1 answers for the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any, Awaitable, TypeVar
+
+import yaml
+
+from tests.emulator import Api, VersionedEmulator, emulated_kubernetes
+from tests.ttyd_server import TtydServer
+
+T = TypeVar("T")
+
+NS = "team"
+SHELL = ["bash", "--norc", "--noprofile"]
+
+
+class EmulatorThread:
+    """kmock's emulator on an event loop of its own thread: any test loop (or none) can use it.
+
+    pytest-jupyter tears its loop down on its own schedule; the API server of the tests must
+    outlive the Jupyter servers that watch it, as a real one does.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="emulator", daemon=True)
+        self._context = emulated_kubernetes()
+        self.k8s: VersionedEmulator
+        self.api: ThreadedApi
+
+    def __enter__(self) -> EmulatorThread:
+        self._thread.start()
+        self.k8s = self.run(self._context.__aenter__())
+        self.api = ThreadedApi(self, Api(self.k8s))
+        return self
+
+    @property
+    def url(self) -> str:
+        return str(self.k8s.url)
+
+    def run(self, coroutine: Awaitable[T], timeout: float = 30) -> T:
+        """Run on the emulator's loop and wait (blocking) for the result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)  # type: ignore[arg-type]
+
+    async def call(self, coroutine: Awaitable[T]) -> T:
+        """Run on the emulator's loop; await the result from another loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: object) -> None:
+        # A watching client (a Jupyter server stopped after this fixture) holds a stream open; a
+        # real API server going away would drop it, so do not wait for it to end.
+        async def stop() -> None:
+            try:
+                await asyncio.wait_for(self._context.__aexit__(None, None, None), 2)
+            except asyncio.TimeoutError:
+                pass
+
+        try:
+            self.run(stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+class ThreadedApi:
+    """tests.emulator.Api's calls (the test's own, as another controller's), from any loop."""
+
+    def __init__(self, emulator: EmulatorThread, api: Api):
+        self._emulator, self._api = emulator, api
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return await self._emulator.call(self._api.create(obj))
+
+    async def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return await self._emulator.call(self._api.get(kind, namespace, name))
+
+    async def patch(self, kind: str, namespace: str | None, name: str, patch: Any, sub: str | None = None) -> dict:
+        return await self._emulator.call(self._api.patch(kind, namespace, name, patch, sub))
+
+    async def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        await self._emulator.call(self._api.delete(kind, namespace, name))
+
+    async def list(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        from tests.emulator import path
+
+        async def listing() -> list[dict[str, Any]]:
+            response = await self._api.k8s.get(path(kind, namespace))
+            return (await response.json()).get("items") or []
+
+        return await self._emulator.call(listing())
+
+
+def write_kubeconfig(path: Path, server: str, namespace: str = NS) -> Path:
+    """A kubeconfig for the emulator (plain HTTP; the token is sent, as to any API server)."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+                "users": [{"name": "tester", "user": {"token": "emulator-token"}}],
+                "contexts": [
+                    {"name": "emulator", "context": {"cluster": "emulator", "user": "tester", "namespace": namespace}}
+                ],
+                "current-context": "emulator",
+            }
+        )
+    )
+    return path
+
+
+def ready_condition(message: str = "ttyd answers") -> dict[str, str]:
+    return {"type": "Ready", "status": "True", "reason": "Running", "message": message,
+            "lastTransitionTime": "2026-11-25T00:00:00Z"}  # fmt: skip
+
+
+class ShellPods:
+    """Plays the operator and the kubelet: a ttyd stand-in per shell, its status written as the operator would."""
+
+    def __init__(self, api: ThreadedApi, cwd: Path, namespace: str = NS):
+        self.api = api
+        self.cwd = cwd
+        self.namespace = namespace
+        self.servers: list[TtydServer] = []
+
+    async def ready(self, name: str, argv: list[str] = SHELL, **options: Any) -> TtydServer:
+        """Start the shell's "pod" and mark the CloudShell Ready with its ClusterIP-style accessUrl."""
+        server = TtydServer(argv, cwd=str(self.cwd), **options)
+        await server.__aenter__()
+        self.servers.append(server)
+        await self.status(name, phase="Ready", accessUrl=server.address, conditions=[ready_condition()])
+        return server
+
+    async def status(self, name: str, **status: Any) -> dict[str, Any]:
+        return await self.api.patch("CloudShell", self.namespace, name, {"status": status}, "status")
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.__aexit__(None, None, None)

@@ -1,0 +1,209 @@
+"""A ttyd on 127.0.0.1, standing in for a CloudShell pod's: ttyd 1.7's protocol and behaviour.
+
+Like ttyd (and unlike our server's shared sessions), every WebSocket connection spawns its
+own process on its own PTY at the handshake's size, and closing the connection hangs that
+process up; when the process ends, the connection is dropped without a close frame, as a
+real ttyd 1.7.7 does. It is built from the package's PTY and protocol pieces, and replays
+the capture of a real ttyd like our server does (tests/integration/test_transcript.py).
+
+It records what a test needs to see from the pod's side: each connection's process, the
+frames' commands, SHA-256 of the input it received and of the output it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import signal
+import socket
+from dataclasses import dataclass, field
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application, HTTPError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from jupyter_cloudtty import protocol, ptys
+
+TAIL = 64 * 1024
+
+
+@dataclass
+class Connection:
+    """One client of the stand-in, and the process it spawned."""
+
+    pid: int | None = None
+    commands: list[str] = field(default_factory=list)  # the first byte of each frame after the handshake
+    input_sha: hashlib._Hash = field(default_factory=hashlib.sha256)
+    input_bytes: int = 0
+    output_sha: hashlib._Hash = field(default_factory=hashlib.sha256)
+    output_bytes: int = 0
+    output_tail: bytearray = field(default_factory=bytearray)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _saw(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def until_output(self, needle: bytes, timeout: float = 10) -> None:
+        """Wait until the process has sent ``needle`` (within the last 64 KiB of output)."""
+
+        async def seen() -> None:
+            while needle not in self.output_tail:
+                await self.changed.wait()
+
+        await asyncio.wait_for(seen(), timeout)
+
+
+class _Terminal(WebSocketHandler):
+    def initialize(self, server: TtydServer) -> None:
+        self.server = server
+        self.connection = Connection()
+        self.stream: ptys.PtyStream | None = None
+        self.pty = None
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # ttyd without --check-origin
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in subprotocols else None
+
+    async def get(self, *args: str) -> None:
+        if self.server.credential is not None:
+            expected = "Basic " + base64.b64encode(self.server.credential.encode()).decode()
+            if self.request.headers.get("Authorization") != expected:
+                raise HTTPError(401)
+        self.server.connections.append(self.connection)
+        await super().get(*args)
+
+    def open(self, *args: str) -> None:
+        self.set_nodelay(True)
+
+    async def on_message(self, message: str | bytes) -> None:
+        frame = message.encode() if isinstance(message, str) else message
+        if self.stream is None:
+            await self._start(frame)
+            return
+        command = frame[:1]
+        self.connection.commands.append(command.decode(errors="replace"))
+        if command == b"0":
+            self.connection.input_sha.update(frame[1:])
+            self.connection.input_bytes += len(frame) - 1
+            await self.stream.write(frame[1:])
+        elif command == b"1" and (size := protocol.parse_resize(frame[1:])):
+            self.stream.resize(*size)
+        elif command == b"2":
+            self.stream.pause()
+        elif command == b"3":
+            self.stream.resume()
+        self.connection._saw()
+
+    async def _start(self, frame: bytes) -> None:
+        handshake = json.loads(frame)
+        if self.server.credential is not None:
+            if handshake.get("AuthToken") != base64.b64encode(self.server.credential.encode()).decode():
+                self.close()
+                return
+        rows, columns = handshake.get("rows") or 24, handshake.get("columns") or 80
+        self.pty = ptys.spawn(self.server.argv, cwd=self.server.cwd, env=self.server.env, rows=rows, columns=columns)
+        self.connection.pid = self.pty.ptyproc.pid
+        self.server._spawned.set()
+        self.stream = ptys.PtyStream(self.pty.ptyproc.fd)
+        await self.write_message(protocol.encode_title(f"{' '.join(self.server.argv)} ({socket.gethostname()})"), True)
+        await self.write_message(protocol.encode_preferences(self.server.preferences), binary=True)
+        asyncio.ensure_future(self._pump())
+
+    async def _pump(self) -> None:
+        assert self.stream is not None
+        connection = self.connection
+        try:
+            while data := await self.stream.read():
+                connection.output_sha.update(data)
+                connection.output_bytes += len(data)
+                connection.output_tail += data
+                del connection.output_tail[:-TAIL]
+                connection._saw()
+                await self.write_message(protocol.OUTPUT_PREFIX + data, binary=True)
+        except WebSocketClosedError:
+            return
+        # The process ended: drop the connection, without a close frame (ttyd 1.7.7 on libwebsockets 4.1).
+        if self.ws_connection is not None and self.ws_connection.stream is not None:
+            self.ws_connection.stream.close()
+
+    def on_close(self) -> None:
+        self.connection.closed.set()
+        self.connection._saw()
+        if self.stream is not None:
+            self.stream.close()
+        if self.pty is not None and self.pty.ptyproc.isalive():
+            ptys.signal_session(self.pty.ptyproc.pid, signal.SIGHUP)  # what ttyd does to its process
+        if self.pty is not None:
+            asyncio.get_running_loop().run_in_executor(None, self._reap)
+
+    def _reap(self) -> None:
+        assert self.pty is not None
+        try:
+            self.pty.ptyproc.terminate(force=True)
+        finally:
+            self.pty.ptyproc.close()
+
+
+class TtydServer:
+    """``async with TtydServer(["bash"]) as ttyd: ttyd.url`` (ws://127.0.0.1:<port><base>/ws)."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        cwd: str = "/",
+        env: dict[str, str] | None = None,
+        base_path: str = "",
+        credential: str | None = None,
+        preferences: dict | None = None,
+    ):
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env or {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": cwd, "PS1": "$ "}
+        self.base_path = base_path.rstrip("/")
+        self.credential = credential
+        self.preferences = preferences or {}
+        self.connections: list[Connection] = []
+        self._spawned = asyncio.Event()
+        self._server: HTTPServer | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as a ClusterIP or NodePort accessUrl gives it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.address}{self.base_path}/ws"
+
+    async def __aenter__(self) -> TtydServer:
+        app = Application([(f"{self.base_path}/ws", _Terminal, {"server": self})], websocket_max_message_size=1 << 26)
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        self._server = HTTPServer(app)
+        self._server.add_sockets(sockets)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.stop()
+        await self._server.close_all_connections()
+
+    async def connected(self, count: int = 1, timeout: float = 10) -> Connection:
+        """Wait until the ``count``-th connection has spawned its process; return it."""
+
+        async def wait() -> Connection:
+            while len(self.connections) < count or self.connections[count - 1].pid is None:
+                self._spawned.clear()
+                await self._spawned.wait()
+            return self.connections[count - 1]
+
+        return await asyncio.wait_for(wait(), timeout)
