@@ -1,0 +1,358 @@
+"""The Kubernetes backend: each shell is a CloudShell in the cluster, its terminal relayed from the pod's ttyd.
+
+State lives in the cluster, not here: the server's owner's CloudShells (selected by the owner
+label, confirmed by the annotation) are mirrored by a watch (``Reflector``), and every change
+is published to the event stream. A terminal is one WebSocket to the pod's ttyd (one process
+there), shared by the clients of a ``Session``; when the last client goes, it stays open for
+``detach_timeout`` seconds so that a browser back from a network drop finds the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketError
+from urllib3.exceptions import HTTPError
+
+from .. import events
+from ..operator import GROUP, PLURAL, VERSION
+from ..protocol import CloseCode, close_reason
+from ..sessions import Session
+from ..shells import Phase, Shell, ShellExists, ShellNotFound, TooManyShells, generate_name
+from . import cluster, policy, upstream
+from .base import Backend
+from .cluster import ClusterAccess, ClusterError
+from .reflector import SYNC, Reflector
+from .relay import TtydStream
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """The terminal cannot be opened now: (close code, reason)."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def end_of(obj: dict[str, Any] | None) -> tuple[int, str] | None:
+    """How a terminal of this shell ends if the shell has ended (or is gone), else None."""
+    if obj is None or policy.deleting(obj):
+        return CloseCode.DELETED, "the shell was deleted"
+    status = obj.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if status.get("phase") == Phase.FAILED:
+        failed = conditions.get("Failed") or conditions.get("Ready") or {}
+        return CloseCode.FAILED, close_reason(failed.get("message") or "the shell failed")
+    if status.get("phase") == Phase.COMPLETE:
+        ready = conditions.get("Ready") or {}
+        code = CloseCode.EXPIRED if ready.get("reason") == "Expired" else CloseCode.NORMAL
+        return code, close_reason(ready.get("message") or "the shell completed")
+    return None
+
+
+class KubernetesBackend(Backend):
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        access: ClusterAccess,
+        *,
+        owner: str,
+        policy: policy.Policy,
+        connect_via: str,
+        max_shells: int = 32,
+        scrollback_bytes: int = 512 * 1024,
+        detach_timeout: float = 60.0,
+        ready_timeout: float = 300.0,
+        connect_timeout: float = 10.0,
+    ):
+        super().__init__()
+        self.access = access
+        self.owner = owner
+        self.policy = policy
+        self.namespace = policy.namespace
+        self.connect_via = connect_via
+        self.max_shells = max_shells
+        self.scrollback_bytes = scrollback_bytes
+        self.detach_timeout = detach_timeout
+        self.ready_timeout = ready_timeout
+        self.connect_timeout = connect_timeout
+        self._objects: dict[str, dict[str, Any]] = {}  # name -> CloudShell, as the watch shows it
+        self._deleted_uids: set[str] = set()  # deleted by us: late watch events must not revive them
+        self._synced = asyncio.Event()
+        self._changed = asyncio.Event()  # replaced at every change: await it to see the next one
+        self._sessions: dict[str, Session] = {}
+        self._detach_timers: dict[str, asyncio.TimerHandle] = {}
+        self._reflector: Reflector | None = None
+
+    async def start(self) -> None:
+        """Start mirroring the owner's CloudShells (once the event loop runs)."""
+        if self._reflector is None:
+            self._reflector = Reflector(self.access, self.namespace, policy.owner_selector(self.owner), self._on_event)
+            self._reflector.start()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "namespace": self.namespace,
+            "apiServer": self.access.host,
+            "credentials": self.access.source,
+            "connectVia": self.connect_via,
+        }
+
+    # --- the mirror of the cluster ---------------------------------------------------------
+
+    def _on_event(self, kind: str, payload: Any) -> None:
+        if kind == SYNC:
+            fresh = {o["metadata"]["name"]: o for o in payload if policy.owned_by(o, self.owner)}
+            for name in set(self._objects) - set(fresh):
+                self._forget(name)
+            for obj in fresh.values():
+                self._store(obj)
+            self._synced.set()
+        elif kind in ("ADDED", "MODIFIED") and policy.owned_by(payload, self.owner):
+            self._store(payload)
+        elif kind == "DELETED":
+            name, uid = payload["metadata"]["name"], payload["metadata"].get("uid")
+            if (self._objects.get(name) or {}).get("metadata", {}).get("uid") == uid:
+                self._forget(name)
+
+    def _store(self, obj: dict[str, Any]) -> None:
+        name, uid = obj["metadata"]["name"], obj["metadata"].get("uid")
+        if policy.deleting(obj) or uid in self._deleted_uids:
+            self._forget(name)
+            return
+        previous = self._objects.get(name)
+        self._objects[name] = obj
+        shown = policy.shell(obj).to_json()
+        if previous is None:
+            self.events.publish(events.ADDED, shown)
+        elif policy.shell(previous).to_json() != shown:
+            self.events.publish(events.MODIFIED, shown)
+        self._status_changed(name, obj)
+
+    def _forget(self, name: str) -> None:
+        obj = self._objects.pop(name, None)
+        if obj is not None:
+            self.events.publish(events.DELETED, policy.shell(obj).to_json())
+            self._status_changed(name, None)
+
+    def _status_changed(self, name: str, obj: dict[str, Any] | None) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+        session = self._sessions.get(name) if obj is not None else self._sessions.pop(name, None)
+        ended = end_of(obj)
+        if session is not None and ended is not None:
+            session.end(*ended)
+
+    async def _cached(self) -> dict[str, dict[str, Any]]:
+        if not self._synced.is_set():
+            await self.start()
+            try:
+                await asyncio.wait_for(self._synced.wait(), self.connect_timeout)
+            except asyncio.TimeoutError:
+                why = (self._reflector and self._reflector.last_error) or "no answer"
+                message = f"cannot list shells from the Kubernetes API at {self.access.host}: {why}"
+                raise ClusterError(503, message) from None
+        return self._objects
+
+    async def _object(self, name: str) -> dict[str, Any]:
+        """The owner's CloudShell ``name``; ShellNotFound also for another user's (never a leak)."""
+        obj = (await self._cached()).get(name)
+        if obj is None:  # maybe created a moment ago, and not yet watched
+            obj = await self._call(
+                "get", self.access.custom.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name
+            )
+            if obj is None or not policy.owned_by(obj, self.owner) or policy.deleting(obj):
+                raise ShellNotFound(name)
+        return obj
+
+    async def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """A blocking client call, in a thread; None on 404 (for get/delete), else errors users understand."""
+        try:
+            return await asyncio.to_thread(function, *args, _request_timeout=self.connect_timeout, **kwargs)
+        except ApiException as e:
+            if e.status == 404 and action in ("get", "delete"):
+                return None
+            raise cluster.error(e, action, self.namespace) from None
+        except HTTPError as e:
+            raise cluster.unreachable(self.access, e) from None
+
+    # --- the REST API ----------------------------------------------------------------------
+
+    def check_spec(self, spec: dict[str, Any]) -> None:
+        policy.apply(spec, self.policy)
+
+    async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
+        self.check_spec(spec)
+        owned = await self._cached()
+        if len(owned) >= self.max_shells:
+            raise TooManyShells(
+                f"you already have {len(owned)} shells, the most this server allows "
+                "(c.CloudTTY.max_shells); delete one first"
+            )
+        for _ in range(8):
+            body = policy.cloudshell(name or generate_name(), spec, self.owner, self.policy)
+            try:
+                obj = await self._call(
+                    "create",
+                    self.access.custom.create_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    body,
+                )
+            except ClusterError as e:
+                if e.status != 409:
+                    raise
+                if name is not None:
+                    raise ShellExists(name) from None
+                continue  # a generated name was taken: draw another
+            log.info("created CloudShell %s/%s for %s", self.namespace, obj["metadata"]["name"], self.owner)
+            self._store(obj)
+            return policy.shell(obj)
+        raise ClusterError(503, "could not find a free shell name; try again")
+
+    async def list(self) -> list[Shell]:
+        return [policy.shell(obj) for obj in (await self._cached()).values()]
+
+    async def get(self, name: str) -> Shell:
+        return policy.shell(await self._object(name))
+
+    async def delete(self, name: str) -> None:
+        obj = await self._object(name)
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        await self._call(
+            "delete",
+            self.access.custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            body=body,
+        )
+        log.info("deleted CloudShell %s/%s", self.namespace, name)
+        self._deleted_uids.add(obj["metadata"].get("uid"))
+        self._forget(name)
+
+    async def shutdown(self) -> None:
+        if self._reflector is not None:
+            self._reflector.stop()
+        for session in list(self._sessions.values()):
+            session.end(CloseCode.SERVER_STOPPING, "the Jupyter server is stopping")
+        for timer in self._detach_timers.values():
+            timer.cancel()
+        self.events.close()
+
+    # --- terminals ---------------------------------------------------------------------------
+
+    async def open(self, name: str) -> Session:
+        obj = await self._object(name)
+        current = self._sessions.get(name)
+        if current is not None and current.ended is None:
+            return current
+        # A new connection to ttyd, so a new process there (the previous one has ended).
+        session = self._sessions[name] = self._new_session(name)
+        ended = end_of(obj)
+        if ended is not None:
+            session.end(*ended)
+        return session
+
+    def _new_session(self, name: str) -> Session:
+        def connect(rows: int, columns: int) -> Any:
+            return self._connect(name, session, rows, columns)
+
+        session = Session(
+            connect,
+            title="",
+            preferences={},
+            scrollback_bytes=self.scrollback_bytes,
+            on_last_detach=lambda: self._detached(name, session),
+        )
+        return session
+
+    async def _connect(self, name: str, session: Session, rows: int, columns: int) -> TtydStream | None:
+        try:
+            obj = await self._ready(name)
+            url = upstream.terminal_url(obj, self.connect_via, self.access.host)
+        except Unavailable as e:
+            session.end(e.code, close_reason(e.reason))
+            return None
+        except upstream.Unreachable as e:
+            session.end(CloseCode.UNREACHABLE, close_reason(str(e)))
+            return None
+        options: dict[str, Any] = {}
+        if self.connect_via == "apiserver":
+            options = {"headers": self.access.auth_headers(), **self.access.tls_options()}
+        try:
+            stream = await TtydStream.connect(url, rows=rows, columns=columns, timeout=self.connect_timeout, **options)
+        except (OSError, HTTPClientError, WebSocketError, asyncio.TimeoutError) as e:
+            why = f"cannot reach the shell's terminal: {describe(e)}"
+            log.warning("shell %s: %s (%s)", name, why, url)
+            session.end(CloseCode.UNREACHABLE, close_reason(why))
+            return None
+        if session.ended is not None:  # deleted or ended while we connected
+            stream.close()
+            return None
+        log.info("shell %s: relaying %s", name, url)
+        session.title, session.preferences = stream.title, stream.preferences
+        asyncio.ensure_future(self._end_with_output(name, session))
+        return stream
+
+    async def _ready(self, name: str) -> dict[str, Any]:
+        """The shell once Ready; Unavailable if it ends, goes, or takes longer than ``ready_timeout``."""
+
+        async def ready() -> dict[str, Any]:
+            while True:
+                changed = self._changed
+                obj = self._objects.get(name)
+                ended = end_of(obj)
+                if ended is not None:
+                    raise Unavailable(*ended)
+                assert obj is not None
+                if (obj.get("status") or {}).get("phase") == Phase.READY:
+                    return obj
+                await changed.wait()
+
+        try:
+            return await asyncio.wait_for(ready(), self.ready_timeout)
+        except asyncio.TimeoutError:
+            phase = (self._objects.get(name, {}).get("status") or {}).get("phase") or "no status"
+            raise Unavailable(
+                CloseCode.UNREACHABLE,
+                f"not Ready after {self.ready_timeout:g}s ({phase}): kubectl describe cloudshell {name}",
+            ) from None
+
+    async def _end_with_output(self, name: str, session: Session) -> None:
+        """ttyd closed the connection (its process ended): tell the clients how, as far as the status says."""
+        await session.drained()
+        if session.ended is None:
+            session.end(*(end_of(self._objects.get(name)) or (CloseCode.NORMAL, "the terminal's process ended")))
+
+    def _detached(self, name: str, session: Session) -> None:
+        """The last client left: keep ttyd's process for ``detach_timeout`` seconds, for a client to come back."""
+        if timer := self._detach_timers.pop(name, None):
+            timer.cancel()
+
+        def expire() -> None:
+            self._detach_timers.pop(name, None)
+            if session.ended is None and not session.has_clients:
+                log.info("shell %s: no client for %gs; closing its terminal", name, self.detach_timeout)
+                session.end(CloseCode.NORMAL, f"closed: no client for {self.detach_timeout:g}s")
+
+        self._detach_timers[name] = asyncio.get_running_loop().call_later(self.detach_timeout, expire)
+
+
+def describe(e: BaseException) -> str:
+    if isinstance(e, HTTPClientError):
+        return f"HTTP {e.code} {e.message}"
+    if isinstance(e, asyncio.TimeoutError):
+        return "timed out"
+    return str(e) or type(e).__name__

@@ -1,0 +1,129 @@
+"""The ``TerminalStream`` of a remote ttyd: one WebSocket to the pod, shared by a session's clients.
+
+Output frames are passed on as they come; input, resize, PAUSE and RESUME go up as ttyd
+frames. Nothing is queued here: reading waits for the session's clients to take each
+frame (tornado reads the next frame only then, so TCP pushes back on ttyd), and writing
+waits until the frame is on the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Mapping
+
+from tornado.websocket import WebSocketClosedError
+
+from .. import protocol
+from ..ttyd import TtydClient
+
+
+class TtydStream:
+    """A connected ttyd, after its title and preferences (which a session shows its clients)."""
+
+    def __init__(self, client: TtydClient, first_output: bytes = b""):
+        self.client = client
+        self._first = first_output
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        rows: int,
+        columns: int,
+        headers: Mapping[str, str] | None = None,
+        auth_token: str = "",
+        timeout: float = 10,
+        **request_options: Any,
+    ) -> TtydStream:
+        """Connect, send the handshake at this size, and read ttyd's title and preferences.
+
+        Raises OSError (or tornado's HTTPClientError, or TimeoutError) when ttyd cannot be
+        reached or refuses the connection.
+        """
+        client = await TtydClient.connect(
+            url,
+            headers=headers,
+            columns=columns,
+            rows=rows,
+            auth_token=auth_token,
+            connect_timeout=timeout,
+            request_timeout=timeout,
+            **request_options,
+        )
+        first = b""
+
+        async def greeting() -> None:
+            nonlocal first
+            # ttyd sends its title, then its preferences, then output; keep output that
+            # comes early rather than wait for what may never come.
+            while client.preferences is None:
+                frame = await client.read_frame()
+                if frame is None:
+                    raise ConnectionError(f"ttyd closed the connection ({client.close_code} {client.close_reason})")
+                if frame[:1] == b"0":
+                    first = frame[1:]
+                    return
+
+        try:
+            await asyncio.wait_for(greeting(), timeout)
+        except BaseException:
+            client.connection.close()
+            raise
+        return cls(client, first)
+
+    @property
+    def title(self) -> str:
+        return self.client.title or ""
+
+    @property
+    def preferences(self) -> dict[str, Any]:
+        return self.client.preferences or {}
+
+    async def read(self) -> bytes:
+        if self._first:
+            data, self._first = self._first, b""
+            return data
+        while (frame := await self.client.read_frame()) is not None:
+            if frame[:1] == b"0":
+                return frame[1:]
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        sent = self._post(protocol.OUTPUT_PREFIX + data)  # INPUT is "0" too
+        if sent is not None:
+            try:
+                await sent
+            except WebSocketClosedError:
+                pass  # the end of the output tells the session
+
+    def resize(self, rows: int, columns: int) -> None:
+        self._post(protocol.encode_resize(columns, rows))
+
+    def pause(self) -> None:
+        self._post(b"2")
+
+    def resume(self) -> None:
+        self._post(b"3")
+
+    def _post(self, frame: bytes) -> asyncio.Future[None] | None:
+        """Queue a frame on the socket now (so frames keep their order); None once closed."""
+        if self._closed:
+            return None
+        try:
+            sent = self.client.connection.write_message(frame, binary=True)
+        except WebSocketClosedError:
+            return None
+        sent.add_done_callback(_retrieve)
+        return sent
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.client.connection.close()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # a closed socket is told by the end of the output, not here
