@@ -283,6 +283,17 @@ def validate_spec(spec: Any, path: str = "spec") -> dict[str, Any]:
     return out
 
 
+# What a request may try to set around its spec, and who sets it instead.
+SERVER_SET = {
+    "namespace": "c.CloudTTY.namespace or namespace_template",
+    "metadata": "the name is 'name'; labels and annotations are the server's",
+    "labels": "the server labels each shell with its owner",
+    "annotations": "the server annotates each shell with its owner",
+    "owner": "the owner is the Jupyter server's user (c.CloudTTY.owner)",
+    "status": "the status is the operator's",
+}
+
+
 def parse_create_request(body: Any) -> tuple[str | None, dict[str, Any]]:
     """``{"name"?: str, "spec"?: {...}}`` -> (name or None, validated spec)."""
     if body is None:
@@ -290,6 +301,8 @@ def parse_create_request(body: Any) -> tuple[str | None, dict[str, Any]]:
     if not isinstance(body, dict):
         raise InvalidShell("body", f"must be a JSON object, got {_kind(body)}")
     for key in body:
+        if key in SERVER_SET:
+            raise InvalidShell(key, f"set by the server, not by a request ({SERVER_SET[key]})")
         if key not in ("name", "spec"):
             raise InvalidShell(key, "unknown field (a request has 'name' and 'spec')")
     name = body.get("name")

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import itertools
+import re
 import threading
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import aiohttp.web
 import attrs
 import jsonpatch
 import jsonpointer
@@ -37,12 +39,49 @@ NOT_BUNDLED = {
     ("gateway.networking.k8s.io", "v1", "httproutes"): ("HTTPRoute", {"status"}),
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)$")
 
 
 @attrs.define(kw_only=True)
 class VersionedEmulator(kmock.KubernetesEmulator):
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
     _latest: int = attrs.field(default=0, init=False)
+    _refusals: dict[tuple[str, str], tuple[int, str, str]] = attrs.field(factory=dict, init=False)
+
+    def refuse(self, method: str, path: str, status: int, reason: str, message: str) -> None:
+        """Answer ``method path`` with a Kubernetes error and change nothing (RBAC, quota, ...)."""
+        self._refusals[(method.upper(), path)] = (status, reason, message)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # OpenAPI v3 discovery, just enough for kubectl to see server-side field validation (as on a
+        # real API server since 1.27); kubectl apply/create then skip their client-side schema check.
+        self.fallback["get /openapi/v3"] << self._serve_openapi
+        self.fallback["get", re.compile(r"/openapi/v3/.+")] << self._serve_openapi_group_version
+
+    async def _serve_openapi(self, request: kmock.Request):
+        versions = {f"{r.group}/{r.version}".lstrip("/") for r in self._get_resources()}
+        return {
+            "paths": {
+                ("api/" if "/" not in gv else "apis/") + gv: {"serverRelativeURL": f"/openapi/v3/{'api' if '/' not in gv else 'apis'}/{gv}"}
+                for gv in versions
+            }
+        }
+
+    async def _serve_openapi_group_version(self, request: kmock.Request):
+        prefix, gv = request.url.path.removeprefix("/openapi/v3/").split("/", 1)
+        group, version = gv.split("/") if "/" in gv else ("", gv)
+        paths = {}
+        for resource in self._get_resources():
+            if (resource.group, resource.version) == (group, version):
+                kind = self.resources[resource].kind
+                patch = {
+                    "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": kind},
+                    "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {},
+                }
+                paths[f"/{prefix}/{gv}/namespaces/{{namespace}}/{resource.plural}/{{name}}"] = {"patch": patch}
+        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "emulated"}, "paths": paths}
 
     def _next_version(self) -> str:
         self._latest = next(self._versions)
@@ -52,10 +91,22 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         # 201 Created, as a real API server answers (the official client reads the body only then).
         return kmock.Response(status=201, payload=await super()._serve_create(request))
 
+    async def _serve_version(self, request: kmock.Request):  # type: ignore[override]
+        resources = await super()._serve_version(request)
+        resources["groupVersion"] = resources["groupVersion"].lstrip("/")  # core is "v1", not "/v1" (kubectl)
+        for resource in resources["resources"]:
+            if "/" in resource["name"]:  # a subresource has no short names (else kubectl warns of ambiguity)
+                resource.update(shortNames=[], categories=[])
+        return resources
+
     async def _serve_list(self, request: kmock.Request):  # type: ignore[override]
         listing = await super()._serve_list(request)
         listing["metadata"]["resourceVersion"] = str(self._latest)  # not kmock's placeholder
-        return listing
+        # A typed list, as kubectl needs to decode it (a real API server sends e.g. PodList).
+        resource = request.resource
+        listing["apiVersion"] = f"{resource.group}/{resource.version}".lstrip("/")
+        listing["kind"] = f"{self.resources[resource].kind}List"
+        return {"apiVersion": listing.pop("apiVersion"), "kind": listing.pop("kind"), **listing}
 
     async def _serve_watch(self, request: kmock.Request):  # type: ignore[override]
         # A watch from resourceVersion N sees only changes after N, never a stale copy again.
@@ -69,6 +120,16 @@ class VersionedEmulator(kmock.KubernetesEmulator):
             yield event
 
     async def _handle(self, request: kmock.Request):  # type: ignore[override]
+        refusal = self._refusals.get((request.method.upper(), request.url.path))
+        if refusal is not None:
+            status, reason, message = refusal
+            raise kmock.KubernetesError(status=status, reason=reason, message=message)
+        namespace = NAMESPACE_PATH.match(request.url.path)
+        if namespace and request.method == kmock.method.GET:
+            # kmock's namespaces are implicit (any one holds objects): each exists, as kubectl checks.
+            return aiohttp.web.json_response(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace[1]}, "status": {"phase": "Active"}}
+            )
         data = request.data
         if request.resource is not None and request.action == kmock.action.CREATE and isinstance(data, dict):
             meta = dict(data.get("metadata") or {})
@@ -105,7 +166,19 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                         raise kmock.KubernetesError(status=422, reason="Invalid", message=str(e)) from None
                     data = [*data, {"op": "add", "path": "/metadata/resourceVersion", "value": version}]
                 object.__setattr__(request, "data", data)
-        return await super()._handle(request)
+        try:
+            return await super()._handle(request)
+        except kmock.KubernetesError as e:
+            if e.status != 404 or request.resource is None or request.name is None:
+                raise
+            # A real API server's NotFound, as kubectl prints it: pods "x" not found (not kmock's hint).
+            plural = request.resource.plural
+            raise kmock.KubernetesError(
+                status=404,
+                reason="NotFound",
+                message=f'{plural} "{request.name}" not found',
+                details={"name": request.name, "group": request.resource.group, "kind": plural},
+            ) from None
 
 
 def _now() -> str:
@@ -113,11 +186,14 @@ def _now() -> str:
 
 
 @asynccontextmanager
-async def emulated_kubernetes() -> AsyncIterator[VersionedEmulator]:
-    """An emulated API server on 127.0.0.1 serving the built-in kinds and the ones we use."""
+async def emulated_kubernetes(cloudshells: bool = True) -> AsyncIterator[VersionedEmulator]:
+    """An emulated API server on 127.0.0.1 serving the built-in kinds and the ones we use
+    (without the CloudShell CRD when ``cloudshells`` is false)."""
     async with VersionedEmulator() as k8s, kmock.Server(k8s):
         k8s.resources.load_bundled()
         for (group, version, plural), (kind, subresources) in NOT_BUNDLED.items():
+            if plural == PLURAL and not cloudshells:
+                continue
             k8s.resources[kmock.resource(group, version, plural)] = kmock.ResourceInfo(
                 kind=kind,
                 singular=kind.lower(),

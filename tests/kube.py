@@ -30,10 +30,10 @@ class EmulatorThread:
     outlive the Jupyter servers that watch it, as a real one does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cloudshells: bool = True) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="emulator", daemon=True)
-        self._context = emulated_kubernetes()
+        self._context = emulated_kubernetes(cloudshells)
         self.k8s: VersionedEmulator
         self.api: ThreadedApi
 

@@ -26,7 +26,7 @@ from ..shells import Phase, Shell, ShellExists, ShellNotFound, TooManyShells, ge
 from . import cluster, policy, upstream
 from .base import Backend
 from .cluster import ClusterAccess, ClusterError
-from .reflector import SYNC, Reflector
+from .reflector import ERROR, SYNC, Reflector
 from .relay import TtydStream
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ class KubernetesBackend(Backend):
         self._objects: dict[str, dict[str, Any]] = {}  # name -> CloudShell, as the watch shows it
         self._deleted_uids: set[str] = set()  # deleted by us: late watch events must not revive them
         self._synced = asyncio.Event()
+        self._settled = asyncio.Event()  # listed, or failed to
+        self._list_error: ClusterError | None = None
         self._changed = asyncio.Event()  # replaced at every change: await it to see the next one
         self._sessions: dict[str, Session] = {}
         self._detach_timers: dict[str, asyncio.TimerHandle] = {}
@@ -114,7 +116,12 @@ class KubernetesBackend(Backend):
                 self._forget(name)
             for obj in fresh.values():
                 self._store(obj)
+            self._list_error = None
             self._synced.set()
+            self._settled.set()
+        elif kind == ERROR:
+            self._list_error = payload
+            self._settled.set()
         elif kind in ("ADDED", "MODIFIED") and policy.owned_by(payload, self.owner):
             self._store(payload)
         elif kind == "DELETED":
@@ -154,11 +161,13 @@ class KubernetesBackend(Backend):
         if not self._synced.is_set():
             await self.start()
             try:
-                await asyncio.wait_for(self._synced.wait(), self.connect_timeout)
+                await asyncio.wait_for(self._settled.wait(), self.connect_timeout)
             except asyncio.TimeoutError:
-                why = (self._reflector and self._reflector.last_error) or "no answer"
-                message = f"cannot list shells from the Kubernetes API at {self.access.host}: {why}"
+                message = f"the Kubernetes API at {self.access.host} does not answer"
                 raise ClusterError(503, message) from None
+            if not self._synced.is_set():
+                assert self._list_error is not None
+                raise self._list_error
         return self._objects
 
     async def _object(self, name: str) -> dict[str, Any]:

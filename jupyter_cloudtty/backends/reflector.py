@@ -17,11 +17,13 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from ..operator import GROUP, PLURAL, VERSION
-from .cluster import ClusterAccess
+from . import cluster
+from .cluster import ClusterAccess, ClusterError
 
 log = logging.getLogger(__name__)
 
 SYNC = "SYNC"  # the payload is the full list
+ERROR = "ERROR"  # the payload is a ClusterError: listing or watching failed (it is retried)
 WATCH_SECONDS = 300
 MAX_BACKOFF = 30.0
 
@@ -38,7 +40,6 @@ class Reflector:
         self.namespace = namespace
         self.selector = selector
         self.on_event = on_event
-        self.last_error: str | None = None
         self._loop = asyncio.get_running_loop()  # created on the loop, which then gets the events
         self._stopping = threading.Event()
         self._watch: watch.Watch | None = None
@@ -91,14 +92,14 @@ class Reflector:
             except ApiException as e:
                 if e.status == 410:  # our resourceVersion is too old: list again
                     continue
-                self._failed(f"{e.status} {e.reason}")
+                self._failed(cluster.error(e, "list", self.namespace))
             except Exception as e:  # the API server unreachable, a dropped stream...
-                self._failed(str(e) or type(e).__name__)
+                self._failed(cluster.unreachable(self.access, e))
             if self._stopping.wait(backoff):
                 break
             backoff = min(backoff * 2, MAX_BACKOFF)
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, error: ClusterError) -> None:
         if not self._stopping.is_set():
-            self.last_error = why
-            log.warning("watching CloudShells in %s: %s; listing again", self.namespace, why)
+            log.warning("watching CloudShells in %s: %s; listing again", self.namespace, error)
+            self._post(ERROR, error)

@@ -2,28 +2,32 @@
 
 The server runs with ``c.CloudTTY.backend = "kubernetes"`` and a kubeconfig pointing at the
 emulator; the official client talks to it over HTTP. The shells' pods are ttyd stand-ins on
-127.0.0.1 (tests/ttyd_server.py), reached through ``connect_via = "url"``.
+127.0.0.1 (tests/ttyd_server.py), reached through ``connect_via = "url"``; what the operator
+would write into a CloudShell's status, the tests write (tests/kube.py, ShellPods).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
+import re
+
 import pytest
 
+from jupyter_cloudtty.ttyd import TtydClient
 from tests.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
+from tests.sse import EventStream
+from tests.waiting import alive, eventually, process_gone
+
+CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
+OWNER = "jupyter-cloudtty.io/owner"
 
 
 @pytest.fixture
 def k8s():
     with EmulatorThread() as emulator:
         yield emulator
-
-
-@pytest.fixture(autouse=True)
-def server_stops_before_the_cluster(jp_serverapp, k8s, jp_asyncio_loop):
-    """End the backend's watch before the emulator goes (pytest-jupyter stops servers late)."""
-    yield
-    app = jp_serverapp.extension_manager.extension_points["jupyter_cloudtty"].app
-    jp_asyncio_loop.run_until_complete(app.shell_backend.shutdown())
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def policy_config():
 
 @pytest.fixture
 def cloudtty_config(k8s, tmp_path, policy_config):
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", str(k8s.url))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s.url)
     return {
         "backend": "kubernetes",
         "kubeconfig": str(kubeconfig),
@@ -49,6 +53,14 @@ def cloudtty_config(k8s, tmp_path, policy_config):
     }
 
 
+@pytest.fixture(autouse=True)
+def server_stops_before_the_cluster(jp_serverapp, k8s, jp_asyncio_loop):
+    """End the backend's watch before the emulator goes (pytest-jupyter stops servers late)."""
+    yield
+    app = jp_serverapp.extension_manager.extension_points["jupyter_cloudtty"].app
+    jp_asyncio_loop.run_until_complete(app.shell_backend.shutdown())
+
+
 @pytest.fixture
 def pods(kube, tmp_path, jp_asyncio_loop):
     pods = ShellPods(kube, tmp_path)
@@ -56,13 +68,296 @@ def pods(kube, tmp_path, jp_asyncio_loop):
     jp_asyncio_loop.run_until_complete(pods.stop())
 
 
-async def test_a_shell_is_a_cloudshell_and_its_terminal_is_relayed(api, kube, pods, connect):
-    status, shell, _ = await api("POST", body={"name": "s1", "spec": {"commandAction": "bash"}})
+@pytest.fixture
+def events_url(http_server_client, jp_http_port, jp_base_url):
+    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}cloudtty/api/events"
+
+
+async def cloudshells(kube) -> list[str]:
+    return [obj["metadata"]["name"] for obj in await kube.list("CloudShell", NS)]
+
+
+async def shell_pid(term: TtydClient) -> int:
+    await term.send("echo PID=$$\r")
+    return int((await term.expect(rb"PID=(\d+)\r\n")).group(1))
+
+
+# --- creating, with the administrator's policy --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy_config",
+    [{"default_image": "registry.example/shell:1", "max_ttl": 3600, "extra_labels": {"team": "data"}}],
+)
+async def test_a_new_shell_is_a_cloudshell_owned_by_the_user_under_the_policy(api, kube):
+    status, shell, response = await api("POST", body={"name": "s1", "spec": {"commandAction": "htop"}})
     assert status == 201, shell
+    assert response.headers["Location"].endswith("/cloudtty/api/shells/s1")
+    assert shell["name"] == "s1" and shell["status"]["phase"] == ""
+
     obj = await kube.get("CloudShell", NS, "s1")
-    assert obj["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
-    assert obj["metadata"]["annotations"]["jupyter-cloudtty.io/owner"] == "alice"
+    meta = obj["metadata"]
+    assert meta["labels"][OWNER] == "alice" and meta["annotations"][OWNER] == "alice"
+    assert meta["labels"]["team"] == "data"
+    assert obj["spec"] == {
+        "commandAction": "htop",
+        "image": "registry.example/shell:1",
+        "ttlSecondsAfterStarted": 3600,
+        "exposureMode": "ClusterIP",
+    }
+    status, listed, _ = await api("GET")
+    assert [s["name"] for s in listed] == ["s1"]
+
+
+@pytest.mark.parametrize("policy_config", [{"allowed_images": ["registry.example/shells/*"], "max_ttl": 600}])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "x", "namespace": "kube-system"}, "namespace"),
+        ({"name": "x", "metadata": {"labels": {OWNER: "bob"}}}, "metadata"),
+        ({"name": "x", "owner": "bob"}, "owner"),
+        ({"spec": {"image": "docker.io/evil:latest"}}, "spec.image"),
+        ({"spec": {"ttlSecondsAfterStarted": 601}}, "spec.ttlSecondsAfterStarted"),
+        ({"spec": {"ttl": 86400}}, "spec.ttl"),
+        ({"spec": {"secretRef": {"name": "bobs-kubeconfig"}}}, "spec.secretRef"),
+        ({"spec": {"runAsUser": "root"}}, "spec.runAsUser"),
+        ({"spec": {"exposureMode": "NodePort"}}, "spec.exposureMode"),
+        ({"spec": {"env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}}, "spec.env[0]"),
+        ({"spec": {"env": [{"name": "TTYD_CREDENTIAL", "value": "u:p"}]}}, "spec.env[0].name"),
+    ],
+)
+async def test_a_request_cannot_set_what_the_server_decides(api, kube, body, field):
+    status, answer, _ = await api("POST", body=body)
+    assert status == 400, answer
+    assert answer["message"].startswith(f"{field}"), answer
+    assert await cloudshells(kube) == []
+
+
+@pytest.mark.parametrize("policy_config", [{"allowed_images": ["registry.example/shells/*"]}])
+async def test_an_allowed_image_may_be_chosen(api, kube):
+    status, shell, _ = await api("POST", body={"name": "s1", "spec": {"image": "registry.example/shells/py:3"}})
+    assert status == 201, shell
+    assert (await kube.get("CloudShell", NS, "s1"))["spec"]["image"] == "registry.example/shells/py:3"
+
+
+async def test_a_taken_name_is_a_conflict(api, kube):
+    assert (await api("POST", body={"name": "s1"}))[0] == 201
+    status, answer, _ = await api("POST", body={"name": "s1"})
+    assert status == 409 and answer["message"] == "a shell named 's1' already exists"
+
+
+# --- what users see of the cluster: status, events, errors --------------------------------
+
+
+async def test_the_status_reaches_an_event_stream_client(api, pods, events_url, jp_auth_header):
+    async with EventStream(events_url, jp_auth_header) as events:
+        assert await events.next() == ("snapshot", [])
+        assert (await api("POST", body={"name": "s1"}))[0] == 201
+        _, added = await events.until(lambda e, d: e == "shell" and d["type"] == "ADDED")
+        assert added["shell"]["name"] == "s1" and added["shell"]["status"]["phase"] == ""
+
+        await pods.status("s1", phase="CreatedJob")
+        await events.until(lambda e, d: e == "shell" and d["shell"]["status"]["phase"] == "CreatedJob")
+        await pods.ready("s1")
+        _, ready = await events.until(lambda e, d: e == "shell" and d["shell"]["status"]["phase"] == "Ready")
+        assert ready["type"] == "MODIFIED" and ready["shell"]["status"]["accessUrl"].startswith("127.0.0.1:")
+
+        assert (await api("DELETE", "s1"))[0] == 204
+        _, deleted = await events.until(lambda e, d: e == "shell" and d["type"] == "DELETED")
+        assert deleted["shell"]["name"] == "s1"
+
+
+async def test_a_shell_deleted_by_someone_else_goes_from_the_list_and_closes_its_terminal(api, kube, pods, connect):
+    await api("POST", body={"name": "s1"})
     await pods.ready("s1")
     term = await connect("s1")
+    await shell_pid(term)
+    await kube.delete("CloudShell", NS, "s1")  # kubectl delete cloudshell s1
+    assert await term.wait_closed() == (4002, "the shell was deleted")
+    assert (await api("GET"))[1] == []
+
+
+async def test_deleting_a_shell_deletes_its_cloudshell_and_closes_its_terminal(api, kube, pods, connect):
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1")
+    term = await connect("s1")
+    pid = await shell_pid(term)
+    assert (await api("DELETE", "s1"))[0] == 204
+    assert await term.wait_closed() == (4002, "the shell was deleted")
+    assert await cloudshells(kube) == []
+    await asyncio.wait_for(ttyd.connections[0].closed.wait(), 10)
+    assert process_gone(pid)
+    assert (await api("GET", "s1"))[0] == 404
+
+
+async def test_a_failed_shell_says_why_in_its_status_and_its_terminal(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    why = "image pull failing: ErrImagePull: registry.example/shell:1 not found; fix spec.image"
+    failed = {"type": "Failed", "status": "True", "reason": "ImagePullFailed", "message": why,
+              "lastTransitionTime": "2026-11-25T00:00:00Z"}  # fmt: skip
+    await pods.status("s1", phase="Failed", conditions=[failed])
+    _, shell, _ = await api("GET", "s1")
+    assert shell["status"]["phase"] == "Failed" and shell["status"]["conditions"] == [failed]
+    term = await connect("s1")
+    code, reason = await term.wait_closed()
+    assert code == 4000 and reason.startswith("image pull failing: ErrImagePull")
+
+
+async def test_a_terminal_opened_early_waits_for_the_shell_to_be_ready(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    term = await connect("s1")  # the panel opens the tab at once
+    await pods.status("s1", phase="CreatedJob")
+    await pods.ready("s1")
     await term.send("echo $((6*7))\r")
     await term.expect(rb"\r42\r\n")
+
+
+@pytest.mark.parametrize(
+    "access_url, reason",
+    [
+        ("127.0.0.1:1", r"cannot reach the shell's terminal: .*(refused|Errno 111)"),
+        ("/apis/v1alpha1/cloudshell/s1/", r"its accessUrl '/apis/v1alpha1/cloudshell/s1/' has no host"),
+    ],
+)
+async def test_an_unreachable_terminal_closes_with_a_reason(api, pods, connect, access_url, reason):
+    await api("POST", body={"name": "s1"})
+    await pods.status("s1", phase="Ready", accessUrl=access_url)
+    term = await connect("s1")
+    code, why = await term.wait_closed()
+    assert code == 4005 and re.match(reason, why), why
+
+
+async def test_an_exceeded_quota_is_a_429_and_creates_nothing(api, k8s, kube):
+    message = (
+        'cloudshells.cloudshell.cloudtty.io "s1" is forbidden: exceeded quota: shells, requested: count/cloudshells=1'
+    )
+    k8s.k8s.refuse("POST", CLOUDSHELLS, 403, "Forbidden", message)
+    status, answer, _ = await api("POST", body={"name": "s1"})
+    assert status == 429
+    assert answer["message"] == f"namespace '{NS}' has no quota left for another shell: {message}"
+    assert await cloudshells(kube) == []
+
+
+async def test_rbac_forbidden_says_what_the_server_may_not_do(api, k8s):
+    message = 'cloudshells.cloudshell.cloudtty.io is forbidden: User "system:serviceaccount:jhub:default" cannot create'
+    k8s.k8s.refuse("POST", CLOUDSHELLS, 403, "Forbidden", message)
+    status, answer, _ = await api("POST", body={"name": "s1"})
+    assert status == 403
+    assert answer["message"].startswith(
+        f"the cluster does not let this Jupyter server create CloudShells in namespace '{NS}' ({message})"
+    )
+
+
+# --- the relay ------------------------------------------------------------------------------
+
+
+async def test_the_terminal_is_relayed_from_the_pods_ttyd(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1")
+    term = await connect("s1", columns=100, rows=30)
+    await term.send("stty size; echo $((6*7))\r")
+    await term.expect(rb"\r30 100\r\n42\r\n")
+    await term.resize(120, 40)
+    await term.send("stty size\r")
+    await term.expect(rb"\r40 120\r\n")
+    # ttyd's own title and preferences reach the browser.
+    assert term.title.startswith("bash --norc --noprofile (") and term.preferences == {}
+    assert len(ttyd.connections) == 1
+
+
+async def test_output_is_relayed_byte_exact(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    size = 100 * 1024 * 1024
+    ttyd = await pods.ready("s1", argv=["sh", "-c", f"head -c {size * 3 // 4} /dev/urandom | base64 -w 0"])
+    term = await connect("s1")
+    digest, received = hashlib.sha256(), 0
+    while (data := await term.read()) is not None:
+        digest.update(data)
+        received += len(data)
+    sent = ttyd.connections[0]
+    assert received == sent.output_bytes >= size
+    assert digest.hexdigest() == sent.output_sha.hexdigest()
+    # ttyd dropped the connection when the command ended; the browser gets a real close.
+    assert term.close_code == 1000
+
+
+async def test_input_is_relayed_byte_exact(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    size, chunk = 100 * 1024 * 1024, 64 * 1024
+    command = f"stty raw -echo; echo READY; head -c {size} > /dev/null; echo; echo DONE"
+    ttyd = await pods.ready("s1", argv=["sh", "-c", command])
+    term = await connect("s1")
+    await term.expect(rb"READY")
+    digest, block = hashlib.sha256(), os.urandom(chunk)
+    for i in range(size // chunk):
+        data = block[i % 7 :] + block[: i % 7]  # not the same frame twice
+        digest.update(data)
+        await term.send(data)
+    await term.expect(rb"DONE", timeout=60)
+    pod = ttyd.connections[0]
+    assert pod.input_bytes == size and pod.input_sha.hexdigest() == digest.hexdigest()
+
+
+async def test_pause_and_resume_reach_the_pods_ttyd(api, pods, connect, tmp_path):
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1", env={"PATH": os.environ["PATH"], "PS1": "prompt> "})
+    term = await connect("s1")
+    await term.send("echo ready\r")
+    await term.expect(rb"\rready\r\n")
+    await term.expect(rb"prompt> ")
+    pod = await ttyd.connected()
+
+    marker = tmp_path / "printed"
+    await term.pause()
+    await term.send(f"for i in $(seq 1 200); do echo line-$i; done; touch {marker}\r")
+    # The loop has written all its output once the marker exists; none of it may arrive.
+    await eventually(lambda: asyncio.sleep(0, marker.exists()), what="the command to finish")
+    assert pod.commands[-2:] == ["2", "0"]  # PAUSE reached ttyd before the input
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(term.read(), 0.5)
+
+    await term.resume()
+    seen = b""
+    while b"line-200\r\n" not in seen:
+        seen += await term.read()
+    assert [int(n) for n in re.findall(rb"line-(\d+)\r\n", seen)] == list(range(1, 201))
+    assert pod.commands[-1] == "3"
+
+
+async def test_a_browser_back_from_a_drop_finds_the_same_process_and_misses_nothing(api, pods, connect, tmp_path):
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1")
+    term = await connect("s1", client_id="tab-1")
+    pid = await shell_pid(term)
+    go = tmp_path / "go"
+    await term.send(f"while [ ! -e {go} ]; do sleep 0.02; done; echo LATER-$((2+3))\r")
+    await term.expect(re.escape(str(go)).encode() + rb".*\r\n")  # the command runs
+    received = term.received
+    term.connection.close()  # the network drops
+
+    go.touch()
+    await ttyd.connections[0].until_output(b"LATER-5")  # produced while nobody watched
+
+    again = await connect("s1", client_id="tab-1", received=received)
+    await again.send("echo PID=$$ DONE\r")
+    seen = (await again.expect(rb"PID=(\d+) DONE\r\n")).string
+    assert seen.count(b"LATER-5") == 1, seen
+    assert b"PID=" not in seen.split(b"LATER-5")[0], "output it had already received came again"
+    assert int(re.search(rb"PID=(\d+) DONE\r\n", seen).group(1)) == pid
+    assert len(ttyd.connections) == 1, "the relay reconnected to ttyd: that is a new process"
+
+
+async def test_after_the_detach_timeout_the_pods_process_is_ended(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1")
+    term = await connect("s1")
+    pid = await shell_pid(term)
+    await term.close()
+    await asyncio.wait_for(ttyd.connections[0].closed.wait(), 10)  # detach_timeout is 2 s here
+    assert process_gone(pid)
+
+    # The shell itself stays; a new client gets a new process, as from ttyd itself.
+    again = await connect("s1")
+    assert await shell_pid(again) != pid
+    assert len(ttyd.connections) == 2
+    assert alive(ttyd.connections[1].pid)
