@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
@@ -361,3 +363,50 @@ async def test_after_the_detach_timeout_the_pods_process_is_ended(api, pods, con
     assert await shell_pid(again) != pid
     assert len(ttyd.connections) == 2
     assert alive(ttyd.connections[1].pid)
+
+
+# --- one user's shells are no one else's ----------------------------------------------------
+
+
+def someone_elses(name: str, label: str, annotation: str) -> dict:
+    return {
+        "apiVersion": "cloudshell.cloudtty.io/v1alpha1",
+        "kind": "CloudShell",
+        "metadata": {"name": name, "namespace": NS, "labels": {OWNER: label}, "annotations": {OWNER: annotation}},
+        "spec": {"commandAction": "bash"},
+    }
+
+
+@pytest.mark.parametrize(
+    "label, annotation",
+    [("bob", "bob"), ("alice", "alice2")],  # another user; a label that claims alice but the name is not hers
+    ids=["bobs", "forged-label"],
+)
+async def test_another_users_shell_is_not_found_on_any_route(api, kube, pods, connect, events_url, jp_auth_header,
+                                                             label, annotation):  # fmt: skip
+    await kube.create(someone_elses("theirs", label, annotation))
+    await pods.ready("theirs")
+    await api("POST", body={"name": "mine"})
+    async with EventStream(events_url, jp_auth_header) as events:
+        _, snapshot = await events.next()
+        assert [shell["name"] for shell in snapshot] == ["mine"]
+    assert [shell["name"] for shell in (await api("GET"))[1]] == ["mine"]
+    for method in ("GET", "DELETE"):
+        status, answer, _ = await api(method, "theirs")
+        assert (status, answer) == (404, {"message": "shell 'theirs' not found"}), method
+    with pytest.raises(HTTPClientError) as error:
+        await connect("theirs")
+    assert error.value.code == 404
+    assert await cloudshells(kube) == ["theirs", "mine"]  # nothing of theirs was touched
+    status, answer, _ = await api("POST", body={"name": "theirs"})  # nor can it be taken over
+    assert status == 409
+
+
+# --- choosing the backend ---------------------------------------------------------------------
+
+
+async def test_info_says_kubernetes_where_and_why(jp_fetch, k8s):
+    info = json.loads((await jp_fetch("cloudtty", "api", "info")).body)
+    assert info["backend"] == "kubernetes" and info["namespace"] == NS and info["identity"] == "alice"
+    assert info["apiServer"] == k8s.url and info["connectVia"] == "url"
+    assert "kubeconfig" in info["reason"] and "context 'emulator'" in info["credentials"]

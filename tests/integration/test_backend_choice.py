@@ -1,0 +1,71 @@
+"""c.CloudTTY.backend: what `auto` picks, and why, and what users see when the cluster lacks the CRD."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.kube import EmulatorThread, write_kubeconfig
+
+
+@pytest.fixture
+def cluster(request):
+    """An emulated API server with or without the CloudShell CRD (``cluster`` is the parameter)."""
+    if request.param is None:
+        yield None
+        return
+    with EmulatorThread(cloudshells=request.param == "with-crd") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cloudtty_config(cluster, tmp_path, backend):
+    kubeconfig = tmp_path / "kubeconfig"
+    if cluster is not None:
+        write_kubeconfig(kubeconfig, cluster.url)
+    return {"backend": backend, "kubeconfig": str(kubeconfig), "owner": "alice", "connect_via": "url"}
+
+
+@pytest.fixture(autouse=True)
+def server_stops_before_the_cluster(jp_serverapp, cluster, jp_asyncio_loop):
+    yield
+    app = jp_serverapp.extension_manager.extension_points["jupyter_cloudtty"].app
+    jp_asyncio_loop.run_until_complete(app.shell_backend.shutdown())
+
+
+async def info(jp_fetch) -> dict:
+    return json.loads((await jp_fetch("cloudtty", "api", "info")).body)
+
+
+@pytest.mark.parametrize("backend", ["auto"])
+@pytest.mark.parametrize(
+    "cluster, chosen, reason",
+    [
+        ("with-crd", "kubernetes", "kubeconfig "),
+        ("without-crd", "local", "found, but the CloudShell CRD is not installed in this cluster"),
+        (None, "local", "no cluster credentials found (in-cluster or kubeconfig)"),
+    ],
+    indirect=["cluster"],
+)
+async def test_auto_takes_the_cluster_only_when_cloudshells_are_there(jp_fetch, chosen, reason):
+    answer = await info(jp_fetch)
+    assert answer["backend"] == chosen
+    assert reason in answer["reason"], answer["reason"]
+
+
+@pytest.mark.parametrize("backend", ["kubernetes"])
+@pytest.mark.parametrize("cluster", ["without-crd"], indirect=True)
+async def test_a_cluster_without_the_crd_says_how_to_install_it(api):
+    for method in ("GET", "POST"):
+        status, answer, _ = await api(method, body={"name": "s1"} if method == "POST" else None)
+        assert status == 503, answer
+        install = "install it (jupyter cloudtty crd | kubectl apply -f -)"
+        assert answer["message"].startswith(f"the CloudShell CRD is not installed in this cluster; {install}"), answer
+
+
+@pytest.mark.parametrize("backend", ["local"])
+@pytest.mark.parametrize("cluster", ["with-crd"], indirect=True)
+async def test_local_is_local_even_with_a_cluster(jp_fetch):
+    answer = await info(jp_fetch)
+    assert (answer["backend"], answer["reason"]) == ("local", "c.CloudTTY.backend is 'local'")
