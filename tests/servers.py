@@ -23,7 +23,7 @@ STARTED = b"jupyter_cloudtty | extension was successfully started"
 class JupyterProcess:
     """``python -m <module>`` on 127.0.0.1 with a token; ``async with`` starts and stops it."""
 
-    def __init__(self, module: str, root: Path, token: str = "process-test-token"):
+    def __init__(self, module: str, root: Path, token: str = "process-test-token", args: tuple[str, ...] = ()):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -32,7 +32,7 @@ class JupyterProcess:
         self.argv = [
             sys.executable, "-m", module, "--allow-root", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-            "--ServerApp.log_level=DEBUG",
+            "--ServerApp.log_level=DEBUG", *args,
         ]  # fmt: skip
         self.env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
         self.process: subprocess.Popen | None = None
