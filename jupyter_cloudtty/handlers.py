@@ -66,11 +66,22 @@ class ApiHandler(APIHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ShellError):
             self.log.info("%s %s: %s", self.request.method, self.request.path, value)
-        else:
+        elif not log_refusal(self, value):
             super().log_exception(typ, value, tb)
 
     def shell_url(self, name: str) -> str:
         return url_path_join(self.base_url, API_PATH, name)
+
+
+def log_refusal(handler: web.RequestHandler, error: Any) -> bool:
+    """Log an HTTPError without the query string (tornado's own log line has the URL's ?token=)."""
+    if not isinstance(error, web.HTTPError):
+        return False
+    request = handler.request
+    message = (error.log_message % error.args) if error.log_message and error.args else error.log_message
+    handler.log.warning("%d %s %s (%s): %s", error.status_code, request.method, request.path, request.remote_ip,
+                        message or error.reason or "")  # fmt: skip
+    return True
 
 
 class ShellsHandler(ApiHandler):
@@ -203,6 +214,10 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         if not received.isdigit():
             raise web.HTTPError(400, "received: a count of output bytes")
         return client, int(received)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not log_refusal(self, value):
+            super().log_exception(typ, value, tb)
 
     def skip_check_origin(self) -> bool:
         # jupyter_server waives the Origin check for token-authenticated requests. Not for

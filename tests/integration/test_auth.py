@@ -70,3 +70,12 @@ async def test_a_browser_session_cannot_post_or_delete_without_xsrf(api, create_
     # With the XSRF cookie echoed in the header, as JupyterLab sends it, the same works.
     xsrf = {"Authorization": "", "Cookie": f"{login}; _xsrf=c0ffee", "X-XSRFToken": "c0ffee"}
     assert (await api("DELETE", "target", headers=xsrf))[0] == 204
+
+
+async def test_a_refused_token_in_the_url_is_not_logged(create_shell, terminal_url, caplog):
+    await create_shell("target")
+    with pytest.raises(HTTPClientError) as error:
+        await TtydClient.connect(terminal_url("target") + "?token=leaked-secret-123")
+    assert error.value.code == 403
+    assert "403 GET" in caplog.text and "/cloudtty/api/shells/target/terminal" in caplog.text
+    assert "leaked-secret-123" not in caplog.text
