@@ -16,8 +16,10 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 
 from tornado.httpserver import HTTPServer
@@ -207,3 +209,14 @@ class TtydServer:
             return self.connections[count - 1]
 
         return await asyncio.wait_for(wait(), timeout)
+
+
+async def _serve(argv: list[str]) -> None:
+    async with TtydServer(argv, env=dict(os.environ, PS1="$ ")) as server:
+        print(server.port, flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    # python -m tests.ttyd_server COMMAND...: serve on a free port of 127.0.0.1, printed first (benchmarks).
+    asyncio.run(_serve(sys.argv[1:] or ["bash", "--norc", "--noprofile"]))
