@@ -33,6 +33,7 @@ VALUE_SETS = {
         "featureGates": {"AllowSecretStoreKubeconfig": True},
         "gateway": {"name": "gw", "namespace": "infra", "sectionName": "https", "hostname": "h.example", "https": True},
         "resources": {"limits": {"memory": "256Mi"}},
+        "jupyterServers": {"serviceAccounts": [{"name": "cloudtty-user", "namespace": "jhub"}], "serviceProxy": True},
         "nodeSelector": {"pool": "system"},
         "tolerations": [{"key": "system", "operator": "Exists"}],
     },
@@ -122,3 +123,27 @@ def test_the_deployment_runs_the_operator_as_configured():
 def test_plain_manifests_are_the_chart_rendered_with_defaults():
     expected = yaml.safe_dump_all(render({}), sort_keys=False)
     assert MANIFESTS.read_text() == expected, "regenerate: python deploy/render_manifests.py"
+
+
+JUPYTER = {"jupyterServers": {"serviceAccounts": [{"name": "cloudtty-user", "namespace": "jhub"}]}}
+
+
+def test_jupyter_servers_may_manage_cloudshells_and_nothing_else():
+    objects = render({**JUPYTER, "namespaces": ["team-a"]})
+    (role,) = [o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "rel-operator-jupyter"]
+    assert role["rules"] == [{"apiGroups": ["cloudshell.cloudtty.io"], "resources": ["cloudshells"],
+                              "verbs": ["get", "list", "watch", "create", "delete"]}]  # fmt: skip
+    bindings = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "rel-operator-jupyter"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["shells", "team-a"]
+    for binding in bindings:
+        assert binding["roleRef"]["name"] == "rel-operator-jupyter"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "cloudtty-user", "namespace": "jhub"}]
+    wide = render(
+        {**JUPYTER, "clusterWide": True, "jupyterServers": {**JUPYTER["jupyterServers"], "serviceProxy": True}}
+    )
+    (binding,) = [
+        o for o in wide if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] == "rel-operator-jupyter"
+    ]
+    (role,) = [o for o in wide if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "rel-operator-jupyter"]
+    assert role["rules"][1] == {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get", "create"]}
+    assert not [o for o in render({}) if o["metadata"]["name"].endswith("-jupyter")]  # none unless asked
