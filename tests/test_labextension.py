@@ -68,7 +68,9 @@ def test_the_wheel_carries_the_prebuilt_labextension(tmp_path):
     )
     (wheel,) = tmp_path.glob("jupyter_cloudtty-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    prefix = next(n for n in names if n.endswith(".data/data/share/jupyter/labextensions/jupyter-cloudtty/package.json"))
+    prefix = next(
+        n for n in names if n.endswith(".data/data/share/jupyter/labextensions/jupyter-cloudtty/package.json")
+    )
     base = prefix.rsplit("package.json", 1)[0]
     assert base + "install.json" in names
     assert base + "schemas/jupyter-cloudtty/plugin.json" in names

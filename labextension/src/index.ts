@@ -29,6 +29,7 @@ import { addRunningShells } from './running';
 import { ShellSearchProvider } from './search';
 import { ShellsModel } from './shells';
 import { ITerminalSettings } from './terminal';
+import { jupyterLabFont } from './theme';
 
 const PLUGIN_ID = 'jupyter-cloudtty:plugin';
 
@@ -44,6 +45,8 @@ export namespace CommandIDs {
   export const copy = 'cloudtty:copy';
   export const paste = 'cloudtty:paste';
   export const showPanel = 'cloudtty:show-panel';
+  export const increaseFont = 'cloudtty:increase-font';
+  export const decreaseFont = 'cloudtty:decrease-font';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -139,6 +142,7 @@ function activate(
   model.start();
 
   addCommands(app, actions, panel, defaults);
+  addFontCommands(app, settingRegistry, terminalSettings);
 
   if (restorer) {
     restorer.add(panel, 'jupyter-cloudtty-panel');
@@ -156,7 +160,9 @@ function activate(
       CommandIDs.createWithOptions,
       CommandIDs.openByName,
       CommandIDs.showPanel,
-      CommandIDs.reconnect
+      CommandIDs.reconnect,
+      CommandIDs.increaseFont,
+      CommandIDs.decreaseFont
     ]) {
       palette.addItem({ command, category, args: { isPalette: true } });
     }
@@ -165,6 +171,34 @@ function activate(
     addRunningShells(runningManagers, actions);
   }
   searchRegistry?.add('jupyter-cloudtty', ShellSearchProvider);
+}
+
+/** Font size commands: they change the `fontSize` setting, which every terminal follows. */
+function addFontCommands(
+  app: JupyterFrontEnd,
+  settingRegistry: ISettingRegistry | null,
+  terminalSettings: ITerminalSettings
+): void {
+  const step = (delta: number) => async () => {
+    if (!settingRegistry) {
+      return;
+    }
+    const current = terminalSettings.fontSize ?? jupyterLabFont().fontSize;
+    const size = Math.min(72, Math.max(6, Math.round(current) + delta));
+    await settingRegistry
+      .set(PLUGIN_ID, 'fontSize', size)
+      .catch(showError('Cannot change the font size'));
+  };
+  app.commands.addCommand(CommandIDs.increaseFont, {
+    label: 'Increase Cluster Shell Font Size',
+    isEnabled: () => settingRegistry !== null,
+    execute: step(1)
+  });
+  app.commands.addCommand(CommandIDs.decreaseFont, {
+    label: 'Decrease Cluster Shell Font Size',
+    isEnabled: () => settingRegistry !== null,
+    execute: step(-1)
+  });
 }
 
 function showError(title: string): (error: unknown) => void {

@@ -53,7 +53,9 @@ class Lab:
         self.log = log
         settings = base / "lab-settings"
         # No "get notified about news?" toast over the screenshots.
-        notification = settings / "user-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        notification = (
+            settings / "user-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        )
         notification.parent.mkdir(parents=True, exist_ok=True)
         notification.write_text(json.dumps({"fetchNews": "false"}))
         self.argv = [
@@ -210,6 +212,14 @@ TERMINAL_STATE = f"""
 """
 
 
+def wait_for_state(page: Page, name: str, condition: str, timeout: float = 30000) -> dict:
+    """Wait until `condition`, JavaScript over `s` (the terminal's state above), holds; returns the state."""
+    page.wait_for_function(
+        f"(name) => {{ const s = ({TERMINAL_STATE})(name); return !!s && ({condition}); }}", arg=name, timeout=timeout
+    )
+    return terminal_state(page, name)
+
+
 def terminal_text(page: Page, name: str) -> str:
     return page.evaluate(TERMINAL_TEXT, name) or ""
 
@@ -221,7 +231,8 @@ def terminal_state(page: Page, name: str) -> dict:
 def wait_for_text(page: Page, name: str, pattern: str, timeout: float = 20000) -> str:
     """Wait until the terminal's buffer matches the regular expression; returns the buffer."""
     page.wait_for_function(
-        f"([name, pattern]) => {{ const t = ({TERMINAL_TEXT})(name); return t !== null && new RegExp(pattern, 'm').test(t); }}",
+        f"([name, pattern]) => {{ const t = ({TERMINAL_TEXT})(name);"
+        " return t !== null && new RegExp(pattern, 'm').test(t); }",
         arg=[name, pattern],
         timeout=timeout,
     )

@@ -7,19 +7,20 @@ theme, close and reopen its tab (the scrollback is still there), delete it.
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
 
 from tests.ui.conftest import (
-    TERMINAL_STATE,
     Lab,
     open_lab,
     open_panel,
     terminal_state,
     terminal_text,
     type_in_terminal,
+    wait_for_state,
     wait_for_text,
 )
 
@@ -66,20 +67,17 @@ def test_create_type_resize_theme_reopen_delete(page: Page, lab: Lab, output_dir
     state = terminal_state(page, name)
     assert stty_size(page, name, "size1") == (state["rows"], state["cols"])
     page.set_viewport_size({"width": 1000, "height": 600})
-    page.wait_for_function(
-        f"(name) => {{ const s = ({TERMINAL_STATE})(name); return s && s.cols < {state['cols']} && s.rows < {state['rows']}; }}",
-        arg=name,
-    )
+    wait_for_state(page, name, f"s.cols < {state['cols']} && s.rows < {state['rows']}")
     smaller = terminal_state(page, name)
     assert stty_size(page, name, "size2") == (smaller["rows"], smaller["cols"])
     page.set_viewport_size({"width": 1400, "height": 900})
 
     # A notebook beside the terminal.
     (lab.root / "Notes.ipynb").write_text(NOTEBOOK)
+    options = {"mode": "split-right", "ref": state["widgetId"]}
     page.evaluate(
-        """(ref) => window.jupyterapp.commands.execute('docmanager:open',
-             {path: 'Notes.ipynb', factory: 'Notebook', kernel: {name: 'python3'}, options: {mode: 'split-right', ref}})""",
-        state["widgetId"],
+        "(args) => window.jupyterapp.commands.execute('docmanager:open', args)",
+        {"path": "Notes.ipynb", "factory": "Notebook", "kernel": {"name": "python3"}, "options": options},
     )
     expect(page.locator(".jp-Notebook")).to_be_visible()
     expect(page.locator(".jp-Notebook .jp-MarkdownOutput").first).to_contain_text("Cluster shells")
@@ -94,10 +92,7 @@ def test_create_type_resize_theme_reopen_delete(page: Page, lab: Lab, output_dir
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
     page.wait_for_function(f"(light) => ({layout_color})() !== light", arg=light, timeout=30000)
     dark = page.evaluate(layout_color)
-    page.wait_for_function(
-        f"([name, color]) => {{ const s = ({TERMINAL_STATE})(name); return s && s.background === color; }}",
-        arg=[name, dark],
-    )
+    wait_for_state(page, name, f"s.background === {json.dumps(dark)}")
     assert mean_luminance(page, name) < 0.3
     page.screenshot(path=output_dir / "terminal-dark.png")
 
@@ -131,13 +126,27 @@ def mean_luminance(page: Page, name: str) -> float:
     return ImageStat.Stat(image).mean[0] / 255
 
 
-NOTEBOOK = """{
- "cells": [
-  {"cell_type": "markdown", "metadata": {}, "source": ["# Cluster shells next to a notebook\\n", "The terminal on the left is a shell from the **Cluster shells** panel."]},
-  {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["import requests  # talk to your services while the shell tails their logs"]}
- ],
- "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
- "nbformat": 4,
- "nbformat_minor": 5
-}
-"""
+NOTEBOOK = json.dumps(
+    {
+        "cells": [
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": [
+                    "# Cluster shells next to a notebook\n",
+                    "The terminal on the left is a shell from the **Cluster shells** panel.",
+                ],
+            },
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ["import requests  # talk to your services while the shell tails their logs"],
+            },
+        ],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+)

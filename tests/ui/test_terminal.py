@@ -1,0 +1,179 @@
+"""Terminal tabs and the panel's other paths, in a real JupyterLab and a real browser: a shell
+that ends, server errors, the running-sessions panel, context menus, reload, settings, copy/paste."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import (
+    Lab,
+    open_lab,
+    open_panel,
+    terminal_state,
+    type_in_terminal,
+    wait_for_state,
+    wait_for_text,
+)
+
+PROMPT = r"^bash-[\d.]+[#$] "
+
+
+# Whether the saved layout (the workspace on the server) has a widget; a synchronous request,
+# as wait_for_function's predicate cannot await.
+WORKSPACE_HAS = """(id) => {
+  const request = new XMLHttpRequest();
+  request.open('GET', '/lab/api/workspaces/default', false);
+  request.send();
+  if (request.status !== 200) { return false; }
+  const layout = JSON.parse(request.responseText).data['layout-restorer:data'];
+  return !!layout && JSON.stringify(layout.main || {}).includes(id);
+}"""
+
+
+def terminal(page: Page, name: str):
+    return page.locator(f'.jp-CloudTTY-terminal[data-shell-name="{name}"]')
+
+
+def shell_item(page: Page, name: str):
+    return page.locator(f'#jp-CloudTTY-panel .jp-CloudTTY-shell[data-shell-name="{name}"]')
+
+
+def test_a_shell_that_fails_says_so_and_starts_again(page: Page, lab: Lab) -> None:
+    command = "echo ready; read line; exit 3"
+    assert lab.api("POST", "shells", {"name": "fails", "spec": {"commandAction": command}})[0] == 201
+    open_lab(page, lab)
+    open_panel(page)
+    expect(shell_item(page, "fails").locator(".jp-CloudTTY-shell-command")).to_have_text(command)
+    shell_item(page, "fails").locator(".jp-CloudTTY-shell-open").click()
+    wait_for_text(page, "fails", "^ready")
+    type_in_terminal(page, "fails", "")
+    banner = terminal(page, "fails").locator(".jp-CloudTTY-banner")
+    expect(banner).to_contain_text("The shell failed: exited with code 3")
+    expect(shell_item(page, "fails").locator(".jp-CloudTTY-phase")).to_have_text("Failed")
+    # The running-sessions panel lists running shells only.
+    assert terminal_state(page, "fails")["state"] == "ended"
+
+    banner.get_by_role("button", name="Start a new one like it").click()
+    tab = page.locator(".jp-CloudTTY-terminal")
+    expect(tab).not_to_have_attribute("data-shell-name", "fails")
+    new_name = tab.get_attribute("data-shell-name")
+    assert new_name and new_name != "fails"
+    wait_for_text(page, new_name, "^ready")
+    expect(tab.locator(".jp-CloudTTY-banner")).to_be_hidden()
+    expect(shell_item(page, new_name).locator(".jp-CloudTTY-shell-command")).to_have_text(command)
+    assert lab.api("GET", f"shells/{new_name}")[1]["spec"]["commandAction"] == command
+
+
+def test_server_errors_are_shown_as_the_server_said_them(page: Page, lab: Lab) -> None:
+    lab.api("POST", "shells", {"name": "taken"})
+    status, body = lab.api("POST", "shells", {"name": "taken"})
+    assert status == 409
+    open_lab(page, lab)
+    open_panel(page)
+    panel = page.locator("#jp-CloudTTY-panel")
+    panel.get_by_role("button", name="Options…").click()
+    form = panel.get_by_role("form", name="New shell")
+    form.locator('input[name="name"]').fill("taken")
+    form.get_by_role("button", name="Create").click()
+    expect(panel.get_by_role("alert")).to_have_text(body["message"] + "×")
+
+    # A field the form itself can check never reaches the server.
+    form.locator('select[name="preset"]').select_option("logs")
+    form.locator('input[name="pod"]').fill("")
+    form.get_by_role("button", name="Create").click()
+    expect(panel.get_by_role("alert")).to_contain_text("Pod is required.")
+
+    # What the server refuses, it explains.
+    form.locator('select[name="preset"]').select_option("shell")
+    form.locator('input[name="name"]').fill("Not_A_Name")
+    form.get_by_role("button", name="Create").click()
+    status, body = lab.api("POST", "shells", {"name": "Not_A_Name"})
+    assert status == 400
+    expect(panel.get_by_role("alert")).to_contain_text(body["message"])
+
+    # Presets make the command (kubectl is not on this machine: that shell fails, and says why).
+    form.locator('select[name="preset"]').select_option("events")
+    form.locator('input[name="name"]').fill("events")
+    form.get_by_role("button", name="Create").click()
+    expect(shell_item(page, "events")).to_be_visible()
+    expect(panel.get_by_role("form", name="New shell")).to_have_count(0)
+    assert lab.api("GET", "shells/events")[1]["spec"] == {"commandAction": "kubectl get events -A -w"}
+    expect(shell_item(page, "events").locator(".jp-CloudTTY-phase")).to_have_text("Failed")
+
+    # A time to live is counted down in the list.
+    panel.get_by_role("button", name="Options…").click()
+    form.locator('input[name="name"]').fill("timed")
+    form.locator('input[name="ttl"]').fill("1h30m")
+    form.get_by_role("button", name="Create").click()
+    expect(shell_item(page, "timed").locator(".jp-CloudTTY-shell-meta")).to_contain_text(
+        re.compile(r"1h (30|29)m left")
+    )
+    assert lab.api("GET", "shells/timed")[1]["spec"] == {"ttlSecondsAfterStarted": 5400}
+
+
+def test_running_panel_context_menu_reload_and_font_size(page: Page, lab: Lab) -> None:
+    lab.api("POST", "shells", {"name": "listed"})
+    open_lab(page, lab)
+
+    # JupyterLab's "Running Terminals and Kernels" panel lists the shell; clicking opens it.
+    page.locator('.jp-SideBar.jp-mod-left [data-id="jp-running-sessions"]').click()
+    section = page.get_by_role("region", name="Cluster Shells Section")
+    item = section.locator(".jp-RunningSessions-item", has_text="listed")
+    expect(item).to_be_visible()
+    item.locator(".jp-RunningSessions-itemLabel").click()
+    wait_for_text(page, "listed", PROMPT)
+    type_in_terminal(page, "listed", "echo kept-$((20+22))")
+    wait_for_text(page, "listed", "^kept-42$")
+    page.locator(".lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabCloseIcon").click()
+    expect(terminal(page, "listed")).to_have_count(0)
+
+    # The panel's context menu opens it again.
+    open_panel(page)
+    shell_item(page, "listed").click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Open Cluster Shell$")).click()
+    wait_for_text(page, "listed", "^kept-42$")
+
+    # A reload restores the tab, its scrollback with it (once JupyterLab has saved the layout).
+    page.wait_for_function(WORKSPACE_HAS, arg="cloudtty:listed")
+    page.reload()
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
+    wait_for_text(page, "listed", "^kept-42$", timeout=30000)
+
+    # Font size from the settings (Settings menu): the terminal re-fits, the shell sees its new size.
+    before = terminal_state(page, "listed")
+    page.get_by_role("menuitem", name="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Increase Cluster Shell Font Size").click()
+    wait_for_state(page, "listed", f"s.cols < {before['cols']}")
+    after = terminal_state(page, "listed")
+    type_in_terminal(page, "listed", "echo size $(stty size)")
+    wait_for_text(page, "listed", rf"^size {after['rows']} {after['cols']}$")
+
+
+def test_copy_and_paste(page: Page, lab: Lab) -> None:
+    lab.api("POST", "shells", {"name": "clip"})
+    open_lab(page, lab)
+    open_panel(page)
+    shell_item(page, "clip").locator(".jp-CloudTTY-shell-open").click()
+    wait_for_text(page, "clip", PROMPT)
+    type_in_terminal(page, "clip", "echo copy-$((3*3))")
+    text = wait_for_text(page, "clip", "^copy-9$")
+    line = text.split("\n").index("copy-9")
+    # Select the line (as a triple click does), then the terminal's context menu: Copy.
+    page.evaluate(
+        "([name, line]) => { for (const w of window.jupyterapp.shell.widgets('main')) {"
+        " if (w.content && w.content.shellName === name) { w.content.terminal.selectLines(line, line); } } }",
+        ["clip", line],
+    )
+    terminal(page, "clip").locator(".xterm-screen").click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Copy$")).click()
+    assert page.evaluate("() => navigator.clipboard.readText()").strip() == "copy-9"
+
+    # Paste it back as input: the shell runs it as a command.
+    page.evaluate("() => navigator.clipboard.writeText('echo pasted-$((5+5))')")
+    terminal(page, "clip").locator(".xterm-screen").click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Paste$")).click()
+    wait_for_text(page, "clip", r"echo pasted-\$\(\(5\+5\)\)$")  # at the prompt, not yet run
+    page.keyboard.press("Enter")
+    wait_for_text(page, "clip", "^pasted-10$")
