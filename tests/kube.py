@@ -63,12 +63,17 @@ class EmulatorThread:
                 await asyncio.wait_for(self._context.__aexit__(None, None, None), 2)
             except asyncio.TimeoutError:
                 pass
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:  # requests still being served: end them here, not at garbage collection
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         try:
             self.run(stop())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+            self._loop.close()
 
 
 class ThreadedApi:

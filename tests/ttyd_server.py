@@ -147,10 +147,10 @@ class _Terminal(WebSocketHandler):
 
     def _reap(self) -> None:
         assert self.pty is not None
-        try:
-            self.pty.ptyproc.terminate(force=True)
-        finally:
-            self.pty.ptyproc.close()
+        process = self.pty.ptyproc
+        ptys.signal_session(process.pid, signal.SIGKILL)  # what the SIGHUP left
+        process.wait()
+        process.close()
 
 
 class TtydServer:
