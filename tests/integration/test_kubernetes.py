@@ -198,8 +198,13 @@ async def test_a_failed_shell_says_why_in_its_status_and_its_terminal(api, pods,
     failed = {"type": "Failed", "status": "True", "reason": "ImagePullFailed", "message": why,
               "lastTransitionTime": "2026-11-25T00:00:00Z"}  # fmt: skip
     await pods.status("s1", phase="Failed", conditions=[failed])
+
+    async def failed_shown() -> bool:  # as soon as the server's watch has seen it
+        return (await api("GET", "s1"))[1]["status"]["phase"] == "Failed"
+
+    await eventually(failed_shown, what="the Failed phase")
     _, shell, _ = await api("GET", "s1")
-    assert shell["status"]["phase"] == "Failed" and shell["status"]["conditions"] == [failed]
+    assert shell["status"]["conditions"] == [failed]
     term = await connect("s1")
     code, reason = await term.wait_closed()
     assert code == 4000 and reason.startswith("image pull failing: ErrImagePull")
