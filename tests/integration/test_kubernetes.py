@@ -18,8 +18,11 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.emulator import Operator
+from tests.integration.test_operator import ready_endpoint, run_pod
 from tests.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
 from tests.sse import EventStream
+from tests.ttyd_server import TtydServer
 from tests.waiting import alive, eventually, process_gone
 
 CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
@@ -415,3 +418,44 @@ async def test_info_says_kubernetes_where_and_why(jp_fetch, k8s):
     assert info["backend"] == "kubernetes" and info["namespace"] == NS and info["identity"] == "alice"
     assert info["apiServer"] == k8s.url and info["connectVia"] == "url"
     assert "kubeconfig" in info["reason"] and "context 'emulator'" in info["credentials"]
+
+
+# --- with the real operator -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort"}])
+async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_works(api, k8s, kube, connect, tmp_path):
+    """Our operator (kopf) reconciles the shell the server created; the tests play the kubelet,
+    the EndpointSlice controller and the API server's NodePort allocation, whose port is a ttyd
+    stand-in's on this node (127.0.0.1)."""
+    operator = await Operator(k8s.k8s).start()
+    try:
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                           "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}  # fmt: skip
+        await kube.create(node)
+        assert (await api("POST", body={"name": "s1", "spec": {"commandAction": "bash"}}))[0] == 201
+
+        async def service() -> dict | None:
+            return await kube.get("Service", NS, "cloudshell-s1")
+
+        await eventually(service, what="the operator's Service")
+        async with TtydServer(["bash", "--norc", "--noprofile"], cwd=str(tmp_path)) as ttyd:
+            ports = [{**(await service())["spec"]["ports"][0], "nodePort": ttyd.port}]
+            await kube.patch("Service", NS, "cloudshell-s1", {"spec": {"ports": ports}})
+            await run_pod(kube, "s1")
+            await ready_endpoint(kube, "s1")
+
+            async def ready() -> bool:
+                return (await api("GET", "s1"))[1]["status"]["phase"] == "Ready"
+
+            await eventually(ready, timeout=20, what="Ready, as the operator writes it")
+            assert (await api("GET", "s1"))[1]["status"]["accessUrl"] == ttyd.address
+            term = await connect("s1")
+            await term.send("echo $((6*7))\r")
+            await term.expect(rb"\r42\r\n")
+
+            assert (await api("DELETE", "s1"))[0] == 204
+            assert await term.wait_closed() == (4002, "the shell was deleted")
+    finally:
+        await operator.stop()
