@@ -124,8 +124,10 @@ class KubernetesBackend(Backend):
             self._settled.set()
         elif kind in ("ADDED", "MODIFIED") and policy.owned_by(payload, self.owner):
             self._store(payload)
-        elif kind == "DELETED":
+        elif kind in ("ADDED", "MODIFIED", "DELETED"):  # gone, or no longer this owner's
             name, uid = payload["metadata"]["name"], payload["metadata"].get("uid")
+            if kind == "DELETED":
+                self._deleted_uids.discard(uid)
             if (self._objects.get(name) or {}).get("metadata", {}).get("uid") == uid:
                 self._forget(name)
 
