@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes.client.exceptions import ApiException
 from tornado.httpclient import HTTPClientError
@@ -305,7 +307,7 @@ class KubernetesBackend(Backend):
         try:
             stream = await TtydStream.connect(url, rows=rows, columns=columns, timeout=self.connect_timeout, **options)
         except (OSError, HTTPClientError, WebSocketError, asyncio.TimeoutError) as e:
-            why = f"cannot reach the shell's terminal: {describe(e)}"
+            why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
             log.warning("shell %s: %s (%s)", name, why, url)
             session.end(CloseCode.UNREACHABLE, close_reason(why))
             return None
@@ -361,9 +363,14 @@ class KubernetesBackend(Backend):
         self._detach_timers[name] = asyncio.get_running_loop().call_later(self.detach_timeout, expire)
 
 
-def describe(e: BaseException) -> str:
+def describe(e: BaseException, url: str, connect_via: str) -> str:
+    """Why a connection to ttyd failed, in words that point at the fix."""
+    host = urlsplit(url).hostname
+    if isinstance(e, socket.gaierror):
+        hint = " (outside the cluster? set c.CloudTTY.connect_via to 'apiserver')" if connect_via == "service" else ""
+        return f"{host} does not resolve{hint}"
     if isinstance(e, HTTPClientError):
-        return f"HTTP {e.code} {e.message}"
+        return f"HTTP {e.code} {e.message} from {host}"
     if isinstance(e, asyncio.TimeoutError):
-        return "timed out"
-    return str(e) or type(e).__name__
+        return f"no answer from {host}"
+    return f"{e.strerror or e}" if isinstance(e, OSError) else str(e) or type(e).__name__
