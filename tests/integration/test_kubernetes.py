@@ -237,6 +237,13 @@ async def test_an_unreachable_terminal_closes_with_a_reason(api, pods, connect, 
     assert code == 4005 and re.match(reason, why), why
 
 
+@pytest.mark.parametrize("policy_config", [{"ready_timeout": 1.0}])
+async def test_a_shell_no_operator_acts_on_gives_up_with_what_to_check(api, connect):
+    await api("POST", body={"name": "s1"})
+    term = await connect("s1")
+    assert await term.wait_closed() == (4005, "not Ready after 1s (no status): kubectl describe cloudshell s1")
+
+
 @pytest.mark.parametrize("policy_config", [{"connect_via": "service"}])
 async def test_a_service_name_that_does_not_resolve_says_so(api, pods, connect):
     await api("POST", body={"name": "s1"})
