@@ -14,4 +14,11 @@ def _jupyter_server_extension_points() -> list[dict]:
     return [{"module": "jupyter_cloudtty.app", "app": CloudTTY}]
 
 
-__all__ = ["__version__"]
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext jupyter_cloudtty``: the ``%kubectl`` and ``%cloudtty`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+__all__ = ["__version__", "load_ipython_extension"]

@@ -60,13 +60,8 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         self.fallback["get", re.compile(r"/openapi/v3/.+")] << self._serve_openapi_group_version
 
     async def _serve_openapi(self, request: kmock.Request):
-        versions = {f"{r.group}/{r.version}".lstrip("/") for r in self._get_resources()}
-        return {
-            "paths": {
-                ("api/" if "/" not in gv else "apis/") + gv: {"serverRelativeURL": f"/openapi/v3/{'api' if '/' not in gv else 'apis'}/{gv}"}
-                for gv in versions
-            }
-        }
+        paths = {f"apis/{r.group}/{r.version}" if r.group else f"api/{r.version}" for r in self._get_resources()}
+        return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}"} for path in paths}}
 
     async def _serve_openapi_group_version(self, request: kmock.Request):
         prefix, gv = request.url.path.removeprefix("/openapi/v3/").split("/", 1)
@@ -109,6 +104,10 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         return {"apiVersion": listing.pop("apiVersion"), "kind": listing.pop("kind"), **listing}
 
     async def _serve_watch(self, request: kmock.Request):  # type: ignore[override]
+        # Typed as a real API server types it: kubectl decodes a watch by its Content-Type.
+        return kmock.Response(headers={"Content-Type": "application/json"}, payload=self._watch_since(request))
+
+    async def _watch_since(self, request: kmock.Request):
         # A watch from resourceVersion N sees only changes after N, never a stale copy again.
         since = request.params.get("resourceVersion", "")
         since = int(since) if since.isdigit() else 0
@@ -127,9 +126,8 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         namespace = NAMESPACE_PATH.match(request.url.path)
         if namespace and request.method == kmock.method.GET:
             # kmock's namespaces are implicit (any one holds objects): each exists, as kubectl checks.
-            return aiohttp.web.json_response(
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace[1]}, "status": {"phase": "Active"}}
-            )
+            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace[1]}}
+            return aiohttp.web.json_response({**ns, "status": {"phase": "Active"}})
         data = request.data
         if request.resource is not None and request.action == kmock.action.CREATE and isinstance(data, dict):
             meta = dict(data.get("metadata") or {})

