@@ -44,9 +44,12 @@ export interface IShell {
 /** `GET /cloudtty/api/info`. */
 export interface IServerInfo {
   backend: string;
+  /** Why this backend (the server's words). */
+  reason?: string;
   version?: string;
   identity?: string;
-  namespace?: string;
+  namespace?: string | null;
+  apiServer?: string;
 }
 
 /** An error answer; `message` is the server's own `{"message": ...}` when it sent one. */

@@ -52,6 +52,11 @@ export class FlowControl {
     return this._paused;
   }
 
+  /** How many times PAUSE was sent. */
+  get pauses(): number {
+    return this._pauses;
+  }
+
   /** Writes tracked and not yet processed by the sink. */
   get pending(): number {
     return this._pending;
@@ -79,6 +84,7 @@ export class FlowControl {
     });
     if (!this._paused && this._pending > highWater) {
       this._paused = true;
+      this._pauses++;
       this._send(encodePause());
     }
   }
@@ -94,6 +100,7 @@ export class FlowControl {
   private _written = 0;
   private _pending = 0;
   private _paused = false;
+  private _pauses = 0;
   private _generation = 0;
 }
 

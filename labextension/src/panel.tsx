@@ -235,8 +235,9 @@ function BackendBadge(props: { info: IServerInfo | null; mode: string }): React.
       ? `Kubernetes${info.namespace ? ` · ${info.namespace}` : ''}`
       : `${info.backend[0].toUpperCase()}${info.backend.slice(1)} backend`;
   const details = [
-    `Backend: ${info.backend}`,
+    `Backend: ${info.backend}${info.reason ? ` (${info.reason})` : ''}`,
     info.namespace ? `Namespace: ${info.namespace}` : '',
+    info.apiServer ? `API server: ${info.apiServer}` : '',
     info.identity ? `Identity: ${info.identity}` : '',
     info.version ? `jupyter-cloudtty ${info.version}` : '',
     mode === 'events' ? 'Updates: live' : mode === 'polling' ? 'Updates: polling' : ''

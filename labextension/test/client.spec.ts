@@ -205,6 +205,7 @@ describe('flow control (ttyd client water marks)', () => {
     expect(socket.sentText().slice(1)).toEqual(['2', '3']);
     expect(c.flowControl.paused).toBe(false);
     expect(c.flowControl.pending).toBe(0);
+    expect(c.flowControl.pauses).toBe(1);
   });
 
   it('tracks one write per `limit` bytes, however the output is split', () => {

@@ -89,3 +89,39 @@ export class DeferredSink {
     return this.written.map(chunk => new TextDecoder().decode(chunk)).join('');
   }
 }
+
+/** An EventSource the test feeds: named events, errors, and the browser's ready states. */
+export class FakeEventSource {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+  static instances: FakeEventSource[] = [];
+
+  constructor(readonly url: string) {
+    FakeEventSource.instances.push(this);
+  }
+
+  readyState = 0;
+  onerror: ((event: Event) => void) | null = null;
+  private _listeners = new Map<string, ((event: MessageEvent<string>) => void)[]>();
+
+  addEventListener(type: string, listener: (event: MessageEvent<string>) => void): void {
+    this._listeners.set(type, [...(this._listeners.get(type) ?? []), listener]);
+  }
+
+  close(): void {
+    this.readyState = FakeEventSource.CLOSED;
+  }
+
+  emit(type: string, data: unknown): void {
+    this.readyState = FakeEventSource.OPEN;
+    for (const listener of this._listeners.get(type) ?? []) {
+      listener({ data: JSON.stringify(data) } as MessageEvent<string>);
+    }
+  }
+
+  fail(readyState: number): void {
+    this.readyState = readyState;
+    this.onerror?.(new Event('error'));
+  }
+}

@@ -194,7 +194,11 @@ TERMINAL_TEXT = f"""
   if (!term || !term.terminal) {{ return null; }}
   const buffer = term.terminal.buffer.active;
   const lines = [];
-  for (let i = 0; i < buffer.length; i++) {{ lines.push(buffer.getLine(i).translateToString(true)); }}
+  for (let i = 0; i < buffer.length; i++) {{
+    const line = buffer.getLine(i);  // a row that wraps on from the one above is the same line
+    if (line.isWrapped && lines.length) {{ lines[lines.length - 1] += line.translateToString(true); }}
+    else {{ lines.push(line.translateToString(true)); }}
+  }}
   return lines.join('\\n');
 }}
 """

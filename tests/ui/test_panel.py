@@ -40,6 +40,7 @@ def test_create_type_resize_theme_reopen_delete(page: Page, lab: Lab, output_dir
     open_panel(page)
     panel = page.locator("#jp-CloudTTY-panel")
     expect(panel.get_by_text("No shells yet.")).to_be_visible()
+    expect(panel.locator(".jp-CloudTTY-backend")).to_have_text("Local backend")  # from /cloudtty/api/info
     page.screenshot(path=output_dir / "panel-empty.png")
 
     # New shell: a tab opens and the prompt comes.
@@ -58,6 +59,10 @@ def test_create_type_resize_theme_reopen_delete(page: Page, lab: Lab, output_dir
         }"""
     )
     print(f"\n'New shell' click to the first prompt byte: {elapsed:.0f} ms (local backend)")
+
+    # WebGL where the browser has it (SwiftShader's counts), xterm.js's DOM renderer otherwise.
+    webgl2 = page.evaluate("() => !!document.createElement('canvas').getContext('webgl2')")
+    assert terminal_state(page, name)["renderer"] == ("webgl" if webgl2 else "dom")
 
     # Type, and see the answer.
     type_in_terminal(page, name, "echo $((6*7))")
@@ -93,6 +98,7 @@ def test_create_type_resize_theme_reopen_delete(page: Page, lab: Lab, output_dir
     page.wait_for_function(f"(light) => ({layout_color})() !== light", arg=light, timeout=30000)
     dark = page.evaluate(layout_color)
     wait_for_state(page, name, f"s.background === {json.dumps(dark)}")
+    expect(page.locator("#jupyterlab-splash")).to_have_count(0)
     assert mean_luminance(page, name) < 0.3
     page.screenshot(path=output_dir / "terminal-dark.png")
 

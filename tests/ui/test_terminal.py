@@ -177,3 +177,21 @@ def test_copy_and_paste(page: Page, lab: Lab) -> None:
     wait_for_text(page, "clip", r"echo pasted-\$\(\(5\+5\)\)$")  # at the prompt, not yet run
     page.keyboard.press("Enter")
     wait_for_text(page, "clip", "^pasted-10$")
+
+
+def test_a_flood_of_output_arrives_whole_and_the_terminal_answers(page: Page, lab: Lab) -> None:
+    """8 MB at once through the flow-controlled path: every byte arrives, the terminal answers
+    right after. (In this headless Chromium the page's own WebSocket backpressure keeps xterm.js's
+    backlog under ttyd's high-water mark, so PAUSE is not sent here: the unit tests cover it.)"""
+    lab.api("POST", "shells", {"name": "flood"})
+    open_lab(page, lab)
+    open_panel(page)
+    shell_item(page, "flood").locator(".jp-CloudTTY-shell-open").click()
+    wait_for_text(page, "flood", PROMPT)
+    type_in_terminal(page, "flood", "yes $(printf 'x%.0s' $(seq 199)) | head -n 40000; echo flood-$((2*2))")
+    text = wait_for_text(page, "flood", "^flood-4$", timeout=120000)
+    lines = text.split("\n")
+    assert lines[lines.index("flood-4") - 1] == "x" * 199
+    assert terminal_state(page, "flood")["received"] > 40000 * 200
+    type_in_terminal(page, "flood", "echo still-$((6*7))")
+    wait_for_text(page, "flood", "^still-42$")
