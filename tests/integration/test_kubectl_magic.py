@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import re
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -236,3 +238,51 @@ def test_kubectl_is_found_without_path(ip, monkeypatch, tmp_path: Path):
 
     assert Path(kubectl.find()).name == "kubectl"
     assert run_cell(ip, "%kubectl get pod web-0 -o name").stdout == "pod/web-0\n"
+
+
+def _user_agents(cluster) -> list[str]:
+    return [r.headers.get("User-Agent", "") for r in cluster.k8s]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        "get pods",
+        "get po web-1",
+        "get pod -l app=web",
+        "get pods --field-selector metadata.name=web-0",
+        "-n other get pods",
+        "get pods --namespace=other",
+        "--context other get pods",
+        "get pods -A",
+        "get Pod",
+        "get deployments.apps",
+        "get services",
+    ],
+)
+def test_plain_gets_are_read_directly_with_kubectls_exact_document(ip, cluster, args):
+    """What the fast path reads is what ``kubectl get -o json`` prints, so the table is the same."""
+    from jupyter_cloudtty import kubeapi
+
+    with_kubectl = json.loads(subprocess.run(["kubectl", *args.split(), "-o", "json"], capture_output=True).stdout)
+    direct, warnings = kubeapi.get(args.split())
+    assert direct == with_kubectl and warnings == []
+
+
+def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
+    from jupyter_cloudtty import magics
+
+    assert magics._imported.wait(30)  # until the client is imported (by %load_ext), kubectl runs
+    before = _user_agents(cluster)
+    direct = run_cell(ip, "%kubectl get pods")
+    asked = _user_agents(cluster)[len(before) :]
+    assert asked and all(agent.startswith("jupyter-cloudtty/") for agent in asked)  # kubectl did not run
+    ip.run_line_magic("config", "CloudTTYMagics.direct_get = False")
+    try:
+        before = _user_agents(cluster)
+        by_kubectl = run_cell(ip, "%kubectl get pods")
+        assert all(agent.startswith("kubectl/") for agent in _user_agents(cluster)[len(before) :])
+    finally:
+        ip.run_line_magic("config", "CloudTTYMagics.direct_get = True")
+    assert (direct.text, direct.html, direct.stderr) == (by_kubectl.text, by_kubectl.html, by_kubectl.stderr)
+    assert direct.value.items == by_kubectl.value.items

