@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from tests.servers import JupyterProcess
 
@@ -34,18 +36,31 @@ class Output:
 
 
 class ServerKernel:
-    """``POST /api/kernels`` on ``server``, then its channels through its connection file."""
+    """``POST <url>api/kernels`` on a server, then the kernel's channels through its connection file.
 
-    def __init__(self, server: JupyterProcess):
-        self.server = server
+    ``runtime_dir`` is the server's, where the kernel's ``kernel-<id>.json`` is written (searched
+    below it: a JupyterHub server's is under its user's home).
+    """
+
+    def __init__(self, url: str, headers: dict[str, str], runtime_dir: str | Path):
+        self.url, self.headers, self.runtime_dir = url, headers, Path(runtime_dir)
         self.id = ""
         self.client: AsyncKernelClient | None = None
 
+    @classmethod
+    def of(cls, server: JupyterProcess) -> ServerKernel:
+        return cls(f"http://127.0.0.1:{server.port}/", server.headers, server.env["JUPYTER_RUNTIME_DIR"])
+
+    async def _fetch(self, path: str, method: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body)
+        request = HTTPRequest(self.url + path, method=method, headers=self.headers, body=data)
+        response = await AsyncHTTPClient().fetch(request)
+        return json.loads(response.body) if response.body else None
+
     async def __aenter__(self) -> ServerKernel:
-        response = await self.server.fetch("api/kernels", method="POST", body={"name": "python3"})
-        self.id = json.loads(response.body)["id"]
-        runtime = self.server.env["JUPYTER_RUNTIME_DIR"]
-        self.client = AsyncKernelClient(connection_file=f"{runtime}/kernel-{self.id}.json")
+        self.id = (await self._fetch("api/kernels", "POST", {"name": "python3"}))["id"]
+        connection_file = next(self.runtime_dir.rglob(f"kernel-{self.id}.json"))
+        self.client = AsyncKernelClient(connection_file=str(connection_file))
         self.client.load_connection_file()
         self.client.start_channels()
         await self.client.wait_for_ready(timeout=60)
@@ -60,4 +75,4 @@ class ServerKernel:
     async def __aexit__(self, *exc: object) -> None:
         if self.client is not None:
             self.client.stop_channels()
-        await self.server.fetch(f"api/kernels/{self.id}", method="DELETE")
+        await self._fetch(f"api/kernels/{self.id}", "DELETE")

@@ -11,6 +11,7 @@ import re
 
 from tornado.httpclient import HTTPClientError
 
+from tests.hub import Hub
 from tests.ipython import text_rows
 from tests.kernels import ServerKernel
 from tests.servers import JupyterProcess
@@ -19,7 +20,7 @@ LOCAL = ("--CloudTTY.backend=local",)
 
 
 async def test_shells_from_a_notebook(tmp_path):
-    async with JupyterProcess("jupyter_server", tmp_path, args=LOCAL) as server, ServerKernel(server) as kernel:
+    async with JupyterProcess("jupyter_server", tmp_path, args=LOCAL) as server, ServerKernel.of(server) as kernel:
         base = f"http://127.0.0.1:{server.port}/"
         assert (await kernel.run("%load_ext jupyter_cloudtty")).error is None
 
@@ -84,6 +85,24 @@ async def test_each_kernel_finds_its_own_server_among_several(tmp_path):
         await first.fetch("cloudtty/api/shells", method="POST", body={"name": "on-first"})
         await second.fetch("cloudtty/api/shells", method="POST", body={"name": "on-second"})
         for server, name in ((first, "on-first"), (second, "on-second")):
-            async with ServerKernel(server) as kernel:
+            async with ServerKernel.of(server) as kernel:
                 listing = await kernel.run("%load_ext jupyter_cloudtty\n%cloudtty list")
                 assert [row["NAME"] for row in text_rows(listing.result["text/plain"])] == [name]
+
+
+async def test_on_jupyterhub_the_kernel_finds_its_server_with_the_token_it_inherits(tmp_path):
+    """A single-user server's kernel: its server's info file has no token; the hub's server token is used."""
+    args = ["--CloudTTY.shell_command=sleep", "--CloudTTY.shell_command=600", "--CloudTTY.backend=local"]
+    async with Hub(tmp_path, users=("alice",), singleuser_args=args) as hub:
+        alice = await hub.astart_server("alice")
+        async with ServerKernel(alice.server_url, alice.headers, hub.home_dir / "alice") as kernel:
+            new = await kernel.run("%load_ext jupyter_cloudtty\n%cloudtty new work")
+            assert new.stderr == "" and new.stdout.startswith("created shell work;"), hub.logs()
+            status, shells, _ = await alice.api("GET")  # through the hub's proxy, with alice's own token
+            assert status == 200 and [shell["name"] for shell in shells] == ["work"]
+            info = await kernel.run("%cloudtty info")
+            rows = {row["FIELD"]: row["VALUE"] for row in text_rows(info.result["text/plain"])}
+            assert re.fullmatch(
+                rf"http://127\.0\.0\.1:\d+/user/alice/ \(runs kernel {kernel.id}; pid \d+\)", rows["server"]
+            )
+            assert rows["identity"] == "alice"
