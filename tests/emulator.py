@@ -40,6 +40,7 @@ NOT_BUNDLED = {
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)$")
+SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+)(?::[^/]+)?/proxy(/.*)?$")
 
 
 @attrs.define(kw_only=True)
@@ -47,6 +48,19 @@ class VersionedEmulator(kmock.KubernetesEmulator):
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
     _latest: int = attrs.field(default=0, init=False)
     _refusals: dict[tuple[str, str], tuple[int, str, str]] = attrs.field(factory=dict, init=False)
+    _services: dict[tuple[str, str], tuple[str, str]] = attrs.field(factory=dict, init=False)
+
+    def serve_service(self, namespace: str, name: str, upstream: str, token: str) -> None:
+        """Let the service proxy (``services/<name>/proxy/...``) reach ``upstream`` (http://host:port)
+        for clients that authenticate with this bearer ``token``, as the API server's does."""
+        self._services[(namespace, name)] = (upstream, token)
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        proxied = SERVICE_PROXY.match(raw_request.path)
+        if proxied and (proxied[1], proxied[2]) in self._services:
+            upstream, token = self._services[(proxied[1], proxied[2])]
+            return await _proxy_websocket(raw_request, upstream + (proxied[3] or "/"), token)
+        return await super().__call__(raw_request)
 
     def refuse(self, method: str, path: str, status: int, reason: str, message: str) -> None:
         """Answer ``method path`` with a Kubernetes error and change nothing (RBAC, quota, ...)."""
@@ -177,6 +191,27 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                 message=f'{plural} "{request.name}" not found',
                 details={"name": request.name, "group": request.resource.group, "kind": plural},
             ) from None
+
+
+async def _proxy_websocket(request: aiohttp.web.BaseRequest, upstream: str, token: str) -> aiohttp.web.StreamResponse:
+    """The API server's service proxy for a WebSocket: it authenticates the client, then relays
+    frames both ways without passing the client's credentials on."""
+    if request.headers.get("Authorization") != f"Bearer {token}":
+        return aiohttp.web.json_response({"kind": "Status", "code": 401, "reason": "Unauthorized"}, status=401)
+    browser = aiohttp.web.WebSocketResponse(protocols=("tty",))
+    await browser.prepare(request)
+    async with aiohttp.ClientSession() as session, session.ws_connect(upstream, protocols=("tty",)) as pod:
+
+        async def relay(source: Any, sink: Any) -> None:
+            async for message in source:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    await sink.send_bytes(message.data)
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    await sink.send_str(message.data)
+            await sink.close()
+
+        await asyncio.gather(relay(browser, pod), relay(pod, browser))
+    return browser
 
 
 def _now() -> str:

@@ -104,6 +104,9 @@ class ThreadedApi:
         return await self._emulator.call(listing())
 
 
+TOKEN = "emulator-token"  # the kubeconfig's bearer token
+
+
 def write_kubeconfig(path: Path, server: str, namespace: str = NS) -> Path:
     """A kubeconfig for the emulator (plain HTTP; the token is sent, as to any API server)."""
     path.write_text(
@@ -112,7 +115,7 @@ def write_kubeconfig(path: Path, server: str, namespace: str = NS) -> Path:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "emulator", "cluster": {"server": server}}],
-                "users": [{"name": "tester", "user": {"token": "emulator-token"}}],
+                "users": [{"name": "tester", "user": {"token": TOKEN}}],
                 "contexts": [
                     {"name": "emulator", "context": {"cluster": "emulator", "user": "tester", "namespace": namespace}}
                 ],

@@ -49,8 +49,8 @@ class ClusterAccess:
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate us to the API server (a bearer token, refreshed if it expires)."""
-        token = self.api.configuration.get_api_key_with_prefix("authorization")
-        return {"Authorization": token} if token else {}
+        settings = self.api.configuration.auth_settings().values()  # refreshes an expiring token
+        return {s["key"]: s["value"] for s in settings if s.get("in") == "header" and s.get("value")}
 
     def tls_options(self) -> dict[str, Any]:
         """tornado request options for the API server's TLS (CA, client certificate)."""

@@ -20,7 +20,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.emulator import Operator
 from tests.integration.test_operator import ready_endpoint, run_pod
-from tests.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
+from tests.kube import NS, TOKEN, EmulatorThread, ShellPods, write_kubeconfig
 from tests.sse import EventStream
 from tests.ttyd_server import TtydServer
 from tests.waiting import alive, eventually, process_gone
@@ -235,6 +235,28 @@ async def test_an_unreachable_terminal_closes_with_a_reason(api, pods, connect, 
     term = await connect("s1")
     code, why = await term.wait_closed()
     assert code == 4005 and re.match(reason, why), why
+
+
+@pytest.mark.parametrize("policy_config", [{"connect_via": "apiserver"}])
+async def test_through_the_api_servers_service_proxy(api, k8s, pods, connect):
+    """connect_via=apiserver: the relay authenticates to the API server as the Jupyter server."""
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1")
+    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{ttyd.address}", token=TOKEN)
+    term = await connect("s1")
+    await term.send("echo $((6*7))\r")
+    await term.expect(rb"\r42\r\n")
+    assert len(ttyd.connections) == 1
+
+
+@pytest.mark.parametrize("policy_config", [{"connect_via": "apiserver"}])
+async def test_the_service_proxy_refusing_the_credentials_is_a_clear_close(api, k8s, pods, connect):
+    await api("POST", body={"name": "s1"})
+    ttyd = await pods.ready("s1")
+    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{ttyd.address}", token="another-token")
+    term = await connect("s1")
+    code, why = await term.wait_closed()
+    assert code == 4005 and why == "cannot reach the shell's terminal: HTTP 401 Unauthorized from 127.0.0.1", why
 
 
 @pytest.mark.parametrize("policy_config", [{"ready_timeout": 1.0}])
