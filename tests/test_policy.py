@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -34,6 +35,15 @@ def test_namespace_template_uses_a_dns_safe_username():
     safe = policy.namespace_for("shells-{username}", "default", "Alice@Example")
     assert safe == "shells-alice-example-" + policy._digest("Alice@Example")  # distinct from 'alice-example'
     assert policy.namespace_for("", "team", "alice") == "team"
+
+
+@pytest.mark.parametrize(
+    "template, problem",
+    [("shells-{user}", "only {username} may be used"), ("Shells_{username}", "not a namespace name")],
+)
+def test_a_namespace_template_that_cannot_work_is_refused_naming_the_option(template, problem):
+    with pytest.raises(ValueError, match=r"^c.CloudTTY.namespace_template .*" + re.escape(problem)):
+        policy.namespace_for(template, "default", "alice")
 
 
 def test_ownership_needs_the_label_and_the_exact_name():

@@ -74,7 +74,15 @@ def dns_label(owner: str) -> str:
 
 def namespace_for(template: str, default: str, owner: str) -> str:
     """The namespace of ``owner``'s shells: ``template`` with ``{username}``, else ``default``."""
-    return template.format(username=dns_label(owner)) if template else default
+    if not template:
+        return default
+    try:
+        namespace = template.format(username=dns_label(owner))
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"c.CloudTTY.namespace_template {template!r}: only {{username}} may be used ({e})") from None
+    if len(namespace) > 63 or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", namespace):
+        raise ValueError(f"c.CloudTTY.namespace_template {template!r} gives {namespace!r}, not a namespace name")
+    return namespace
 
 
 def owner_selector(owner: str) -> str:
