@@ -3,6 +3,7 @@ that ends, server errors, the running-sessions panel, context menus, reload, set
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.sync_api import Page, expect
@@ -195,3 +196,53 @@ def test_a_flood_of_output_arrives_whole_and_the_terminal_answers(page: Page, la
     assert terminal_state(page, "flood")["received"] > 40000 * 200
     type_in_terminal(page, "flood", "echo still-$((6*7))")
     wait_for_text(page, "flood", "^still-42$")
+
+
+def _end_of(locator) -> dict:
+    """A point over the last word of a one-line element."""
+    box = locator.evaluate(
+        "(node) => { const range = document.createRange(); range.selectNodeContents(node);"
+        " const r = range.getBoundingClientRect(), b = node.getBoundingClientRect();"
+        " return {x: r.right - b.left - 8, y: r.top - b.top + r.height / 2}; }"
+    )
+    return {"x": box["x"], "y": box["y"]}
+
+
+def test_find_in_a_terminal_and_open_a_shell_named_in_a_notebook(page: Page, lab: Lab) -> None:
+    lab.api("POST", "shells", {"name": "named"})
+    (lab.root / "Ops.ipynb").write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "execution_count": 1,
+                        "metadata": {},
+                        "outputs": [{"output_type": "stream", "name": "stdout", "text": ["logs are in named\n"]}],
+                        "source": ["print('logs are in named')"],
+                    }
+                ],
+                "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
+    open_lab(page, lab)
+
+    # Select the shell's name in a notebook; the context menu offers to open it.
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'Ops.ipynb'})")
+    output = page.locator(".jp-OutputArea-output pre", has_text="logs are in named")
+    output.dblclick(position=_end_of(output))  # a double click selects the word under it
+    assert page.evaluate("() => window.getSelection().toString().trim()") == "named"
+    output.click(button="right", position=_end_of(output))
+    page.locator(".lm-Menu-itemLabel", has_text='Open Cluster Shell "named"').click()
+    wait_for_text(page, "named", PROMPT)
+
+    # Find (the tab's context menu, or Edit → Find…): JupyterLab's search box, over the scrollback.
+    type_in_terminal(page, "named", "echo 42 and $((6*7))")
+    wait_for_text(page, "named", "^42 and 42$")
+    terminal(page, "named").locator(".xterm-screen").click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Find…$")).click()
+    page.keyboard.type("42")
+    expect(page.locator(".jp-DocumentSearch-index-counter")).to_have_text(re.compile(r"^\d/3$"))
