@@ -44,9 +44,13 @@ def test_a_dropped_network_reconnects_and_shows_nothing_twice(page: Page, lab: L
         expect(banner(page, "net")).to_contain_text(re.compile("connection to the shell was lost|cannot be reached"))
         expect(banner(page, "net")).to_contain_text("Reconnecting")
         assert terminal_state(page, "net")["state"] == "reconnecting"
+        item = page.locator('#jp-CloudTTY-panel .jp-CloudTTY-shell[data-shell-name="net"]')
+        expect(item.get_by_role("button", name="Reconnect net")).to_be_visible()  # the panel says so too
+        expect(item.locator(".jp-CloudTTY-shell-meta")).to_contain_text("tab: reconnecting")
 
         proxy.up()
         expect(banner(page, "net")).to_be_hidden(timeout=30000)
+        expect(item.get_by_role("button", name="Reconnect net")).to_have_count(0)
         state = terminal_state(page, "net")
         assert state["state"] == "open" and state["connections"] == 2
         type_in_terminal(page, "net", "echo after-$((2+2))")
