@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -38,6 +39,7 @@ PLAIN_USER_KEYS = {
 }
 PLAIN_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify"}
 PAGE = 500  # kubectl's --chunk-size
+REDISCOVER = 10.0
 
 
 class NotHere(Exception):
@@ -148,6 +150,7 @@ class Cluster:
     namespace: str
     _versions: dict[str, list[Resource]] = field(default_factory=dict)
     _groups: list[str] | None = None
+    _discovered: float = field(default_factory=time.monotonic)
 
     def call(self, path: str, query: list[tuple[str, Any]] | None = None) -> tuple[int, Any, list[str]]:
         """GET ``path``: (status, JSON body, Warning headers)."""
@@ -196,7 +199,20 @@ class Cluster:
         return self._groups
 
     def resolve(self, word: str) -> Resource:
-        """The type kubectl's discovery would pick: the core group first, then the groups in the server's order."""
+        """The type kubectl's discovery would pick: the core group first, then the groups in the server's order.
+
+        A type not found is looked for once more after a fresh discovery (a CRD installed since),
+        at most every ``REDISCOVER`` seconds.
+        """
+        found = self._find(word)
+        if found is None and time.monotonic() - self._discovered > REDISCOVER:
+            self._versions, self._groups, self._discovered = {}, None, time.monotonic()
+            found = self._find(word)
+        if found is None:
+            raise NotHere(f"no resource type {word!r} discovered")
+        return found
+
+    def _find(self, word: str) -> Resource | None:
         name, _, group = word.partition(".")
         for prefix in ["/api/v1", *self._group_prefixes()]:
             if group and not _group_matches(prefix, group):
@@ -204,7 +220,7 @@ class Cluster:
             for resource in self._resources(prefix):
                 if name in resource.names:
                     return resource
-        raise NotHere(f"no resource type {word!r} discovered")
+        return None
 
     def get(self, request: GetRequest) -> tuple[dict[str, Any], list[str]]:
         """``kubectl get -o json``'s document for ``request``, and the server's warnings."""
@@ -275,7 +291,8 @@ def connect(context: str | None = None, env: dict[str, str] | os._Environ | None
     paths = kubeconfig_paths(env)
     key = (tuple((p, os.stat(p).st_mtime_ns) for p in paths), context, env.get("KUBECONFIG"))
     if key not in _clusters:
-        _clusters.clear()
+        if len(_clusters) >= 8:  # e.g. an edited kubeconfig's older versions
+            _clusters.pop(next(iter(_clusters)))
         _clusters[key] = _from_kubeconfig(paths, context) if paths else _in_cluster(context, env)
     return _clusters[key]
 

@@ -286,3 +286,25 @@ def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
         ip.run_line_magic("config", "CloudTTYMagics.direct_get = True")
     assert (direct.text, direct.html, direct.stderr) == (by_kubectl.text, by_kubectl.html, by_kubectl.stderr)
     assert direct.value.items == by_kubectl.value.items
+
+
+def test_a_type_installed_later_is_discovered_again(ip, cluster, monkeypatch):
+    import kmock
+
+    from jupyter_cloudtty import kubeapi, magics
+
+    assert magics._imported.wait(30)
+    run_cell(ip, "%kubectl get pods")  # discovery done, without widgets
+    monkeypatch.setattr(kubeapi, "REDISCOVER", 0.0)  # the next miss looks again at once
+
+    async def install() -> None:
+        info = kmock.ResourceInfo(kind="Widget", singular="widget", namespaced=True, verbs={"get", "list", "create"})
+        cluster.k8s.resources[kmock.resource("example.com", "v1", "widgets")] = info
+        widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": NS}}
+        await cluster.k8s.post(f"/apis/example.com/v1/namespaces/{NS}/widgets", json=widget)
+
+    cluster.run(install())
+    before = _user_agents(cluster)
+    cell = run_cell(ip, "%kubectl get widgets")
+    assert [row["NAME"] for row in text_rows(cell.text)] == ["w1"] and cell.stderr == ""
+    assert all(agent.startswith("jupyter-cloudtty/") for agent in _user_agents(cluster)[len(before) :])
