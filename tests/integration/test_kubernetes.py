@@ -18,6 +18,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.checks import pause_holds_output_and_resume_delivers_it
 from tests.emulator import Operator
 from tests.integration.test_operator import ready_endpoint, run_pod
 from tests.kube import NS, TOKEN, EmulatorThread, ShellPods, write_kubeconfig
@@ -351,25 +352,12 @@ async def test_pause_and_resume_reach_the_pods_ttyd(api, pods, connect, tmp_path
     await api("POST", body={"name": "s1"})
     ttyd = await pods.ready("s1", env={"PATH": os.environ["PATH"], "PS1": "prompt> "})
     term = await connect("s1")
-    await term.send("echo ready\r")
-    await term.expect(rb"\rready\r\n")
-    await term.expect(rb"prompt> ")
     pod = await ttyd.connected()
 
-    marker = tmp_path / "printed"
-    await term.pause()
-    await term.send(f"for i in $(seq 1 200); do echo line-$i; done; touch {marker}\r")
-    # The loop has written all its output once the marker exists; none of it may arrive.
-    await eventually(lambda: asyncio.sleep(0, marker.exists()), what="the command to finish")
-    assert pod.commands[-2:] == ["2", "0"]  # PAUSE reached ttyd before the input
-    with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(term.read(), 0.5)
+    async def paused_upstream() -> None:
+        assert pod.commands[-2:] == ["2", "0"]  # PAUSE reached ttyd before the input
 
-    await term.resume()
-    seen = b""
-    while b"line-200\r\n" not in seen:
-        seen += await term.read()
-    assert [int(n) for n in re.findall(rb"line-(\d+)\r\n", seen)] == list(range(1, 201))
+    await pause_holds_output_and_resume_delivers_it(term, tmp_path / "printed", paused_upstream)
     assert pod.commands[-1] == "3"
 
 

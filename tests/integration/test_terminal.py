@@ -8,6 +8,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.checks import pause_holds_output_and_resume_delivers_it
 from tests.waiting import alive, eventually, process_gone
 
 HOST = socket.gethostname()
@@ -70,26 +71,7 @@ async def test_handshake_without_a_size_then_a_resize(create_shell, connect):
 
 async def test_pause_holds_output_and_resume_delivers_it(create_shell, connect, tmp_path):
     await create_shell("flow", env=[{"name": "PS1", "value": "prompt> "}])
-    term = await connect("flow")
-    await term.send("echo ready\r")
-    await term.expect(rb"\rready\r\n")
-    await term.expect(rb"prompt> ")  # nothing more is in flight
-
-    marker = tmp_path / "printed"
-    await term.pause()
-    # Small enough to fit in the PTY's buffer: more would (rightly) block the program.
-    await term.send(f"for i in $(seq 1 200); do echo line-$i; done; touch {marker}\r")
-    # The loop has written all its output once the marker exists; none of it may arrive.
-    await eventually(lambda: asyncio.sleep(0, marker.exists()), what="the command to finish")
-    with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(term.read(), 0.5)
-
-    await term.resume()
-    seen = b""
-    while b"line-200\r\n" not in seen:
-        seen += await term.read()
-    lines = re.findall(rb"line-(\d+)\r\n", seen)
-    assert [int(n) for n in lines] == list(range(1, 201)), "output lost or reordered"
+    await pause_holds_output_and_resume_delivers_it(await connect("flow"), tmp_path / "printed")
 
 
 async def test_exit_0_closes_with_1000_and_completes(api, create_shell, connect):

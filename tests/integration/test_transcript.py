@@ -10,12 +10,12 @@ it has no counterpart here.
 
 import base64
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.checks import replay
 from tests.ttyd_server import TtydServer
 
 TRANSCRIPT = Path(__file__).parents[3] / "shared" / "data" / "ttyd-1.7.7-transcript.json"
@@ -42,58 +42,19 @@ def test_the_transcript_has_the_sessions_we_replay():
 
 @pytest.mark.parametrize("note, close", [("exit 0", (1000, "exited")), ("exit 3", (4000, "exited with code 3"))])
 async def test_replay_gives_the_same_answers(create_shell, connect, note, close):
-    frames = SESSIONS[note]
     # The recording ran `bash --norc --noprofile` with the prompt "$ ".
     await create_shell("replay", commandAction="bash --norc --noprofile", env=[{"name": "PS1", "value": "$ "}])
-    handshake = frames[0][1]
-    assert frames[0][0] == "c2s" and handshake.startswith(b"{")
+    assert SESSIONS[note][1][1].startswith(b"1bash --norc --noprofile (") and SESSIONS[note][2][1] == b"2{ }"
     term = await connect("replay", handshake=False)
-    await term.connection.write_message(handshake, binary=True)
-
-    # First answers: title, then preferences, before any output.
-    title, preferences = await term.read_frame(), await term.read_frame()
-    expected_title, expected_preferences = frames[1][1], frames[2][1]
-    assert re.fullmatch(rb"1bash --norc --noprofile \(.+\)", expected_title)
-    assert re.fullmatch(rb"1bash --norc --noprofile \(.+\)", title)
-    assert preferences == expected_preferences == b"2{ }"
-
-    # Then the same output, in the same order, input after input.
-    expected, got = b"", b""
-    for direction, frame in frames[3:]:
-        if direction == "c2s":
-            assert got == expected, f"before sending {frame!r}"
-            await term.connection.write_message(frame, binary=True)
-            continue
-        expected += frame[1:]
-        while len(got) < len(expected):
-            chunk = await term.read()
-            assert chunk is not None, f"closed early; got {got!r}, expected {expected!r}"
-            got += chunk
-    assert got == expected
+    await replay(term, SESSIONS[note])
     assert await term.wait_closed() == close
 
 
 @pytest.mark.parametrize("note", ["exit 0", "exit 3"])
 async def test_the_ttyd_stand_in_gives_the_same_answers(note, tmp_path):
     """The stand-in for a pod's ttyd (tests/ttyd_server.py) behaves as the real one recorded."""
-    frames = SESSIONS[note]
-    argv = ["bash", "--norc", "--noprofile"]
-    async with TtydServer(argv, cwd=str(tmp_path)) as ttyd:
+    async with TtydServer(["bash", "--norc", "--noprofile"], cwd=str(tmp_path)) as ttyd:
         term = await TtydClient.connect(ttyd.url, handshake=False)
-        await term.connection.write_message(frames[0][1], binary=True)
-        assert re.fullmatch(rb"1bash --norc --noprofile \(.+\)", await term.read_frame())
-        assert await term.read_frame() == frames[2][1] == b"2{ }"
-        expected, got = b"", b""
-        for direction, frame in frames[3:]:
-            if direction == "c2s":
-                assert got == expected, f"before sending {frame!r}"
-                await term.connection.write_message(frame, binary=True)
-                continue
-            expected += frame[1:]
-            while len(got) < len(expected):
-                chunk = await term.read()
-                assert chunk is not None, f"closed early; got {got!r}, expected {expected!r}"
-                got += chunk
-        assert got == expected
+        await replay(term, SESSIONS[note])
         # Like ttyd 1.7.7, it drops the connection without a close frame, whatever the exit status.
         assert await term.wait_closed() == (None, None)

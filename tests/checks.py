@@ -1,0 +1,66 @@
+"""What a user must see of any terminal, checked the same way whichever backend serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+
+from jupyter_cloudtty.ttyd import TtydClient
+from tests.waiting import eventually
+
+
+async def pause_holds_output_and_resume_delivers_it(
+    term: TtydClient, marker: Path, while_paused: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """PAUSE, run a loop that prints 200 lines then creates ``marker``: nothing arrives until
+    RESUME, then every line, in order. The terminal's prompt must be ``prompt> ``."""
+    await term.send("echo ready\r")
+    await term.expect(rb"\rready\r\n")
+    await term.expect(rb"prompt> ")  # nothing more is in flight
+
+    await term.pause()
+    # Small enough to fit in the PTY's buffer: more would (rightly) block the program.
+    await term.send(f"for i in $(seq 1 200); do echo line-$i; done; touch {marker}\r")
+    # The loop has written all its output once the marker exists; none of it may arrive.
+    await eventually(lambda: asyncio.sleep(0, marker.exists()), what="the command to finish")
+    if while_paused is not None:
+        await while_paused()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(term.read(), 0.5)
+
+    await term.resume()
+    seen = b""
+    while b"line-200\r\n" not in seen:
+        seen += await term.read()
+    lines = re.findall(rb"line-(\d+)\r\n", seen)
+    assert [int(n) for n in lines] == list(range(1, 201)), "output lost or reordered"
+
+
+async def replay(term: TtydClient, frames: list[tuple[str, bytes]]) -> None:
+    """Replay a recorded ttyd session (handshake first) and expect its very answers: the title
+    (any host), the preferences, then the same output bytes in the same order, input after input."""
+    direction, handshake = frames[0]
+    assert direction == "c2s" and handshake.startswith(b"{")
+    await term.connection.write_message(handshake, binary=True)
+
+    title, preferences = await term.read_frame(), await term.read_frame()
+    recorded_title = re.escape(frames[1][1].rsplit(b" (", 1)[0]) + rb" \(.+\)"
+    assert re.fullmatch(recorded_title, title), title
+    assert preferences == frames[2][1]
+
+    expected, got = b"", b""
+    for direction, frame in frames[3:]:
+        if direction == "c2s":
+            assert got == expected, f"before sending {frame!r}"
+            await term.connection.write_message(frame, binary=True)
+            continue
+        expected += frame[1:]
+        while len(got) < len(expected):
+            chunk = await term.read()
+            assert chunk is not None, f"closed early; got {got!r}, expected {expected!r}"
+            got += chunk
+    assert got == expected
