@@ -8,6 +8,7 @@ go to tests/ui/output/.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -161,12 +162,18 @@ def page(browser: Browser, lab: Lab) -> Iterator[Page]:
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
-def open_lab(page: Page, lab: Lab, url: str | None = None) -> None:
-    """Load JupyterLab (the token logs the browser in: a cookie from then on) and wait for it."""
-    page.goto(url or f"{lab.url}/lab?token={lab.token}")
+def open_lab(page: Page, lab: Lab, base: str | None = None) -> None:
+    """Load JupyterLab (the token logs the browser in: a cookie from then on) and wait until it has
+    restored its layout. Each page has a workspace of its own, so no test sees another's tabs."""
+    workspace = f"ui-{next(_workspaces)}"
+    page.goto(f"{base or lab.url}/lab/workspaces/{workspace}?token={lab.token}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
     page.wait_for_function("() => window.jupyterapp.commands.hasCommand('cloudtty:new')")
     expect(page.locator("#jp-main-dock-panel")).to_be_visible()
+
+
+_workspaces = itertools.count()
 
 
 def open_panel(page: Page) -> None:

@@ -81,7 +81,7 @@ def test_create_type_resize_theme_reopen_delete(page: Page, lab: Lab, output_dir
     (lab.root / "Notes.ipynb").write_text(NOTEBOOK)
     options = {"mode": "split-right", "ref": state["widgetId"]}
     page.evaluate(
-        "(args) => window.jupyterapp.commands.execute('docmanager:open', args)",
+        "async (args) => { await window.jupyterapp.commands.execute('docmanager:open', args); }",
         {"path": "Notes.ipynb", "factory": "Notebook", "kernel": {"name": "python3"}, "options": options},
     )
     expect(page.locator(".jp-Notebook")).to_be_visible()

@@ -25,7 +25,8 @@ PROMPT = r"^bash-[\d.]+[#$] "
 # as wait_for_function's predicate cannot await.
 WORKSPACE_HAS = """(id) => {
   const request = new XMLHttpRequest();
-  request.open('GET', '/lab/api/workspaces/default', false);
+  const workspace = JSON.parse(document.getElementById('jupyter-config-data').textContent).workspace;
+  request.open('GET', `/lab/api/workspaces/${workspace}`, false);
   request.send();
   if (request.status !== 200) { return false; }
   const layout = JSON.parse(request.responseText).data['layout-restorer:data'];
@@ -140,6 +141,7 @@ def test_running_panel_context_menu_reload_and_font_size(page: Page, lab: Lab) -
     page.wait_for_function(WORKSPACE_HAS, arg="cloudtty:listed")
     page.reload()
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started")
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
     wait_for_text(page, "listed", "^kept-42$", timeout=30000)
 
     # Font size from the settings (Settings menu): the terminal re-fits, the shell sees its new size.
@@ -231,7 +233,7 @@ def test_find_in_a_terminal_and_open_a_shell_named_in_a_notebook(page: Page, lab
     open_lab(page, lab)
 
     # Select the shell's name in a notebook; the context menu offers to open it.
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'Ops.ipynb'})")
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:open', {path: 'Ops.ipynb'}); }")
     output = page.locator(".jp-OutputArea-output pre", has_text="logs are in named")
     output.dblclick(position=_end_of(output))  # a double click selects the word under it
     assert page.evaluate("() => window.getSelection().toString().trim()") == "named"
