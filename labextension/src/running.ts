@@ -2,6 +2,7 @@
  * Open shells in JupyterLab's "Running Terminals and Kernels" panel, where users already
  * look for what runs: a "Cluster Shells" section whose items open or delete a shell.
  */
+import { showErrorMessage } from '@jupyterlab/apputils';
 import { IRunningSessionManagers, IRunningSessions } from '@jupyterlab/running';
 import { IDisposable } from '@lumino/disposable';
 
@@ -24,7 +25,10 @@ class RunningShell implements IRunningSessions.IRunningItem {
   }
 
   shutdown(): void {
-    void this._actions.delete(this._shell.name, false);
+    const name = this._shell.name;
+    this._actions
+      .delete(name, false)
+      .catch(error => void showErrorMessage(`Cannot delete ${name}`, (error as Error).message));
   }
 
   icon(): typeof shellIcon {
@@ -66,7 +70,11 @@ export function addRunningShells(
       model.shells.filter(shell => !hasEnded(shell)).map(shell => new RunningShell(shell, actions)),
     shutdownAll: () => {
       for (const shell of model.shells.filter(shell => !hasEnded(shell))) {
-        void actions.delete(shell.name, false);
+        actions
+          .delete(shell.name, false)
+          .catch(
+            error => void showErrorMessage(`Cannot delete ${shell.name}`, (error as Error).message)
+          );
       }
     },
     refreshRunning: () => void model.refresh().catch(() => undefined),
