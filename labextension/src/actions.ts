@@ -76,7 +76,9 @@ export class ShellActions {
       api: this.model.api,
       settings: this._settings(),
       shell,
-      createShell: spec => this.create({ spec })
+      createShell: spec => this.create({ spec }),
+      phase: shellName => this.model.get(shellName)?.status?.phase,
+      phaseChanged: this.model.changed
     });
     const widget = new MainAreaWidget({ content });
     widget.addClass('jp-CloudTTY-terminal-widget');

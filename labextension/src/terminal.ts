@@ -106,6 +106,9 @@ export namespace ShellTerminal {
     shell?: IShell | null;
     /** Creates a shell with this spec (and records it where the app keeps shells). */
     createShell?: (spec: IShellSpec) => Promise<IShell>;
+    /** The shell's current phase as the live list knows it, and when that changes. */
+    phase?: (name: string) => string | undefined;
+    phaseChanged?: ISignal<unknown, void>;
     WebSocket?: WebSocketConstructor;
   }
 }
@@ -130,6 +133,7 @@ export class ShellTerminal extends Widget {
     this.node.append(this._banner, this._host);
 
     this._client = this._newClient();
+    options.phaseChanged?.connect(this._onPhaseChanged);
     this._updateTitle();
     this._ready = loadXterm().then(modules => {
       if (!this.isDisposed) {
@@ -249,6 +253,7 @@ export class ShellTerminal extends Widget {
       return;
     }
     this._clearTimers();
+    this._options.phaseChanged?.disconnect(this._onPhaseChanged);
     this._resizeObserver?.disconnect();
     this._client.dispose();
     this._webgl?.dispose();
@@ -351,16 +356,20 @@ export class ShellTerminal extends Widget {
     client.stateChanged.connect((_, state) => {
       if (state === 'open') {
         this._attempt = 0;
+        this._outputSeen = false;
         this._hideBanner();
         this._setState('open');
         if (this._terminal) {
           this._terminal.options.disableStdin = false;
         }
+        this._updateStarting();
       }
     });
     client.titleChanged.connect(() => this._updateTitle());
     client.preferencesReceived.connect((_, preferences) => this._applyPreferences(preferences));
     client.outputStarted.connect(() => {
+      this._outputSeen = true;
+      this._updateStarting();
       if (!this._firstOutputMarked) {
         this._firstOutputMarked = true;
         performance.mark('cloudtty:first-output', { detail: { name: this._name } });
@@ -368,6 +377,25 @@ export class ShellTerminal extends Widget {
     });
     client.closed.connect((_, closed) => this._onClosed(closed));
     return client;
+  }
+
+  /**
+   * A cluster shell's terminal answers once its pod is Ready: until the first output, say that
+   * the shell is starting, with its phase (a local shell is Ready at once and never shows this).
+   */
+  private _updateStarting(): void {
+    const phase = this._options.phase?.(this._name);
+    const starting =
+      this._state === 'open' &&
+      !this._outputSeen &&
+      phase !== undefined &&
+      !['Ready', 'Complete', 'Failed'].includes(phase);
+    if (starting && (this._banner.hidden || this._bannerIsStarting)) {
+      this._showBanner('info', `The shell is starting (phase: ${phase || 'Pending'})…`, []);
+      this._bannerIsStarting = true;
+    } else if (!starting && this._bannerIsStarting) {
+      this._hideBanner();
+    }
   }
 
   private _onClosed(closed: IClosed): void {
@@ -576,6 +604,7 @@ export class ShellTerminal extends Widget {
 
   private _showBanner(kind: 'info' | 'warn' | 'error', message: string, actions: IAction[]): void {
     const banner = this._banner;
+    this._bannerIsStarting = false;
     banner.className = `jp-CloudTTY-banner jp-CloudTTY-banner-${kind}`;
     banner.setAttribute('role', kind === 'error' ? 'alert' : 'status');
     banner.replaceChildren();
@@ -594,6 +623,7 @@ export class ShellTerminal extends Widget {
   }
 
   private _hideBanner(): void {
+    this._bannerIsStarting = false;
     this._banner.hidden = true;
     this._banner.replaceChildren();
   }
@@ -644,6 +674,9 @@ export class ShellTerminal extends Widget {
   private _timer: ReturnType<typeof setTimeout> | undefined;
   private _countdown: ReturnType<typeof setInterval> | undefined;
   private _firstOutputMarked = false;
+  private _outputSeen = false;
+  private _bannerIsStarting = false;
+  private _onPhaseChanged = () => this._updateStarting();
   private _stateChanged = new Signal<this, ConnectionState>(this);
   private _renamed = new Signal<this, string>(this);
   private _themeChanged = new Signal<this, void>(this);

@@ -41,7 +41,7 @@ SHELL = ["bash", "--norc", "--noprofile"]
 class Lab:
     """`jupyter lab` as a process, started and stopped synchronously (Playwright's sync API)."""
 
-    def __init__(self, base: Path, log: Path, port: int | None = None):
+    def __init__(self, base: Path, log: Path, port: int | None = None, options: tuple[str, ...] = ()):
         self.root = base / "root"  # what the file browser shows
         self.root.mkdir(exist_ok=True)
         self.server = JupyterProcess("jupyterlab", self.root, token="ui-test-token")
@@ -64,6 +64,7 @@ class Lab:
             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: tests read the xterm buffer
             *(f"--CloudTTY.shell_command={word}" for word in SHELL),  # a List: one option per item
             "--CloudTTY.kill_timeout=1.0",
+            *options,
         ]
         # User settings and workspaces of this run only (theme switches, layouts).
         self.env = {
@@ -141,7 +142,7 @@ def lab(request, tmp_path_factory, output_dir) -> Iterator[Lab]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not the session: Playwright's loop must be gone when other tests run
 def browser() -> Iterator[Browser]:
     assert os.path.exists(CHROMIUM), "Debian's chromium is required: apt-get install chromium"
     with sync_playwright() as playwright:
