@@ -149,6 +149,12 @@ class CloudTTY(ExtensionApp):
         help="Seconds a cluster shell's terminal stays open after its last client left, so that a "
         "browser back from a network drop finds the same process; then it is closed.",
     )
+    upstream_ping_interval = Float(
+        30.0,
+        config=True,
+        help="Seconds between pings to a cluster shell's ttyd; one that answers none within as long "
+        "(a pod gone with its node) ends the terminal with close code 4005. 0: no pings.",
+    )
     ready_timeout = Float(
         300.0,
         config=True,

@@ -57,6 +57,7 @@ class TtydClient:
         max_message_size: int = 64 * 1024 * 1024,
         client_id: str | None = None,
         received: int = 0,
+        ping_interval: float | None = None,
         **request_options: Any,
     ) -> TtydClient:
         """Connect and (unless ``handshake=False``) send the handshake with this size.
@@ -64,13 +65,18 @@ class TtydClient:
         With a ``client_id``, our server lets this client resume: reconnecting with the
         same id and the ``received`` count of the previous connection replays only the
         output that came after it (``TtydClient.resume``). A plain ttyd ignores both.
-        ``request_options`` go to tornado's HTTPRequest (TLS settings, for one).
+        ``request_options`` go to tornado's HTTPRequest (TLS settings, for one). With a
+        ``ping_interval``, a peer that answers no ping within as long is closed on.
         """
         if client_id is not None:
             url += ("&" if "?" in url else "?") + urlencode({"client": client_id, "received": received})
         request = HTTPRequest(url, headers=dict(headers or {}), connect_timeout=connect_timeout, **request_options)
         connection = await websocket_connect(
-            request, subprotocols=[protocol.SUBPROTOCOL], max_message_size=max_message_size
+            request,
+            subprotocols=[protocol.SUBPROTOCOL],
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_interval,
         )
         if connection.protocol is not None:
             connection.protocol.set_nodelay(True)

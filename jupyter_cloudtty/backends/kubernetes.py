@@ -73,6 +73,7 @@ class KubernetesBackend(Backend):
         detach_timeout: float = 60.0,
         ready_timeout: float = 300.0,
         connect_timeout: float = 10.0,
+        ping_interval: float = 30.0,
     ):
         super().__init__()
         self.access = access
@@ -85,6 +86,7 @@ class KubernetesBackend(Backend):
         self.detach_timeout = detach_timeout
         self.ready_timeout = ready_timeout
         self.connect_timeout = connect_timeout
+        self.ping_interval = ping_interval
         self._objects: dict[str, dict[str, Any]] = {}  # name -> CloudShell, as the watch shows it
         self._deleted_uids: set[str] = set()  # deleted by us: late watch events must not revive them
         self._synced = asyncio.Event()
@@ -305,7 +307,10 @@ class KubernetesBackend(Backend):
         if self.connect_via == "apiserver":
             options = {"headers": self.access.auth_headers(), **self.access.tls_options()}
         try:
-            stream = await TtydStream.connect(url, rows=rows, columns=columns, timeout=self.connect_timeout, **options)
+            stream = await TtydStream.connect(
+                url, rows=rows, columns=columns, timeout=self.connect_timeout, ping_interval=self.ping_interval,
+                **options,
+            )  # fmt: skip
         except (OSError, HTTPClientError, WebSocketError, asyncio.TimeoutError) as e:
             why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
             log.warning("shell %s: %s (%s)", name, why, url)
@@ -316,7 +321,7 @@ class KubernetesBackend(Backend):
             return None
         log.info("shell %s: relaying %s", name, url)
         session.title, session.preferences = stream.title, stream.preferences
-        asyncio.ensure_future(self._end_with_output(name, session))
+        asyncio.ensure_future(self._end_with_output(name, session, stream))
         return stream
 
     async def _ready(self, name: str) -> dict[str, Any]:
@@ -343,10 +348,16 @@ class KubernetesBackend(Backend):
                 f"not Ready after {self.ready_timeout:g}s ({phase}): kubectl describe cloudshell {name}",
             ) from None
 
-    async def _end_with_output(self, name: str, session: Session) -> None:
-        """ttyd closed the connection (its process ended): tell the clients how, as far as the status says."""
+    async def _end_with_output(self, name: str, session: Session, stream: TtydStream) -> None:
+        """ttyd closed the connection (its process ended), or stopped answering: tell the clients
+        how, as far as the shell's status says."""
         await session.drained()
-        if session.ended is None:
+        if session.ended is not None:
+            return
+        if stream.lost:
+            why = f"the shell's terminal stopped answering (no pong within {self.ping_interval:g}s)"
+            session.end(CloseCode.UNREACHABLE, why)
+        else:
             session.end(*(end_of(self._objects.get(name)) or (CloseCode.NORMAL, "the terminal's process ended")))
 
     def _detached(self, name: str, session: Session) -> None:

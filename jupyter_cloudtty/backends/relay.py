@@ -20,10 +20,18 @@ from ..ttyd import TtydClient
 class TtydStream:
     """A connected ttyd, after its title and preferences (which a session shows its clients)."""
 
-    def __init__(self, client: TtydClient, first_output: bytes = b""):
+    def __init__(self, client: TtydClient, first_output: bytes = b"", ping_interval: float | None = None):
         self.client = client
         self._first = first_output
         self._closed = False
+        self._ping_interval = ping_interval
+        self._loop = asyncio.get_running_loop()
+        self._last_heard = self._loop.time()
+        # tornado calls its connection's on_pong for every pong: note when ttyd last answered.
+        client.connection.on_pong = lambda data: self._heard()  # type: ignore[method-assign]
+
+    def _heard(self) -> None:
+        self._last_heard = self._loop.time()
 
     @classmethod
     async def connect(
@@ -35,6 +43,7 @@ class TtydStream:
         headers: Mapping[str, str] | None = None,
         auth_token: str = "",
         timeout: float = 10,
+        ping_interval: float | None = None,
         **request_options: Any,
     ) -> TtydStream:
         """Connect, send the handshake at this size, and read ttyd's title and preferences.
@@ -50,6 +59,7 @@ class TtydStream:
             auth_token=auth_token,
             connect_timeout=timeout,
             request_timeout=timeout,
+            ping_interval=ping_interval or None,
             **request_options,
         )
         first = b""
@@ -71,7 +81,15 @@ class TtydStream:
         except BaseException:
             client.connection.close()
             raise
-        return cls(client, first)
+        return cls(client, first, ping_interval)
+
+    @property
+    def lost(self) -> bool:
+        """Ended without a word from ttyd for two ping intervals: it stopped answering pings
+        (tornado then closes the connection), as a pod gone with its node does."""
+        if self._closed or not self._ping_interval:
+            return False
+        return self._loop.time() - self._last_heard > 2 * self._ping_interval
 
     @property
     def title(self) -> str:
@@ -86,6 +104,7 @@ class TtydStream:
             data, self._first = self._first, b""
             return data
         while (frame := await self.client.read_frame()) is not None:
+            self._last_heard = self._loop.time()
             if frame[:1] == b"0":
                 return frame[1:]
         return b""

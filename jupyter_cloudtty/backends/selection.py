@@ -47,5 +47,6 @@ def choose_backend(app: CloudTTY) -> tuple[Backend, str]:
         scrollback_bytes=app.scrollback_bytes,
         detach_timeout=app.detach_timeout,
         ready_timeout=app.ready_timeout,
+        ping_interval=app.upstream_ping_interval,
     )
     return backend, reason

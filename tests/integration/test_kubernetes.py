@@ -13,6 +13,10 @@ import hashlib
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -486,3 +490,23 @@ async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_work
             assert await term.wait_closed() == (4002, "the shell was deleted")
     finally:
         await operator.stop()
+
+
+@pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
+async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, pods, connect, tmp_path):
+    """A pod gone with its node leaves the TCP connection open: pings tell."""
+    await api("POST", body={"name": "s1"})
+    pod = subprocess.Popen([sys.executable, "-m", "tests.ttyd_server", "bash", "--norc", "--noprofile"],
+                           stdout=subprocess.PIPE, cwd=Path(__file__).parents[2])  # fmt: skip
+    try:
+        port = int(pod.stdout.readline())
+        await pods.status("s1", phase="Ready", accessUrl=f"127.0.0.1:{port}")
+        term = await connect("s1")
+        await shell_pid(term)
+        pod.send_signal(signal.SIGSTOP)  # frozen: the socket stays open, nothing answers
+        code, why = await term.wait_closed(timeout=20)
+        assert (code, why) == (4005, "the shell's terminal stopped answering (no pong within 0.5s)")
+    finally:
+        pod.send_signal(signal.SIGCONT)
+        pod.kill()
+        pod.wait()
