@@ -305,7 +305,8 @@ class KubernetesBackend(Backend):
             return None
         options: dict[str, Any] = {}
         if self.connect_via == "apiserver":
-            options = {"headers": self.access.auth_headers(), **self.access.tls_options()}
+            # A kubeconfig's exec plugin may run to refresh the token: not on the event loop.
+            options = {"headers": await asyncio.to_thread(self.access.auth_headers), **self.access.tls_options()}
         try:
             stream = await TtydStream.connect(
                 url, rows=rows, columns=columns, timeout=self.connect_timeout, ping_interval=self.ping_interval,
