@@ -21,4 +21,13 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 
-__all__ = ["__version__", "load_ipython_extension"]
+def __getattr__(name: str):
+    # ShellTerminal (ipywidgets) is imported when asked for: the server extension does without it.
+    if name == "ShellTerminal":
+        from .widget import ShellTerminal
+
+        return ShellTerminal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ShellTerminal", "__version__", "load_ipython_extension"]

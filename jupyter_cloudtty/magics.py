@@ -167,7 +167,7 @@ class CloudTTYMagics(Magics):
 
         %cloudtty list                      a table of your shells and their phases
         %cloudtty new [NAME] [--command CMD] [--ttl SECONDS] [--once]
-        %cloudtty open NAME                 where to open the shell's terminal
+        %cloudtty open NAME                 the shell's terminal, here (a ShellTerminal: .send, .output)
         %cloudtty rm NAME                   end the shell and forget it
         %cloudtty info                      the server's backend and identity, and the kernel's kubectl
         """
@@ -200,16 +200,18 @@ class CloudTTYMagics(Magics):
         display(shells_table([shell]))
         print(f"created shell {shell['name']}; {self._where(shell['name'])}")
 
-    def _cloudtty_open(self, args: Any) -> None:
-        shell = self.client.get(args.name)
-        phase = (shell.get("status") or {}).get("phase") or "Pending"
+    def _cloudtty_open(self, args: Any) -> Any:
+        from .widget import ShellTerminal  # ipywidgets: imported when a terminal is shown
+
+        terminal = ShellTerminal(args.name, client=self.client)
+        phase = (self.client.get(terminal.name).get("status") or {}).get("phase")
         if phase in ("Complete", "Failed"):
-            print(f"shell {shell['name']} has ended ({phase}); a client that connects sees its last output")
-        print(f"shell {shell['name']} is {phase}; {self._where(shell['name'])}")
+            print(f"shell {terminal.name} has ended ({phase}); its terminal shows its last output")
+        return terminal
 
     def _where(self, name: str) -> str:
         return (
-            "open its terminal in JupyterLab's Cluster Shells panel (or the command 'Open Cluster Shell…'); "
+            f"%cloudtty open {name} shows its terminal here (JupyterLab's Cluster Shells panel in a tab); "
             f"any ttyd client, given this server's token, attaches at {self.client.terminal_url(name)}"
         )
 

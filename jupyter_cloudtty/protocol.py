@@ -45,6 +45,15 @@ class CloseCode(IntEnum):
     UNREACHABLE = 4005  # the shell's terminal cannot be reached (not Ready, no address, refused)
 
 
+def close_is_final(code: int | None) -> bool:
+    """Whether a close says the shell is over (or the client is refused), so reconnecting shows the same.
+
+    Any other close (4004 server stopping, 4005 unreachable, 1001, 1006, none at all) is a dropped
+    connection: clients reconnect, as labextension/src/protocol.ts's ``describeClose`` decides.
+    """
+    return code in (CloseCode.NORMAL, CloseCode.FAILED, CloseCode.EXPIRED, CloseCode.DELETED, CloseCode.PROTOCOL_ERROR)
+
+
 class ProtocolError(ValueError):
     """A client frame that breaks the protocol."""
 

@@ -37,8 +37,8 @@ async def test_shells_from_a_notebook(tmp_path):
         assert {"NAME": "pods", "PHASE": "Ready", "COMMAND": "sleep 600", "TTL": "600s"}.items() <= shown.items()
         terminal = f"ws://127.0.0.1:{server.port}/cloudtty/api/shells/pods/terminal"
         assert new.stdout == (
-            "created shell pods; open its terminal in JupyterLab's Cluster Shells panel (or the command "
-            f"'Open Cluster Shell…'); any ttyd client, given this server's token, attaches at {terminal}\n"
+            "created shell pods; %cloudtty open pods shows its terminal here (JupyterLab's Cluster Shells panel "
+            f"in a tab); any ttyd client, given this server's token, attaches at {terminal}\n"
         )
         created = json.loads((await server.fetch("cloudtty/api/shells/pods")).body)
         assert created["spec"] == {"commandAction": "sleep 600", "ttlSecondsAfterStarted": 600}
@@ -51,9 +51,13 @@ async def test_shells_from_a_notebook(tmp_path):
         ]
         assert "<td>pods</td><td>Ready</td><td>sleep 600</td>" in listing.result["text/html"]
 
+        # The terminal widget, as the cell's value (what a browser shows of it: tests/ui/test_notebook.py).
         opened = await kernel.run("%cloudtty open pods")
-        assert opened.stdout.startswith("shell pods is Ready; open its terminal in JupyterLab")
-        assert terminal in opened.stdout
+        assert (opened.stdout, opened.stderr, opened.error) == ("", "", None)
+        assert opened.result["application/vnd.jupyter.widget-view+json"]["model_id"]
+        assert opened.result["text/plain"].startswith("ShellTerminal('pods'): its terminal shows in JupyterLab 4")
+        term = await kernel.run("t = %cloudtty open pods\nprint(t.name, type(t).__name__)")
+        assert term.stdout == "pods ShellTerminal\n"
 
         # The server's own message, no traceback; nothing created.
         try:
