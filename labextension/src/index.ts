@@ -1,8 +1,10 @@
 /**
  * jupyter-cloudtty's JupyterLab extension: the "Cluster shells" side panel, terminal tabs
  * on the server's ttyd WebSocket, commands (launcher, palette, context menus), settings,
- * the running-sessions section, search and layout restoration.
+ * the running-sessions section, search, layout restoration, and the terminal widget of a
+ * notebook's output (`jupyter_cloudtty.ShellTerminal`, through the ipywidgets manager).
  */
+import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import {
   Clipboard,
@@ -28,8 +30,9 @@ import { buildSpec, parseDuration } from './presets';
 import { addRunningShells } from './running';
 import { ShellSearchProvider } from './search';
 import { ShellsModel } from './shells';
-import { ITerminalSettings } from './terminal';
+import { ITerminalSettings, ShellTerminal } from './terminal';
 import { jupyterLabFont } from './theme';
+import { MODULE_NAME, MODULE_VERSION, notebookTerminalWidgets } from './widget';
 
 const PLUGIN_ID = 'jupyter-cloudtty:plugin';
 
@@ -60,7 +63,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ISettingRegistry,
     IThemeManager,
     IRunningSessionManagers,
-    ISearchProviderRegistry
+    ISearchProviderRegistry,
+    IJupyterWidgetRegistry
   ],
   activate
 };
@@ -75,7 +79,8 @@ function activate(
   settingRegistry: ISettingRegistry | null,
   themeManager: IThemeManager | null,
   runningManagers: IRunningSessionManagers | null,
-  searchRegistry: ISearchProviderRegistry | null
+  searchRegistry: ISearchProviderRegistry | null,
+  widgetRegistry: IJupyterWidgetRegistry | null
 ): void {
   const model = new ShellsModel({ api: new ShellsApi(app.serviceManager.serverSettings) });
   const tracker = new WidgetTracker<ShellWidget>({ namespace: 'cloudtty' });
@@ -84,6 +89,8 @@ function activate(
   const terminalSettings: ITerminalSettings = { fontSize: null, scrollback: 10000 };
   const defaults: IPanelDefaults = { preset: 'shell', ttl: '' };
   const actions = new ShellActions(app, model, tracker, () => terminalSettings);
+  // Terminals in notebooks' outputs (ShellTerminal widgets) follow settings and theme as tabs do.
+  const notebookTerminals = new Set<ShellTerminal>();
 
   if (settingRegistry) {
     const update = (settings: ISettingRegistry.ISettings) => {
@@ -100,6 +107,7 @@ function activate(
         defaults.ttl = '';
       }
       tracker.forEach(widget => widget.content.setSettings(terminalSettings));
+      notebookTerminals.forEach(terminal => terminal.setSettings(terminalSettings));
     };
     settingRegistry
       .load(PLUGIN_ID)
@@ -111,7 +119,10 @@ function activate(
   }
 
   // JupyterLab's theme and code font, followed live.
-  const restyle = () => tracker.forEach(widget => widget.content.updateAppearance());
+  const restyle = () => {
+    tracker.forEach(widget => widget.content.updateAppearance());
+    notebookTerminals.forEach(terminal => terminal.updateAppearance());
+  };
   themeManager?.themeChanged.connect(restyle);
   // Font size overrides ("Increase Code Font Size") are CSS variables on <html>.
   new MutationObserver(restyle).observe(document.documentElement, {
@@ -171,6 +182,17 @@ function activate(
     addRunningShells(runningManagers, actions);
   }
   searchRegistry?.add('jupyter-cloudtty', ShellSearchProvider);
+  widgetRegistry?.registerWidget({
+    name: MODULE_NAME,
+    version: MODULE_VERSION,
+    exports: notebookTerminalWidgets({
+      api: model.api,
+      settings: () => terminalSettings,
+      phase: name => model.get(name)?.status?.phase,
+      phaseChanged: model.changed,
+      shown: notebookTerminals
+    })
+  });
 }
 
 /** Font size commands: they change the `fontSize` setting, which every terminal follows. */

@@ -109,6 +109,8 @@ export namespace ShellTerminal {
     /** The shell's current phase as the live list knows it, and when that changes. */
     phase?: (name: string) => string | undefined;
     phaseChanged?: ISignal<unknown, void>;
+    /** Whether it is a tab the user may close (default); false in a notebook's output. */
+    closable?: boolean;
     WebSocket?: WebSocketConstructor;
   }
 }
@@ -414,7 +416,7 @@ export class ShellTerminal extends Widget {
 
   private _ended(message: string): void {
     this._setState('ended');
-    if (this._preferences.closeOnDisconnect === true) {
+    if (this._preferences.closeOnDisconnect === true && this._closable) {
       this._closeTab();
       return;
     }
@@ -423,10 +425,11 @@ export class ShellTerminal extends Widget {
 
   private _fail(message: string): void {
     this._setState('failed');
-    this._showBanner('error', message, [
-      { label: 'Reconnect', run: () => this.reconnect(), accept: true },
-      { label: 'Close tab', run: () => this._closeTab() }
-    ]);
+    const actions: IAction[] = [{ label: 'Reconnect', run: () => this.reconnect(), accept: true }];
+    if (this._closable) {
+      actions.push({ label: 'Close tab', run: () => this._closeTab() });
+    }
+    this._showBanner('error', message, actions);
   }
 
   private _endActions(): IAction[] {
@@ -438,7 +441,9 @@ export class ShellTerminal extends Widget {
         accept: true
       });
     }
-    actions.push({ label: 'Close tab', run: () => this._closeTab() });
+    if (this._closable) {
+      actions.push({ label: 'Close tab', run: () => this._closeTab() });
+    }
     return actions;
   }
 
@@ -626,6 +631,10 @@ export class ShellTerminal extends Widget {
     this._bannerIsStarting = false;
     this._banner.hidden = true;
     this._banner.replaceChildren();
+  }
+
+  private get _closable(): boolean {
+    return this._options.closable !== false;
   }
 
   private _closeTab(): void {

@@ -39,12 +39,16 @@ SHELL = ["bash", "--norc", "--noprofile"]
 
 
 class Lab:
-    """`jupyter lab` as a process, started and stopped synchronously (Playwright's sync API)."""
+    """`jupyter lab` as a process, started and stopped synchronously (Playwright's sync API).
 
-    def __init__(self, base: Path, log: Path, port: int | None = None, options: tuple[str, ...] = ()):
+    `app="notebook"` runs Jupyter Notebook 7 instead (the same server and labextensions)."""
+
+    def __init__(
+        self, base: Path, log: Path, port: int | None = None, options: tuple[str, ...] = (), app: str = "jupyterlab"
+    ):
         self.root = base / "root"  # what the file browser shows
         self.root.mkdir(exist_ok=True)
-        self.server = JupyterProcess("jupyterlab", self.root, token="ui-test-token")
+        self.server = JupyterProcess(app, self.root, token="ui-test-token")
         self.server.env["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")
         if port is not None:
             self.server.port = port
@@ -61,7 +65,8 @@ class Lab:
         notification.write_text(json.dumps({"fetchNews": "false"}))
         self.argv = [
             *self.server.argv,
-            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: tests read the xterm buffer
+            # window.jupyterapp: tests read the xterm buffer
+            f"--{'JupyterNotebookApp' if app == 'notebook' else 'LabApp'}.expose_app_in_browser=True",
             *(f"--CloudTTY.shell_command={word}" for word in SHELL),  # a List: one option per item
             "--CloudTTY.kill_timeout=1.0",
             *options,
