@@ -58,6 +58,14 @@ async def test_shells_from_a_notebook(tmp_path):
         assert opened.result["text/plain"].startswith("ShellTerminal('pods'): its terminal shows in JupyterLab 4")
         term = await kernel.run("t = %cloudtty open pods\nprint(t.name, type(t).__name__)")
         assert term.stdout == "pods ShellTerminal\n"
+        # A shell that has ended: said so too (the terminal shows its last output).
+        done = {"name": "done", "spec": {"commandAction": "true"}}
+        await server.fetch("cloudtty/api/shells", method="POST", body=done)
+        assert await (await server.terminal("done")).wait_closed() == (1000, "exited")
+        ended = await kernel.run("%cloudtty open done")
+        assert ended.stdout == "shell done has ended (Complete); its terminal shows its last output\n"
+        assert ended.result["text/plain"].startswith("ShellTerminal('done')")
+        await kernel.run("%cloudtty rm done")
 
         # The server's own message, no traceback; nothing created.
         try:
