@@ -30,7 +30,9 @@ async def test_the_binder_notebook_runs(tmp_path, monkeypatch):
         notebook = nbformat.read(NOTEBOOK, as_version=4)
         await NotebookClient(notebook, kernel_name="python3", timeout=60).async_execute()
         shown = [text(cell) for cell in notebook.cells if cell.cell_type == "code"]
-        info, new, listed, typed, kubectl, removed = shown
+        info, new, listed, widget, widget_typed, typed, kubectl, removed = shown
+        assert widget.startswith("ShellTerminal('from-notebook'): its terminal shows in JupyterLab 4")
+        assert widget_typed == "'42'"
         assert "local" in info
         assert "created shell from-notebook" in new
         assert "from-notebook" in listed and "Ready" in listed
