@@ -306,7 +306,11 @@ class _KernelClient:
             await self._connected.wait()
 
     def close(self) -> None:
+        if self._closing:
+            return
         self._closing = True
+        if not self._loop.is_running():  # the process is ending: nothing left to close politely
+            return
 
         async def stop() -> None:
             self._connected.set()
@@ -315,6 +319,6 @@ class _KernelClient:
             self._task.cancel()
 
         try:
-            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(15)
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
         except Exception as e:  # noqa: BLE001  already gone
             log.debug("cloudtty: closing %s: %r", self.url, e)
