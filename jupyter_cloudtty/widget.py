@@ -223,11 +223,18 @@ class _KernelClient:
         self._loop = _terminals_loop()
         self._connection: TtydClient | None = None
         self._connected = asyncio.Event()
+        self._finished = asyncio.Event()
         self._closing = False
         self._task = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
         self._task.add_done_callback(self._done)
 
     async def _run(self) -> None:
+        try:
+            await self._follow()
+        finally:
+            self._finished.set()
+
+    async def _follow(self) -> None:
         attempt = 0
         while not self._closing:
             try:
@@ -315,10 +322,14 @@ class _KernelClient:
         async def stop() -> None:
             self._connected.set()
             if self._connection is not None:
-                await self._connection.close()
+                self._connection.connection.close(1000)  # the reader sees the server's close, and returns
+                try:
+                    await asyncio.wait_for(self._finished.wait(), 5)
+                except asyncio.TimeoutError:
+                    pass
             self._task.cancel()
 
         try:
-            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         except Exception as e:  # noqa: BLE001  already gone
             log.debug("cloudtty: closing %s: %r", self.url, e)
