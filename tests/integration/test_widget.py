@@ -11,6 +11,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.kernels import ServerKernel
 from tests.servers import JupyterProcess
+from tests.ui.tcp_proxy import TcpProxy
 
 BASH = ("--CloudTTY.backend=local", "--CloudTTY.shell_command=bash", "--CloudTTY.shell_command=--norc",
         "--CloudTTY.shell_command=--noprofile")  # fmt: skip
@@ -99,3 +100,31 @@ async def test_attach_close_and_delete(tmp_path):
         assert (missing.error["ename"], missing.error["evalue"]) == ("ServerError", "shell 'nope' not found")
         bad = await kernel.run("ShellTerminal.new(ttl=-5)")
         assert bad.error["ename"] == "ServerError" and "ttlSecondsAfterStarted" in bad.error["evalue"]
+
+
+async def test_the_kernels_connection_resumes_after_a_drop(tmp_path):
+    """The kernel reaches its server through a forwarder the test cuts: back, it has missed nothing and
+    keeps nothing twice (``?client=&received=``), and types again."""
+    server = bash_server(tmp_path)
+    proxy = TcpProxy(server.port)
+    server.env["CLOUDTTY_SERVER_URL"] = f"http://127.0.0.1:{proxy.port}/"  # the kernel's way to its server
+    server.env["CLOUDTTY_SERVER_TOKEN"] = server.token
+    try:
+        async with server, ServerKernel.of(server) as kernel:
+            await run(kernel, "from jupyter_cloudtty import ShellTerminal\nt = ShellTerminal.new('away')")
+            await run(kernel, r"t.send('echo before-$((1+1))\r'); t.wait_for('^before-2$')")
+            proxy.down()
+            browser = await server.terminal("away")  # still there: it types while the kernel is away
+            await browser.send("echo during-$((2+2))\r")
+            await browser.expect(rb"\rduring-4\r\n")
+            proxy.up()
+            await run(kernel, r"t.wait_for('^during-4$', timeout=30); t.send('echo after-$((3+3))\r')")
+            lines = (await run(kernel, r"t.wait_for('^after-6$'); print(t.output)")).splitlines()
+            assert [line for line in lines if line in ("before-2", "during-4", "after-6")] == [
+                "before-2",
+                "during-4",
+                "after-6",
+            ]
+            await browser.close()
+    finally:
+        proxy.close()
