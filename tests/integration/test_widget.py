@@ -12,6 +12,7 @@ from jupyter_cloudtty.ttyd import TtydClient
 from tests.kernels import ServerKernel
 from tests.servers import JupyterProcess
 from tests.ui.tcp_proxy import TcpProxy
+from tests.waiting import eventually
 
 BASH = ("--CloudTTY.backend=local", "--CloudTTY.shell_command=bash", "--CloudTTY.shell_command=--norc",
         "--CloudTTY.shell_command=--noprofile")  # fmt: skip
@@ -76,13 +77,11 @@ async def test_attach_close_and_delete(tmp_path):
         await run(kernel, r"kept.send('echo one-$((1+1))\r'); kept.wait_for('^one-2$')")
         # A `once` shell lives while the kernel's connection does; close() ends that, and so the shell.
         await run(kernel, "kept.close()")
-        phase = ""
-        for _ in range(100):
-            phase = json.loads((await server.fetch("cloudtty/api/shells/kept")).body)["status"]["phase"]
-            if phase == "Complete":
-                break
-            await kernel.run("import time; time.sleep(0.1)")
-        assert phase == "Complete"
+
+        async def completed() -> bool:
+            return json.loads((await server.fetch("cloudtty/api/shells/kept")).body)["status"]["phase"] == "Complete"
+
+        await eventually(completed, what="the once shell to complete")
         closed = await kernel.run("kept.send('x')")
         assert closed.error["evalue"] == "the terminal was closed"
 
