@@ -40,6 +40,15 @@ async def pause_holds_output_and_resume_delivers_it(
     assert [int(n) for n in lines] == list(range(1, 201)), "output lost or reordered"
 
 
+async def sizes_reach_the_program(term: TtydClient) -> None:
+    """The handshake's size (100x30, as the client connected) and a resize are what stty says."""
+    await term.send("stty size\r")
+    await term.expect(rb"\r30 100\r\n")
+    await term.resize(120, 40)
+    await term.send("stty size\r")
+    await term.expect(rb"\r40 120\r\n")
+
+
 async def replay(term: TtydClient, frames: list[tuple[str, bytes]]) -> None:
     """Replay a recorded ttyd session (handshake first) and expect its very answers: the title
     (any host), the preferences, then the same output bytes in the same order, input after input."""

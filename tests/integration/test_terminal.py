@@ -8,7 +8,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import pause_holds_output_and_resume_delivers_it
+from tests.checks import pause_holds_output_and_resume_delivers_it, sizes_reach_the_program
 from tests.waiting import alive, eventually, process_gone
 
 HOST = socket.gethostname()
@@ -50,12 +50,7 @@ async def test_command_env_options_and_working_directory(create_shell, connect, 
 
 async def test_resize_is_visible_to_stty(create_shell, connect):
     await create_shell("sized")
-    term = await connect("sized", columns=100, rows=30)
-    await term.send("stty size\r")
-    await term.expect(rb"\r30 100\r\n")
-    await term.resize(120, 40)
-    await term.send("stty size\r")
-    await term.expect(rb"\r40 120\r\n")
+    await sizes_reach_the_program(await connect("sized", columns=100, rows=30))
 
 
 async def test_handshake_without_a_size_then_a_resize(create_shell, connect):
