@@ -58,6 +58,7 @@ class TtydClient:
         client_id: str | None = None,
         received: int = 0,
         ping_interval: float | None = None,
+        ping_timeout: float | None = None,
         **request_options: Any,
     ) -> TtydClient:
         """Connect and (unless ``handshake=False``) send the handshake with this size.
@@ -66,7 +67,8 @@ class TtydClient:
         same id and the ``received`` count of the previous connection replays only the
         output that came after it (``TtydClient.resume``). A plain ttyd ignores both.
         ``request_options`` go to tornado's HTTPRequest (TLS settings, for one). With a
-        ``ping_interval``, a peer that answers no ping within as long is closed on.
+        ``ping_interval``, tornado pings the peer and closes on one that answers no ping within
+        ``ping_timeout`` (default: the interval; 0: never).
         """
         if client_id is not None:
             url += ("&" if "?" in url else "?") + urlencode({"client": client_id, "received": received})
@@ -76,7 +78,7 @@ class TtydClient:
             subprotocols=[protocol.SUBPROTOCOL],
             max_message_size=max_message_size,
             ping_interval=ping_interval,
-            ping_timeout=ping_interval,
+            ping_timeout=ping_interval if ping_timeout is None else ping_timeout,
         )
         if connection.protocol is not None:
             connection.protocol.set_nodelay(True)

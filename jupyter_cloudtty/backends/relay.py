@@ -24,14 +24,32 @@ class TtydStream:
         self.client = client
         self._first = first_output
         self._closed = False
-        self._ping_interval = ping_interval
         self._loop = asyncio.get_running_loop()
         self._last_heard = self._loop.time()
-        # tornado calls its connection's on_pong for every pong: note when ttyd last answered.
-        client.connection.on_pong = lambda data: self._heard()  # type: ignore[method-assign]
+        self._waiting_since: float | None = None  # while read() waits for ttyd
+        self.lost = False  # ttyd stopped answering (set by the watchdog)
+        self._watchdog: asyncio.Task[None] | None = None
+        if ping_interval:
+            # tornado calls its connection's on_pong for every pong: note when ttyd last answered.
+            client.connection.on_pong = lambda data: self._heard()  # type: ignore[method-assign]
+            self._watchdog = asyncio.ensure_future(self._watch(ping_interval))
 
     def _heard(self) -> None:
         self._last_heard = self._loop.time()
+
+    async def _watch(self, interval: float) -> None:
+        """Close on a ttyd silent for two ping intervals while we wait for it.
+
+        Not while a slow client holds the relay back: tornado then reads nothing from ttyd, its
+        pongs included, and silence says nothing. (So tornado's own ping timeout is off.)
+        """
+        while not self._closed:
+            await asyncio.sleep(interval)
+            waiting = self._waiting_since
+            if waiting is not None and self._loop.time() - max(self._last_heard, waiting) > 2 * interval:
+                self.lost = True
+                self.client.connection.close()  # read() then ends the session
+                return
 
     @classmethod
     async def connect(
@@ -60,6 +78,7 @@ class TtydStream:
             connect_timeout=timeout,
             request_timeout=timeout,
             ping_interval=ping_interval or None,
+            ping_timeout=0,  # our watchdog tells silence from backpressure
             **request_options,
         )
         first = b""
@@ -84,14 +103,6 @@ class TtydStream:
         return cls(client, first, ping_interval)
 
     @property
-    def lost(self) -> bool:
-        """Ended without a word from ttyd for two ping intervals: it stopped answering pings
-        (tornado then closes the connection), as a pod gone with its node does."""
-        if self._closed or not self._ping_interval:
-            return False
-        return self._loop.time() - self._last_heard > 2 * self._ping_interval
-
-    @property
     def title(self) -> str:
         return self.client.title or ""
 
@@ -103,10 +114,15 @@ class TtydStream:
         if self._first:
             data, self._first = self._first, b""
             return data
-        while (frame := await self.client.read_frame()) is not None:
-            self._last_heard = self._loop.time()
-            if frame[:1] == b"0":
-                return frame[1:]
+        self._waiting_since = self._loop.time()
+        try:
+            while (frame := await self.client.read_frame()) is not None:
+                self._last_heard = self._loop.time()
+                if frame[:1] == b"0":
+                    return frame[1:]
+        finally:
+            self._waiting_since = None
+        self._stop_watching()
         return b""
 
     async def write(self, data: bytes) -> None:
@@ -137,9 +153,14 @@ class TtydStream:
         sent.add_done_callback(_retrieve)
         return sent
 
+    def _stop_watching(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._stop_watching()
             self.client.connection.close()
 
 

@@ -508,3 +508,20 @@ async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, 
         pod.send_signal(signal.SIGCONT)
         pod.kill()
         pod.wait()
+
+
+@pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
+async def test_a_browser_that_reads_slowly_is_not_taken_for_a_dead_ttyd(api, pods, connect):
+    """While a slow browser holds the relay back, pongs wait behind output: that is backpressure,
+    not a ttyd that stopped answering."""
+    await api("POST", body={"name": "s1"})
+    await pods.ready("s1")
+    term = await connect("s1")
+    await term.send("head -c 30000000 /dev/zero | tr '\\\\0' x; echo; echo END-$((1+1))\r")
+    await asyncio.sleep(3)  # the browser reads nothing for six ping intervals: the relay is held back
+    received = 0
+    while (data := await term.read()) is not None:
+        received += len(data)
+        if b"END-2" in data:
+            break
+    assert data is not None and received > 30_000_000, (term.close_code, term.close_reason)
