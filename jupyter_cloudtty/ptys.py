@@ -15,7 +15,7 @@ import os
 import signal
 import struct
 import termios
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from terminado.management import DEFAULT_TERM_TYPE, PtyWithClients
 
@@ -153,23 +153,31 @@ class PtyStream:
 # --- the processes of a terminal session ---------------------------------------------------
 
 
-def session_process_groups(sid: int) -> set[int]:
-    """Process groups with a member in session ``sid`` (job control gives each job its own)."""
-    groups = {sid}
+def processes() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, the fields of /proc/<pid>/stat after its command name) for every process.
+
+    Those fields start: state ppid pgrp session ...; the name itself may contain spaces and
+    parentheses, hence the split after its last ")". Nothing without procfs (macOS).
+    """
     try:
         entries = os.listdir("/proc")
-    except OSError:  # no procfs (macOS): the leader's group is all we can name
-        return groups
+    except OSError:
+        return
     for entry in entries:
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat = f.read()
-        except OSError:
+        except OSError:  # gone meanwhile
             continue
-        # pid (comm) state ppid pgrp session ...; comm may contain spaces and parentheses
-        fields = stat[stat.rindex(b")") + 2 :].split()
+        yield int(entry), stat[stat.rindex(b")") + 2 :].split()
+
+
+def session_process_groups(sid: int) -> set[int]:
+    """Process groups with a member in session ``sid`` (job control gives each job its own)."""
+    groups = {sid}  # without procfs, the leader's group is all we can name
+    for _, fields in processes():
         if int(fields[3]) == sid:
             groups.add(int(fields[2]))
     return groups

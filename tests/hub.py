@@ -57,6 +57,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
+from jupyter_cloudtty.ptys import processes
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.waiting import process_gone
 
@@ -589,16 +590,8 @@ def _path_matches(request_path: str, cookie_path: str) -> bool:
 def _descendants(pid: int) -> list[int]:
     """Every process descending from ``pid`` (from /proc), at this moment."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+    for child, fields in processes():
+        children.setdefault(int(fields[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
