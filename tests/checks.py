@@ -40,6 +40,16 @@ async def pause_holds_output_and_resume_delivers_it(
     assert [int(n) for n in lines] == list(range(1, 201)), "output lost or reordered"
 
 
+async def resumed_in_the_same_process(term: TtydClient, pid: int, missed: bytes = b"LATER-5") -> None:
+    """A client back from a drop: what it ``missed`` comes once, nothing it had comes again, and
+    the shell is still the process ``pid``."""
+    await term.send("echo PID=$$ DONE\r")
+    seen = (await term.expect(rb"PID=(\d+) DONE\r\n")).string
+    assert seen.count(missed) == 1, seen
+    assert b"PID=" not in seen.split(missed)[0], "output it had already received came again"
+    assert int(re.search(rb"PID=(\d+) DONE\r\n", seen).group(1)) == pid
+
+
 async def sizes_reach_the_program(term: TtydClient) -> None:
     """The handshake's size (100x30, as the client connected) and a resize are what stty says."""
     await term.send("stty size\r")

@@ -8,7 +8,11 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import pause_holds_output_and_resume_delivers_it, sizes_reach_the_program
+from tests.checks import (
+    pause_holds_output_and_resume_delivers_it,
+    resumed_in_the_same_process,
+    sizes_reach_the_program,
+)
 from tests.waiting import alive, eventually, process_gone
 
 HOST = socket.gethostname()
@@ -237,11 +241,7 @@ async def test_a_client_back_from_a_drop_gets_only_what_it_missed(create_shell, 
     await eventually(lambda: asyncio.sleep(0, done.exists()), what="the command to finish")
 
     again = await connect("resume", client_id="tab-1", received=received)
-    await again.send("echo PID=$$ DONE\r")
-    seen = (await again.expect(rb"PID=(\d+) DONE\r\n")).string
-    assert seen.count(b"LATER-5") == 1, seen
-    assert b"PID=" not in seen.split(b"LATER-5")[0], "output it had already received came again"
-    assert int(re.search(rb"PID=(\d+) DONE\r\n", seen).group(1)) == pid
+    await resumed_in_the_same_process(again, pid)
 
 
 async def test_a_resume_id_the_session_does_not_know_replays_the_scrollback(create_shell, connect):
