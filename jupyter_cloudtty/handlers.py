@@ -32,14 +32,17 @@ from .backends import Backend
 from .events import Subscription
 from .protocol import CloseCode, ProtocolError
 from .sessions import Resume, Session
-from .shells import InvalidShell, ShellError, parse_create_request, validate_name
+from .shells import InvalidShell, RequestTooLarge, ShellError, parse_create_request, validate_name
 
 AUTH_RESOURCE = "cloudtty"
 API_PATH = "cloudtty/api/shells"
 EVENTS_PATH = "cloudtty/api/events"
 INFO_PATH = "cloudtty/api/info"
 NAME = r"(?P<name>[^/]+)"
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch, as RECEIVED (`$` takes a trailing newline)
+RECEIVED = re.compile(r"[0-9]{1,18}")  # ASCII digits: str.isdigit() takes '²', which int() refuses
+# A request is a few hundred bytes; a CloudShell must fit in etcd's 1.5 MiB anyway.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class ApiHandler(APIHandler):
@@ -95,11 +98,15 @@ class ShellsHandler(ApiHandler):
     @authorized
     async def post(self) -> None:
         body: Any = None
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"body: at most {MAX_BODY_BYTES} bytes, got {len(self.request.body)}")
         if self.request.body.strip():
             try:
                 body = json.loads(self.request.body)
             except ValueError as e:
                 raise InvalidShell("body", f"is not valid JSON ({e})") from None
+            except RecursionError:  # `[[[[…` is valid JSON, until it is too deep for the parser
+                raise InvalidShell("body", "is nested too deeply") from None
         name, spec = parse_create_request(body)
         shell = await self.backend.create(name, spec)
         self.set_status(201)
@@ -201,7 +208,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         try:
             self.session = await self.backend.open(validate_name(name))
         except ShellError as e:
-            raise web.HTTPError(e.status, str(e).replace("%", "%%")) from None
+            raise web.HTTPError(e.status, "%s", str(e)) from None
         await super().get(name)
 
     def _resume_argument(self) -> Resume | None:
@@ -209,15 +216,24 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         client, received = self.get_query_argument("client", None), self.get_query_argument("received", "0")
         if client is None:
             return None
-        if not CLIENT_ID.match(client):
+        if not CLIENT_ID.fullmatch(client):
             raise web.HTTPError(400, "client: 1 to 64 letters, digits, '-' or '_'")
-        if not received.isdigit():
+        if not RECEIVED.fullmatch(received):
             raise web.HTTPError(400, "received: a count of output bytes")
         return client, int(received)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if not log_refusal(self, value):
             super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # A refused upgrade says why as the REST API does, {"message": ...}, not with an HTML page.
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = self._reason
+        if isinstance(error, web.HTTPError) and error.log_message:
+            message = error.log_message % error.args if error.args else error.log_message
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message}))
 
     def skip_check_origin(self) -> bool:
         # jupyter_server waives the Origin check for token-authenticated requests. Not for

@@ -7,6 +7,7 @@ Only framing and parsing live here: no sockets.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -88,6 +89,8 @@ def parse_handshake(frame: bytes) -> Handshake:
         data = json.loads(frame)
     except (ValueError, UnicodeDecodeError) as e:
         raise ProtocolError(f"handshake is not valid JSON: {e}") from None
+    except RecursionError:  # `[[[[…` is valid JSON, until it is too deep for the parser
+        raise ProtocolError("handshake is nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError("handshake must be a JSON object")
     token = data.get("AuthToken", "")
@@ -105,7 +108,7 @@ def parse_resize(payload: bytes) -> tuple[int, int] | None:
     """
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
@@ -143,9 +146,20 @@ def encode_preferences(preferences: dict[str, Any]) -> bytes:
 def client_option_value(value: str) -> Any:
     """A ``ttyd -t key=value`` value as ttyd sends it: parsed as JSON when it is JSON."""
     try:
-        return json.loads(value)
-    except ValueError:
+        return json.loads(value, parse_constant=_not_json, parse_float=_finite)
+    except (ValueError, RecursionError):  # a string, then; as ttyd, whose parser stops at depth 32
         return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python reads NaN and Infinity; a browser's JSON.parse does not
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: it would go out as Infinity
+        raise ValueError(f"{text} is out of range")
+    return number
 
 
 def close_reason(text: str) -> str:

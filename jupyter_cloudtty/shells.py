@@ -16,10 +16,14 @@ from typing import Any, Callable
 
 # Service `cloudshell-<name>` must be a DNS-1035 label (<= 63 characters).
 MAX_NAME_LENGTH = 63 - len("cloudshell-")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_ROUTE_PATH = re.compile(r"^[A-Za-z0-9._~/-]*$")
+# Patterns are matched with fullmatch: `$` would also accept a trailing newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_ROUTE_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
+_UID = re.compile(r"[0-9]{1,10}")  # ASCII digits: str.isdigit() also takes '²', which int() refuses
+# Kubernetes' int32 (runAsUser, ttl); in seconds, 68 years: longer is a typo, and no timer overflows.
+MAX_INT32 = 2**31 - 1
 # Like Kubernetes' generateName: no vowels, no look-alike digits.
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -73,6 +77,10 @@ class TooManyShells(ShellError):
     status = 429
 
 
+class RequestTooLarge(ShellError):
+    status = 413
+
+
 # --- names ------------------------------------------------------------------------------
 
 
@@ -88,7 +96,7 @@ def validate_name(name: Any, field: str = "name") -> str:
             f"must be at most {MAX_NAME_LENGTH} characters (so that 'cloudshell-<name>' "
             f"is a valid Service name), got {len(name)}",
         )
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise InvalidShell(
             field,
             f"{name!r} is not a DNS-1123 label: use lowercase letters, digits and '-', "
@@ -104,6 +112,16 @@ def generate_name(prefix: str = "shell-") -> str:
 # --- spec validation ----------------------------------------------------------------------
 
 Validator = Callable[[Any, str], Any]
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value in a message: a string quoted (cut if long), else its kind, so a message stays short."""
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= limit else text[: limit - 4] + "...'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value.bit_length() < 64 else "a larger number"
+    return _kind(value)
 
 
 def _kind(value: Any) -> str:
@@ -122,14 +140,14 @@ def _kind(value: Any) -> str:
 def _string(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise InvalidShell(path, f"must be a string, got {_kind(value)}")
+    if "\0" in value:  # no command line, environment or label can hold one
+        raise InvalidShell(path, "must not contain NUL characters")
     return value
 
 
 def _nonempty_string(value: Any, path: str) -> str:
     if not _string(value, path).strip():
         raise InvalidShell(path, "must not be empty")
-    if "\0" in value:
-        raise InvalidShell(path, "must not contain NUL characters")
     return value
 
 
@@ -144,13 +162,15 @@ def _positive_int(value: Any, path: str) -> int:
         raise InvalidShell(path, f"must be a whole number of seconds, got {_kind(value)}")
     if value < 1:
         raise InvalidShell(path, f"must be at least 1 second, got {value}")
+    if value > MAX_INT32:
+        raise InvalidShell(path, f"must be at most {MAX_INT32} seconds (68 years), got {_shown(value)}")
     return value
 
 
 def _matching(pattern: re.Pattern[str], what: str) -> Validator:
     def check(value: Any, path: str) -> str:
-        if not pattern.match(_string(value, path)) or len(value) > 253:
-            raise InvalidShell(path, f"{value!r} is not {what}")
+        if not pattern.fullmatch(_string(value, path)) or len(value) > 253:
+            raise InvalidShell(path, f"{_shown(value)} is not {what}")
         return value
 
     return check
@@ -163,16 +183,16 @@ _route_path = _matching(_ROUTE_PATH, "a URL path (letters, digits and . _ ~ / - 
 
 def _enum(*allowed: str) -> Validator:
     def check(value: Any, path: str) -> str:
-        if value not in allowed:
-            raise InvalidShell(path, f"must be one of {', '.join(allowed)}; got {value!r}")
+        if not isinstance(value, str) or value not in allowed:
+            raise InvalidShell(path, f"must be one of {', '.join(allowed)}; got {_shown(value)}")
         return value
 
     return check
 
 
 def _run_as_user(value: Any, path: str) -> str:
-    if _string(value, path) != "root" and not value.isdigit():
-        raise InvalidShell(path, f"must be 'root' or a numeric UID, got {value!r}")
+    if _string(value, path) != "root" and not (_UID.fullmatch(value) and int(value) <= MAX_INT32):
+        raise InvalidShell(path, f"must be 'root' or a numeric UID (0 to {MAX_INT32}), got {_shown(value)}")
     return value
 
 
@@ -204,8 +224,8 @@ def _object(fields: dict[str, Validator], required: tuple[str, ...] = ()) -> Val
 
 def _env_var(value: Any, path: str) -> dict[str, Any]:
     var = _object({"name": _string, "value": _string, "valueFrom": _object_any}, required=("name",))(value, path)
-    if not _ENV_NAME.match(var["name"]):
-        raise InvalidShell(f"{path}.name", f"{var['name']!r} is not a valid environment variable name")
+    if not _ENV_NAME.fullmatch(var["name"]):
+        raise InvalidShell(f"{path}.name", f"{_shown(var['name'])} is not a valid environment variable name")
     if "value" in var and "valueFrom" in var:
         raise InvalidShell(path, "set either value or valueFrom, not both")
     return var

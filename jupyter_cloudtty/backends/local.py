@@ -272,9 +272,9 @@ class LocalBackend(Backend):
         if name is not None and name in self._shells:
             raise ShellExists(name)
         if len(self._shells) >= self.max_shells:
+            count = f"{len(self._shells)} shell" + ("s" if len(self._shells) != 1 else "")
             raise TooManyShells(
-                f"this server already has {len(self._shells)} shells, the most it allows "
-                "(c.CloudTTY.max_shells); delete one first"
+                f"this server already has {count}, the most it allows (c.CloudTTY.max_shells); delete one first"
             )
         while name is None or name in self._shells:
             name = generate_name()

@@ -60,7 +60,7 @@ def _digest(text: str, length: int = 8) -> str:
 def owner_label(owner: str) -> str:
     """A label value naming ``owner``: the name itself when it is a valid value, else a
     readable part and a hash (the annotation keeps the exact name)."""
-    if _LABEL_VALUE.match(owner):
+    if _LABEL_VALUE.fullmatch(owner):  # not match: `$` also takes a trailing newline
         return owner
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", owner)[:40].strip("-_.")
     return f"{readable}-{_digest(owner)}" if readable else f"u-{_digest(owner)}"
@@ -80,7 +80,7 @@ def namespace_for(template: str, default: str, owner: str) -> str:
         namespace = template.format(username=dns_label(owner))
     except (KeyError, IndexError, ValueError) as e:
         raise ValueError(f"c.CloudTTY.namespace_template {template!r}: only {{username}} may be used ({e})") from None
-    if len(namespace) > 63 or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", namespace):
+    if len(namespace) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace):
         raise ValueError(f"c.CloudTTY.namespace_template {template!r} gives {namespace!r}, not a namespace name")
     return namespace
 
