@@ -57,11 +57,6 @@ async def test_a_cleanup_shell_that_ends_is_deleted_from_the_stream(events_url, 
         await events.until(shell_event("DELETED", "brief"))
 
 
-async def test_the_stream_requires_authentication(events_url):
-    async with EventStream(events_url) as events:
-        assert events.status == 403
-
-
 async def test_the_stream_ends_when_the_server_stops(events_url, jp_auth_header, jp_serverapp):
     async with EventStream(events_url, jp_auth_header) as events:
         assert (await events.next())[0] == "snapshot"

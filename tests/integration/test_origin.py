@@ -1,7 +1,9 @@
-"""The terminal honours the server's allow_origin settings, as the server's own sockets do."""
+"""The terminal honours the server's allow_origin settings, as the server's own sockets do.
+
+A foreign origin refused despite them is an attack of tests/security/attacks.py.
+"""
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 
 @pytest.fixture
@@ -15,6 +17,3 @@ async def test_an_allowed_origin_may_open_a_terminal(create_shell, connect, jp_a
     term = await connect("target", headers={**jp_auth_header, "Origin": "https://lab.example.com"})
     await term.send("echo allowed\r")
     await term.expect(rb"\rallowed\r\n")
-    with pytest.raises(HTTPClientError) as error:
-        await connect("target", headers={**jp_auth_header, "Origin": "https://evil.example.com"})
-    assert error.value.code == 403

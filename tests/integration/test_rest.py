@@ -45,21 +45,8 @@ async def test_an_empty_post_creates_a_shell_with_a_generated_name(api):
         ({"spec": {"ttl": "60"}}, "spec.ttl: must be a whole number of seconds, got a string"),
         ({"spec": {"ttl": -5}}, "spec.ttl: must be at least 1 second, got -5"),
         ({"spec": {"once": "true"}}, "spec.once: must be true or false"),
-        ({"name": "My_Shell"}, "name: 'My_Shell' is not a DNS-1123 label"),
-        ({"name": "a" * 60}, "name: must be at most 52 characters"),
         ({"nme": "x"}, "nme: unknown field"),
         ({"spec": []}, "spec: must be an object, got a list"),
-        ({"spec": {"image": "busybox"}}, "spec.image: not supported by the local backend"),
-        ({"spec": {"secretRef": {"name": "kc"}}}, "spec.secretRef: not supported by the local backend"),
-        ({"spec": {"configmapName": "kc"}}, "spec.configmapName: not supported by the local backend"),
-        ({"spec": {"runAsUser": "root"}}, "spec.runAsUser: not supported by the local backend"),
-        ({"spec": {"exposureMode": "NodePort"}}, "spec.exposureMode: not supported by the local backend"),
-        ({"spec": {"urlArg": True}}, "spec.urlArg: not supported by the local backend"),
-        ({"spec": {"env": [{"name": "X", "valueFrom": {"fieldRef": {}}}]}}, "spec.env[0].valueFrom: not supported"),
-        (
-            {"spec": {"env": [{"name": "TTYD_CREDENTIAL", "value": "a:b"}]}},
-            "spec.env[0].name: TTYD_CREDENTIAL configures ttyd",
-        ),
     ],
 )
 async def test_bad_bodies_are_400_naming_the_field_and_create_nothing(api, body, message):
@@ -68,12 +55,6 @@ async def test_bad_bodies_are_400_naming_the_field_and_create_nothing(api, body,
     assert data["message"].startswith(message), data
     assert "traceback" not in data
     assert (await api("GET"))[1] == []
-
-
-@pytest.mark.parametrize("raw", [b"{", b"not json", b"[1]", b'"x"'])
-async def test_malformed_json_is_400(api, raw):
-    status, data, _ = await api("POST", raw=raw)
-    assert status == 400 and data["message"].startswith("body: "), data
 
 
 async def test_duplicate_name_is_409(api, create_shell):
@@ -88,13 +69,6 @@ async def test_unknown_shell_is_404_on_every_route(api, connect):
     with pytest.raises(Exception) as error:
         await connect("ghost")
     assert getattr(error.value, "code", None) == 404
-
-
-@pytest.mark.parametrize("path", [("..%2Fetc",), ("UPPER",), ("a.b",)])
-async def test_names_in_urls_are_validated(api, path):
-    status, data, _ = await api("GET", *path)
-    assert status in (400, 404), data
-    assert "message" in data
 
 
 async def test_delete_ends_every_process_of_the_shell(api, create_shell, connect):

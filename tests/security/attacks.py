@@ -307,6 +307,8 @@ BODIES = [
     Attack("body-not-utf8", "POSTs a body that is not UTF-8", _post(b'{"name": "\xff"}'),
            Refused(400, "body: is not valid JSON")),
     Attack("body-list", "POSTs a JSON list", _post(b"[1]"), Refused(400, "body: must be a JSON object, got a list")),
+    Attack("body-string", "POSTs a JSON string", _post(b'"x"'),
+           Refused(400, "body: must be a JSON object, got a string")),
     Attack("body-nested", "POSTs JSON nested 100 000 levels deep", _post(b"[" * 100000 + b"]" * 100000),
            Refused(400, "body: is nested too deeply")),
     Attack("body-oversized", "POSTs a body of 1 MiB and one byte",
@@ -334,7 +336,8 @@ BODIES = [
     Attack("body-ttl-overflow", "asks for a TTL of 10^400 seconds", _post(b'{"spec": {"ttl": 1' + b"0" * 400 + b"}}"),
            Refused(400, "spec.ttl: must be at most 2147483647 seconds")),
     Attack("body-too-many-shells", "creates one shell more than c.CloudTTY.max_shells", _post({}),
-           Refused(429, "already has 1 shell, the most it allows"), cloudtty={"max_shells": 1}),
+           Refused(429, "already has 1 shell, the most it allows (c.CloudTTY.max_shells)"),
+           cloudtty={"max_shells": 1}),
 ]  # fmt: skip
 
 ORIGINS = [
