@@ -155,6 +155,13 @@ class CloudTTY(ExtensionApp):
         help="Seconds between pings to a cluster shell's ttyd; one that answers none within as long "
         "(a pod gone with its node) ends the terminal with close code 4005. 0: no pings.",
     )
+    upstream_lost_grace = Float(
+        5.0,
+        config=True,
+        help="Seconds a terminal whose connection to a cluster shell's ttyd was lost (ttyd killed, its "
+        "pod gone) waits for the shell's status to say why (the operator marks it Failed or Complete) "
+        "and closes with that; past this, with close code 4005 saying the connection was lost.",
+    )
     ready_timeout = Float(
         300.0,
         config=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -38,6 +39,31 @@ async def pause_holds_output_and_resume_delivers_it(
         seen += await term.read()
     lines = re.findall(rb"line-(\d+)\r\n", seen)
     assert [int(n) for n in lines] == list(range(1, 201)), "output lost or reordered"
+
+
+async def input_while_paused_arrives_once_in_order(term: TtydClient, received: Path, frames: int = 1000) -> None:
+    """PAUSE, then type ``frames`` frames of random bytes (1 to 8 KiB each; 3.8 MiB for 1000) into a
+    program that stores its input in ``received``: it gets every byte once and in order while the
+    output is held, and its next output comes at RESUME."""
+    sizes = [1 + (i * 7919) % 8192 for i in range(frames)]  # varied frame sizes, the same every run
+    typed = os.urandom(sum(sizes))
+    await term.send(f"stty raw -echo; echo READY-$((1+1)); head -c {len(typed)} > {received}; echo DONE-$((2+2))\r")
+    await term.expect(rb"READY-2\n")  # raw: the terminal types nothing back, and head reads
+    await term.pause()
+    offset = 0
+    for size in sizes:
+        await term.send(typed[offset : offset + size])
+        offset += size
+
+    async def all_read() -> bool:
+        return received.exists() and received.stat().st_size >= len(typed)
+
+    await eventually(all_read, timeout=30, what="the program to read every byte typed")
+    with pytest.raises(asyncio.TimeoutError):  # paused: DONE is held
+        await asyncio.wait_for(term.read(), 0.5)
+    assert received.read_bytes() == typed, "input lost, repeated or reordered"
+    await term.resume()
+    await term.expect(rb"DONE-4\n")
 
 
 async def resumed_in_the_same_process(term: TtydClient, pid: int, missed: bytes = b"LATER-5") -> None:

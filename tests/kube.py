@@ -126,6 +126,16 @@ def write_kubeconfig(path: Path, server: str, namespace: str = NS) -> Path:
     return path
 
 
+def server_args(kubeconfig: Path, owner: str = "alice") -> tuple[str, ...]:
+    """A ``jupyter server``'s options (tests/servers.py) for the emulator's shells, reached at their accessUrl."""
+    return (
+        "--CloudTTY.backend=kubernetes",
+        f"--CloudTTY.kubeconfig={kubeconfig}",
+        f"--CloudTTY.owner={owner}",
+        "--CloudTTY.connect_via=url",
+    )
+
+
 def ready_condition(message: str = "ttyd answers") -> dict[str, str]:
     return {"type": "Ready", "status": "True", "reason": "Running", "message": message,
             "lastTransitionTime": "2026-11-25T00:00:00Z"}  # fmt: skip

@@ -7,7 +7,9 @@ real ttyd 1.7.7 does. It is built from the package's PTY and protocol pieces, an
 the capture of a real ttyd like our server does (tests/integration/test_transcript.py).
 
 It records what a test needs to see from the pod's side: each connection's process, the
-frames' commands, SHA-256 of the input it received and of the output it sent.
+frames' commands, SHA-256 of the input it received and of the output it sent. ``TtydProcess``
+runs it as a process of its own (a pod that can be killed, and work off the test's own event
+loop), whose records are read over HTTP.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from tornado.web import Application, HTTPError
+from tornado.web import Application, HTTPError, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jupyter_cloudtty import protocol, ptys
@@ -58,6 +64,29 @@ class Connection:
                 await self.changed.wait()
 
         await asyncio.wait_for(seen(), timeout)
+
+    def record(self) -> dict[str, Any]:
+        """What was seen so far, as JSON (digests of the bytes so far)."""
+        return {
+            "pid": self.pid,
+            "commands": "".join(self.commands),
+            "input_bytes": self.input_bytes,
+            "input_sha": self.input_sha.hexdigest(),
+            "output_bytes": self.output_bytes,
+            "output_sha": self.output_sha.hexdigest(),
+            "closed": self.closed.is_set(),
+        }
+
+
+RECORDS_PATH = "/_stand-in/connections"  # not ttyd's: how a test reads a stand-in process's records
+
+
+class _Records(RequestHandler):
+    def initialize(self, server: TtydServer) -> None:
+        self.server = server
+
+    def get(self) -> None:
+        self.finish({"connections": [c.record() for c in self.server.connections]})
 
 
 class _Terminal(WebSocketHandler):
@@ -187,7 +216,8 @@ class TtydServer:
         return f"ws://{self.address}{self.base_path}/ws"
 
     async def __aenter__(self) -> TtydServer:
-        app = Application([(f"{self.base_path}/ws", _Terminal, {"server": self})], websocket_max_message_size=1 << 26)
+        routes = [(f"{self.base_path}/ws", _Terminal, {"server": self}), (RECORDS_PATH, _Records, {"server": self})]
+        app = Application(routes, websocket_max_message_size=1 << 26)
         sockets = bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
         self._server = HTTPServer(app)
@@ -211,12 +241,51 @@ class TtydServer:
         return await asyncio.wait_for(wait(), timeout)
 
 
+class TtydProcess:
+    """``async with TtydProcess(["bash"], cwd=...) as pod:`` the stand-in as a process of its own.
+
+    Like a pod's ttyd it can be killed (``pod.process.send_signal``), and its PTYs and frames are
+    served off the test's event loop. ``await pod.connections()`` reads its records.
+    """
+
+    def __init__(self, argv: list[str], *, cwd: str | Path, env: dict[str, str] | None = None):
+        root = str(Path(__file__).parents[1])
+        self.argv = [sys.executable, "-m", "tests.ttyd_server", *argv]
+        self.cwd = cwd
+        self.env = {**os.environ, "PYTHONPATH": root, "PS1": "$ ", **(env or {})}
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> TtydProcess:
+        self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, cwd=self.cwd, env=self.env)
+        assert self.process.stdout is not None
+        line = await asyncio.get_running_loop().run_in_executor(None, self.process.stdout.readline)
+        self.port = int(line)  # printed once it listens
+        return self
+
+    async def connections(self) -> list[dict[str, Any]]:
+        """Each connection's record (``Connection.record``), in the order they came."""
+        response = await AsyncHTTPClient().fetch(f"http://{self.address}{RECORDS_PATH}")
+        return json.loads(response.body)["connections"]
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)  # in case a test froze it
+        self.process.kill()
+        await asyncio.get_running_loop().run_in_executor(None, self.process.wait)
+
+
 async def _serve(argv: list[str]) -> None:
-    async with TtydServer(argv, env=dict(os.environ, PS1="$ ")) as server:
+    async with TtydServer(argv, cwd=os.getcwd(), env=dict(os.environ, PS1="$ ")) as server:
         print(server.port, flush=True)
         await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    # python -m tests.ttyd_server COMMAND...: serve on a free port of 127.0.0.1, printed first (benchmarks).
+    # python -m tests.ttyd_server COMMAND...: serve on a free port of 127.0.0.1, printed first; shells
+    # start in the working directory (TtydProcess, benchmarks).
     asyncio.run(_serve(sys.argv[1:] or ["bash", "--norc", "--noprofile"]))

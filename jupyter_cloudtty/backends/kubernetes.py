@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from kubernetes.client.exceptions import ApiException
@@ -29,7 +29,7 @@ from . import cluster, policy, upstream
 from .base import Backend
 from .cluster import ClusterAccess, ClusterError
 from .reflector import ERROR, SYNC, Reflector
-from .relay import TtydStream
+from .relay import TtydStream, answers
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class KubernetesBackend(Backend):
         ready_timeout: float = 300.0,
         connect_timeout: float = 10.0,
         ping_interval: float = 30.0,
+        lost_grace: float = 5.0,
     ):
         super().__init__()
         self.access = access
@@ -87,6 +88,7 @@ class KubernetesBackend(Backend):
         self.ready_timeout = ready_timeout
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
+        self.lost_grace = lost_grace
         self._objects: dict[str, dict[str, Any]] = {}  # name -> CloudShell, as the watch shows it
         self._deleted_uids: set[str] = set()  # deleted by us: late watch events must not revive them
         self._synced = asyncio.Event()
@@ -322,7 +324,11 @@ class KubernetesBackend(Backend):
             return None
         log.info("shell %s: relaying %s", name, url)
         session.title, session.preferences = stream.title, stream.preferences
-        asyncio.ensure_future(self._end_with_output(name, session, stream))
+
+        def still_there() -> Awaitable[bool]:
+            return answers(url, timeout=self.connect_timeout, **options)
+
+        asyncio.ensure_future(self._end_with_output(name, session, stream, still_there))
         return stream
 
     async def _ready(self, name: str) -> dict[str, Any]:
@@ -349,17 +355,44 @@ class KubernetesBackend(Backend):
                 f"not Ready after {self.ready_timeout:g}s ({phase}): kubectl describe cloudshell {name}",
             ) from None
 
-    async def _end_with_output(self, name: str, session: Session, stream: TtydStream) -> None:
-        """ttyd closed the connection (its process ended), or stopped answering: tell the clients
-        how, as far as the shell's status says."""
+    async def _end_with_output(
+        self, name: str, session: Session, stream: TtydStream, still_there: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """The connection to ttyd ended: tell the clients why, as far as ttyd and the shell's status say.
+
+        ttyd ends it when its process ends: with a close frame, or (ttyd 1.7.7) by dropping it, and
+        then still answers. A ttyd that answers no more was killed, or its pod went: the operator
+        will mark the shell Failed or Complete, so wait ``lost_grace`` seconds for the status to
+        say so, rather than call a lost connection the process's normal end.
+        """
         await session.drained()
         if session.ended is not None:
             return
         if stream.lost:
             why = f"the shell's terminal stopped answering (no pong within {self.ping_interval:g}s)"
             session.end(CloseCode.UNREACHABLE, why)
-        else:
+            return
+        if stream.closed_by_ttyd or await still_there():
             session.end(*(end_of(self._objects.get(name)) or (CloseCode.NORMAL, "the terminal's process ended")))
+            return
+        ended = await self._status_end(name, self.lost_grace)
+        why = "the connection to the shell's terminal was lost mid-stream (its ttyd no longer answers)"
+        session.end(*(ended or (CloseCode.UNREACHABLE, why)))
+
+    async def _status_end(self, name: str, timeout: float) -> tuple[int, str] | None:
+        """How the shell ended, once its status says so (watch events), or None after ``timeout`` seconds."""
+
+        async def ended() -> tuple[int, str]:
+            while True:
+                changed = self._changed
+                if (end := end_of(self._objects.get(name))) is not None:
+                    return end
+                await changed.wait()
+
+        try:
+            return await asyncio.wait_for(ended(), timeout)
+        except asyncio.TimeoutError:
+            return None
 
     def _detached(self, name: str, session: Session) -> None:
         """The last client left: keep ttyd's process for ``detach_timeout`` seconds, for a client to come back."""

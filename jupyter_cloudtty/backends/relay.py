@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Mapping
 
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClosedError
 
 from .. import protocol
@@ -103,6 +104,11 @@ class TtydStream:
         return cls(client, first, ping_interval)
 
     @property
+    def closed_by_ttyd(self) -> bool:
+        """ttyd ended the connection with a close frame (not just dropped by whatever end)."""
+        return self.client.close_code is not None
+
+    @property
     def title(self) -> str:
         return self.client.title or ""
 
@@ -162,6 +168,27 @@ class TtydStream:
             self._closed = True
             self._stop_watching()
             self.client.connection.close()
+
+
+async def answers(
+    url: str, *, timeout: float, headers: Mapping[str, str] | None = None, **request_options: Any
+) -> bool:
+    """Whether the ttyd of ``url`` (its WebSocket) still answers HTTP.
+
+    Asks for ttyd's ``/token`` beside the WebSocket: a small page that spawns no process. Any
+    answer below 500 is ttyd's own (401 with a credential; 404 from a ttyd of another version);
+    5xx is an API server's proxy that could not reach it.
+    """
+    scheme, _, rest = url.partition("://")
+    page = f"{'https' if scheme == 'wss' else 'http'}://{rest.removesuffix('/ws')}/token"
+    request = HTTPRequest(
+        page, headers=dict(headers or {}), connect_timeout=timeout, request_timeout=timeout, **request_options
+    )
+    try:
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+    except Exception:  # refused, reset, unresolvable, timed out: no answer is the answer
+        return False
+    return response.code < 500
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

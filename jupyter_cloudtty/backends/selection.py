@@ -48,5 +48,6 @@ def choose_backend(app: CloudTTY) -> tuple[Backend, str]:
         detach_timeout=app.detach_timeout,
         ready_timeout=app.ready_timeout,
         ping_interval=app.upstream_ping_interval,
+        lost_grace=app.upstream_lost_grace,
     )
     return backend, reason

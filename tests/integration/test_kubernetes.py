@@ -9,14 +9,10 @@ would write into a CloudShell's status, the tests write (tests/kube.py, ShellPod
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -29,57 +25,21 @@ from tests.checks import (
 )
 from tests.emulator import Operator
 from tests.integration.test_operator import ready_endpoint, run_pod
-from tests.kube import NS, TOKEN, EmulatorThread, ShellPods, write_kubeconfig
+from tests.kube import NS, SHELL, TOKEN
 from tests.sse import EventStream
-from tests.ttyd_server import TtydServer
+from tests.ttyd_server import TtydProcess, TtydServer
 from tests.waiting import alive, eventually, process_gone
 
 CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
 OWNER = "jupyter-cloudtty.io/owner"
 
 
-@pytest.fixture
-def k8s():
-    with EmulatorThread() as emulator:
-        yield emulator
+pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/integration/conftest.py
 
 
 @pytest.fixture
-def kube(k8s):
-    return k8s.api
-
-
-@pytest.fixture
-def policy_config():
-    return {}
-
-
-@pytest.fixture
-def cloudtty_config(k8s, tmp_path, policy_config):
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s.url)
-    return {
-        "backend": "kubernetes",
-        "kubeconfig": str(kubeconfig),
-        "owner": "alice",
-        "connect_via": "url",
-        "detach_timeout": 2.0,
-        **policy_config,
-    }
-
-
-@pytest.fixture(autouse=True)
-def server_stops_before_the_cluster(jp_serverapp, k8s, jp_asyncio_loop):
-    """End the backend's watch before the emulator goes (pytest-jupyter stops servers late)."""
-    yield
-    app = jp_serverapp.extension_manager.extension_points["jupyter_cloudtty"].app
-    jp_asyncio_loop.run_until_complete(app.shell_backend.shutdown())
-
-
-@pytest.fixture
-def pods(kube, tmp_path, jp_asyncio_loop):
-    pods = ShellPods(kube, tmp_path)
-    yield pods
-    jp_asyncio_loop.run_until_complete(pods.stop())
+def cloudtty_config(kubernetes_config):
+    return kubernetes_config
 
 
 @pytest.fixture
@@ -321,39 +281,6 @@ async def test_the_terminal_is_relayed_from_the_pods_ttyd(api, pods, connect):
     assert len(ttyd.connections) == 1
 
 
-async def test_output_is_relayed_byte_exact(api, pods, connect):
-    await api("POST", body={"name": "s1"})
-    size = 100 * 1024 * 1024
-    ttyd = await pods.ready("s1", argv=["sh", "-c", f"head -c {size * 3 // 4} /dev/urandom | base64 -w 0"])
-    term = await connect("s1")
-    digest, received = hashlib.sha256(), 0
-    while (data := await term.read()) is not None:
-        digest.update(data)
-        received += len(data)
-    sent = ttyd.connections[0]
-    assert received == sent.output_bytes >= size
-    assert digest.hexdigest() == sent.output_sha.hexdigest()
-    # ttyd dropped the connection when the command ended; the browser gets a real close.
-    assert term.close_code == 1000
-
-
-async def test_input_is_relayed_byte_exact(api, pods, connect):
-    await api("POST", body={"name": "s1"})
-    size, chunk = 100 * 1024 * 1024, 64 * 1024
-    command = f"stty raw -echo; echo READY; head -c {size} > /dev/null; echo; echo DONE"
-    ttyd = await pods.ready("s1", argv=["sh", "-c", command])
-    term = await connect("s1")
-    await term.expect(rb"READY")
-    digest, block = hashlib.sha256(), os.urandom(chunk)
-    for i in range(size // chunk):
-        data = block[i % 7 :] + block[: i % 7]  # not the same frame twice
-        digest.update(data)
-        await term.send(data)
-    await term.expect(rb"DONE", timeout=60)
-    pod = ttyd.connections[0]
-    assert pod.input_bytes == size and pod.input_sha.hexdigest() == digest.hexdigest()
-
-
 async def test_pause_and_resume_reach_the_pods_ttyd(api, pods, connect, tmp_path):
     await api("POST", body={"name": "s1"})
     ttyd = await pods.ready("s1", env={"PATH": os.environ["PATH"], "PS1": "prompt> "})
@@ -494,20 +421,13 @@ async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_work
 async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, pods, connect, tmp_path):
     """A pod gone with its node leaves the TCP connection open: pings tell."""
     await api("POST", body={"name": "s1"})
-    pod = subprocess.Popen([sys.executable, "-m", "tests.ttyd_server", "bash", "--norc", "--noprofile"],
-                           stdout=subprocess.PIPE, cwd=Path(__file__).parents[2])  # fmt: skip
-    try:
-        port = int(pod.stdout.readline())
-        await pods.status("s1", phase="Ready", accessUrl=f"127.0.0.1:{port}")
+    async with TtydProcess(SHELL, cwd=tmp_path) as pod:
+        await pods.status("s1", phase="Ready", accessUrl=pod.address)
         term = await connect("s1")
         await shell_pid(term)
-        pod.send_signal(signal.SIGSTOP)  # frozen: the socket stays open, nothing answers
+        pod.process.send_signal(signal.SIGSTOP)  # frozen: the socket stays open, nothing answers
         code, why = await term.wait_closed(timeout=20)
         assert (code, why) == (4005, "the shell's terminal stopped answering (no pong within 0.5s)")
-    finally:
-        pod.send_signal(signal.SIGCONT)
-        pod.kill()
-        pod.wait()
 
 
 @pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
