@@ -160,9 +160,13 @@ class _Terminal(WebSocketHandler):
                 await self.write_message(protocol.OUTPUT_PREFIX + data, binary=True)
         except WebSocketClosedError:
             return
+        if self.server.close_code is not None:  # as ttyd means to, and may on another libwebsockets
+            self.close(self.server.close_code)
         # The process ended: drop the connection, without a close frame (ttyd 1.7.7 on libwebsockets 4.1).
-        if self.ws_connection is not None and self.ws_connection.stream is not None:
+        elif self.ws_connection is not None and self.ws_connection.stream is not None:
             self.ws_connection.stream.close()
+        if self.server.once:
+            self.server.stop_listening()
 
     def on_close(self) -> None:
         self.connection.closed.set()
@@ -194,13 +198,19 @@ class TtydServer:
         base_path: str = "",
         credential: str | None = None,
         preferences: dict | None = None,
+        close_code: int | None = None,
+        once: bool = False,
     ):
+        """``close_code``: close with it when a process ends, instead of dropping the connection;
+        ``once``: stop listening then (``ttyd -o``)."""
         self.argv = argv
         self.cwd = cwd
         self.env = env or {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": cwd, "PS1": "$ "}
         self.base_path = base_path.rstrip("/")
         self.credential = credential
         self.preferences = preferences or {}
+        self.close_code = close_code
+        self.once = once
         self.connections: list[Connection] = []
         self._spawned = asyncio.Event()
         self._server: HTTPServer | None = None
@@ -223,6 +233,10 @@ class TtydServer:
         self._server = HTTPServer(app)
         self._server.add_sockets(sockets)
         return self
+
+    def stop_listening(self) -> None:
+        assert self._server is not None
+        self._server.stop()
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None

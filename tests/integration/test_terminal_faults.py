@@ -2,7 +2,8 @@
 
 - ttyd killed mid-stream (the stand-in as a process of its own, SIGKILLed: no close frame, the
   socket just goes): the browser's close says so, with the shell's status when the operator
-  marks it Failed (the real operator, tests/emulator.py), else 4005 after a short wait;
+  marks it Failed (the real operator, tests/emulator.py), else 4005 after a short wait; a ttyd
+  whose close frame says its process ended is not kept waiting for;
 - a local shell's process killed mid-stream: 4000 naming the signal (killed while idle:
   tests/integration/test_terminal.py, test_a_killed_command_fails_naming_the_signal);
 - a browser that stops reading while 300 MB are offered: the Jupyter server (its own process,
@@ -60,6 +61,18 @@ async def test_a_ttyd_killed_mid_stream_closes_the_terminal_saying_the_connectio
     # Nothing said why within upstream_lost_grace: the shell is still Ready for all we know.
     assert (code, reason) == (4005, LOST)
     assert (await api("GET", "s1"))[1]["status"]["phase"] == "Ready"
+
+
+@cluster_shells
+@pytest.mark.parametrize("policy_config", [{"upstream_lost_grace": 30}])
+async def test_a_ttyd_that_closes_as_its_process_ends_then_exits_ends_the_terminal_at_once(api, pods, connect):
+    """ttyd's close frame says its process ended: no need to ask whether it still answers (a
+    ``once`` ttyd exits then) nor to wait for the status."""
+    await api("POST", body={"name": "s1"})
+    await pods.ready("s1", argv=["sh", "-c", "echo bye"], close_code=1000, once=True)
+    term = await connect("s1")
+    await term.expect(rb"bye")
+    assert await term.wait_closed(timeout=5) == (1000, "the terminal's process ended")
 
 
 @cluster_shells
@@ -187,8 +200,8 @@ async def test_a_browser_that_stops_reading_a_relayed_shell_costs_the_server_a_b
 
         term = await server.terminal("s1")  # and reads nothing, for now
         wrote, peak = await held_back(pidfile, process)
-        assert wrote is not None and wrote < OFFERED / 2, "nothing held the program back"
         assert peak - before < BOUND, f"the server grew by {(peak - before) / 2**20:.0f} MiB"
+        assert wrote is not None and wrote < OFFERED / 2, "nothing held the program back"
 
         await term.pause()  # as xterm.js's flow control does when it falls behind
 
@@ -215,8 +228,8 @@ async def test_a_browser_that_stops_reading_a_local_shell_costs_the_server_a_bou
 
         term = await server.terminal("s1")  # starts the program, and reads nothing for now
         wrote, peak = await held_back(pidfile, process)
-        assert wrote is not None and wrote < OFFERED / 2, "nothing held the program back"
         assert peak - before < BOUND, f"the server grew by {(peak - before) / 2**20:.0f} MiB"
+        assert wrote is not None and wrote < OFFERED / 2, "nothing held the program back"
 
         assert await read_all(term) == (OFFERED, await expected)
         assert term.close_code == 1000
