@@ -124,6 +124,13 @@ def _shown(value: Any, limit: int = 80) -> str:
     return _kind(value)
 
 
+def _field(path: str, key: str) -> str:
+    """``path.key``; a key that is long or not printable is shown quoted and cut: messages are logged."""
+    if len(key) <= 64 and key.isprintable():
+        return f"{path}.{key}"
+    return f"{path}.{_shown(key, 64)}"
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -161,7 +168,7 @@ def _positive_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidShell(path, f"must be a whole number of seconds, got {_kind(value)}")
     if value < 1:
-        raise InvalidShell(path, f"must be at least 1 second, got {value}")
+        raise InvalidShell(path, f"must be at least 1 second, got {_shown(value)}")
     if value > MAX_INT32:
         raise InvalidShell(path, f"must be at most {MAX_INT32} seconds (68 years), got {_shown(value)}")
     return value
@@ -200,7 +207,7 @@ def _string_map(value: Any, path: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidShell(path, f"must be an object of strings, got {_kind(value)}")
     for key, item in value.items():
-        _string(item, f"{path}.{key}")
+        _string(item, _field(path, key))
     return dict(value)
 
 
@@ -212,18 +219,18 @@ def _object(fields: dict[str, Validator], required: tuple[str, ...] = ()) -> Val
         for key, item in value.items():
             if key not in fields:
                 known = ", ".join(fields)
-                raise InvalidShell(f"{path}.{key}", f"unknown field (known: {known})")
-            out[key] = fields[key](item, f"{path}.{key}")
+                raise InvalidShell(_field(path, key), f"unknown field (known: {known})")
+            out[key] = fields[key](item, _field(path, key))
         for key in required:
             if key not in out:
-                raise InvalidShell(f"{path}.{key}", "is required")
+                raise InvalidShell(_field(path, key), "is required")
         return out
 
     return check
 
 
 def _env_var(value: Any, path: str) -> dict[str, Any]:
-    var = _object({"name": _string, "value": _string, "valueFrom": _object_any}, required=("name",))(value, path)
+    var = _object({"name": _string, "value": _string, "valueFrom": _env_source}, required=("name",))(value, path)
     if not _ENV_NAME.fullmatch(var["name"]):
         raise InvalidShell(f"{path}.name", f"{_shown(var['name'])} is not a valid environment variable name")
     if "value" in var and "valueFrom" in var:
@@ -231,9 +238,23 @@ def _env_var(value: Any, path: str) -> dict[str, Any]:
     return var
 
 
-def _object_any(value: Any, path: str) -> dict[str, Any]:
+def _env_source(value: Any, path: str) -> dict[str, Any]:
+    """A Kubernetes EnvVarSource: one source, its fields flat (names, keys, paths, ``optional``)."""
+    source = _object({kind: _source_fields for kind in ENV_SOURCES})(value, path)
+    if len(source) != 1:
+        raise InvalidShell(path, f"must have exactly one of {', '.join(ENV_SOURCES)}")
+    return source
+
+
+ENV_SOURCES = ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
+
+
+def _source_fields(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidShell(path, f"must be an object, got {_kind(value)}")
+    for key, item in value.items():
+        if not isinstance(item, (str, bool)) and not (isinstance(item, int) and abs(item) <= MAX_INT32):
+            raise InvalidShell(_field(path, key), f"must be a string, a boolean or a small number, got {_kind(item)}")
     return value
 
 
@@ -248,9 +269,9 @@ def _client_options(value: Any, path: str) -> dict[str, str]:
     for key, item in options.items():
         # ttyd reads `-t key=value`; upstream joins options with '|'.
         if not key or "=" in key or "|" in key:
-            raise InvalidShell(f"{path}.{key}", "a key must be non-empty and contain neither '=' nor '|'")
+            raise InvalidShell(_field(path, key), "a key must be non-empty and contain neither '=' nor '|'")
         if "|" in item:
-            raise InvalidShell(f"{path}.{key}", "a value must not contain '|'")
+            raise InvalidShell(_field(path, key), "a value must not contain '|'")
     return options
 
 
@@ -297,9 +318,9 @@ def validate_spec(spec: Any, path: str = "spec") -> dict[str, Any]:
     out = {}
     for key, value in spec.items():
         if key not in SPEC_FIELDS:
-            raise InvalidShell(f"{path}.{key}", "unknown field (see the CloudShell spec for the fields a shell has)")
+            raise InvalidShell(_field(path, key), "unknown field (see the CloudShell spec for the fields a shell has)")
         if value is not None:
-            out[key] = SPEC_FIELDS[key](value, f"{path}.{key}")
+            out[key] = SPEC_FIELDS[key](value, _field(path, key))
     return out
 
 
@@ -324,7 +345,7 @@ def parse_create_request(body: Any) -> tuple[str | None, dict[str, Any]]:
         if key in SERVER_SET:
             raise InvalidShell(key, f"set by the server, not by a request ({SERVER_SET[key]})")
         if key not in ("name", "spec"):
-            raise InvalidShell(key, "unknown field (a request has 'name' and 'spec')")
+            raise InvalidShell(_field("", key)[1:], "unknown field (a request has 'name' and 'spec')")
     name = body.get("name")
     if name is not None:
         validate_name(name)

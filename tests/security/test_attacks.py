@@ -137,6 +137,7 @@ def assert_refused(attack: Attack, got: Answer) -> None:
     assert got.status == attack.answer.status, got
     assert attack.answer.says in got.message, got
     assert got.json == attack.answer.json, f"expected {'a JSON' if attack.answer.json else 'a plain'} message: {got}"
+    assert not got.json or len(got.message) < 500, "a message (and its log line) stays short, whatever was sent"
 
 
 async def not_listed(attack: Attack, server: Server, world: ClusterWorld, headers: dict) -> None:
