@@ -167,6 +167,25 @@ class CloudTTY(ExtensionApp):
         config=True,
         help="Seconds a terminal waits for its shell to become Ready before giving up.",
     )
+    kube_api_timeout = Float(
+        10.0,
+        config=True,
+        help="Seconds a request to the Kubernetes API may go unanswered; the REST call that made it "
+        "then answers 503 (and the watch of shells, silent this long past its end, starts again).",
+    )
+    kube_watch_seconds = Integer(
+        60,
+        config=True,
+        help="Seconds each watch of the shells lasts (the API server ends it; it is resumed at once "
+        "from where it stopped). A hung API server is noticed within this plus kube_api_timeout.",
+    )
+    kube_backoff = Float(
+        0.5,
+        config=True,
+        help="Seconds before the watch of shells lists again after the API server failed; doubled "
+        "(with jitter) at each failure in a row, up to kube_max_backoff, and at least a 429's Retry-After.",
+    )
+    kube_max_backoff = Float(30.0, config=True, help="Longest wait between two tries of a failing API server.")
 
     @default("owner")
     def _default_owner(self) -> str:

@@ -64,7 +64,7 @@ class OperatorApp(JupyterApp):
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        registry = make_registry(settings, Cluster(client.ApiClient()))
+        registry = make_registry(settings, Cluster(client.ApiClient(), timeout=settings.request_timeout))
         kopf.run(
             registry=registry,
             clusterwide=self.all_namespaces,

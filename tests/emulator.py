@@ -6,7 +6,9 @@ kopf relies on a real API server's behaviour (to tell
 stale events apart, to guard its finalizer patches). The subclass below stamps
 uid/creationTimestamp/resourceVersion/generation, answers a stale write with 409 (422 for a
 failed JSON-patch test), lists with the current resourceVersion and starts watches from it,
-as a real API server does, so the operator is tested against real semantics.
+as a real API server does, so the operator is tested against real semantics. It ends a watch
+after its ``timeoutSeconds``, as a real one does, and can fail for a while (``outage``: 500,
+429 or no answer at all) for the clients under test.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import datetime
 import itertools
 import re
 import threading
+import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
 import aiohttp.web
 import attrs
@@ -43,12 +46,117 @@ NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)$")
 SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+)(?::[^/]+)?/proxy(/.*)?$")
 
 
+REASONS = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
+class Fault:
+    """Requests that get an error, or no answer, instead of being served: one refused call
+    (``VersionedEmulator.refuse``) or an outage for a while (``VersionedEmulator.outage``).
+
+    Thread-safe enough for a test on another loop than the emulator's: ``end()`` sets a flag
+    and wakes the requests held on the emulator's loop. ``hits`` has (time.monotonic(), method,
+    path?query) of every request it failed, to tell retries with backoff from a hot loop.
+    """
+
+    def __init__(
+        self,
+        emulator: VersionedEmulator,
+        *,
+        methods: Iterable[str] | None,
+        path: str | re.Pattern[str],
+        status: int | None,
+        reason: str = "",
+        message: str = "",
+        requests: int | None = None,
+        retry_after: int = 1,
+        late_writes: bool = False,
+    ):
+        self._emulator = emulator
+        self.methods = {m.upper() for m in methods} if methods is not None else None
+        self.path = path if isinstance(path, re.Pattern) else re.compile(f"^{re.escape(path)}$")
+        self.status = status  # None: no answer at all, as from an API server that hangs
+        self.reason = reason or REASONS.get(status or 504, "InternalError")
+        self.message = message or f"the API server is failing ({self.reason}, emulated)"
+        self.remaining = requests
+        self.retry_after = retry_after
+        self.late_writes = late_writes
+        self.hits: list[tuple[float, str, str]] = []
+        self._over = threading.Event()
+        self._woken = asyncio.Event()  # on the emulator's loop: set there by end()
+
+    @property
+    def active(self) -> bool:
+        return not self._over.is_set()
+
+    def matches(self, method: str, path: str, user_agent: str) -> bool:
+        # The test's own calls (kmock's client) get through: they stand for another client
+        # (kubectl, a controller) that still reaches a healthy API server.
+        return (
+            self.active
+            and (self.remaining is None or self.remaining > 0)
+            and not user_agent.startswith("kmock/")
+            and (self.methods is None or method.upper() in self.methods)
+            and self.path.search(path) is not None
+        )
+
+    def hit(self, method: str, path_qs: str) -> None:
+        self.hits.append((time.monotonic(), method.upper(), path_qs))
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    def response(self) -> aiohttp.web.Response:
+        assert self.status is not None
+        headers = {"Retry-After": str(self.retry_after)} if self.status == 429 else {}
+        details = {"retryAfterSeconds": self.retry_after} if self.status == 429 else {}
+        return aiohttp.web.json_response(self.status_object(details), status=self.status, headers=headers)
+
+    def status_object(self, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": self.status or 504,
+                "reason": self.reason, "message": self.message, "details": details or {}}  # fmt: skip
+
+    async def ended(self, raw_request: aiohttp.web.BaseRequest | None = None) -> bool:
+        """Wait until the outage ends (True) or the client gives up on ``raw_request`` (False)."""
+        while self.active:
+            if raw_request is not None and (raw_request.transport is None or raw_request.transport.is_closing()):
+                return False
+            try:  # aiohttp tells no one that a client went away: look again now and then
+                await asyncio.wait_for(self._woken.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+    def end(self) -> None:
+        """End the outage (from any thread): held requests are then served, new ones too."""
+        if self.active:
+            self._over.set()
+            self._emulator.call_soon(self._woken.set)
+            self._emulator.call_soon(self._emulator.faults_changed)
+
+    def __enter__(self) -> Fault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+
+
 @attrs.define(kw_only=True)
 class VersionedEmulator(kmock.KubernetesEmulator):
     _versions: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
     _latest: int = attrs.field(default=0, init=False)
-    _refusals: dict[tuple[str, str], tuple[int, str, str]] = attrs.field(factory=dict, init=False)
+    _faults: list[Fault] = attrs.field(factory=list, init=False)
+    _faults_changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
     _services: dict[tuple[str, str], tuple[str, str]] = attrs.field(factory=dict, init=False)
+    _late: set[asyncio.Future] = attrs.field(factory=set, init=False)  # writes made once their outage ends
+
+    async def __aenter__(self) -> VersionedEmulator:
+        self._loop = asyncio.get_running_loop()
+        return await super().__aenter__()
+
+    def call_soon(self, callback: Any) -> None:
+        """Run ``callback`` on the emulator's loop, from any thread."""
+        assert self._loop is not None, "the emulator is not running"
+        self._loop.call_soon_threadsafe(callback)
 
     def serve_service(self, namespace: str, name: str, upstream: str, token: str) -> None:
         """Let the service proxy (``services/<name>/proxy/...``) reach ``upstream`` (http://host:port)
@@ -56,15 +164,82 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         self._services[(namespace, name)] = (upstream, token)
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        fault = self._fault(raw_request.method, raw_request.path, raw_request.headers)
+        if fault is not None:
+            body = await raw_request.read()  # the whole request came, as a real API server reads it
+            fault.hit(raw_request.method, raw_request.path_qs)
+            if fault.status is not None:
+                return fault.response()
+            # No answer until the outage ends; by then the client may have given up (aiohttp then
+            # cancels this). A write may still be made (late_writes): a real API server may have
+            # committed it, only its answer was lost.
+            there = False
+            try:
+                there = await fault.ended(raw_request)
+            finally:
+                if not there and fault.late_writes and raw_request.method in WRITES:
+                    content_type = raw_request.headers.get("Content-Type", "application/json")
+                    self._make_later(fault, raw_request.method, raw_request.path_qs, body, content_type)
+            if not there:
+                return aiohttp.web.Response(status=504)  # to no one: the connection is gone
         proxied = SERVICE_PROXY.match(raw_request.path)
         if proxied and (proxied[1], proxied[2]) in self._services:
             upstream, token = self._services[(proxied[1], proxied[2])]
             return await _proxy_websocket(raw_request, upstream + (proxied[3] or "/"), token)
         return await super().__call__(raw_request)
 
-    def refuse(self, method: str, path: str, status: int, reason: str, message: str) -> None:
+    def _make_later(self, fault: Fault, method: str, path_qs: str, body: bytes, content_type: str) -> None:
+        """Serve a write whose client is gone once ``fault`` ends (as our own client: no fault applies)."""
+
+        async def make() -> None:
+            await fault.ended()
+            async with self.request(method, path_qs, data=body, headers={"Content-Type": content_type}) as response:
+                await response.read()
+
+        task = asyncio.ensure_future(make())
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    def refuse(self, method: str, path: str, status: int, reason: str, message: str) -> Fault:
         """Answer ``method path`` with a Kubernetes error and change nothing (RBAC, quota, ...)."""
-        self._refusals[(method.upper(), path)] = (status, reason, message)
+        return self._add(Fault(self, methods=[method], path=path, status=status, reason=reason, message=message))
+
+    def outage(
+        self,
+        status: int | None = 500,
+        *,
+        methods: Iterable[str] | None = None,
+        path: str = "",
+        requests: int | None = None,
+        retry_after: int = 1,
+        late_writes: bool = False,
+        message: str = "",
+    ) -> Fault:
+        """The API server failing for a while: requests matching ``methods`` (default: all) and the
+        regular expression ``path`` get ``status`` (500 InternalError, 429 TooManyRequests with
+        Retry-After, ...), or with ``status=None`` no answer at all (held until the outage ends or
+        the client gives up), until ``end()`` (or the end of a ``with`` block), or for the next
+        ``requests`` requests only (held ones stay held until then). Open watches that match are
+        cut with an ERROR event of that status, or go silent with ``status=None``. The test's own
+        calls (``Api``) get through.
+        """
+        fault = Fault(self, methods=methods, path=re.compile(path), status=status, requests=requests,
+                      retry_after=retry_after, late_writes=late_writes, message=message)  # fmt: skip
+        return self._add(fault)
+
+    def _add(self, fault: Fault) -> Fault:
+        self._faults.append(fault)
+        self.call_soon(self.faults_changed)  # open watches look at it
+        return fault
+
+    def faults_changed(self) -> None:
+        """Wake the open watches, to look at the faults again (on the emulator's loop)."""
+        self._faults_changed.set()
+        self._faults_changed = asyncio.Event()
+
+    def _fault(self, method: str, path: str, headers: Any) -> Fault | None:
+        agent = headers.get("User-Agent", "")
+        return next((fault for fault in list(self._faults) if fault.matches(method, path, agent)), None)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -125,18 +300,51 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         # A watch from resourceVersion N sees only changes after N, never a stale copy again.
         since = request.params.get("resourceVersion", "")
         since = int(since) if since.isdigit() else 0
-        async for event in super()._serve_watch(request):
+        async for event in self._watch_until_fault(request):
             if since and isinstance(event, dict):
                 version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion", "")
                 if version.isdigit() and int(version) <= since:
                     continue
             yield event
 
+    async def _watch_until_fault(self, request: kmock.Request):
+        """kmock's watch, ended after ``timeoutSeconds`` as a real API server ends it; an outage
+        that begins cuts it (an ERROR event with its status) or, with no status, silences it."""
+        seconds = request.params.get("timeoutSeconds", "")
+        deadline = time.monotonic() + int(seconds) if seconds.isdigit() else None
+        source = super()._serve_watch(request)
+        following: asyncio.Future | None = None
+        try:
+            while True:
+                fault = self._fault(request.method, request.url.path, request.headers)
+                if fault is not None and fault.status is not None:
+                    yield {"type": "ERROR", "object": fault.status_object()}
+                    return
+                if fault is not None:
+                    await fault.ended()  # silent, as behind an API server that hangs
+                    continue
+                if following is None:
+                    following = asyncio.ensure_future(anext(source))
+                changed = asyncio.ensure_future(self._faults_changed.wait())
+                left = None if deadline is None else deadline - time.monotonic()
+                done, _ = await asyncio.wait({following, changed}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                if not done:
+                    return  # timeoutSeconds passed
+                if following in done:
+                    try:
+                        event = following.result()
+                    except StopAsyncIteration:
+                        return
+                    following = None
+                    yield event
+        finally:
+            if following is not None:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
+            await source.aclose()
+
     async def _handle(self, request: kmock.Request):  # type: ignore[override]
-        refusal = self._refusals.get((request.method.upper(), request.url.path))
-        if refusal is not None:
-            status, reason, message = refusal
-            raise kmock.KubernetesError(status=status, reason=reason, message=message)
         namespace = NAMESPACE_PATH.match(request.url.path)
         if namespace and request.method == kmock.method.GET:
             # kmock's namespaces are implicit (any one holds objects): each exists, as kubectl checks.
@@ -242,8 +450,9 @@ class Operator:
 
     def __init__(self, k8s: VersionedEmulator, settings: Settings | None = None):
         self.url = str(k8s.url)
-        self.cluster = Cluster(ApiClient(Configuration(host=self.url)))
-        self.settings = settings or Settings()
+        # Short backoffs and timeouts, so that an outage and the recovery take seconds.
+        self.settings = settings or Settings(retry_backoff=0.1, max_retry_backoff=1.0, request_timeout=2.0)
+        self.cluster = Cluster(ApiClient(Configuration(host=self.url)), timeout=self.settings.request_timeout)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -252,6 +461,8 @@ class Operator:
         kopf_settings = kopf.OperatorSettings()
         kopf_settings.watching.reconnect_backoff = 0.1
         kopf_settings.queueing.idle_timeout = 0.1
+        kopf_settings.networking.error_backoffs = [0.1, 0.2, 0.4, 0.8, 1, 1, 1, 1, 1, 1]  # its own requests
+        kopf_settings.networking.request_timeout = self.settings.request_timeout
         registry = make_registry(self.settings, self.cluster, kopf.ConnectionInfo(server=self.url, insecure=True))
         self._stop.clear()
         self._thread = threading.Thread(
@@ -296,6 +507,9 @@ class Api:
     async def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         response = await self.k8s.get(path(kind, namespace, name))
         return None if response.status == 404 else await self._json(response)
+
+    async def list(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        return (await self._json(await self.k8s.get(path(kind, namespace)))).get("items") or []
 
     async def patch(self, kind: str, namespace: str | None, name: str, patch: Any, sub: str | None = None) -> dict:
         headers = {"Content-Type": "application/merge-patch+json"}

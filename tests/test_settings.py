@@ -21,6 +21,9 @@ def test_a_full_config():
             "jobTemplate": {"spec": {"template": {"spec": {"nodeSelector": {"a": "b"}}}}},
             "ttlSecondsAfterFinished": 60,
             "gateway": {"name": "gw", "namespace": "infra", "sectionName": "https", "hostname": "h", "https": True},
+            "retryBackoffSeconds": 2,
+            "maxRetryBackoffSeconds": 120,
+            "requestTimeoutSeconds": 15.5,
         }
     )
     assert settings.image == "corp/shell:1" and settings.kubeconfig_key == "kubeconfig"
@@ -29,6 +32,7 @@ def test_a_full_config():
     assert settings.job_template == {"spec": {"template": {"spec": {"nodeSelector": {"a": "b"}}}}}
     assert settings.ttl_seconds_after_finished == 60
     assert settings.gateway == GatewayRef("gw", "infra", "https", "h", True)
+    assert (settings.retry_backoff, settings.max_retry_backoff, settings.request_timeout) == (2.0, 120.0, 15.5)
 
 
 @pytest.mark.parametrize(
@@ -45,8 +49,20 @@ def test_a_full_config():
         ({"gateway": {"name": "gw"}}, "gateway.namespace: must be str"),
         ({"ttlSecondsAfterFinished": True}, "ttlSecondsAfterFinished: must be int"),
         ({"jobTemplate": []}, "jobTemplate: must be dict"),
+        ({"retryBackoffSeconds": 0}, "retryBackoffSeconds: must be a positive number of seconds"),
+        ({"requestTimeoutSeconds": "30s"}, "requestTimeoutSeconds: must be a positive number of seconds"),
     ],
 )
 def test_bad_settings_name_the_key(config, message):
     with pytest.raises(InvalidSettings, match=f"^{message}"):
         Settings.from_config(config)
+
+
+def test_retries_back_off_exponentially_with_jitter_up_to_the_max():
+    settings = Settings(retry_backoff=1.0, max_retry_backoff=60.0)
+    for retry, ceiling in [(0, 1), (1, 2), (2, 4), (5, 32), (6, 60), (40, 60)]:
+        delays = [settings.retry_delay(retry) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (retry, delays)
+        assert len(set(delays)) > 1, "no jitter: a hub's clients would all come back at once"
+    assert settings.retry_delay(0, retry_after=5) == 5  # a 429's Retry-After, at least
+    assert settings.retry_delay(0, retry_after=600) <= 60

@@ -13,7 +13,9 @@ from typing import Any
 from kubernetes import config as kubeconfig
 from kubernetes.client import ApiClient, Configuration, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
+from urllib3 import Retry
+from urllib3.exceptions import HTTPError, MaxRetryError
+from urllib3.exceptions import TimeoutError as NoAnswer
 
 from ..operator import GROUP, PLURAL, VERSION
 from ..shells import ShellError
@@ -72,6 +74,9 @@ def kubeconfig_paths(explicit: str = "") -> list[str]:
 def find(kubeconfig_file: str = "", context: str = "") -> ClusterAccess | None:
     """In-cluster ServiceAccount credentials, else a kubeconfig; None when there are neither."""
     configuration = Configuration()
+    # urllib3 would retry a GET or DELETE that got no answer or a 429, three times and at once:
+    # our callers decide (the watch backs off, a REST call answers), within one request's timeout.
+    configuration.retries = Retry(total=3, read=False, status=False, respect_retry_after_header=False)
     if (
         not kubeconfig_file
         and os.environ.get("KUBERNETES_SERVICE_HOST")
@@ -106,8 +111,21 @@ def check_cloudshells(access: ClusterAccess, namespace: str, timeout: float = 5)
         raise unreachable(access, e) from None
 
 
-def unreachable(access: ClusterAccess, e: Exception) -> ClusterError:
-    return ClusterError(503, f"cannot reach the Kubernetes API at {access.host}: {e}")
+def unreachable(access: ClusterAccess, e: Exception, timeout: float | None = None) -> ClusterError:
+    """The API server did not answer (a 503): refused, dropped, or silent for ``timeout`` seconds."""
+    cause = e.reason if isinstance(e, MaxRetryError) and e.reason is not None else e
+    if isinstance(cause, NoAnswer):
+        within = f" within {timeout:g}s" if timeout else ""
+        return ClusterError(503, f"the Kubernetes API at {access.host} did not answer{within}; try again later")
+    return ClusterError(503, f"cannot reach the Kubernetes API at {access.host}: {cause}")
+
+
+def retry_after(e: ApiException) -> float:
+    """A 429's Retry-After (seconds), else 0."""
+    try:
+        return float((e.headers or {}).get("Retry-After") or 0) if e.status == 429 else 0.0
+    except ValueError:
+        return 0.0
 
 
 def error(e: ApiException, action: str, namespace: str) -> ClusterError:
@@ -117,6 +135,10 @@ def error(e: ApiException, action: str, namespace: str) -> ClusterError:
     except ValueError:
         body = {}
     message = body.get("message") or e.reason or "no message"
+    if e.status == 429:  # API Priority and Fairness: the API server sheds load
+        wait = retry_after(e)
+        later = f"try again in {wait:g}s" if wait else "try again later"
+        return ClusterError(429, f"the Kubernetes API is too busy to answer ({message}); {later}")
     if e.status == 403 and "exceeded quota" in message:
         return ClusterError(429, f"namespace {namespace!r} has no quota left for another shell: {message}")
     if e.status == 403:
@@ -137,4 +159,6 @@ def error(e: ApiException, action: str, namespace: str) -> ClusterError:
         return ClusterError(400, f"the cluster refused the shell: {message}")
     if e.status == 409:
         return ClusterError(409, message)
+    if e.status >= 500:
+        return ClusterError(503, f"the Kubernetes API failed ({e.status}: {message}); try again later")
     return ClusterError(503, f"the Kubernetes API failed ({e.status}): {message}")

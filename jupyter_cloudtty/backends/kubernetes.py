@@ -28,7 +28,7 @@ from ..shells import Phase, Shell, ShellExists, ShellNotFound, TooManyShells, ge
 from . import cluster, policy, upstream
 from .base import Backend
 from .cluster import ClusterAccess, ClusterError
-from .reflector import ERROR, SYNC, Reflector
+from .reflector import ERROR, SYNC, Reflector, Timing
 from .relay import TtydStream, answers
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class KubernetesBackend(Backend):
         connect_timeout: float = 10.0,
         ping_interval: float = 30.0,
         lost_grace: float = 5.0,
+        timing: Timing | None = None,
     ):
         super().__init__()
         self.access = access
@@ -89,6 +90,7 @@ class KubernetesBackend(Backend):
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
         self.lost_grace = lost_grace
+        self.timing = timing or Timing()  # of requests to the API server: timeout, watch length, backoff
         self._objects: dict[str, dict[str, Any]] = {}  # name -> CloudShell, as the watch shows it
         self._deleted_uids: set[str] = set()  # deleted by us: late watch events must not revive them
         self._synced = asyncio.Event()
@@ -102,7 +104,8 @@ class KubernetesBackend(Backend):
     async def start(self) -> None:
         """Start mirroring the owner's CloudShells (once the event loop runs)."""
         if self._reflector is None:
-            self._reflector = Reflector(self.access, self.namespace, policy.owner_selector(self.owner), self._on_event)
+            selector = policy.owner_selector(self.owner)
+            self._reflector = Reflector(self.access, self.namespace, selector, self._on_event, self.timing)
             self._reflector.start()
 
     def info(self) -> dict[str, Any]:
@@ -111,6 +114,7 @@ class KubernetesBackend(Backend):
             "apiServer": self.access.host,
             "credentials": self.access.source,
             "connectVia": self.connect_via,
+            "apiServerError": str(self._list_error) if self._list_error else None,  # the watch's, while it fails
         }
 
     # --- the mirror of the cluster ---------------------------------------------------------
@@ -192,13 +196,13 @@ class KubernetesBackend(Backend):
     async def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """A blocking client call, in a thread; None on 404 (for get/delete), else errors users understand."""
         try:
-            return await asyncio.to_thread(function, *args, _request_timeout=self.connect_timeout, **kwargs)
+            return await asyncio.to_thread(function, *args, _request_timeout=self.timing.request_timeout, **kwargs)
         except ApiException as e:
             if e.status == 404 and action in ("get", "delete"):
                 return None
             raise cluster.error(e, action, self.namespace) from None
         except HTTPError as e:
-            raise cluster.unreachable(self.access, e) from None
+            raise cluster.unreachable(self.access, e, self.timing.request_timeout) from None
 
     # --- the REST API ----------------------------------------------------------------------
 

@@ -11,21 +11,35 @@ import asyncio
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from .. import backoff
 from ..operator import GROUP, PLURAL, VERSION
 from . import cluster
-from .cluster import ClusterAccess, ClusterError
+from .cluster import ClusterAccess
 
 log = logging.getLogger(__name__)
 
 SYNC = "SYNC"  # the payload is the full list
 ERROR = "ERROR"  # the payload is a ClusterError: listing or watching failed (it is retried)
-WATCH_SECONDS = 300
-MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long the API server may stay silent, how long a watch lasts, how retries back off."""
+
+    request_timeout: float = 10.0  # a list unanswered this long, or a watch silent this long past its end, failed
+    watch_seconds: int = 60  # the API server ends each watch after this long; we resume it at once
+    backoff: float = 0.5  # the first retry after a failure, doubled each time...
+    max_backoff: float = 30.0  # ...up to this
+
+    def delay(self, failures: int, retry_after: float = 0) -> float:
+        """Seconds to wait after ``failures`` failures in a row (jittered, at least a Retry-After)."""
+        return backoff.delay(failures, self.backoff, self.max_backoff, retry_after)
 
 
 class Reflector:
@@ -35,11 +49,13 @@ class Reflector:
         namespace: str,
         selector: str,
         on_event: Callable[[str, Any], None],
+        timing: Timing | None = None,
     ):
         self.access = access
         self.namespace = namespace
         self.selector = selector
         self.on_event = on_event
+        self.timing = timing or Timing()
         self._loop = asyncio.get_running_loop()  # created on the loop, which then gets the events
         self._stopping = threading.Event()
         self._watch: watch.Watch | None = None
@@ -64,42 +80,55 @@ class Reflector:
             self._loop.call_soon_threadsafe(self.on_event, kind, payload)
 
     def _run(self) -> None:
-        custom, backoff = self.access.custom, 0.1
-        args = (GROUP, VERSION, self.namespace, PLURAL)
+        failures = 0
         while not self._stopping.is_set():
+            retry_after = 0.0
             try:
-                listing = custom.list_namespaced_custom_object(*args, label_selector=self.selector, _request_timeout=30)
-                self._post(SYNC, listing.get("items") or [])
-                self.last_error, backoff = None, 0.1
-                version = listing["metadata"]["resourceVersion"]
-                while not self._stopping.is_set():
-                    self._watch, began = watch.Watch(), time.monotonic()
-                    for event in self._watch.stream(
-                        custom.list_namespaced_custom_object,
-                        *args,
-                        label_selector=self.selector,
-                        resource_version=version,
-                        timeout_seconds=WATCH_SECONDS,
-                        allow_watch_bookmarks=True,
-                        _request_timeout=WATCH_SECONDS + 30,
-                    ):
-                        if event["type"] != "BOOKMARK":
-                            self._post(event["type"], event["raw_object"])
-                    version = self._watch.resource_version or version
-                    if time.monotonic() - began < 1:  # a server that ends watches at once: never spin
-                        backoff = min(backoff * 2, MAX_BACKOFF)
-                        self._stopping.wait(backoff)
+                version = self._list()
+                failures = 0
+                self._follow(version)
+                continue  # stopping
             except ApiException as e:
-                if e.status == 410:  # our resourceVersion is too old: list again
+                if e.status == 410:  # our resourceVersion is too old: list again, at once
                     continue
-                self._failed(cluster.error(e, "list", self.namespace))
-            except Exception as e:  # the API server unreachable, a dropped stream...
-                self._failed(cluster.unreachable(self.access, e))
-            if self._stopping.wait(backoff):
+                error, retry_after = cluster.error(e, "list", self.namespace), cluster.retry_after(e)
+            except Exception as e:  # the API server unreachable or silent, a dropped stream...
+                error = cluster.unreachable(self.access, e, self.timing.request_timeout)
+            failures += 1
+            delay = self.timing.delay(failures, retry_after)
+            if not self._stopping.is_set():
+                log.warning("watching CloudShells in %s: %s; listing again in %.1fs", self.namespace, error, delay)
+                self._post(ERROR, error)
+            if self._stopping.wait(delay):
                 break
-            backoff = min(backoff * 2, MAX_BACKOFF)
 
-    def _failed(self, error: ClusterError) -> None:
-        if not self._stopping.is_set():
-            log.warning("watching CloudShells in %s: %s; listing again", self.namespace, error)
-            self._post(ERROR, error)
+    def _list(self) -> str:
+        listing = self.access.custom.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, label_selector=self.selector,
+            _request_timeout=self.timing.request_timeout,
+        )  # fmt: skip
+        self._post(SYNC, listing.get("items") or [])
+        return listing["metadata"]["resourceVersion"]
+
+    def _follow(self, version: str) -> None:
+        """Watch from ``version``, one watch after another, until an error (raised) or stop()."""
+        seconds, quick = self.timing.watch_seconds, 0
+        while not self._stopping.is_set():
+            self._watch, began = watch.Watch(), time.monotonic()
+            for event in self._watch.stream(
+                self.access.custom.list_namespaced_custom_object,
+                GROUP, VERSION, self.namespace, PLURAL,
+                label_selector=self.selector,
+                resource_version=version,
+                timeout_seconds=seconds,
+                allow_watch_bookmarks=True,
+                # connect, and read: silent past the watch's own end means the API server hangs
+                _request_timeout=(self.timing.request_timeout, seconds + self.timing.request_timeout),
+            ):  # fmt: skip
+                if event["type"] != "BOOKMARK":
+                    self._post(event["type"], event["raw_object"])
+            version = self._watch.resource_version or version
+            # A server that ends watches long before their time, again and again: never spin.
+            quick = quick + 1 if time.monotonic() - began < min(1.0, seconds / 2) else 0
+            if quick and self._stopping.wait(self.timing.delay(quick)):
+                return

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from . import cluster, policy
 from .base import Backend
 from .kubernetes import KubernetesBackend
+from .reflector import Timing
 
 if TYPE_CHECKING:
     from ..app import CloudTTY
@@ -49,5 +50,6 @@ def choose_backend(app: CloudTTY) -> tuple[Backend, str]:
         ready_timeout=app.ready_timeout,
         ping_interval=app.upstream_ping_interval,
         lost_grace=app.upstream_lost_grace,
+        timing=Timing(app.kube_api_timeout, app.kube_watch_seconds, app.kube_backoff, app.kube_max_backoff),
     )
     return backend, reason

@@ -49,10 +49,11 @@ def path(kind: str, namespace: str | None = None, name: str | None = None, subre
 
 
 class Cluster:
-    """One API server, as plain dicts."""
+    """One API server, as plain dicts; a request unanswered for ``timeout`` seconds fails."""
 
-    def __init__(self, api: ApiClient):
+    def __init__(self, api: ApiClient, timeout: float = 30.0):
         self.api = api
+        self.timeout = timeout
 
     def _call(self, method: str, url: str, body: Any = None, content_type: str | None = None, query=None) -> Any:
         headers = {"Accept": "application/json"}
@@ -62,7 +63,7 @@ class Cluster:
             request = self.api.param_serialize(
                 method, url, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
             )
-            response = self.api.call_api(*request)
+            response = self.api.call_api(*request, _request_timeout=self.timeout)
             response.read()
             return self.api.response_deserialize(response, {"2XX": "object"}).data  # raises ApiException
         return self.api.call_api(
@@ -74,6 +75,7 @@ class Cluster:
             response_type="object",
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
+            _request_timeout=self.timeout,
         )
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:

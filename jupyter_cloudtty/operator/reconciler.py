@@ -4,6 +4,9 @@ Every event about a shell (its own, or its Job's, pod's, endpoints' or route's) 
 ``reconcile``: create what is missing (idempotently), observe, write the status only if it
 changed, release what an ended shell held. Decisions are made in ``status.py`` and objects
 are built in ``manifests.py``; this module only reads and writes.
+
+An API server that fails for a while (429, 5xx, no answer) fails no shell: the handler runs
+again with backoff (``kopf.TemporaryError``), event handlers included, which kopf never retries.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import kopf
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from ..shells import InvalidShell, Phase, parse_time, ttl_seconds
 from . import GROUP, PLURAL, VERSION, manifests
@@ -42,20 +47,55 @@ class Reconciler:
         self.settings = settings
         self.clock = clock
         self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._failures: dict[tuple[str, str], int] = {}  # transient API failures in a row, per shell
+        self._counting = threading.Lock()
 
     def reconcile_named(self, namespace: str, name: str) -> None:
-        shell = self.cluster.get("CloudShell", namespace, name)
+        with self._transient((namespace, name)):
+            shell = self.cluster.get("CloudShell", namespace, name)
         if shell and not shell["metadata"].get("deletionTimestamp"):
             self.reconcile(shell)
 
     def fail_named(self, namespace: str, name: str, reason: str, message: str) -> None:
         """Fail a shell for something only an Event tells (e.g. its kubeconfig cannot be mounted)."""
-        with self._locks[(namespace, name)]:
+        with self._locks[(namespace, name)], self._transient((namespace, name)):
             shell = self.cluster.get("CloudShell", namespace, name)
             if shell and (shell.get("status") or {}).get("phase") not in Phase.ENDED:
                 self._fail(shell, reason, message)
+            self._failures.pop((namespace, name), None)
+
+    def fail_pods_shell(self, namespace: str, pod: str, reason: str, message: str) -> None:
+        """Fail the shell whose pod ``pod`` is (if it is one of ours)."""
+        with self._transient((namespace, pod)):
+            found = self.cluster.get("Pod", namespace, pod)
+        owner = ((found or {}).get("metadata", {}).get("labels") or {}).get(manifests.OWNER_LABEL)
+        if owner:
+            self.fail_named(namespace, owner, reason, message)
 
     def reconcile(self, shell: dict[str, Any]) -> None:
+        """Bring ``shell`` in line; ``kopf.TemporaryError`` if the API server failed."""
+        key = (shell["metadata"]["namespace"], shell["metadata"]["name"])
+        with self._transient(key):
+            self._reconcile_locked(shell)
+        self._failures.pop(key, None)
+
+    @contextmanager
+    def _transient(self, key: tuple[str, str]) -> Iterator[None]:
+        """The API server failing for a while (429, 5xx, no answer) is a kopf.TemporaryError: the
+        handler runs again later. The backoff is the shell's, whichever handler failed: several
+        (the shell's, its pod's, its endpoints') may meet the same outage."""
+        try:
+            yield
+        except (ApiException, HTTPError) as e:
+            if not transient(e):
+                raise
+            with self._counting:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = self.settings.retry_delay(failures - 1, _retry_after(e))
+            why = f"the API server failed ({_describe(e)}); again in {delay:.1f}s"
+            raise kopf.TemporaryError(why, delay=delay) from None
+
+    def _reconcile_locked(self, shell: dict[str, Any]) -> None:
         namespace, name = shell["metadata"]["namespace"], shell["metadata"]["name"]
         with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
             fresh = self.cluster.get("CloudShell", namespace, name)  # events may be stale by now
@@ -75,7 +115,7 @@ class Reconciler:
                 elif e.status == 404:
                     self._fail(shell, "APINotInstalled", f"a needed API is not installed: {_api_message(e)}")
                 else:
-                    raise  # kopf retries with backoff
+                    raise  # transient: retried with backoff (_transient); else kopf retries it later
 
     def _reconcile(self, shell: dict[str, Any]) -> None:
         spec = shell.get("spec", {})
@@ -232,6 +272,48 @@ class Reconciler:
         self._edit_shared(route, remove)
 
 
+def transient(e: BaseException) -> bool:
+    """An API failure that goes away by itself: overloaded (429), failing (5xx), unreachable or silent."""
+    if isinstance(e, ApiException):
+        return e.status == 429 or e.status >= 500
+    return isinstance(e, HTTPError)
+
+
+def _retry_after(e: BaseException) -> float:
+    try:
+        return float((getattr(e, "headers", None) or {}).get("Retry-After") or 0)
+    except ValueError:
+        return 0.0
+
+
+def _describe(e: BaseException) -> str:
+    return f"{e.status} {_api_message(e)}" if isinstance(e, ApiException) else f"{type(e).__name__}: {e}"
+
+
+async def _until_done(running: dict[Any, bool], key: Any, call: Callable[..., None], *args: Any, logger: Any) -> None:
+    """Run a blocking handler in a thread until the API server lets it through: kopf does not
+    retry event handlers, and a pod that became Ready during an outage sends no second event.
+    One run per ``key`` (a shell) at a time: an event meanwhile makes it run once more (it reads
+    everything again), rather than a second run, or a second retry loop, of its own."""
+    if key in running:
+        running[key] = True
+        return
+    running[key] = False
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(call, *args)
+            except kopf.TemporaryError as e:
+                logger.warning(str(e))
+                await asyncio.sleep(e.delay or 0)
+                continue
+            if not running[key]:
+                return
+            running[key] = False  # an event came while it ran: once more, to see it
+    finally:
+        del running[key]
+
+
 def _api_message(error: ApiException) -> str:
     try:
         return json.loads(error.body).get("message") or error.reason
@@ -293,6 +375,7 @@ def make_registry(
     """The operator's handlers in a registry of their own (tests run several operators)."""
     registry = kopf.OperatorRegistry()
     reconciler = Reconciler(cluster, settings)
+    running: dict[Any, bool] = {}  # what event handlers run or retry, and if an event came meanwhile
     shells = {"group": GROUP, "version": VERSION, "plural": PLURAL, "registry": registry}
     owned = {"labels": {manifests.OWNER_LABEL: kopf.PRESENT}, "registry": registry}
 
@@ -313,18 +396,21 @@ def make_registry(
     @kopf.on.event("batch", "v1", "jobs", **owned)
     @kopf.on.event("v1", "pods", **owned)
     @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", **owned)
-    def child_changed(namespace: str, labels: dict[str, str], type: str | None, **_: Any) -> None:
+    async def child_changed(namespace: str, labels: dict[str, str], type: str | None, logger: Any, **_: Any) -> None:
         if type is not None:  # None: the initial listing, which the resume handler covers
-            reconciler.reconcile_named(namespace, labels[manifests.OWNER_LABEL])
+            shell = labels[manifests.OWNER_LABEL]
+            await _until_done(running, (namespace, shell), reconciler.reconcile_named, namespace, shell, logger=logger)
 
     def ours(labels: dict[str, str], **_: Any) -> bool:
         return labels.get("kubernetes.io/service-name", "").startswith("cloudshell-")
 
     @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", when=ours, registry=registry)
-    def endpoints_changed(namespace: str, labels: dict[str, str], type: str | None, **_: Any) -> None:
+    async def endpoints_changed(
+        namespace: str, labels: dict[str, str], type: str | None, logger: Any, **_: Any
+    ) -> None:
         if type is not None:
-            service = labels["kubernetes.io/service-name"]
-            reconciler.reconcile_named(namespace, service.removeprefix("cloudshell-"))
+            shell = labels["kubernetes.io/service-name"].removeprefix("cloudshell-")
+            await _until_done(running, (namespace, shell), reconciler.reconcile_named, namespace, shell, logger=logger)
 
     def kubeconfig_unmountable(body: kopf.Body, **_: Any) -> bool:
         involved = body.get("involvedObject") or {}
@@ -336,13 +422,11 @@ def make_registry(
         )
 
     @kopf.on.event("v1", "events", when=kubeconfig_unmountable, registry=registry)
-    def pod_event(body: kopf.Body, namespace: str, **_: Any) -> None:
+    async def pod_event(body: kopf.Body, namespace: str, logger: Any, **_: Any) -> None:
         # A missing Secret/ConfigMap or key leaves the pod waiting forever; only this Event says why.
-        pod = cluster.get("Pod", namespace, body["involvedObject"]["name"])
-        owner = ((pod or {}).get("metadata", {}).get("labels") or {}).get(manifests.OWNER_LABEL)
-        if owner:
-            message = f"the kubeconfig cannot be mounted: {body.get('message')}"
-            reconciler.fail_named(namespace, owner, "KubeconfigNotMounted", message)
+        pod, message = body["involvedObject"]["name"], f"the kubeconfig cannot be mounted: {body.get('message')}"
+        failing = (reconciler.fail_pods_shell, namespace, pod, "KubeconfigNotMounted", message)
+        await _until_done(running, ("pod", namespace, pod), *failing, logger=logger)
 
     def shares_a_route(spec: dict[str, Any], **_: Any) -> bool:
         return spec.get("exposureMode") in ROUTE_KINDS
@@ -356,11 +440,21 @@ def make_registry(
         return bool(ttl_seconds(spec)) and status.get("phase") not in Phase.ENDED
 
     @kopf.daemon(**shells, when=expires, cancellation_timeout=1.0)
-    async def ttl_watch(stopped: kopf.DaemonStopped, namespace: str, name: str, spec: dict[str, Any], **_: Any) -> None:
+    async def ttl_watch(
+        stopped: kopf.DaemonStopped, namespace: str, name: str, spec: dict[str, Any], logger: Any, **_: Any
+    ) -> None:
         # Async, so that kopf can cancel it at once; blocking calls go to threads.
-        ttl = ttl_seconds(spec) or 0
+        ttl, failures = ttl_seconds(spec) or 0, 0
         while not stopped:
-            shell = await asyncio.to_thread(cluster.get, "CloudShell", namespace, name)
+            try:
+                shell = await asyncio.to_thread(cluster.get, "CloudShell", namespace, name)
+                failures = 0
+            except (ApiException, HTTPError) as e:
+                if not transient(e):
+                    raise
+                failures += 1
+                await stopped.wait(settings.retry_delay(failures - 1, _retry_after(e)))
+                continue
             if shell is None:
                 return
             started = (shell.get("status") or {}).get("lastScheduleTime")
@@ -369,7 +463,7 @@ def make_registry(
                 continue
             remaining = ttl - (reconciler.clock() - parse_time(started)).total_seconds()
             if remaining <= 0:
-                await asyncio.to_thread(reconciler.reconcile, shell)
+                await _until_done(running, ("ttl", namespace, name), reconciler.reconcile, shell, logger=logger)
                 return
             await stopped.wait(min(remaining, 300))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import backoff
+
 FEATURE_GATES = ("AllowSecretStoreKubeconfig",)
 
 
@@ -32,13 +34,22 @@ class Settings:
     job_template: dict[str, Any] = field(default_factory=dict)
     ttl_seconds_after_finished: int = 300
     gateway: GatewayRef | None = None
+    # A handler that met a failing API server (429, 5xx, no answer) runs again after this long,
+    # doubled (with jitter) at each failure in a row up to the max, and at least a 429's Retry-After.
+    retry_backoff: float = 1.0
+    max_retry_backoff: float = 60.0
+    request_timeout: float = 30.0  # a request the API server leaves unanswered this long failed
+
+    def retry_delay(self, retry: int, retry_after: float = 0.0) -> float:
+        """Seconds before a handler's retry number ``retry`` (0: the first run failed)."""
+        return backoff.delay(retry + 1, self.retry_backoff, self.max_retry_backoff, retry_after)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> Settings:
         """Settings from the operator's YAML config (camelCase keys, as in Helm values)."""
         config = dict(config or {})
         known = {"image", "kubeconfigKey", "featureGates", "shellRole", "jobTemplate", "ttlSecondsAfterFinished",
-                 "gateway"}  # fmt: skip
+                 "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds"}  # fmt: skip
         for key in config:
             if key not in known:
                 raise InvalidSettings(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -67,6 +78,11 @@ class Settings:
                 config.get("ttlSecondsAfterFinished", cls.ttl_seconds_after_finished), int, "ttlSecondsAfterFinished"
             ),
             gateway=gateway,
+            retry_backoff=_seconds(config.get("retryBackoffSeconds", cls.retry_backoff), "retryBackoffSeconds"),
+            max_retry_backoff=_seconds(
+                config.get("maxRetryBackoffSeconds", cls.max_retry_backoff), "maxRetryBackoffSeconds"
+            ),
+            request_timeout=_seconds(config.get("requestTimeoutSeconds", cls.request_timeout), "requestTimeoutSeconds"),
         )
 
 
@@ -74,6 +90,12 @@ def _typed(value: Any, kind: type, key: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InvalidSettings(f"{key}: must be {kind.__name__}, got {value!r}")
     return value
+
+
+def _seconds(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidSettings(f"{key}: must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:
