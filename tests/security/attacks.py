@@ -11,7 +11,8 @@ The world each row attacks (see test_attacks.py):
 - local backend: the user's shell ``target``, created but never connected to (so no process yet);
 - Kubernetes backend (kmock's emulator): the server is bob's; ``a-kept`` is alice's CloudShell, as her
   own server creates it, ``forged`` one whose owner label says bob but whose owner annotation does not
-  (both Ready, a ttyd stand-in as their pod); ``b-own`` is bob's own.
+  (both Ready, a ttyd stand-in as their pod); ``b-own`` is bob's own. The administrator's policy there
+  is ``CLUSTER_POLICY`` (images of registry.example/shells/ only, TTLs up to 600 s).
 """
 
 from __future__ import annotations
@@ -49,10 +50,6 @@ class Http:
     path: str
     body: bytes | None = None
 
-    @property
-    def route(self) -> str:
-        return f"{self.method} /{self.path}"
-
 
 @dataclass(frozen=True)
 class WebSocket:
@@ -61,10 +58,6 @@ class WebSocket:
     path: str
     frames: tuple[bytes, ...] = ()
     raw: bytes = b""
-
-    @property
-    def route(self) -> str:
-        return f"WebSocket /{self.path}"
 
 
 # --- what the server answers -----------------------------------------------------------------
@@ -116,6 +109,8 @@ class DenyCloudTTY(Authorizer):
 
 @dataclass(frozen=True)
 class Attack:
+    """One row: an attack and the answer it must get."""
+
     id: str
     does: str  # what the attacker does, in words
     request: Union[Http, WebSocket]

@@ -123,9 +123,10 @@ async def test_attack(attack: Attack, server: Server, jp_serverapp, request, cap
             assert isinstance(attack.answer, Closed), f"the upgrade was accepted; then closed {code} {reason!r}"
             assert code == attack.answer.code and attack.answer.says in (reason or ""), (code, reason)
 
-    # Nothing created, started or touched; no process left behind; the server answers as before.
+    # Nothing created, started or touched; no process left behind; the server still answers.
     assert await world.snapshot() == before
     assert own_processes() - processes == set(), "the attack started a process"
+    assert (await server.fetch("GET", "api/status", headers=server.auth)).status == 200
     # Nothing an administrator would have to look into, and no credentials in the log.
     alarming = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not alarming, "\n".join(caplog.text.splitlines()[-40:])

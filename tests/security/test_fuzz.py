@@ -427,3 +427,4 @@ def test_fuzzed_frames_after_the_handshake(server, jp_serverapp, run, caplog):
     send()
     assert term.close_code is None, (term.close_code, term.close_reason)
     term.connection.close()
+    assert run(server.call("GET", "cloudtty/api/shells/fuzz")).status == 200
