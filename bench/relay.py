@@ -1,42 +1,71 @@
-"""The relay's cost: a ttyd upstream reached directly, and through the Jupyter server's relay.
+"""The relay's cost: output throughput and keystroke round trip over the four paths a terminal can take.
 
-    python bench/relay.py [--size-mb 100] [--keystrokes 2000]
+    python bench/relay.py [--size-mb 100] [--keystrokes 2000] [--rounds 3] [--paths abcd]
+                          [--profile DIR] [--json FILE]
 
-The upstream is the ttyd stand-in of the tests (tests/ttyd_server.py: ttyd's protocol, a process
-per connection), run as its own process. The Jupyter server (its own process too) uses the
-Kubernetes backend against kmock's emulated API server, with the shell's status pointing at that
-upstream (connect_via=url), so its terminal WebSocket relays the very same ttyd. Measured with our
-ttyd client, for both paths:
-  - throughput: output of `cat` of a base64 file, bytes received per second;
-  - keystroke: one byte typed into `cat` (no tty echo), until it comes back.
-Prints a table; asserts nothing.
+  (a) a local shell (local backend) through the Jupyter server's terminal WebSocket;
+  (b) a cluster shell: the Jupyter server relays its terminal WebSocket to the shell's ttyd
+      (Kubernetes backend on kmock's emulated API server, the CloudShell's status pointing at the
+      upstream below: connect_via=url);
+  (c) the same ttyd upstream, directly;
+  (d) the same upstream through jupyter-server-proxy (``/proxy/<port>/ws``) on the same Jupyter
+      server as (b): what a user would otherwise reach a pod's ttyd with.
+The upstream is the tests' ttyd stand-in (tests/ttyd_server.py: ttyd's protocol, a bash per
+connection) as its own process; each Jupyter server is its own process (tests/servers.py). Every
+path ends in bash on a PTY, and is measured the same way with our ttyd client:
+  - throughput: ``stty -echo; exec cat FILE`` (base64 of random bytes), bytes received per second;
+  - keystroke: ``stty -echo -icanon min 1; exec cat``, then one byte at a time until cat sends it back.
+Floors: the same cat on a bare PTY (no socket), and a bare WebSocket echo server (no PTY). The
+paths take turns, ``--rounds`` times, so a shared machine's load falls on all of them alike.
+With ``--profile DIR``, py-spy samples each Jupyter server while it carries (a) and (b)
+(bench/hotpath.py). Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.hotpath import Recording, settled, top  # noqa: E402
+from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
+from bench.terminal import (  # noqa: E402
+    make_file,
+    raw_pty_keystroke,
+    raw_pty_throughput,
+    type_and_time,
+    websocket_floor_keystroke,
+)
 from jupyter_cloudtty.ttyd import TtydClient  # noqa: E402
 from tests.kube import EmulatorThread, write_kubeconfig  # noqa: E402
 from tests.servers import JupyterProcess  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from terminal import make_file, percentiles, type_and_time  # noqa: E402
-
 TOKEN = "bench-token"
+SHELL = ["bash", "--norc", "--noprofile"]
 KEYS = "stty -echo -icanon min 1; echo READY; exec cat\r"
+PATHS = {
+    "a": "(a) local shell, server WebSocket",
+    "b": "(b) relay to ttyd (jupyter-cloudtty)",
+    "c": "(c) ttyd directly",
+    "d": "(d) ttyd via jupyter-server-proxy",
+}
+PROFILE_MB = 300
 
 
-async def throughput(term: TtydClient, path: Path) -> tuple[int, float]:
-    await term.send(f"stty -echo; exec cat {path}\r")
+async def throughput(term: TtydClient, path: Path, times: int = 1) -> tuple[int, float]:
+    """(bytes, seconds) of ``cat path`` (``times`` over) typed into the shell, until the connection ends."""
+    await term.send(f"stty -echo; exec cat{f' {path}' * times}\r")
     received, start = 0, time.perf_counter()
     while (chunk := await term.read()) is not None:
         received += len(chunk)
@@ -44,60 +73,207 @@ async def throughput(term: TtydClient, path: Path) -> tuple[int, float]:
 
 
 async def keystrokes(term: TtydClient, count: int) -> list[float]:
+    """Seconds for each of ``count`` bytes typed into cat to come back."""
     await term.send(KEYS)
     await term.expect(rb"\rREADY\r\n")
     return await type_and_time(term, count)
 
 
-async def main(size_mb: int, count: int) -> None:
+@asynccontextmanager
+async def upstream() -> AsyncIterator[str]:
+    """The ttyd stand-in as a process of its own; yields its ``host:port``."""
+    argv = [sys.executable, "-m", "tests.ttyd_server", *SHELL]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        assert process.stdout is not None
+        yield f"127.0.0.1:{int(process.stdout.readline())}"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def proxy_installed() -> bool:
+    """jupyter-server-proxy enables itself in every Jupyter server of this Python once installed."""
+    return importlib.util.find_spec("jupyter_server_proxy") is not None
+
+
+Connect = Callable[[], Awaitable[TtydClient]]
+
+
+class Paths:
+    """Connections over each path; ``done`` tidies up after one (a shell deleted, say)."""
+
+    def __init__(self, address: str, local: JupyterProcess | None, relay: JupyterProcess | None, k8s: EmulatorThread):
+        self.address, self.local, self.relay, self.k8s = address, local, relay, k8s
+        self._shells: dict[TtydClient, tuple[JupyterProcess, str]] = {}
+
+    def connector(self, path: str) -> Connect:
+        return {"a": self.local_shell, "b": self.relayed, "c": self.direct, "d": self.proxied}[path]
+
+    async def _shell(self, server: JupyterProcess) -> str:
+        response = await server.fetch("cloudtty/api/shells", "POST", {})
+        return json.loads(response.body)["name"]
+
+    async def local_shell(self) -> TtydClient:
+        assert self.local is not None
+        name = await self._shell(self.local)
+        term = await self.local.terminal(name)
+        self._shells[term] = (self.local, name)
+        return term
+
+    async def relayed(self) -> TtydClient:
+        assert self.relay is not None
+        name = await self._shell(self.relay)
+        status = {"phase": "Ready", "accessUrl": self.address}  # what the operator would write
+        await self.k8s.api.patch("CloudShell", "team", name, {"status": status}, "status")
+        term = await self.relay.terminal(name)
+        self._shells[term] = (self.relay, name)
+        return term
+
+    async def direct(self) -> TtydClient:
+        return await TtydClient.connect(f"ws://{self.address}/ws")
+
+    async def proxied(self) -> TtydClient:
+        assert self.relay is not None
+        port = self.address.rsplit(":", 1)[1]
+        return await TtydClient.connect(f"ws://127.0.0.1:{self.relay.port}/proxy/{port}/ws", headers=self.relay.headers)
+
+    async def done(self, term: TtydClient) -> None:
+        """After a measurement (which read the connection to its end, or closed it)."""
+        if term in self._shells:
+            server, name = self._shells.pop(term)
+            await server.fetch(f"cloudtty/api/shells/{name}", "DELETE")
+
+
+def server_of(paths: Paths, path: str) -> JupyterProcess | None:
+    return {"a": paths.local, "b": paths.relay}.get(path)
+
+
+async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int):
+    """MB/s per round and keystroke samples (seconds), for each path."""
+    mbps: dict[str, list[float]] = {p: [] for p in which}
+    keys: dict[str, list[float]] = {p: [] for p in which}
+    for _ in range(rounds):
+        for p in which:
+            connect = paths.connector(p)
+            term = await connect()
+            received, elapsed = await throughput(term, file)
+            await paths.done(term)
+            mbps[p].append(received / 1e6 / elapsed)
+            term = await connect()
+            keys[p] += await keystrokes(term, count)
+            await paths.done(term)
+    return mbps, keys
+
+
+async def profiles(paths: Paths, which: str, file: Path, count: int, directory: Path) -> list[Table]:
+    """py-spy on the Jupyter server of (a) and of (b) during a run of each (not counted in the figures).
+
+    Long enough for a few thousand samples: ~300 MB of output, 5 rounds' keystrokes.
+    """
+    tables = []
+    times = max(1, round(PROFILE_MB / (file.stat().st_size / 1e6)))
+    for p in which:
+        server = server_of(paths, p)
+        if server is None or server.process is None:
+            continue
+        connect = paths.connector(p)
+        for what in ("throughput", "keystrokes"):
+            term = await connect()
+            async with Recording(server.process.pid, directory / f"{p}-{what}.txt") as recording:
+                if what == "throughput":
+                    await throughput(term, file, times)
+                else:
+                    await keystrokes(term, 5 * count)
+            await paths.done(term)
+            tables.append(top(recording, f"Profile of the Jupyter server during {PATHS[p]}: {what}"))
+    return tables
+
+
+async def main(options: argparse.Namespace) -> None:
+    which = "".join(p for p in options.paths if p in PATHS)
+    if "d" in which and not proxy_installed():
+        print("(d) left out: jupyter-server-proxy is not installed (pip install -e '.[bench]')")
+        which = which.replace("d", "")
+    profile = Path(options.profile) if options.profile else None
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, EmulatorThread() as k8s:
         root = Path(tmp)
-        path = make_file(root, size_mb)
-        megabytes = path.stat().st_size / 1e6
-        upstream = subprocess.Popen([sys.executable, "-m", "tests.ttyd_server", "bash", "--norc", "--noprofile"],
-                                    stdout=subprocess.PIPE, cwd=Path(__file__).parents[1])  # fmt: skip
-        try:
-            address = f"127.0.0.1:{int(upstream.stdout.readline())}"
-            kubeconfig = write_kubeconfig(root / "kubeconfig", k8s.url)
-            args = (
-                "--CloudTTY.backend=kubernetes",
-                f"--CloudTTY.kubeconfig={kubeconfig}",
-                "--CloudTTY.connect_via=url",
-            )
-            async with JupyterProcess("jupyter_server", root, TOKEN, args=args) as server:
-
-                async def relayed() -> TtydClient:
-                    response = await server.fetch("cloudtty/api/shells", "POST", {})
-                    name = json.loads(response.body)["name"]
-                    status = {"phase": "Ready", "accessUrl": address}
-                    await k8s.api.patch("CloudShell", "team", name, {"status": status}, "status")
-                    return await server.terminal(name)
-
-                async def direct() -> TtydClient:
-                    return await TtydClient.connect(f"ws://{address}/ws")
-
-                rows = {}
-                for label, connect in [("direct to ttyd", direct), ("through jupyter-cloudtty", relayed)]:
-                    received, elapsed = await throughput(await connect(), path)
-                    samples = await keystrokes(await connect(), count)
-                    rows[label] = (received / 1e6 / elapsed, *(1000 * v for v in percentiles(samples)))
+        file = make_file(root, options.size_mb)
+        megabytes = file.stat().st_size / 1e6
+        kubeconfig = write_kubeconfig(root / "kubeconfig", k8s.url)
+        cluster = ("--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", "--CloudTTY.connect_via=url")
+        local = ("--CloudTTY.backend=local", *(f"--CloudTTY.shell_command={arg}" for arg in SHELL))
+        async with AsyncExitStack() as stack:
+            address = await stack.enter_async_context(upstream())
+            servers = {}
+            for p, args in [("a", local), ("b", cluster)]:
+                if p in which or (p == "b" and "d" in which):  # (d) goes through the relay's server
+                    servers[p] = await stack.enter_async_context(JupyterProcess("jupyter_server", root, TOKEN, args))
+            for server in servers.values():
+                await settled(server.process.pid)
+            paths = Paths(address, servers.get("a"), servers.get("b"), k8s)
+            profiled = await profiles(paths, which, file, options.keystrokes, profile) if profile else []
+            mbps, keys = await measure(paths, which, file, options.keystrokes, options.rounds)
+            for server in servers.values():
                 await server.stop()
-        finally:
-            upstream.terminate()
-            upstream.wait()
+        floor_mbps = [received / 1e6 / elapsed for received, elapsed in
+                      (raw_pty_throughput(file) for _ in range(options.rounds))]  # fmt: skip
+        floor_pty = raw_pty_keystroke(options.keystrokes * options.rounds, cat_echoes=True)
+        floor_ws = await websocket_floor_keystroke(options.keystrokes * options.rounds)
 
-    print(f"\nThe same ttyd upstream: cat of a {megabytes:.0f} MB file; {count} keystrokes")
-    print(f"{'path':28} {'MB/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}")
-    for label, (mbps, p50, p90, p99) in rows.items():
-        print(f"{label:28} {mbps:8.1f} {p50:8.3f} {p90:8.3f} {p99:8.3f}")
-    (direct_mbps, direct_p50, *_), (relay_mbps, relay_p50, *_) = rows.values()
-    print(f"relay / direct throughput: {relay_mbps / direct_mbps:.2f}; "
-          f"keystroke p50 added by the relay: {relay_p50 - direct_p50:.3f} ms")  # fmt: skip
+    table = Table(
+        f"Four paths: `cat` of a {megabytes:.0f} MB file, {options.keystrokes} keystrokes into `cat`, "
+        f"{options.rounds} round(s); MB/s is the median of the rounds (min–max)",
+        ["path", "MB/s", "MB/s range", "keystroke p50 ms", "p90", "p99"],
+    )
+    med = {p: statistics.median(v) for p, v in mbps.items()}
+    p50 = {}
+    for p in which:
+        ms = [1000 * v for v in percentiles(keys[p])]
+        p50[p] = ms[0]
+        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", *ms)
+    raw = [1000 * v for v in percentiles(floor_pty)]
+    ws = [1000 * v for v in percentiles(floor_ws)]
+    table.add("floor: cat on a bare PTY, no socket", statistics.median(floor_mbps),
+              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", *raw)  # fmt: skip
+    table.add("floor: bare WebSocket echo, no PTY", "", "", *ws)
+
+    figures = []
+    for p in which:
+        figures.append(Figure("paths", f"{PATHS[p]}: MB/s; keystroke p50", f"{med[p]:.1f} MB/s; {p50[p]:.3f} ms"))
+    if "b" in which and "c" in which:
+        ratio, added = med["b"] / med["c"], p50["b"] - p50["c"]
+        figures.append(Figure("paths", "throughput b/c (relay / direct)", f"{ratio:.2f}", "≥ 0.9", ratio >= 0.9))
+        figures.append(Figure("paths", "keystroke p50 overhead b−c", f"{added:.3f} ms", "≤ 0.5 ms", added <= 0.5))
+    if "b" in which and "d" in which:
+        ratio = med["b"] / med["d"]
+        figures.append(Figure("paths", "throughput b/d (relay / jupyter-server-proxy)", f"{ratio:.2f}", "≥ 2",
+                              ratio >= 2))  # fmt: skip
+        figures.append(Figure("paths", "keystroke p50 b vs d", f"{p50['b']:.3f} vs {p50['d']:.3f} ms"))
+    if "a" in which:
+        floor = ws[0] + raw[0]
+        figures.append(Figure("paths", "keystroke p50 overhead a−floor (bare WebSocket + bare PTY)",
+                              f"{p50['a'] - floor:.3f} ms"))  # fmt: skip
+        figures.append(Figure("paths", "throughput a / bare PTY", f"{med['a'] / statistics.median(floor_mbps):.2f}"))
+    table.notes += [f.figure + ": " + f.value + (f" (goal {f.goal}: {f.verdict})" if f.goal else "") for f in figures]
+    table.print()
+    for profile_table in profiled:
+        profile_table.print()
+    write_figures(options.json, figures)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=float, default=100, help="size of the file to cat (default 100)")
+    parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time per round (default 2000)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each path takes (default 3)")
+    parser.add_argument("--paths", default="abcd", help="which of the paths a, b, c, d (default abcd)")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the servers during (a) and (b); recordings go here")
+    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
+    return parser
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mb", type=int, default=100, help="size of the file to cat (default 100)")
-    parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time (default 2000)")
-    args = parser.parse_args()
-    asyncio.run(main(args.size_mb, args.keystrokes))
+    asyncio.run(main(parser().parse_args()))

@@ -1,14 +1,15 @@
 """Keystroke round trip and output throughput of a local shell through the server.
 
-    python bench/terminal.py [--size-mb 100] [--keystrokes 2000]
+    python bench/terminal.py [--size-mb 100] [--keystrokes 2000] [--json FILE]
 
 Starts a real `jupyter server` on 127.0.0.1 and measures, with our ttyd client:
   - keystroke: one byte typed, until its echo comes back (the tty echoes it);
   - throughput: `cat` of a file of base64 text, bytes of output received per second.
 Baselines on the same machine: the raw PTY (no server, no WebSocket), a bare WebSocket echo
 server (bench/ws_echo.py: the floor of any relay, the role a direct ttyd plays), and
-JupyterLab's own terminal (terminado's JSON protocol on /terminals/websocket). Prints a table; asserts
-nothing.
+JupyterLab's own terminal (terminado's JSON protocol on /terminals/websocket). Here a keystroke's
+echo is the tty's own (cat in canonical mode); bench/relay.py times the four paths of the issue with
+cat echoing instead. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import os
 import pty
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,32 +32,35 @@ from tornado.websocket import websocket_connect
 from jupyter_cloudtty.ttyd import TtydClient
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
 from tests.servers import JupyterProcess  # noqa: E402  (the same server runner the tests use)
 
 TOKEN = "bench-token"
 
 
-def make_file(directory: Path, size_mb: int) -> Path:
+def make_file(directory: Path, size_mb: float) -> Path:
+    """About ``size_mb`` MB of base64 text (random bytes: nothing compresses it on the way)."""
     path = directory / f"random-{size_mb}mb.b64"
-    raw = size_mb * 1_000_000 * 3 // 4  # base64 grows by 4/3 (plus newlines)
+    raw = int(size_mb * 1_000_000) * 3 // 4  # base64 grows by 4/3 (plus newlines)
     subprocess.run(f"head -c {raw} /dev/urandom | base64 > {path}", shell=True, check=True)
     return path
-
-
-def percentiles(samples: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(samples)
-    return (statistics.median(ordered), ordered[int(len(ordered) * 0.9)], ordered[int(len(ordered) * 0.99)])
 
 
 # --- baselines: the PTY alone -----------------------------------------------------------
 
 
-def raw_pty_keystroke(count: int) -> list[float]:
+def raw_pty_keystroke(count: int, cat_echoes: bool = False) -> list[float]:
+    """One byte written to a PTY until it comes back: the tty's echo, or (``cat_echoes``) cat's copy."""
     pid, fd = pty.fork()
     if pid == 0:
+        if cat_echoes:  # as bench/relay.py types into every path
+            os.execvp("sh", ["sh", "-c", "stty -echo -icanon min 1; echo READY; exec cat"])
         os.execvp("cat", ["cat"])
     samples = []
     try:
+        seen = b""
+        while cat_echoes and b"READY\r\n" not in seen:
+            seen += os.read(fd, 1024)
         for _ in range(count):
             start = time.perf_counter()
             os.write(fd, b"a")
@@ -185,41 +188,53 @@ async def terminado_keystroke(server: JupyterProcess, count: int) -> list[float]
     return samples
 
 
-async def main(size_mb: int, keystrokes: int) -> None:
+async def main(size_mb: float, keystrokes: int, json_path: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = make_file(root, size_mb)
         async with JupyterProcess("jupyter_server", root, TOKEN) as server:
-            rows = []
+            keys = Table(f"Keystroke round trip, {keystrokes} keystrokes (ms)", ["path", "p50", "p90", "p99"])
+            p50 = {}
             for label, samples in [
                 ("raw PTY (baseline)", raw_pty_keystroke(keystrokes)),
                 ("bare WebSocket echo (floor)", await websocket_floor_keystroke(keystrokes)),
                 ("jupyter-cloudtty WebSocket", await cloudtty_keystroke(server, keystrokes)),
                 ("JupyterLab terminal (terminado)", await terminado_keystroke(server, keystrokes)),
             ]:
-                rows.append((label, *(1000 * v for v in percentiles(samples))))
-            print(f"\nKeystroke round trip, {keystrokes} keystrokes (ms)")
-            print(f"{'path':34} {'p50':>8} {'p90':>8} {'p99':>8}")
-            for label, p50, p90, p99 in rows:
-                print(f"{label:34} {p50:8.3f} {p90:8.3f} {p99:8.3f}")
+                ms = [1000 * v for v in percentiles(samples)]
+                keys.add(label, *ms)
+                p50[label] = ms[0]
             # What the server adds beyond a WebSocket hop and the PTY themselves.
-            overhead = rows[2][1] - rows[1][1] - rows[0][1]
-            print(f"{'cloudtty overhead at p50':34} {overhead:8.3f}  (cloudtty - floor - raw PTY)")
+            floor = p50["bare WebSocket echo (floor)"] + p50["raw PTY (baseline)"]
+            overhead = p50["jupyter-cloudtty WebSocket"] - floor
+            keys.notes.append(f"cloudtty overhead at p50: {overhead:.3f} ms (cloudtty - floor - raw PTY)")
 
-            print(f"\nThroughput, cat of a {path.stat().st_size / 1e6:.0f} MB base64 file")
-            print(f"{'path':34} {'MB recv':>8} {'seconds':>8} {'MB/s':>8}")
+            cat = Table(f"Throughput, cat of a {path.stat().st_size / 1e6:.0f} MB base64 file",
+                        ["path", "MB recv", "seconds", "MB/s"])  # fmt: skip
+            mbps = {}
             for label, (received, elapsed) in [
                 ("raw PTY (baseline)", raw_pty_throughput(path)),
                 ("jupyter-cloudtty WebSocket", await cloudtty_throughput(server, path)),
                 ("JupyterLab terminal (terminado)", await terminado_throughput(server, path)),
             ]:
-                print(f"{label:34} {received / 1e6:8.1f} {elapsed:8.2f} {received / 1e6 / elapsed:8.1f}")
+                mbps[label] = received / 1e6 / elapsed
+                cat.add(label, received / 1e6, elapsed, mbps[label])
             await server.stop()  # SIGTERM: the server ends its shells
+    keys.print()
+    cat.print()
+    ours, terminado = mbps["jupyter-cloudtty WebSocket"], mbps["JupyterLab terminal (terminado)"]
+    write_figures(json_path, [
+        Figure("terminal", "local shell vs JupyterLab's terminado: MB/s", f"{ours:.1f} vs {terminado:.1f} "
+               f"({ours / terminado:.1f}×)"),
+        Figure("terminal", "local shell vs terminado: keystroke p50 (tty echo)",
+               f"{p50['jupyter-cloudtty WebSocket']:.3f} vs {p50['JupyterLab terminal (terminado)']:.3f} ms"),
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mb", type=int, default=100, help="size of the file to cat (default 100)")
+    parser.add_argument("--size-mb", type=float, default=100, help="size of the file to cat (default 100)")
     parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time (default 2000)")
+    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     args = parser.parse_args()
-    asyncio.run(main(args.size_mb, args.keystrokes))
+    asyncio.run(main(args.size_mb, args.keystrokes, args.json))
