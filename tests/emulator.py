@@ -297,24 +297,25 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         return kmock.Response(headers={"Content-Type": "application/json"}, payload=self._watch_since(request))
 
     async def _watch_since(self, request: kmock.Request):
-        # A watch from resourceVersion N sees only changes after N, never a stale copy again.
+        """Existing objects, then changes, as a real API server watches: from resourceVersion N only
+        what is newer than N, never a stale copy again; ended after ``timeoutSeconds``; cut by an
+        outage that begins (an ERROR event with its status), or silenced by one with no status."""
         since = request.params.get("resourceVersion", "")
         since = int(since) if since.isdigit() else 0
-        async for event in self._watch_until_fault(request):
-            if since and isinstance(event, dict):
-                version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion", "")
-                if version.isdigit() and int(version) <= since:
-                    continue
-            yield event
-
-    async def _watch_until_fault(self, request: kmock.Request):
-        """kmock's watch, ended after ``timeoutSeconds`` as a real API server ends it; an outage
-        that begins cuts it (an ERROR event with its status) or, with no status, silences it."""
         seconds = request.params.get("timeoutSeconds", "")
         deadline = time.monotonic() + int(seconds) if seconds.isdigit() else None
-        source = super()._serve_watch(request)
+        bus = self._buses[request.resource]
+        async with self._lock:  # writes publish under it: a change is in the listing or in the stream, once
+            marker = await bus.mark()
+            listed = [obj.raw for key, obj in self.objects.items() if not obj.deleted and _watched(request, *key)]
+        changes = bus.stream(since=marker)
         following: asyncio.Future | None = None
         try:
+            yield b""  # the headers go now, as a watch's do
+            for raw in listed:
+                version = raw.get("metadata", {}).get("resourceVersion", "")
+                if not (since and version.isdigit() and int(version) <= since):
+                    yield {"type": "ADDED", "object": raw}
             while True:
                 fault = self._fault(request.method, request.url.path, request.headers)
                 if fault is not None and fault.status is not None:
@@ -324,7 +325,7 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                     await fault.ended()  # silent, as behind an API server that hangs
                     continue
                 if following is None:
-                    following = asyncio.ensure_future(anext(source))
+                    following = asyncio.ensure_future(anext(changes))
                 changed = asyncio.ensure_future(self._faults_changed.wait())
                 left = None if deadline is None else deadline - time.monotonic()
                 done, _ = await asyncio.wait({following, changed}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
@@ -332,17 +333,16 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                 if not done:
                     return  # timeoutSeconds passed
                 if following in done:
-                    try:
-                        event = following.result()
-                    except StopAsyncIteration:
-                        return
-                    following = None
-                    yield event
+                    event, following = following.result(), None
+                    meta = (event.get("object") or {}).get("metadata", {}) if isinstance(event, dict) else {}
+                    if _watched(request, request.resource, meta.get("namespace"), meta.get("name")):
+                        yield event
         finally:
             if following is not None:
                 following.cancel()
                 await asyncio.gather(following, return_exceptions=True)
-            await source.aclose()
+            await changes.aclose()
+            await bus.unmark(marker)
 
     async def _handle(self, request: kmock.Request):  # type: ignore[override]
         namespace = NAMESPACE_PATH.match(request.url.path)
@@ -420,6 +420,15 @@ async def _proxy_websocket(request: aiohttp.web.BaseRequest, upstream: str, toke
 
         await asyncio.gather(relay(browser, pod), relay(pod, browser))
     return browser
+
+
+def _watched(request: kmock.Request, resource: Any, namespace: str | None, name: str | None) -> bool:
+    """An object a watch is about (as kmock's own watch selects: resource, namespace, name)."""
+    return (
+        resource == request.resource
+        and (request.namespace is None or namespace == request.namespace)
+        and (request.name is None or name == request.name)
+    )
 
 
 def _now() -> str:
