@@ -60,6 +60,12 @@ def backend_stops_before_the_cluster(jp_serverapp, k8s, jp_asyncio_loop):
 
 
 @pytest.fixture
+def events_url(http_server_client, jp_http_port, jp_base_url):
+    """The event stream's URL (http_server_client: the server listens once a test asks for it)."""
+    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}cloudtty/api/events"
+
+
+@pytest.fixture
 def pods(kube, tmp_path, jp_asyncio_loop):
     """Plays the operator and the kubelet: a ttyd stand-in per Ready shell (tests/kube.py)."""
     pods = ShellPods(kube, tmp_path)

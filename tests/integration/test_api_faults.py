@@ -38,11 +38,6 @@ def cloudtty_config(kubernetes_config):
 
 
 @pytest.fixture
-def events_url(http_server_client, jp_http_port, jp_base_url):
-    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}cloudtty/api/events"
-
-
-@pytest.fixture
 def info(jp_fetch):
     async def get() -> dict:
         return json.loads((await jp_fetch("cloudtty", "api", "info")).body)
@@ -51,7 +46,7 @@ def info(jp_fetch):
 
 
 def unhandled(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """Errors logged with a traceback (tornado's 'Uncaught exception', a thread's crash)."""
+    """Errors logged with a traceback (tornado's 'Uncaught exception', a handler's or a thread's)."""
     return [r.getMessage() for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
 
 

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from jupyter_cloudtty._version import __version__
 from tests.sse import EventStream
-
-
-@pytest.fixture
-def events_url(http_server_client, jp_http_port, jp_base_url):
-    # http_server_client: the server listens once a test asks for it (jp_fetch does too)
-    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}cloudtty/api/events"
 
 
 def shell_event(kind: str, name: str, phase: str | None = None):

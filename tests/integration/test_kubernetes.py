@@ -42,11 +42,6 @@ def cloudtty_config(kubernetes_config):
     return kubernetes_config
 
 
-@pytest.fixture
-def events_url(http_server_client, jp_http_port, jp_base_url):
-    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}cloudtty/api/events"
-
-
 async def cloudshells(kube) -> list[str]:
     return [obj["metadata"]["name"] for obj in await kube.list("CloudShell", NS)]
 
