@@ -70,14 +70,13 @@ class Tally:
     def so_far(self) -> list[tuple[str, str]]:
         return list(self.counted)
 
-    async def quiet(self, since: float, seconds: float = 3, timeout: float = 900) -> float:
-        """Wait until the operator, having sent something after ``since``, has sent nothing for ``seconds``.
-
-        Returns when its last request came.
-        """
+    async def quiet(self, since: float, seconds: float = 2, timeout: float = 1800, expect: bool = True) -> float:
+        """Wait until the operator, having sent something after ``since`` (unless not ``expect``ed),
+        has sent nothing for ``seconds``. Returns when its last request came."""
         start = time.perf_counter()
         while time.perf_counter() - start < timeout:
-            if self.last_request > since and time.perf_counter() - self.last_request >= seconds:
+            began = self.last_request > since or not expect
+            if began and time.perf_counter() - max(self.last_request, since) >= seconds:
                 break
             await asyncio.sleep(0.2)
         return self.last_request
@@ -149,36 +148,37 @@ class Phases:
 # --- 1. one shell's lifecycle -------------------------------------------------------------------
 
 
-async def lifecycle() -> Table:
+async def lifecycle(api: Api, tally: Tally) -> Table:
     table = Table("Operator requests over one NodePort shell's lifecycle", ["step", "reads", "writes", "which writes"])
-    async with Running() as api:
-        tally = Tally(api)
-        mark, since = 0, time.perf_counter()
+    mark, since = len(tally.counted), time.perf_counter()
 
-        async def record(label: str) -> None:
-            nonlocal mark, since
-            await tally.quiet(since, seconds=1)  # kopf's own patches come after the handler's
-            requests = tally.so_far()[mark:]
-            mark, since = mark + len(requests), time.perf_counter()
-            reads, count, writes = reads_writes(requests)
-            table.add(label, reads, count, ", ".join(f"{n}× {w}" for w, n in writes.items()))
+    async def record(label: str) -> None:
+        nonlocal mark, since
+        await tally.quiet(since, seconds=1)  # kopf's own patches come after the handler's
+        requests = tally.so_far()[mark:]
+        mark, since = mark + len(requests), time.perf_counter()
+        reads, count, writes = reads_writes(requests)
+        table.add(label, reads, count, ", ".join(f"{n}× {w}" for w, n in writes.items()))
 
-        await api.create(cloudshell())
-        await wait_phase(api, "CreatedRouteRule")
-        await record("create -> CreatedRouteRule")
-        await allocate_node_port(api, "s1")
-        await run_pod(api)
-        await ready_endpoint(api)
-        await wait_phase(api, "Ready")
-        await record("pod + endpoint -> Ready")
-        for _ in range(3):
-            pod = await api.get("Pod", NS, "cloudshell-s1-x7k2p")
-            await api.patch("Pod", NS, "cloudshell-s1-x7k2p", {"status": pod["status"]}, "status")
-        await record("3 kubelet reports (steady)")
-        await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
-        await wait_phase(api, "Complete")
-        await record("Job succeeded -> Complete")
+    await api.create(cloudshell())
+    await wait_phase(api, "CreatedRouteRule")
+    await record("create -> CreatedRouteRule")
+    await allocate_node_port(api, "s1")
+    await run_pod(api)
+    await ready_endpoint(api)
+    await wait_phase(api, "Ready")
+    await record("pod + endpoint -> Ready")
+    for _ in range(3):
+        pod = await api.get("Pod", NS, "cloudshell-s1-x7k2p")
+        await api.patch("Pod", NS, "cloudshell-s1-x7k2p", {"status": pod["status"]}, "status")
+    await record("3 kubelet reports (steady)")
+    await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
+    await wait_phase(api, "Complete")
+    await record("Job succeeded -> Complete")
     table.add("whole lifecycle", sum(r[1] for r in table.rows), sum(r[2] for r in table.rows), "")
+    since = time.perf_counter()
+    await api.delete("CloudShell", NS, "s1")  # out of the way of what follows
+    await tally.quiet(since, seconds=1, expect=False)
     return table
 
 
@@ -209,16 +209,17 @@ async def start(api: Api, phases: Phases, name: str, timed: bool = False) -> flo
     return await phases.reached(name, "Ready") - start
 
 
-async def at_scale(shells: int, samples: int, steady: float, at_once: int) -> tuple[Table, list[Figure]]:
+async def at_scale(
+    api: Api, tally: Tally, shells: int, samples: int, steady: float, at_once: int
+) -> tuple[Table, list[Figure]]:
     samples = min(samples, shells)
     table = Table(
         f"The operator with {shells} CloudShells on the emulator (kopf in a thread of the emulator's process)",
         ["phase", "seconds", "reads", "writes", "which writes"],
     )
     figures = []
-    async with Running() as api, Phases(str(api.k8s.url)) as phases:
-        tally = Tally(api)
-        mark = 0
+    async with Phases(str(api.k8s.url)) as phases:
+        mark = len(tally.counted)
 
         def record(label: str, seconds: float) -> tuple[int, int]:
             nonlocal mark
@@ -233,10 +234,10 @@ async def at_scale(shells: int, samples: int, steady: float, at_once: int) -> tu
 
         async def ramp(i: int) -> None:
             async with gate:
-                await start(api, phases, f"s{i}")
+                await start(api, phases, f"m{i}")
 
         await asyncio.gather(*[ramp(i) for i in range(shells - samples)])
-        latencies = [await start(api, phases, f"s{i}", timed=True) for i in range(shells - samples, shells)]
+        latencies = [await start(api, phases, f"m{i}", timed=True) for i in range(shells - samples, shells)]
         ramped = await tally.quiet(begin) - begin
         reads, writes = record(f"{shells} shells created and made Ready ({at_once} at a time)", ramped)
         table.notes.append(f"per shell: {reads / shells:.1f} reads, {writes / shells:.1f} writes")
@@ -256,7 +257,7 @@ async def at_scale(shells: int, samples: int, steady: float, at_once: int) -> tu
         resync = await tally.quiet(begin) - begin
         reads, writes = record("operator restarted (resume: every shell reconciled)", resync)
         figures.append(Figure("operator", f"a resync (operator restart), {shells} shells: reads / writes",
-                              f"{reads} / {writes} in {resync:.0f} s", "~0 writes", writes == 0))  # fmt: skip
+                              f"{reads} / {writes} in {resync:.1f} s", "~0 writes", writes == 0))  # fmt: skip
     if latencies:
         ms = [1000 * v for v in percentiles([v for v in latencies if v is not None])]
         table.notes.append(
@@ -270,14 +271,19 @@ async def at_scale(shells: int, samples: int, steady: float, at_once: int) -> tu
 
 
 async def main(options: argparse.Namespace) -> None:
-    one = await lifecycle()
-    one.print()
-    total = one.rows[-1]
-    figures = [Figure("operator", "requests over one shell's lifecycle: reads / writes", f"{total[1]} / {total[2]}")]
-    if options.shells:
-        many, more = await at_scale(options.shells, options.samples, options.steady_seconds, options.at_once)
-        many.print()
-        figures += more
+    async with Running() as api:
+        tally = Tally(api)
+        one = await lifecycle(api, tally)
+        one.print()
+        total = one.rows[-1]
+        lifecycle_figure = Figure("operator", "requests over one shell's lifecycle: reads / writes",
+                                  f"{total[1]} / {total[2]}")  # fmt: skip
+        figures = [lifecycle_figure]
+        if options.shells:
+            many, more = await at_scale(api, tally, options.shells, options.samples, options.steady_seconds,
+                                        options.at_once)  # fmt: skip
+            many.print()
+            figures += more
     write_figures(options.json, figures)
 
 

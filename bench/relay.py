@@ -15,9 +15,11 @@ connection) as its own process; each Jupyter server is its own process (tests/se
 path ends in bash on a PTY, and is measured the same way with our ttyd client:
   - throughput: ``stty -echo; exec cat FILE`` (base64 of random bytes), bytes received per second;
   - keystroke: ``stty -echo -icanon min 1; exec cat``, then one byte at a time until cat sends it back.
+The CPU time of the Jupyter server a path crosses is read for each transfer (CPU seconds per 100 MB:
+what the relay costs even when something else, here the Python upstream, sets the pace).
 Floors: the same cat on a bare PTY (no socket), and a bare WebSocket echo server (no PTY). The
 paths take turns, ``--rounds`` times, so a shared machine's load falls on all of them alike.
-With ``--profile DIR``, py-spy samples each Jupyter server while it carries (a) and (b)
+With ``--profile DIR``, py-spy samples each Jupyter server while it carries (a), (b) and (d)
 (bench/hotpath.py). Prints tables; asserts nothing.
 """
 
@@ -35,6 +37,8 @@ import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -146,28 +150,39 @@ class Paths:
 
 
 def server_of(paths: Paths, path: str) -> JupyterProcess | None:
-    return {"a": paths.local, "b": paths.relay}.get(path)
+    """The Jupyter server a path goes through (and whose CPU it costs), if any."""
+    return {"a": paths.local, "b": paths.relay, "d": paths.relay}.get(path)
+
+
+def cpu_seconds(server: JupyterProcess | None) -> float:
+    if server is None or server.process is None:
+        return 0.0
+    times = psutil.Process(server.process.pid).cpu_times()
+    return times.user + times.system
 
 
 async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int):
-    """MB/s per round and keystroke samples (seconds), for each path."""
+    """MB/s per round, the Jupyter server's CPU seconds per 100 MB, keystroke samples (seconds); per path."""
     mbps: dict[str, list[float]] = {p: [] for p in which}
+    cpu: dict[str, list[float]] = {p: [] for p in which}
     keys: dict[str, list[float]] = {p: [] for p in which}
     for _ in range(rounds):
         for p in which:
             connect = paths.connector(p)
             term = await connect()
+            before = cpu_seconds(server_of(paths, p))
             received, elapsed = await throughput(term, file)
+            cpu[p].append((cpu_seconds(server_of(paths, p)) - before) / (received / 1e8))
             await paths.done(term)
             mbps[p].append(received / 1e6 / elapsed)
             term = await connect()
             keys[p] += await keystrokes(term, count)
             await paths.done(term)
-    return mbps, keys
+    return mbps, cpu, keys
 
 
 async def profiles(paths: Paths, which: str, file: Path, count: int, directory: Path) -> list[Table]:
-    """py-spy on the Jupyter server of (a) and of (b) during a run of each (not counted in the figures).
+    """py-spy on the Jupyter server of (a), (b) and (d) during a run of each (not counted in the figures).
 
     Long enough for a few thousand samples: ~300 MB of output, 5 rounds' keystrokes.
     """
@@ -215,7 +230,7 @@ async def main(options: argparse.Namespace) -> None:
                 await settled(server.process.pid)
             paths = Paths(address, servers.get("a"), servers.get("b"), k8s)
             profiled = await profiles(paths, which, file, options.keystrokes, profile) if profile else []
-            mbps, keys = await measure(paths, which, file, options.keystrokes, options.rounds)
+            mbps, cpu, keys = await measure(paths, which, file, options.keystrokes, options.rounds)
             for server in servers.values():
                 await server.stop()
         floor_mbps = [received / 1e6 / elapsed for received, elapsed in
@@ -226,19 +241,20 @@ async def main(options: argparse.Namespace) -> None:
     table = Table(
         f"Four paths: `cat` of a {megabytes:.0f} MB file, {options.keystrokes} keystrokes into `cat`, "
         f"{options.rounds} round(s); MB/s is the median of the rounds (min–max)",
-        ["path", "MB/s", "MB/s range", "keystroke p50 ms", "p90", "p99"],
+        ["path", "MB/s", "MB/s range", "server CPU s / 100 MB", "keystroke p50 ms", "p90", "p99"],
     )
     med = {p: statistics.median(v) for p, v in mbps.items()}
     p50 = {}
     for p in which:
         ms = [1000 * v for v in percentiles(keys[p])]
         p50[p] = ms[0]
-        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", *ms)
+        server_cpu = f"{statistics.median(cpu[p]):.2f}" if server_of(paths, p) else "–"
+        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", server_cpu, *ms)
     raw = [1000 * v for v in percentiles(floor_pty)]
     ws = [1000 * v for v in percentiles(floor_ws)]
     table.add("floor: cat on a bare PTY, no socket", statistics.median(floor_mbps),
-              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", *raw)  # fmt: skip
-    table.add("floor: bare WebSocket echo, no PTY", "", "", *ws)
+              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", "", *raw)  # fmt: skip
+    table.add("floor: bare WebSocket echo, no PTY", "", "", "", *ws)
 
     figures = []
     for p in which:
@@ -252,6 +268,9 @@ async def main(options: argparse.Namespace) -> None:
         figures.append(Figure("paths", "throughput b/d (relay / jupyter-server-proxy)", f"{ratio:.2f}", "≥ 2",
                               ratio >= 2))  # fmt: skip
         figures.append(Figure("paths", "keystroke p50 b vs d", f"{p50['b']:.3f} vs {p50['d']:.3f} ms"))
+        b_cpu, d_cpu = statistics.median(cpu["b"]), statistics.median(cpu["d"])
+        figures.append(Figure("paths", "Jupyter server CPU per MB relayed, d / b", f"{d_cpu / b_cpu:.2f} "
+                              f"({d_cpu:.2f} vs {b_cpu:.2f} s per 100 MB)"))  # fmt: skip
     if "a" in which:
         floor = ws[0] + raw[0]
         figures.append(Figure("paths", "keystroke p50 overhead a−floor (bare WebSocket + bare PTY)",
@@ -270,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time per round (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help="turns each path takes (default 3)")
     parser.add_argument("--paths", default="abcd", help="which of the paths a, b, c, d (default abcd)")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the servers during (a) and (b); recordings go here")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the servers during (a), (b), (d); recordings here")
     parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 

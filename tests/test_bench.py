@@ -1,0 +1,41 @@
+"""`python -m bench --quick` runs every benchmark end to end and prints the summary table.
+
+A smoke test of the suite's plumbing (servers, emulator, jupyter-server-proxy, kubectl, the JSON
+figures); the figures themselves are never asserted (they depend on the machine).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_run_prints_every_benchmark_and_the_summary():
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=110
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    tables, _, summary = run.stdout.partition("# Summary")
+    for section in ("## paths", "## terminal", "## concurrency", "## operator", "## magics"):
+        assert section in tables
+    rows = [line.split("|")[1:-1] for line in summary.splitlines() if line.startswith("| ")]
+    figures = {(cells[0].strip(), cells[1].strip()) for cells in rows}
+    for benchmark, figure in [
+        ("paths", "(a) local shell, server WebSocket: MB/s; keystroke p50"),
+        ("paths", "(b) relay to ttyd (jupyter-cloudtty): MB/s; keystroke p50"),
+        ("paths", "(c) ttyd directly: MB/s; keystroke p50"),
+        ("paths", "(d) ttyd via jupyter-server-proxy: MB/s; keystroke p50"),
+        ("paths", "throughput b/c (relay / direct)"),
+        ("paths", "throughput b/d (relay / jupyter-server-proxy)"),
+        ("paths", "keystroke p50 overhead b−c"),
+        ("concurrency", "aggregate MB/s with 10 session(s)"),
+        ("concurrency", "10 sessions' aggregate / 1's"),
+        ("operator", "requests over one shell's lifecycle: reads / writes"),
+        ("operator", "steady state, 10 shells: reads / writes per minute"),
+        ("magics", "`%kubectl get pods` vs the kubectl binary, p50 (20 pods)"),
+    ]:
+        assert (benchmark, figure) in figures, f"no {figure!r} in the summary:\n{summary}"
+    assert "FAILED" not in summary
