@@ -56,6 +56,7 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
     if name == "concurrency":
         sessions = options.sessions or ("1,10" if quick else "1,10,50,200")
         args = ["--sessions", sessions, "--size-mb", str(options.size_mb or (4 if quick else 200))]
+        args += ["--rounds", str(options.rounds or (1 if quick else 2))]
         return args + (["--profile", str(profile / "concurrency")] if profile else [])
     if name == "operator":
         # 1,000 take ~15 minutes on kmock's emulator (python bench/operator_requests.py: its default)
@@ -151,7 +152,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--size-mb", type=float, help="MB of output per transfer (paths, terminal) and per "
                         "concurrency level (default 100; 200 for concurrency)")  # fmt: skip
     parser.add_argument("--keystrokes", type=int, help="keystrokes timed per path and round (default 2000)")
-    parser.add_argument("--rounds", type=int, help="turns each path takes (default 3)")
+    parser.add_argument("--rounds", type=int, help="turns each path takes (default 3), runs of each concurrency "
+                        "level (default 2)")  # fmt: skip
     parser.add_argument("--sessions", help="concurrency levels (default 1,10,50,200)")
     parser.add_argument("--shells", type=int, help="CloudShells for the operator's steady state (default 200)")
     parser.add_argument("--profile", nargs="?", const="", metavar="DIR",
