@@ -1,13 +1,15 @@
 """Where a Jupyter server's time goes while a benchmark runs: py-spy samples of its process.
 
-    async with Recording(server_pid, Path("relay-throughput.txt")):
+    async with Recording(server_pid, Path("relay-throughput.txt")) as recording:
         ...  # the measured run
-    top(Path("relay-throughput.txt"), "relay throughput").print()
+    top(recording, "relay throughput").print()
 
 py-spy attaches to the running process (ptrace: root, or kernel.yama.ptrace_scope=0, or
-CAP_SYS_PTRACE) and samples it without pausing it (--nonblocking), idle threads left out, so the
-samples are where the CPU went. The recording is py-spy's "raw" format (collapsed stacks, one
-line per stack with its count), which https://www.speedscope.app opens too.
+CAP_SYS_PTRACE; without, the table says why there is no profile) and samples it without pausing
+it (--nonblocking): its samples in the event loop's epoll wait are counted as idle, the others
+are where the CPU went. The recording is py-spy's "raw" format (collapsed stacks, one line per
+stack with its count), which https://www.speedscope.app opens too. ``settled`` waits for a
+freshly started server to go quiet before anything is measured.
 """
 
 from __future__ import annotations
