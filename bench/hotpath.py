@@ -63,6 +63,8 @@ class Recording:
         self.cpu = 0.0  # % of one core the process used meanwhile
 
     async def __aenter__(self) -> Recording:
+        self._start = asyncio.get_running_loop().time()
+        self._cpu = sum(psutil.Process(self.pid).cpu_times()[:2])
         binary = py_spy()
         if binary is None:
             self.error = "py-spy is not installed (pip install -e '.[bench]')"
@@ -79,8 +81,7 @@ class Recording:
             self.error = (line + await self.process.stdout.read()).decode(errors="replace").strip()
             await self.process.wait()
             self.process = None
-        self._start = asyncio.get_running_loop().time()
-        self._cpu = sum(psutil.Process(self.pid).cpu_times()[:2])
+        self._start = asyncio.get_running_loop().time()  # sampling from here
         return self
 
     async def __aexit__(self, *exc: object) -> None:
