@@ -174,24 +174,75 @@ def processes() -> Iterator[tuple[int, list[bytes]]]:
         yield int(entry), stat[stat.rindex(b")") + 2 :].split()
 
 
-def session_process_groups(sid: int) -> set[int]:
-    """Process groups with a member in session ``sid`` (job control gives each job its own)."""
-    groups = {sid}  # without procfs, the leader's group is all we can name
+def session_process_groups(*sids: int) -> dict[int, set[int]]:
+    """For each session ``sid``: the process groups with a member in it (job control gives each
+    job its own). One scan of /proc serves them all."""
+    groups = {sid: {sid} for sid in sids}  # without procfs, the leader's group is all we can name
     for _, fields in processes():
-        if int(fields[3]) == sid:
-            groups.add(int(fields[2]))
+        found = groups.get(int(fields[3]))
+        if found is not None:
+            found.add(int(fields[2]))
     return groups
+
+
+def signal_sessions(signals: dict[int, int]) -> None:
+    """Send each terminal session led by ``sid`` its signal (``{sid: sig}``): every process of it."""
+    for sid, groups in session_process_groups(*signals).items():
+        sig = signals[sid]
+        for group in groups:
+            try:
+                os.killpg(group, sig)
+                if sig == signal.SIGHUP:
+                    os.killpg(group, signal.SIGCONT)  # a stopped job must run to see its SIGHUP
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def signal_session(sid: int, sig: int) -> None:
     """Send ``sig`` to every process of the terminal session led by ``sid``."""
-    for group in session_process_groups(sid):
+    signal_sessions({sid: sig})
+
+
+class SessionSignaller:
+    """Signals terminal sessions off the event loop, one /proc scan for the requests made meanwhile.
+
+    A scan reads every process's stat (milliseconds with hundreds of processes): when many
+    shells end together, scanning once per shell on the loop would stall every other terminal.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def send(self, sid: int, sig: int) -> None:
+        """Signal the session led by ``sid``; returns once it has been signalled."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._pending.append((sid, sig, done))
+        if self._task is None:
+            self._task = loop.create_task(self._run())
+        await done
+
+    async def _run(self) -> None:
         try:
-            os.killpg(group, sig)
-            if sig == signal.SIGHUP:
-                os.killpg(group, signal.SIGCONT)  # a stopped job must run to see its SIGHUP
-        except (ProcessLookupError, PermissionError):
-            pass
+            while self._pending:
+                # A request made while a scan runs waits for the next scan, which sees its processes.
+                batch, self._pending = self._pending, []
+                signals: dict[int, int] = {}
+                for sid, sig, _ in batch:
+                    signals.setdefault(sid, sig)
+                later = [(sid, sig, done) for sid, sig, done in batch if signals[sid] != sig]
+                error: BaseException | None = None
+                try:
+                    await asyncio.to_thread(signal_sessions, signals)
+                except Exception as e:  # noqa: BLE001 - handed to every requester
+                    error = e
+                self._pending[:0] = later  # a second signal for the same session: the next round
+                for sid, sig, done in batch:
+                    if signals.get(sid) == sig and not done.done():
+                        done.set_exception(error) if error else done.set_result(None)
+        finally:
+            self._task = None
 
 
 def watch_exit(pid: int, callback: Callable[[], None]) -> bool:

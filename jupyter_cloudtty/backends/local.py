@@ -176,9 +176,9 @@ class LocalShell:
         self.session.release()  # what a paused client held back must still flow out
         # Hang up, as closing a terminal window does (bash passes it on to its jobs),
         # then kill whatever is left of the terminal's session: no orphans, even `nohup`.
-        ptys.signal_session(self.pid, signal.SIGHUP)
+        await self.backend.signaller.send(self.pid, signal.SIGHUP)
         await _wait(self._exited.wait(), grace)
-        ptys.signal_session(self.pid, signal.SIGKILL)
+        await self.backend.signaller.send(self.pid, signal.SIGKILL)
         if not await _wait(self._exited.wait(), grace):
             log.error("shell %s: pid %s survived SIGKILL", self.name, self.pid)
         if not await _wait(self.session.drained(), grace):
@@ -250,6 +250,7 @@ class LocalBackend(Backend):
         self.max_shells = max_shells
         self.scrollback_bytes = scrollback_bytes
         self.kill_timeout = kill_timeout
+        self.signaller = ptys.SessionSignaller()  # one /proc scan for the shells that end together
         self.hostname = socket.gethostname()
         self._shells: dict[str, LocalShell] = {}
         super().__init__()
