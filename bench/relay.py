@@ -269,8 +269,9 @@ async def main(options: argparse.Namespace) -> None:
                               ratio >= 2))  # fmt: skip
         figures.append(Figure("paths", "keystroke p50 b vs d", f"{p50['b']:.3f} vs {p50['d']:.3f} ms"))
         b_cpu, d_cpu = statistics.median(cpu["b"]), statistics.median(cpu["d"])
-        figures.append(Figure("paths", "Jupyter server CPU per MB relayed, d / b", f"{d_cpu / b_cpu:.2f} "
-                              f"({d_cpu:.2f} vs {b_cpu:.2f} s per 100 MB)"))  # fmt: skip
+        ratio_text = f"{d_cpu / b_cpu:.2f}" if b_cpu else "–"  # CPU time comes in 10 ms ticks: a tiny run reads 0
+        figures.append(Figure("paths", "Jupyter server CPU per MB relayed, d / b",
+                              f"{ratio_text} ({d_cpu:.2f} vs {b_cpu:.2f} s per 100 MB)"))  # fmt: skip
     if "a" in which:
         floor = ws[0] + raw[0]
         figures.append(Figure("paths", "keystroke p50 overhead a−floor (bare WebSocket + bare PTY)",
