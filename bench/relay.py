@@ -14,7 +14,10 @@ The upstream is the tests' ttyd stand-in (tests/ttyd_server.py: ttyd's protocol,
 connection) as its own process; each Jupyter server is its own process (tests/servers.py). Every
 path ends in bash on a PTY, and is measured the same way with our ttyd client:
   - throughput: ``stty -echo; exec cat FILE`` (base64 of random bytes), bytes received per second;
-  - keystroke: ``stty -echo -icanon min 1; exec cat``, then one byte at a time until cat sends it back.
+  - keystroke: ``stty -echo -icanon min 1; exec cat``, then one byte at a time until cat sends it back;
+  - command: ``echo hi`` and Enter typed at bash's prompt, until the next prompt is back: what a user
+    does all day, and a reply that comes as several small frames (the echo, the output, the prompt),
+    where a relay that leaves Nagle's algorithm on waits for the client's delayed ACK.
 The CPU time of the Jupyter server a path crosses is read for each transfer (CPU seconds per 100 MB:
 what the relay costs even when something else, here the Python upstream, sets the pace).
 Floors: the same cat on a bare PTY (no socket), and a bare WebSocket echo server (no PTY). The
@@ -81,6 +84,20 @@ async def keystrokes(term: TtydClient, count: int) -> list[float]:
     await term.send(KEYS)
     await term.expect(rb"\rREADY\r\n")
     return await type_and_time(term, count)
+
+
+async def commands(term: TtydClient, count: int) -> list[float]:
+    """Seconds for each of ``count`` ``echo hi`` commands, from Enter until bash's next prompt."""
+    await term.send("PS1='$ '; bind 'set enable-bracketed-paste off'; echo READY\r")
+    await term.expect(rb"READY\r\n\$ ")
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await term.send("echo hi\r")
+        await term.expect(rb"\r\nhi\r\n\$ ")
+        samples.append(time.perf_counter() - start)
+    await term.close()
+    return samples
 
 
 @asynccontextmanager
@@ -162,10 +179,11 @@ def cpu_seconds(server: JupyterProcess | None) -> float:
 
 
 async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int):
-    """MB/s per round, the Jupyter server's CPU seconds per 100 MB, keystroke samples (seconds); per path."""
+    """Per path: MB/s per round, the server's CPU seconds per 100 MB, keystroke and command samples (s)."""
     mbps: dict[str, list[float]] = {p: [] for p in which}
     cpu: dict[str, list[float]] = {p: [] for p in which}
     keys: dict[str, list[float]] = {p: [] for p in which}
+    lines: dict[str, list[float]] = {p: [] for p in which}
     for _ in range(rounds):
         for p in which:
             connect = paths.connector(p)
@@ -178,7 +196,10 @@ async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int)
             term = await connect()
             keys[p] += await keystrokes(term, count)
             await paths.done(term)
-    return mbps, cpu, keys
+            term = await connect()
+            lines[p] += await commands(term, max(1, count // 10))
+            await paths.done(term)
+    return mbps, cpu, keys, lines
 
 
 async def profiles(paths: Paths, which: str, file: Path, count: int, directory: Path) -> list[Table]:
@@ -230,7 +251,7 @@ async def main(options: argparse.Namespace) -> None:
                 await settled(server.process.pid)
             paths = Paths(address, servers.get("a"), servers.get("b"), k8s)
             profiled = await profiles(paths, which, file, options.keystrokes, profile) if profile else []
-            mbps, cpu, keys = await measure(paths, which, file, options.keystrokes, options.rounds)
+            mbps, cpu, keys, lines = await measure(paths, which, file, options.keystrokes, options.rounds)
             for server in servers.values():
                 await server.stop()
         floor_mbps = [received / 1e6 / elapsed for received, elapsed in
@@ -240,21 +261,34 @@ async def main(options: argparse.Namespace) -> None:
 
     table = Table(
         f"Four paths: `cat` of a {megabytes:.0f} MB file, {options.keystrokes} keystrokes into `cat`, "
-        f"{options.rounds} round(s); MB/s is the median of the rounds (min–max)",
-        ["path", "MB/s", "MB/s range", "server CPU s / 100 MB", "keystroke p50 ms", "p90", "p99"],
+        f"{options.rounds} round(s), and a tenth as many `echo hi` commands at bash's prompt; MB/s is the "
+        "median of the rounds (min–max)",
+        [
+            "path",
+            "MB/s",
+            "MB/s range",
+            "server CPU s / 100 MB",
+            "keystroke p50 ms",
+            "p90",
+            "p99",
+            "command p50 ms",
+            "p99",
+        ],  # fmt: skip
     )
     med = {p: statistics.median(v) for p, v in mbps.items()}
-    p50 = {}
+    p50, line_p50 = {}, {}
     for p in which:
         ms = [1000 * v for v in percentiles(keys[p])]
-        p50[p] = ms[0]
+        line_ms = [1000 * v for v in percentiles(lines[p])]
+        p50[p], line_p50[p] = ms[0], line_ms[0]
         server_cpu = f"{statistics.median(cpu[p]):.2f}" if server_of(paths, p) else "–"
-        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", server_cpu, *ms)
+        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", server_cpu, *ms,
+                  line_ms[0], line_ms[2])  # fmt: skip
     raw = [1000 * v for v in percentiles(floor_pty)]
     ws = [1000 * v for v in percentiles(floor_ws)]
     table.add("floor: cat on a bare PTY, no socket", statistics.median(floor_mbps),
-              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", "", *raw)  # fmt: skip
-    table.add("floor: bare WebSocket echo, no PTY", "", "", "", *ws)
+              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", "", *raw, "", "")  # fmt: skip
+    table.add("floor: bare WebSocket echo, no PTY", "", "", "", *ws, "", "")
 
     figures = []
     for p in which:
@@ -268,6 +302,9 @@ async def main(options: argparse.Namespace) -> None:
         figures.append(Figure("paths", "throughput b/d (relay / jupyter-server-proxy)", f"{ratio:.2f}", "≥ 2",
                               ratio >= 2))  # fmt: skip
         figures.append(Figure("paths", "keystroke p50 b vs d", f"{p50['b']:.3f} vs {p50['d']:.3f} ms"))
+        figures.append(Figure("paths", "command at a prompt p50 b vs d (d / b)",
+                              f"{line_p50['b']:.3f} vs {line_p50['d']:.3f} ms "
+                              f"({line_p50['d'] / line_p50['b']:.0f}×)"))  # fmt: skip
         b_cpu, d_cpu = statistics.median(cpu["b"]), statistics.median(cpu["d"])
         ratio_text = f"{d_cpu / b_cpu:.2f}" if b_cpu else "–"  # CPU time comes in 10 ms ticks: a tiny run reads 0
         figures.append(Figure("paths", "Jupyter server CPU per MB relayed, d / b",
