@@ -42,6 +42,7 @@ class TtydClient:
         self.client_id = client_id
         self.received = received  # OUTPUT payload bytes read, for resuming (see connect)
         self._pending = bytearray()  # output read by expect() but not yet matched
+        self._ended = False  # the end of the connection was read (tornado hands it out once)
 
     @classmethod
     async def connect(
@@ -112,8 +113,11 @@ class TtydClient:
 
     async def read_frame(self) -> bytes | None:
         """The next raw frame, or None once the connection has closed."""
+        if self._ended:
+            return None
         message = await self.connection.read_message()
         if message is None:
+            self._ended = True
             return None
         frame = message.encode() if isinstance(message, str) else message
         if frame[:1] == b"0":

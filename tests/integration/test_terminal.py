@@ -78,6 +78,19 @@ async def test_exit_0_closes_with_1000_and_completes(api, create_shell, connect)
     assert shell["status"]["conditions"][0]["reason"] == "Exited"
 
 
+async def test_the_client_knows_a_closed_connection_is_closed(create_shell, connect):
+    # tornado hands out the end of a connection once: reading or closing after it must not wait
+    # for a close frame that already came (it waited out the 10 s timeout)
+    await create_shell("short")
+    term = await connect("short")
+    await term.send("exit 0\r")
+    assert await term.wait_closed() == (1000, "exited")
+    assert await asyncio.wait_for(term.read(), 5) is None
+    assert await asyncio.wait_for(term.wait_closed(), 5) == (1000, "exited")
+    await asyncio.wait_for(term.close(), 5)
+    await asyncio.wait_for(term.close(), 5)
+
+
 async def test_exit_3_closes_with_4000_and_fails_with_the_code(api, create_shell, connect):
     await create_shell("broken")
     term = await connect("broken")
