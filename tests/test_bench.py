@@ -32,6 +32,7 @@ def test_quick_run_prints_every_benchmark_and_the_summary():
         ("paths", "throughput b/c (relay / direct)"),
         ("paths", "throughput b/d (relay / jupyter-server-proxy)"),
         ("paths", "keystroke p50 overhead b−c"),
+        ("paths", "command at a prompt p50 b vs d (d / b)"),
         ("concurrency", "aggregate MB/s with 10 session(s)"),
         ("concurrency", "10 sessions' aggregate / 1's"),
         ("operator", "requests over one shell's lifecycle: reads / writes"),
