@@ -11,7 +11,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.kube_fixtures"]
 
 
 @pytest.fixture

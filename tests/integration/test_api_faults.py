@@ -50,7 +50,7 @@ def unhandled(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
 
 
-@pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/integration/conftest.py
+@pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
 @pytest.mark.parametrize("status", FAULTS)
 async def test_during_an_outage_users_get_clear_errors_and_after_it_all_works(
     api, k8s, kube, pods, connect, events_url, jp_auth_header, info, caplog, status

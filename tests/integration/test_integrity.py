@@ -21,7 +21,7 @@ from tests.ttyd_server import TtydProcess
 
 GIB = 1 << 30
 MIB = 1 << 20
-cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/integration/conftest.py
+cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshell
 OWNER = "jupyter-cloudtty.io/owner"
 
 
-pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/integration/conftest.py
+pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
 
 
 @pytest.fixture

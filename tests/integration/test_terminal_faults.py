@@ -33,7 +33,7 @@ from tests.servers import JupyterProcess
 from tests.ttyd_server import TtydProcess
 from tests.waiting import eventually
 
-cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/integration/conftest.py
+cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
 STREAM = ["sh", "-c", "exec yes streaming"]
 LOST = "the connection to the shell's terminal was lost mid-stream (its ttyd no longer answers)"
 

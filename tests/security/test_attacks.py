@@ -96,7 +96,7 @@ def with_query(path: str, query: str) -> str:
 @pytest.mark.parametrize("attack", ATTACKS, ids=[attack.id for attack in ATTACKS], indirect=True)
 async def test_attack(attack: Attack, server: Server, jp_serverapp, request, caplog):
     if attack.backend == "kubernetes":
-        request.getfixturevalue("stop_backend")
+        request.getfixturevalue("backend_stops_before_the_cluster")
         world = await ClusterWorld(server, request.getfixturevalue("kube"), request.getfixturevalue("pods")).build()
     else:
         world = await LocalWorld(jp_serverapp).build()

@@ -341,7 +341,7 @@ def test_fuzzed_bodies_on_the_local_backend(server, jp_serverapp, run, caplog):
 
 
 @pytest.mark.parametrize("backend", ["kubernetes"], indirect=True)
-def test_fuzzed_bodies_on_the_kubernetes_backend(backend, server, kube, stop_backend, run, caplog):
+def test_fuzzed_bodies_on_the_kubernetes_backend(backend, server, kube, backend_stops_before_the_cluster, run, caplog):
     before = run(kube.list("CloudShell", NS))
     bodies_cluster = st.one_of(
         bodies,

@@ -1,4 +1,5 @@
-"""Fixtures for a Jupyter server (pytest-jupyter) on the Kubernetes backend, against kmock's emulator.
+"""Fixtures for a Jupyter server (pytest-jupyter) on the Kubernetes backend, against kmock's emulator
+(a pytest plugin of tests/conftest.py, for every test directory).
 
 A module opts in by taking ``kubernetes_config`` as its ``cloudtty_config`` and stopping the
 backend before the cluster::
