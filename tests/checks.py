@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -109,3 +110,12 @@ async def replay(term: TtydClient, frames: list[tuple[str, bytes]]) -> None:
             assert chunk is not None, f"closed early; got {got!r}, expected {expected!r}"
             got += chunk
     assert got == expected
+
+
+async def read_to_the_end(term: TtydClient) -> tuple[int, str]:
+    """Output until the close: (bytes, SHA-256), digested as it comes (never held whole)."""
+    digest, received = hashlib.sha256(), 0
+    while (data := await term.read()) is not None:
+        digest.update(data)
+        received += len(data)
+    return received, digest.hexdigest()

@@ -14,8 +14,7 @@ import os
 
 import pytest
 
-from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import input_while_paused_arrives_once_in_order
+from tests.checks import input_while_paused_arrives_once_in_order, read_to_the_end
 from tests.kube import SHELL
 from tests.ttyd_server import TtydProcess
 
@@ -34,22 +33,13 @@ def random_output(size: int) -> list[str]:
     return ["sh", "-c", f"head -c {size * 3 // 4} /dev/urandom | base64 -w 0"]
 
 
-async def read_all(term: TtydClient) -> tuple[int, str]:
-    """Output until the close: (bytes, SHA-256), digested as it comes."""
-    digest, received = hashlib.sha256(), 0
-    while (data := await term.read()) is not None:
-        digest.update(data)
-        received += len(data)
-    return received, digest.hexdigest()
-
-
 @cluster_shells
 async def test_a_gib_of_output_through_one_relayed_session_arrives_byte_exact(api, pods, connect, tmp_path):
     await api("POST", body={"name": "s1"})
     async with TtydProcess(random_output(GIB), cwd=tmp_path) as pod:
         await pods.status("s1", phase="Ready", accessUrl=pod.address)
         term = await connect("s1")
-        received = await read_all(term)
+        received = await read_to_the_end(term)
         (sent,) = await pod.connections()
     assert received == (sent["output_bytes"], sent["output_sha"])
     assert sent["output_bytes"] == GIB
@@ -66,7 +56,7 @@ async def test_fifty_relayed_sessions_at_once_each_arrive_byte_exact(api, pods, 
             assert (await api("POST", body={"name": name}))[0] == 201
             await pods.status(name, phase="Ready", accessUrl=pod.address)
         terms = await asyncio.gather(*[connect(name) for name in names])
-        received = await asyncio.gather(*[read_all(term) for term in terms])
+        received = await asyncio.gather(*[read_to_the_end(term) for term in terms])
         sent = await pod.connections()
     # Each pod's process writes its own random bytes: each session got exactly one pod's stream.
     assert sorted(received) == sorted((c["output_bytes"], c["output_sha"]) for c in sent)

@@ -17,7 +17,6 @@ A restarted Jupyter server (test_kubernetes_restart.py) and a restarted operator
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import signal
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from jupyter_cloudtty.ttyd import TtydClient
+from tests.checks import read_to_the_end
 from tests.emulator import Operator
 from tests.integration.test_operator import ready_endpoint, run_pod
 from tests.kube import NS, ShellPods, server_args, write_kubeconfig
@@ -176,14 +175,6 @@ async def held_back(pidfile: Path, server: psutil.Process) -> tuple[int | None, 
     return last, peak
 
 
-async def read_all(term: TtydClient) -> tuple[int, str]:
-    digest, received = hashlib.sha256(), 0
-    while (data := await term.read()) is not None:
-        digest.update(data)
-        received += len(data)
-    return received, digest.hexdigest()
-
-
 async def test_a_browser_that_stops_reading_a_relayed_shell_costs_the_server_a_bounded_amount(k8s, tmp_path):
     expected = asyncio.ensure_future(expected_digest())
     (tmp_path / "root").mkdir()
@@ -210,7 +201,7 @@ async def test_a_browser_that_stops_reading_a_relayed_shell_costs_the_server_a_b
 
         await eventually(paused, what="PAUSE at ttyd, past the held-back output")
         await term.resume()
-        received = await read_all(term)
+        received = await read_to_the_end(term)
         (sent,) = await pod.connections()
         assert received == (OFFERED, await expected) == (sent["output_bytes"], sent["output_sha"])
         await server.stop()
@@ -231,6 +222,6 @@ async def test_a_browser_that_stops_reading_a_local_shell_costs_the_server_a_bou
         assert peak - before < BOUND, f"the server grew by {(peak - before) / 2**20:.0f} MiB"
         assert wrote is not None and wrote < OFFERED / 2, "nothing held the program back"
 
-        assert await read_all(term) == (OFFERED, await expected)
+        assert await read_to_the_end(term) == (OFFERED, await expected)
         assert term.close_code == 1000
         await server.stop()

@@ -39,6 +39,7 @@ from jupyter_cloudtty.shells import (
 )
 from tests.kube import NS, write_kubeconfig
 from tests.security.world import Server, extension, own_processes
+from tests.test_shells import FULL_SPEC
 
 # --- strategies ---------------------------------------------------------------------------------
 
@@ -58,31 +59,7 @@ json_values = st.recursive(
 )
 
 # Valid specs: every field (the pure fuzzing), what the local backend runs, what the cluster policy takes.
-FULL = {
-    "commandAction": "kubectl get pods -w",
-    "image": "registry.example/shells/py:3",
-    "secretRef": {"name": "my-kubeconfig"},
-    "configmapName": "old-kubeconfig",
-    "runAsUser": "1000",
-    "once": True,
-    "urlArg": False,
-    "ttlSecondsAfterStarted": 600,
-    "ttl": 300,
-    "cleanup": True,
-    "exposureMode": "Ingress",
-    "ingressConfig": {
-        "ingressName": "in",
-        "namespace": "default",
-        "ingressClassName": "nginx",
-        "annotations": {"a": "b"},
-        "host": "shell.example.com",
-    },  # fmt: skip
-    "virtualServiceConfig": {"virtualServiceName": "vs", "namespace": "istio", "export_to": ".", "gateway": "gw"},
-    "pathPrefix": "/prefix",
-    "pathSuffix": "suffix",
-    "env": [{"name": "FOO", "value": "bar"}, {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
-    "ttydClientOptions": {"fontSize": "20", "rendererType": "canvas"},
-}
+FULL = {**FULL_SPEC, "image": "registry.example/shells/py:3"}  # an image the POLICIES allow
 LOCAL = {"commandAction": "true", "once": False, "ttlSecondsAfterStarted": 600, "ttl": 300, "cleanup": True,
          "env": [{"name": "FOO", "value": "bar"}], "ttydClientOptions": {"fontSize": "20"}}  # fmt: skip
 CLUSTER = {**LOCAL, "image": "registry.example/shells/py:3"}
