@@ -24,7 +24,7 @@ from tests.checks import (
     sizes_reach_the_program,
 )
 from tests.emulator import Operator
-from tests.integration.test_operator import ready_endpoint, run_pod
+from tests.integration.test_operator import THIS_NODE, serve_on_node_port
 from tests.kube import NS, SHELL, TOKEN
 from tests.sse import EventStream
 from tests.ttyd_server import TtydProcess, TtydServer
@@ -320,21 +320,11 @@ async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_work
     stand-in's on this node (127.0.0.1)."""
     operator = await Operator(k8s.k8s).start()
     try:
-        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
-                "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                           "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}  # fmt: skip
-        await kube.create(node)
+        await kube.create(THIS_NODE)
         assert (await api("POST", body={"name": "s1", "spec": {"commandAction": "bash"}}))[0] == 201
 
-        async def service() -> dict | None:
-            return await kube.get("Service", NS, "cloudshell-s1")
-
-        await eventually(service, what="the operator's Service")
         async with TtydServer(["bash", "--norc", "--noprofile"], cwd=str(tmp_path)) as ttyd:
-            ports = [{**(await service())["spec"]["ports"][0], "nodePort": ttyd.port}]
-            await kube.patch("Service", NS, "cloudshell-s1", {"spec": {"ports": ports}})
-            await run_pod(kube, "s1")
-            await ready_endpoint(kube, "s1")
+            await serve_on_node_port(kube, ttyd.port)
 
             async def ready() -> bool:
                 return (await api("GET", "s1"))[1]["status"]["phase"] == "Ready"

@@ -68,6 +68,26 @@ async def ready_endpoint(api: Api, name: str = "s1") -> None:
     )  # fmt: skip
 
 
+# A node whose address is this machine's: a NodePort shell's URL then reaches a ttyd stand-in here.
+THIS_NODE = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
+             "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}  # fmt: skip
+
+
+async def serve_on_node_port(api: Api, port: int, name: str = "s1") -> None:
+    """Play what follows the operator's Service of a NodePort shell: the API server allocates
+    ``port`` (a ttyd stand-in's on THIS_NODE), the kubelet runs the pod, its endpoint is ready."""
+
+    async def service() -> dict | None:
+        return await api.get("Service", NS, f"cloudshell-{name}")
+
+    await eventually(service, what="the operator's Service")
+    ports = [{**(await service())["spec"]["ports"][0], "nodePort": port}]
+    await api.patch("Service", NS, f"cloudshell-{name}", {"spec": {"ports": ports}})
+    await run_pod(api, name)
+    await ready_endpoint(api, name)
+
+
 async def gateway_says(api: Api, condition: dict[str, str], name: str = "s1") -> None:
     """Play the Gateway controller: its verdict on the shell's HTTPRoute."""
     status = {"parents": [{"parentRef": {"name": "gw"}, "conditions": [condition]}]}

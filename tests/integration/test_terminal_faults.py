@@ -26,7 +26,7 @@ import pytest
 
 from tests.checks import read_to_the_end
 from tests.emulator import Operator
-from tests.integration.test_operator import ready_endpoint, run_pod
+from tests.integration.test_operator import THIS_NODE, serve_on_node_port
 from tests.kube import NS, ShellPods, server_args, write_kubeconfig
 from tests.servers import JupyterProcess
 from tests.ttyd_server import TtydProcess
@@ -83,21 +83,11 @@ async def test_a_ttyd_killed_mid_stream_closes_the_terminal_with_what_the_operat
     see the pod's ttyd die, and the NodePort allocation, whose port is the stand-in's."""
     operator = await Operator(k8s.k8s).start()
     try:
-        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
-                "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                           "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}  # fmt: skip
-        await kube.create(node)
+        await kube.create(THIS_NODE)
         assert (await api("POST", body={"name": "s1"}))[0] == 201
 
-        async def service() -> dict | None:
-            return await kube.get("Service", NS, "cloudshell-s1")
-
-        await eventually(service, what="the operator's Service")
         async with TtydProcess(STREAM, cwd=tmp_path) as pod:
-            ports = [{**(await service())["spec"]["ports"][0], "nodePort": pod.port}]
-            await kube.patch("Service", NS, "cloudshell-s1", {"spec": {"ports": ports}})
-            await run_pod(kube, "s1")
-            await ready_endpoint(kube, "s1")
+            await serve_on_node_port(kube, pod.port)
 
             async def ready() -> bool:
                 return (await api("GET", "s1"))[1]["status"]["phase"] == "Ready"
