@@ -11,3 +11,11 @@ def delay(failures: int, initial: float, maximum: float, retry_after: float = 0.
     all come back at the same moment), and at least what a 429's Retry-After asked (up to ``maximum``)."""
     ceiling = min(initial * 2 ** max(failures - 1, 0), maximum)
     return max(random.uniform(ceiling / 2, ceiling), min(retry_after, maximum))
+
+
+def retry_after(e: BaseException) -> float:
+    """The Retry-After (seconds) an API server's error answer carries, else 0."""
+    try:
+        return float((getattr(e, "headers", None) or {}).get("Retry-After") or 0)
+    except ValueError:
+        return 0.0

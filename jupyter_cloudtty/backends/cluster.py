@@ -17,6 +17,7 @@ from urllib3 import Retry
 from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.exceptions import TimeoutError as NoAnswer
 
+from .. import backoff
 from ..operator import GROUP, PLURAL, VERSION
 from ..shells import ShellError
 
@@ -122,10 +123,7 @@ def unreachable(access: ClusterAccess, e: Exception, timeout: float | None = Non
 
 def retry_after(e: ApiException) -> float:
     """A 429's Retry-After (seconds), else 0."""
-    try:
-        return float((e.headers or {}).get("Retry-After") or 0) if e.status == 429 else 0.0
-    except ValueError:
-        return 0.0
+    return backoff.retry_after(e) if e.status == 429 else 0.0
 
 
 def error(e: ApiException, action: str, namespace: str) -> ClusterError:

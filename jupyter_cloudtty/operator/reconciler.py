@@ -24,6 +24,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from .. import backoff
 from ..shells import InvalidShell, Phase, parse_time, ttl_seconds
 from . import GROUP, PLURAL, VERSION, manifests
 from .cluster import Cluster
@@ -91,7 +92,7 @@ class Reconciler:
                 raise
             with self._counting:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = self.settings.retry_delay(failures - 1, _retry_after(e))
+            delay = self.settings.retry_delay(failures - 1, backoff.retry_after(e))
             why = f"the API server failed ({_describe(e)}); again in {delay:.1f}s"
             raise kopf.TemporaryError(why, delay=delay) from None
 
@@ -279,13 +280,6 @@ def transient(e: BaseException) -> bool:
     return isinstance(e, HTTPError)
 
 
-def _retry_after(e: BaseException) -> float:
-    try:
-        return float((getattr(e, "headers", None) or {}).get("Retry-After") or 0)
-    except ValueError:
-        return 0.0
-
-
 def _describe(e: BaseException) -> str:
     return f"{e.status} {_api_message(e)}" if isinstance(e, ApiException) else f"{type(e).__name__}: {e}"
 
@@ -453,7 +447,7 @@ def make_registry(
                 if not transient(e):
                     raise
                 failures += 1
-                await stopped.wait(settings.retry_delay(failures - 1, _retry_after(e)))
+                await stopped.wait(settings.retry_delay(failures - 1, backoff.retry_after(e)))
                 continue
             if shell is None:
                 return
