@@ -185,11 +185,11 @@ def session_process_groups(*sids: int) -> dict[int, set[int]]:
     return groups
 
 
-def signal_sessions(signals: dict[int, int]) -> None:
-    """Send each terminal session led by ``sid`` its signal (``{sid: sig}``): every process of it."""
-    for sid, groups in session_process_groups(*signals).items():
-        sig = signals[sid]
-        for group in groups:
+def signal_sessions(signals: Sequence[tuple[int, int]]) -> None:
+    """For each ``(sid, sig)``, in order: send ``sig`` to every process of the terminal session led by ``sid``."""
+    groups = session_process_groups(*{sid for sid, _ in signals})
+    for sid, sig in signals:
+        for group in groups[sid]:
             try:
                 os.killpg(group, sig)
                 if sig == signal.SIGHUP:
@@ -200,7 +200,7 @@ def signal_sessions(signals: dict[int, int]) -> None:
 
 def signal_session(sid: int, sig: int) -> None:
     """Send ``sig`` to every process of the terminal session led by ``sid``."""
-    signal_sessions({sid: sig})
+    signal_sessions([(sid, sig)])
 
 
 class SessionSignaller:
@@ -228,18 +228,13 @@ class SessionSignaller:
             while self._pending:
                 # A request made while a scan runs waits for the next scan, which sees its processes.
                 batch, self._pending = self._pending, []
-                signals: dict[int, int] = {}
-                for sid, sig, _ in batch:
-                    signals.setdefault(sid, sig)
-                later = [(sid, sig, done) for sid, sig, done in batch if signals[sid] != sig]
                 error: BaseException | None = None
                 try:
-                    await asyncio.to_thread(signal_sessions, signals)
+                    await asyncio.to_thread(signal_sessions, [(sid, sig) for sid, sig, _ in batch])
                 except Exception as e:  # noqa: BLE001 - handed to every requester
                     error = e
-                self._pending[:0] = later  # a second signal for the same session: the next round
-                for sid, sig, done in batch:
-                    if signals.get(sid) == sig and not done.done():
+                for _, _, done in batch:
+                    if not done.done():
                         done.set_exception(error) if error else done.set_result(None)
         finally:
             self._task = None
