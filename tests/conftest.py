@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -12,6 +13,16 @@ from tornado.httpclient import HTTPClientError
 from jupyter_cloudtty.ttyd import TtydClient
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.kube_fixtures"]
+
+
+def pytest_report_header(config) -> str:
+    """The ttyd the pods run (tests/pods.py), built first if this machine has none (tests/rootfs.py)."""
+    from tests import rootfs
+
+    try:
+        return f"ttyd: {rootfs.ttyd_version()} (Debian {rootfs.suite()}, {rootfs.rootfs()})"
+    except (rootfs.RootfsError, OSError, subprocess.CalledProcessError) as e:
+        return f"ttyd: none, the pods' tests will fail: {e}"
 
 
 @pytest.fixture

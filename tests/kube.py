@@ -2,7 +2,8 @@
 
 The emulator is a real HTTP server speaking the Kubernetes API (tests/emulator.py). What the
 operator and the kubelet would do for a CloudShell (a pod running ttyd, the status Ready with
-an accessUrl) ``ShellPods`` does: a ttyd stand-in on 127.0.0.1 answers for the pod.
+an accessUrl) ``ShellPods`` does: the real ttyd, in the shell image's files at a 127.0.x.y address
+of its own (tests/pods.py), answers for the pod.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Awaitable, TypeVar
 import yaml
 
 from tests.emulator import Api, VersionedEmulator, emulated_kubernetes
-from tests.ttyd_server import TtydServer
+from tests.pods import Pod, ttyd_pod
 
 T = TypeVar("T")
 
@@ -142,21 +143,25 @@ def ready_condition(message: str = "ttyd answers") -> dict[str, str]:
 
 
 class ShellPods:
-    """Plays the operator and the kubelet: a ttyd stand-in per shell, its status written as the operator would."""
+    """Plays the operator and the kubelet: a real ttyd pod per shell (tests/pods.py), its status
+    written as the operator would. Each pod's home is ``<cwd>/<shell name>``."""
 
     def __init__(self, api: ThreadedApi, cwd: Path, namespace: str = NS):
         self.api = api
         self.cwd = cwd
         self.namespace = namespace
-        self.servers: list[TtydServer] = []
+        self.servers: list[Pod] = []
 
-    async def ready(self, name: str, argv: list[str] = SHELL, **options: Any) -> TtydServer:
-        """Start the shell's "pod" and mark the CloudShell Ready with its ClusterIP-style accessUrl."""
-        server = TtydServer(argv, cwd=str(self.cwd), **options)
-        await server.__aenter__()
-        self.servers.append(server)
-        await self.status(name, phase="Ready", accessUrl=server.address, conditions=[ready_condition()])
-        return server
+    async def ready(
+        self, name: str, argv: list[str] = SHELL, env: dict[str, str] | None = None, **flags: Any
+    ) -> Pod:
+        """Start the shell's pod (``ttyd -W [flags] argv``, ``tests.pods.ttyd_command``'s flags) and
+        mark the CloudShell Ready with its ClusterIP-style accessUrl."""
+        pod = ttyd_pod(argv, home=self.cwd / name, env={"PS1": "$ ", **(env or {})}, name=name, **flags)
+        await pod.__aenter__()
+        self.servers.append(pod)
+        await self.status(name, phase="Ready", accessUrl=pod.address, conditions=[ready_condition()])
+        return pod
 
     async def status(self, name: str, **status: Any) -> dict[str, Any]:
         return await self.api.patch("CloudShell", self.namespace, name, {"status": status}, "status")

@@ -9,7 +9,7 @@ import pytest
 from jupyter_cloudtty import protocol
 from jupyter_cloudtty.protocol import ProtocolError
 
-TRANSCRIPT = Path(__file__).parents[2] / "shared" / "data" / "ttyd-1.7.7-transcript.json"
+TRANSCRIPT = Path(__file__).parent / "data" / "ttyd-1.7.7-transcript.json"  # captured from a real ttyd 1.7.7
 
 
 def frames(direction):

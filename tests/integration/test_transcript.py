@@ -18,7 +18,7 @@ from jupyter_cloudtty.ttyd import TtydClient
 from tests.checks import replay
 from tests.ttyd_server import TtydServer
 
-TRANSCRIPT = Path(__file__).parents[3] / "shared" / "data" / "ttyd-1.7.7-transcript.json"
+TRANSCRIPT = Path(__file__).parents[1] / "data" / "ttyd-1.7.7-transcript.json"  # captured from a real ttyd 1.7.7
 
 
 def recorded_sessions():

@@ -1,0 +1,231 @@
+"""A shell pod for tests: the real ttyd 1.7.7 (Debian's) run in the shell image's files.
+
+What a kubelet does for a CloudShell's pod, in a process: the container's command runs in the
+image's root filesystem (tests/rootfs.py) with ``chroot``, as the image's user 1000, in a mount,
+UTS and PID namespace of its own (``unshare``): ``/proc``, ``/dev``, ``/dev/pts``, a fresh ``/tmp``
+and the pod's home (a folder of the test, so a test reads what the shell wrote) are mounted there
+only, and go with the namespace (nothing to unmount, even after a crash); the hostname is the
+pod's name; ttyd is the namespace's PID 1, so when it dies every process of the pod dies with it,
+as in a container. Each pod gets its own address, 127.0.x.y, and ttyd listens there on 7681 (the
+pod IP and container port: ``-i`` is added to ttyd's flags, the only change to the command).
+
+What it cannot do: images (every pod runs the one root filesystem), cgroups (no limits),
+NetworkPolicy; root is only the root of the chroot's files. The root filesystem is shared by
+the pods of a run: a shell that writes outside its home and ``/tmp`` writes there for all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tests.rootfs import rootfs
+
+PORT = 7681  # the container port of the operator's Job
+UID = 1000  # the image's user (USER 1000 in deploy/image/Dockerfile)
+HOME = "/home/shell"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the image's (Debian's) default
+SHELL = ["bash", "--norc", "--noprofile"]
+
+# Pod IPs: 127.0.1.1, 127.0.1.2, ... (127.0.0.x is the tests' servers'), never twice in a run.
+_addresses = (f"127.{1 + n // 64516 % 250}.{n // 254 % 254 + 1}.{n % 254 + 1}" for n in itertools.count())
+
+# Mounts the pod's filesystems in its own namespaces, then becomes the container's command.
+_START = r"""
+set -e
+root=$1 home=$2 name=$3; shift 3
+mount -t proc proc "$root/proc"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+mount --bind "$home" "$root/home/shell"
+hostname "$name"
+exec chroot --userspec="$UID_GID" "$root" "$@"
+"""
+
+
+def ttyd_command(
+    argv: Sequence[str],
+    *,
+    writable: bool = True,
+    base_path: str = "",
+    credential: str | None = None,
+    client_options: Mapping[str, Any] | None = None,
+    once: bool = False,
+    url_arg: bool = False,
+    port: int = PORT,
+) -> list[str]:
+    """ttyd's command line for ``argv``, with the flags the operator would render for these fields."""
+    command = ["ttyd", "-p", str(port)]
+    if writable:
+        command.append("-W")
+    if base_path:
+        command += ["-b", base_path]
+    if credential is not None:
+        command += ["-c", credential]
+    for key, value in (client_options or {}).items():
+        command += ["-t", f"{key}={value}"]
+    if once:
+        command.append("-o")
+    if url_arg:
+        command.append("-a")
+    return [*command, *argv]
+
+
+def expand(value: str, env: Mapping[str, str]) -> str:
+    """The kubelet's ``$(VAR)`` expansion in a command or an env value (``$$`` is a ``$``)."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", one, value)
+
+
+def container_env(container: Mapping[str, Any], *, name: str, namespace: str) -> dict[str, str]:
+    """A container's env as the kubelet gives it: values expanded in order, the pod's fieldRefs.
+
+    Secret and ConfigMap references are not read (no API server here): such a variable is
+    left out, and a test that needs one passes it in ``env``."""
+    fields = {"metadata.name": name, "metadata.namespace": namespace}
+    env: dict[str, str] = {}
+    for var in container.get("env", ()):
+        if "value" in var:
+            env[var["name"]] = expand(var["value"], env)
+        elif path := var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"):
+            env[var["name"]] = fields[path]
+    return env
+
+
+class Pod:
+    """``async with Pod(ttyd_command(["bash"]), home=tmp_path) as pod: pod.url`` (ws://127.0.x.y:7681/ws).
+
+    ``command`` is the container's: ``ttyd ...``, or a ``sh -c '... exec ttyd ...' ttyd ARGS``
+    wrapper as the operator renders for a credential; ``-i <the pod's address>`` is put right
+    after the word ``ttyd``.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        home: str | Path,
+        env: Mapping[str, str] | None = None,
+        name: str = "shell-pod",
+        uid: int = UID,
+        base_path: str = "",
+    ):
+        self.address_ip = next(_addresses)
+        self.name = name
+        self.home = Path(home)
+        self.uid = uid
+        self.base_path = base_path.rstrip("/")
+        self.env = {"PATH": PATH, "HOME": HOME, "HOSTNAME": name, **(env or {})}
+        self.command = self._with_address(list(command))
+        self.process: subprocess.Popen | None = None
+        self.port = PORT
+        self._log: collections.deque[str] = collections.deque(maxlen=400)
+        self._listening = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    def _with_address(self, command: list[str]) -> list[str]:
+        at = command.index("ttyd") + 1
+        return [*command[:at], "-i", self.address_ip, *command[at:]]
+
+    @property
+    def address(self) -> str:
+        """``ip:port``, as a ClusterIP accessUrl names the pod's terminal."""
+        return f"{self.address_ip}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.address}{self.base_path}/ws"
+
+    @property
+    def log(self) -> str:
+        """The end of ttyd's own log (stderr): what it served, and why it refused."""
+        return "".join(self._log)
+
+    def _read_log(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:  # drained always: a full pipe would stop ttyd
+            self._log.append(line)
+            if not self._listening.is_set() and (port := re.search(r"Listening on port: (\d+)", line)):
+                self.port = int(port.group(1))
+                self._listening.set()
+        self._listening.set()  # it ended: whoever waits, wakes
+
+    async def __aenter__(self) -> Pod:
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chown(self.home, self.uid, self.uid)  # the pod's user writes its home
+        env_args = [f"{key}={value}" for key, value in self.env.items()]
+        argv = [
+            "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
+            "sh", "-c", _START, "pod", str(rootfs()), str(self.home), self.name,
+            "env", "-i", "-C", HOME, *env_args, *self.command,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env={"PATH": os.environ.get("PATH", PATH), "UID_GID": f"{self.uid}:{self.uid}"},
+        )
+        self._reader = threading.Thread(target=self._read_log, name=f"pod {self.name}", daemon=True)
+        self._reader.start()
+        await asyncio.get_running_loop().run_in_executor(None, self._listening.wait, 30)
+        if self.process.poll() is not None or not self._listening.is_set():
+            await self.__aexit__(None, None, None)
+            raise RuntimeError(f"the pod's ttyd did not start: {shlex.join(self.command)}\n{self.log}")
+        return self
+
+    def ttyd_pid(self) -> int:
+        """ttyd's process id (on this machine; it is PID 1 in the pod)."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return int(children[0])
+
+    def signal(self, sig: int) -> None:
+        """Send ttyd a signal (SIGKILL: the pod's every process dies with it; SIGSTOP: it freezes)."""
+        os.kill(self.ttyd_pid(), sig)
+
+    def kill(self) -> None:
+        """The container dies at once: ttyd is SIGKILLed, the socket just goes (no close frame)."""
+        self.signal(signal.SIGKILL)
+
+    async def exited(self, timeout: float = 10) -> int:
+        """Wait for the pod to end (ttyd exited); its exit code."""
+        assert self.process is not None
+        return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, self.process.wait), timeout)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # in case a test froze it
+            try:
+                os.kill(self.ttyd_pid(), signal.SIGCONT)
+            except (OSError, IndexError, ValueError):
+                pass
+            self.process.kill()  # --kill-child: ttyd, PID 1 of the pod, and so all of it
+        await asyncio.get_running_loop().run_in_executor(None, self.process.wait)
+        if self._reader is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._reader.join, 10)
+
+
+def ttyd_pod(argv: Sequence[str] = SHELL, *, home: str | Path, env: Mapping[str, str] | None = None,
+             name: str = "shell-pod", **flags: Any) -> Pod:  # fmt: skip
+    """A pod whose container is ``ttyd [flags] argv`` (``ttyd_command``'s flags)."""
+    return Pod(ttyd_command(argv, **flags), home=home, env=env, name=name, base_path=flags.get("base_path", ""))
