@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import itertools
 import os
+import random
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from tests.rootfs import rootfs
 
@@ -36,8 +39,22 @@ HOME = "/home/shell"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the image's (Debian's) default
 SHELL = ["bash", "--norc", "--noprofile"]
 
-# Pod IPs: 127.0.1.1, 127.0.1.2, ... (127.0.0.x is the tests' servers'), never twice in a run.
-_addresses = (f"127.{1 + n // 64516 % 250}.{n // 254 % 254 + 1}.{n % 254 + 1}" for n in itertools.count())
+
+
+def _free_addresses() -> Iterator[str]:
+    """Pod IPs: 127.1.1.1 and on (127.0.0.x is the tests' servers'), never twice in a run, and
+    none whose port 7681 is taken (by a pod of another test run, say)."""
+    for n in itertools.count(random.randrange(64516 * 250)):
+        address = f"127.{1 + n // 64516 % 250}.{n // 254 % 254 + 1}.{n % 254 + 1}"
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, PORT))
+            except OSError:
+                continue
+        yield address
+
+
+_addresses = _free_addresses()
 
 # Mounts the pod's filesystems in its own namespaces, then becomes the container's command.
 _START = r"""
@@ -51,6 +68,13 @@ mount --bind "$home" "$root/home/shell"
 hostname "$name"
 exec chroot --userspec="$UID_GID" "$root" "$@"
 """
+
+
+def _die_with_parent() -> None:
+    """A pod outlives no test run: SIGKILL when the process that started it ends (and so, with
+    --kill-child, the whole pod)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def ttyd_command(
@@ -182,6 +206,7 @@ class Pod:
             text=True,
             errors="replace",
             env={"PATH": os.environ.get("PATH", PATH), "UID_GID": f"{self.uid}:{self.uid}"},
+            preexec_fn=_die_with_parent,
         )
         self._reader = threading.Thread(target=self._read_log, name=f"pod {self.name}", daemon=True)
         self._reader.start()

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import importlib.metadata
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -67,8 +68,9 @@ def kubectl_binary() -> Path:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("JUPYTER_CLOUDTTY_CACHE") or Path.home() / ".cache" / "jupyter-cloudtty"
-    return Path(base)
+    # The account's home, not $HOME: test servers get a $HOME of their own (pytest-jupyter).
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    return Path(os.environ.get("JUPYTER_CLOUDTTY_CACHE") or Path(home) / ".cache" / "jupyter-cloudtty")
 
 
 def key() -> str:
