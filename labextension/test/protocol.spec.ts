@@ -19,9 +19,9 @@ interface IFrame {
   note: string;
 }
 
-// Frames recorded from a real ttyd 1.7.7 (`ttyd -W bash`), shared with the server's tests.
+// Frames recorded from a real ttyd 1.7.7 (`ttyd -W bash`), shared with the server's tests (tests/data).
 const TRANSCRIPT: IFrame[] = JSON.parse(
-  readFileSync(join(__dirname, '../../../shared/data/ttyd-1.7.7-transcript.json'), 'utf8')
+  readFileSync(join(__dirname, '../../tests/data/ttyd-1.7.7-transcript.json'), 'utf8')
 ) as IFrame[];
 
 const bytes = (frame: IFrame) => Uint8Array.from(Buffer.from(frame.b64, 'base64'));
