@@ -1,4 +1,9 @@
-"""A ttyd on 127.0.0.1, standing in for a CloudShell pod's: ttyd 1.7's protocol and behaviour.
+"""A Python stand-in for ttyd, for faults the real ttyd cannot be made to produce.
+
+The pods of the tests run the real ttyd 1.7.7 (tests/pods.py). This stand-in remains for what
+that ttyd never does on cue, e.g. a close frame with a code when its process ends (ttyd means to,
+but 1.7.7 on Debian's libwebsockets 4.3 drops the connection instead); a test that uses it says
+which fault in its docstring. It speaks ttyd 1.7's protocol on 127.0.0.1.
 
 Like ttyd (and unlike our server's shared sessions), every WebSocket connection spawns its
 own process on its own PTY at the handshake's size, and closing the connection hangs that
