@@ -5,8 +5,9 @@ image's root filesystem (tests/rootfs.py) with ``chroot``, as the image's user 1
 UTS and PID namespace of its own (``unshare``): ``/proc``, ``/dev``, ``/dev/pts``, a fresh ``/tmp``
 and the pod's home (a folder of the test, so a test reads what the shell wrote) are mounted there
 only, and go with the namespace (nothing to unmount, even after a crash); the hostname is the
-pod's name; ttyd is the namespace's PID 1, so when it dies every process of the pod dies with it,
-as in a container. Each pod gets its own address, 127.0.x.y, and ttyd listens there on 7681 (the
+pod's name. The namespace's PID 1 is a root shell that waits for ttyd: when either ends, every
+process of the pod dies with it, as in a container, and a pod never outlives the test run that
+started it (its parent-death signal, kept by a process that never changes its user). Each pod gets its own address, 127.0.x.y, and ttyd listens there on 7681 (the
 pod IP and container port: ``-i`` is added to ttyd's flags, the only change to the command).
 
 What it cannot do: images (every pod runs the one root filesystem), cgroups (no limits),
@@ -66,7 +67,10 @@ mount --bind /dev/pts "$root/dev/pts"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 mount --bind "$home" "$root/home/shell"
 hostname "$name"
-exec chroot --userspec="$UID_GID" "$root" "$@"
+# Not exec: this root shell stays the pod's PID 1, so the pod ends with it. ttyd cannot be PID 1
+# here: chroot --userspec changes the user, which clears the parent-death signal that ties the
+# pod to the test run (unshare --kill-child, PR_SET_PDEATHSIG).
+chroot --userspec="$UID_GID" "$root" "$@"
 """
 
 
@@ -217,17 +221,21 @@ class Pod:
         return self
 
     def ttyd_pid(self) -> int:
-        """ttyd's process id (on this machine; it is PID 1 in the pod)."""
+        """ttyd's process id (on this machine): the child of the pod's PID 1, unshare's child."""
         assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        return int(children[0])
+
+        def child(pid: int) -> int:
+            return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+
+        return child(child(self.process.pid))
 
     def signal(self, sig: int) -> None:
         """Send ttyd a signal (SIGKILL: the pod's every process dies with it; SIGSTOP: it freezes)."""
         os.kill(self.ttyd_pid(), sig)
 
     def kill(self) -> None:
-        """The container dies at once: ttyd is SIGKILLed, the socket just goes (no close frame)."""
+        """The container dies at once: ttyd is SIGKILLed, the socket just goes (no close frame),
+        and the pod's every process with it."""
         self.signal(signal.SIGKILL)
 
     async def exited(self, timeout: float = 10) -> int:
@@ -239,12 +247,7 @@ class Pod:
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # in case a test froze it
-            try:
-                os.kill(self.ttyd_pid(), signal.SIGCONT)
-            except (OSError, IndexError, ValueError):
-                pass
-            self.process.kill()  # --kill-child: ttyd, PID 1 of the pod, and so all of it
+            self.process.kill()  # --kill-child: the pod's PID 1, and so all of the pod, frozen or not
         await asyncio.get_running_loop().run_in_executor(None, self.process.wait)
         if self._reader is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._reader.join, 10)
