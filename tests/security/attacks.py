@@ -11,7 +11,7 @@ The world each row attacks (see test_attacks.py):
 - local backend: the user's shell ``target``, created but never connected to (so no process yet);
 - Kubernetes backend (kmock's emulator): the server is bob's; ``a-kept`` is alice's CloudShell, as her
   own server creates it, ``forged`` one whose owner label says bob but whose owner annotation does not
-  (both Ready, a ttyd stand-in as their pod); ``b-own`` is bob's own. The administrator's policy there
+  (both Ready, a real ttyd as their pod); ``b-own`` is bob's own. The administrator's policy there
   is ``CLUSTER_POLICY`` (images of registry.example/shells/ only, TTLs up to 600 s).
 """
 

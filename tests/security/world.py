@@ -9,6 +9,7 @@ is the "nothing created, nothing started, nothing touched" check.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from jupyter_cloudtty.backends import policy
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.kube import NS, ShellPods, ThreadedApi
+from tests.pods import Pod
 
 
 def extension(serverapp: Any) -> Any:
@@ -91,7 +93,8 @@ class Server:
 
 
 def own_processes() -> set[int]:
-    """Processes this test process (and the in-process server) started, at any depth."""
+    """Processes this test process (and the in-process server) started, at any depth: a pod's ttyd
+    and the shells it starts too (the pod's PID namespace hides nothing from this machine's /proc)."""
     return {child.pid for child in psutil.Process().children(recursive=True)}
 
 
@@ -114,13 +117,23 @@ class LocalWorld:
 ALICE = policy.Policy(namespace=NS)
 
 
+# A request ttyd served, as its log says: "WS   /ws - 127.0.0.1, clients: 1", "HTTP /token - 127.0.0.1".
+_SERVED = re.compile(r"\bN: (?:WS|HTTP)\s+/", re.MULTILINE)
+
+
+def requests_served(pod: Pod) -> int:
+    """How many requests (WebSocket or HTTP) the pod's ttyd served, from its own log."""
+    return len(_SERVED.findall(pod.log))
+
+
 class ClusterWorld:
     """Bob's server; alice's CloudShell ``a-kept`` as her server creates it; ``forged``, labelled as
-    bob's but annotated as mallory's; both Ready with a ttyd stand-in as their pod; bob's own ``b-own``."""
+    bob's but annotated as mallory's; both Ready, each with a real ttyd pod (tests/pods.py); bob's
+    own ``b-own``."""
 
     def __init__(self, server: Server, kube: ThreadedApi, pods: ShellPods):
         self.server, self.kube, self.pods = server, kube, pods
-        self.ttyds: dict[str, Any] = {}
+        self.ttyds: dict[str, Pod] = {}
 
     async def build(self) -> ClusterWorld:
         await self.kube.create(policy.cloudshell("a-kept", {"commandAction": "bash"}, "alice", ALICE))
@@ -134,12 +147,13 @@ class ClusterWorld:
         return self
 
     async def snapshot(self) -> Any:
-        """Every CloudShell (name, owner, spec; not its status), each pod's connections, bob's list of names."""
+        """Every CloudShell (name, owner, spec; not its status), the requests each pod's ttyd served
+        (its log), bob's list of names."""
         objects = sorted(
             (o["metadata"]["name"], o["metadata"].get("labels"), o["metadata"].get("annotations"), o["spec"])
             for o in await self.kube.list("CloudShell", NS)
         )
         listed = await self.server.call("GET", "cloudtty/api/shells")
         assert listed.status == 200, listed
-        connections = {name: len(ttyd.connections) for name, ttyd in self.ttyds.items()}
-        return objects, connections, [shell["name"] for shell in listed.data]
+        served = {name: requests_served(pod) for name, pod in self.ttyds.items()}
+        return objects, served, [shell["name"] for shell in listed.data]
