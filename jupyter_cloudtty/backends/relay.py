@@ -1,9 +1,13 @@
 """The ``TerminalStream`` of a remote ttyd: one WebSocket to the pod, shared by a session's clients.
 
-Output frames are passed on as they come; input, resize, PAUSE and RESUME go up as ttyd
-frames. Nothing is queued here: reading waits for the session's clients to take each
-frame (tornado reads the next frame only then, so TCP pushes back on ttyd), and writing
-waits until the frame is on the socket.
+Output frames are passed on as they come; input and resize go up as ttyd frames. Nothing
+is queued here: reading waits for the session's clients to take each frame (tornado reads
+the next frame only then, so TCP pushes back on ttyd), and writing waits until the frame is
+on the socket. A PAUSE stops the reading until RESUME (the frame being read then is held):
+the push back of TCP is what holds ttyd's output (ttyd reads its PTY again only once it has
+written what it read). PAUSE and RESUME are not sent to ttyd: 1.7.7 ignores PAUSE (its
+pty_pause is a no-op), and a RESUME reaching it while it holds a chunk it cannot send yet
+makes it read the next one over it, so that chunk is lost.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class TtydStream:
         self._last_heard = self._loop.time()
         self._waiting_since: float | None = None  # while read() waits for ttyd
         self.lost = False  # ttyd stopped answering (set by the watchdog)
+        self._flowing = asyncio.Event()  # cleared while paused: read() holds its output, reads no more
+        self._flowing.set()
         self._watchdog: asyncio.Task[None] | None = None
         if ping_interval:
             # tornado calls its connection's on_pong for every pong: note when ttyd last answered.
@@ -117,6 +123,12 @@ class TtydStream:
         return self.client.preferences or {}
 
     async def read(self) -> bytes:
+        data = await self._output()
+        if data:
+            await self._flowing.wait()  # paused: held here, and nothing more read from ttyd, until RESUME
+        return data
+
+    async def _output(self) -> bytes:
         if self._first:
             data, self._first = self._first, b""
             return data
@@ -143,10 +155,10 @@ class TtydStream:
         self._post(protocol.encode_resize(columns, rows))
 
     def pause(self) -> None:
-        self._post(b"2")
+        self._flowing.clear()  # not sent to ttyd: see the module's docstring
 
     def resume(self) -> None:
-        self._post(b"3")
+        self._flowing.set()
 
     def _post(self, frame: bytes) -> asyncio.Future[None] | None:
         """Queue a frame on the socket now (so frames keep their order); None once closed."""
@@ -166,6 +178,7 @@ class TtydStream:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._flowing.set()  # a paused read() returns: the session is ending
             self._stop_watching()
             self.client.connection.close()
 

@@ -1,19 +1,22 @@
 """The Kubernetes backend through a real Jupyter server, against kmock's emulated API server.
 
 The server runs with ``c.CloudTTY.backend = "kubernetes"`` and a kubeconfig pointing at the
-emulator; the official client talks to it over HTTP. The shells' pods are ttyd stand-ins on
-127.0.0.1 (tests/ttyd_server.py), reached through ``connect_via = "url"``; what the operator
-would write into a CloudShell's status, the tests write (tests/kube.py, ShellPods). Requests that try
-to set what the server decides, and another user's shells, are attacks of tests/security/attacks.py.
+emulator; the official client talks to it over HTTP. A shell's pod is the real ttyd 1.7.7 in the
+shell image's files, at an address of its own (tests/pods.py), reached through ``connect_via =
+"url"``; what the operator would write into a CloudShell's status, the tests write (tests/kube.py,
+ShellPods). What a test knows of the pod it knows as a user would: the terminal's output, the
+files the shell wrote in its home (``pod.home``), the pod's processes (as its ``ps`` shows them)
+and ttyd's own log. Requests that try to set what the server decides, and another user's shells,
+are attacks of tests/security/attacks.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -24,11 +27,11 @@ from tests.checks import (
     sizes_reach_the_program,
 )
 from tests.emulator import Operator
-from tests.integration.test_operator import THIS_NODE, serve_on_node_port
-from tests.kube import NS, SHELL, TOKEN
+from tests.integration.test_operator import serve_on_node_port
+from tests.kube import NS, TOKEN
+from tests.pods import Pod
 from tests.sse import EventStream
-from tests.ttyd_server import TtydProcess, TtydServer
-from tests.waiting import alive, eventually, process_gone
+from tests.waiting import eventually
 
 CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
 OWNER = "jupyter-cloudtty.io/owner"
@@ -47,8 +50,46 @@ async def cloudshells(kube) -> list[str]:
 
 
 async def shell_pid(term: TtydClient) -> int:
+    """The shell's process id, as the shell says it (in the pod's PID namespace)."""
     await term.send("echo PID=$$\r")
     return int((await term.expect(rb"PID=(\d+)\r\n")).group(1))
+
+
+def written_while_asleep(pod: Pod, command: str) -> int | None:
+    """The bytes a sleeping process ``command`` of the pod has written so far; None if there is no
+    such process. ``seq``, say, sleeps only when its terminal takes no more output."""
+    pids = [pod.ttyd_pid()]
+    for pid in pids:  # the pod's process tree, from ttyd down
+        try:
+            tasks = Path(f"/proc/{pid}/task").iterdir()
+            pids += [int(child) for task in tasks for child in (task / "children").read_text().split()]
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat[stat.index("(") + 1 : stat.rindex(")")] == command and stat[stat.rindex(")") + 2] == "S":
+                return int(re.search(r"^wchar: (\d+)$", Path(f"/proc/{pid}/io").read_text(), re.MULTILINE)[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+    return None
+
+
+def processes_started(pod: Pod) -> int:
+    """How many processes the pod's ttyd has started: one per WebSocket connection to it."""
+    return len(re.findall(r"\bstarted process, pid: \d+$", pod.log, re.MULTILINE))
+
+
+async def process_ended(pod: Pod, pid: int) -> str:
+    """Once ttyd's log says its process ``pid`` ended: how ("killed with signal 1" is ttyd's
+    SIGHUP, which it sends when the process's connection closes)."""
+    pattern = re.compile(rf"\bprocess (exited with code \d+|killed with signal \d+), pid: {pid}$", re.MULTILINE)
+    ended: re.Match[str] | None = None
+
+    async def logged() -> bool:
+        nonlocal ended
+        ended = pattern.search(pod.log)
+        return ended is not None
+
+    await eventually(logged, what=f"ttyd's log to say that process {pid} ended")
+    assert ended is not None
+    return ended.group(1)
 
 
 # --- creating, with the administrator's policy --------------------------------------------
@@ -103,9 +144,9 @@ async def test_the_status_reaches_an_event_stream_client(api, pods, events_url, 
 
         await pods.status("s1", phase="CreatedJob")
         await events.until(lambda e, d: e == "shell" and d["shell"]["status"]["phase"] == "CreatedJob")
-        await pods.ready("s1")
+        pod = await pods.ready("s1")
         _, ready = await events.until(lambda e, d: e == "shell" and d["shell"]["status"]["phase"] == "Ready")
-        assert ready["type"] == "MODIFIED" and ready["shell"]["status"]["accessUrl"].startswith("127.0.0.1:")
+        assert ready["type"] == "MODIFIED" and ready["shell"]["status"]["accessUrl"] == pod.address
 
         assert (await api("DELETE", "s1"))[0] == 204
         _, deleted = await events.until(lambda e, d: e == "shell" and d["type"] == "DELETED")
@@ -124,14 +165,14 @@ async def test_a_shell_deleted_by_someone_else_goes_from_the_list_and_closes_its
 
 async def test_deleting_a_shell_deletes_its_cloudshell_and_closes_its_terminal(api, kube, pods, connect):
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1")
+    pod = await pods.ready("s1")
     term = await connect("s1")
     pid = await shell_pid(term)
     assert (await api("DELETE", "s1"))[0] == 204
     assert await term.wait_closed() == (4002, "the shell was deleted")
     assert await cloudshells(kube) == []
-    await asyncio.wait_for(ttyd.connections[0].closed.wait(), 10)
-    assert process_gone(pid)
+    # The relay hung up on the pod's ttyd at once (the pod itself is the operator's to delete).
+    assert await process_ended(pod, pid) == "killed with signal 1"
     assert (await api("GET", "s1"))[0] == 404
 
 
@@ -181,22 +222,23 @@ async def test_an_unreachable_terminal_closes_with_a_reason(api, pods, connect, 
 async def test_through_the_api_servers_service_proxy(api, k8s, pods, connect):
     """connect_via=apiserver: the relay authenticates to the API server as the Jupyter server."""
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1")
-    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{ttyd.address}", token=TOKEN)
+    pod = await pods.ready("s1")
+    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{pod.address}", token=TOKEN)
     term = await connect("s1")
-    await term.send("echo $((6*7))\r")
-    await term.expect(rb"\r42\r\n")
-    assert len(ttyd.connections) == 1
+    await term.send("echo $((6*7)); hostname\r")
+    await term.expect(rb"\r42\r\ns1\r\n")  # the pod's shell
+    assert processes_started(pod) == 1
 
 
 @pytest.mark.parametrize("policy_config", [{"connect_via": "apiserver"}])
 async def test_the_service_proxy_refusing_the_credentials_is_a_clear_close(api, k8s, pods, connect):
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1")
-    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{ttyd.address}", token="another-token")
+    pod = await pods.ready("s1")
+    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{pod.address}", token="another-token")
     term = await connect("s1")
     code, why = await term.wait_closed()
     assert code == 4005 and why == "cannot reach the shell's terminal: HTTP 401 Unauthorized from 127.0.0.1", why
+    assert processes_started(pod) == 0  # the proxy let nothing through to ttyd
 
 
 @pytest.mark.parametrize("policy_config", [{"ready_timeout": 1.0}])
@@ -242,62 +284,99 @@ async def test_rbac_forbidden_says_what_the_server_may_not_do(api, k8s):
 
 async def test_the_terminal_is_relayed_from_the_pods_ttyd(api, pods, connect):
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1")
+    pod = await pods.ready("s1")
     term = await connect("s1", columns=100, rows=30)
     await term.send("echo $((6*7))\r")
     await term.expect(rb"\r42\r\n")
     await sizes_reach_the_program(term)
-    # ttyd's own title and preferences reach the browser.
-    assert term.title.startswith("bash --norc --noprofile (") and term.preferences == {}
-    assert len(ttyd.connections) == 1
+    # ttyd's own title (its command and the pod's hostname) and preferences reach the browser.
+    assert term.title == "bash --norc --noprofile (s1)" and term.preferences == {}
+    assert processes_started(pod) == 1
 
 
-async def test_pause_and_resume_reach_the_pods_ttyd(api, pods, connect, tmp_path):
+async def test_pause_holds_the_pods_output_and_resume_delivers_it(api, pods, connect, monkeypatch):
+    """ttyd 1.7.7 ignores PAUSE: the relay holds the output, reading no more from ttyd."""
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1", env={"PATH": os.environ["PATH"], "PS1": "prompt> "})
+    pod = await pods.ready("s1", env={"PS1": "prompt> "})
     term = await connect("s1")
-    pod = await ttyd.connected()
-
-    async def paused_upstream() -> None:
-        assert pod.commands[-2:] == ["2", "0"]  # PAUSE reached ttyd before the input
-
-    await pause_holds_output_and_resume_delivers_it(term, tmp_path / "printed", paused_upstream)
-    assert pod.commands[-1] == "3"
+    # The shell starts in its home, /home/shell in the pod and pod.home here: from both working
+    # directories, "printed" is the one file the shell creates when it has printed every line.
+    monkeypatch.chdir(pod.home)
+    await pause_holds_output_and_resume_delivers_it(term, Path("printed"))
 
 
-async def test_a_browser_back_from_a_drop_finds_the_same_process_and_misses_nothing(api, pods, connect, tmp_path):
+async def test_pausing_and_resuming_while_output_floods_loses_none_of_it(api, pods, connect):
+    """A browser's flow control (xterm.js PAUSEs above a high-water mark, RESUMEs below a low one)
+    while a program prints a flood: each PAUSE holds the program back, each RESUME lets it on, and
+    every line arrives once, in order. (ttyd 1.7.7 loses the chunk it holds when a RESUME reaches it
+    while it cannot send that chunk on, so the relay must not pass RESUME to it.)"""
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1")
+    pod = await pods.ready("s1")
+    term = await connect("s1")
+    await term.send("stty -echo; echo READY-$((1+1))\r")
+    await term.expect(rb"READY-2\r\n")
+    lines = 1_000_000  # 6.9 MB: more than ttyd, the TCP connection and the relay can hold
+    await term.send(f"seq {lines}; echo END-$((1+1))\r")
+    seen = bytearray()
+    for _ in range(20):
+        await term.pause()
+
+        before: int | None = None
+
+        async def held_back() -> bool:  # asleep, and no further for a while: ttyd holds its output
+            nonlocal before
+            now = written_while_asleep(pod, "seq")
+            held, before = now is not None and now == before, now
+            return held
+
+        await eventually(held_back, what="seq to be held back by the paused terminal")
+        await term.resume()
+        for _ in range(5):  # some output flows, then the next PAUSE
+            seen += await term.read()
+    while b"END-2\r\n" not in seen[-100:]:
+        seen += await asyncio.wait_for(term.read(), 10)
+    numbers = re.findall(rb"(?m)^(\d+)\r$", bytes(seen))
+    assert [int(n) for n in numbers] == list(range(1, lines + 1)), "output lost, repeated or reordered"
+
+
+async def test_a_browser_back_from_a_drop_finds_the_same_process_and_misses_nothing(api, pods, connect):
+    await api("POST", body={"name": "s1"})
+    pod = await pods.ready("s1")
     term = await connect("s1", client_id="tab-1")
     pid = await shell_pid(term)
-    go = tmp_path / "go"
-    await term.send(f"while [ ! -e {go} ]; do sleep 0.02; done; echo LATER-$((2+3))\r")
-    await term.expect(re.escape(str(go)).encode() + rb".*\r\n")  # the command runs
+    # The shell's working directory is its home: "go" and "said" are in pod.home here.
+    await term.send("while [ ! -e go ]; do sleep 0.02; done; echo LATER-$((2+3)); touch said\r")
+    await term.expect(rb"touch said\r\n")  # the command runs
     received = term.received
     term.connection.close()  # the network drops
 
-    go.touch()
-    await ttyd.connections[0].until_output(b"LATER-5")  # produced while nobody watched
+    (pod.home / "go").touch()
+
+    async def said() -> bool:
+        return (pod.home / "said").exists()
+
+    await eventually(said, what="the shell to print LATER-5")  # while nobody watched
 
     again = await connect("s1", client_id="tab-1", received=received)
     await resumed_in_the_same_process(again, pid)
-    assert len(ttyd.connections) == 1, "the relay reconnected to ttyd: that is a new process"
+    assert processes_started(pod) == 1, "the relay reconnected to ttyd: that is a new process"
 
 
 async def test_after_the_detach_timeout_the_pods_process_is_ended(api, pods, connect):
     await api("POST", body={"name": "s1"})
-    ttyd = await pods.ready("s1")
+    pod = await pods.ready("s1")
     term = await connect("s1")
     pid = await shell_pid(term)
     await term.close()
-    await asyncio.wait_for(ttyd.connections[0].closed.wait(), 10)  # detach_timeout is 2 s here
-    assert process_gone(pid)
+    # detach_timeout is 2 s here: then the relay hangs up, and ttyd SIGHUPs the process.
+    assert await process_ended(pod, pid) == "killed with signal 1"
 
     # The shell itself stays; a new client gets a new process, as from ttyd itself.
     again = await connect("s1")
     assert await shell_pid(again) != pid
-    assert len(ttyd.connections) == 2
-    assert alive(ttyd.connections[1].pid)
+    assert processes_started(pod) == 2
+    await again.send(f"ps -p {pid} >/dev/null || echo GONE-$((1+1))\r")  # the pod's own ps
+    await again.expect(rb"\rGONE-2\r\n")
 
 
 # --- choosing the backend ---------------------------------------------------------------------
@@ -315,25 +394,24 @@ async def test_info_says_kubernetes_where_and_why(jp_fetch, k8s):
 
 @pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort"}])
 async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_works(api, k8s, kube, connect, tmp_path):
-    """Our operator (kopf) reconciles the shell the server created; the tests play the kubelet,
-    the EndpointSlice controller and the API server's NodePort allocation, whose port is a ttyd
-    stand-in's on this node (127.0.0.1)."""
+    """Our operator (kopf) reconciles the shell the server created; the tests play the kubelet (the
+    Job's container run as a real pod, tests/pods.py), the EndpointSlice controller and the API
+    server's NodePort allocation, whose node address and port are the pod's ttyd's."""
     operator = await Operator(k8s.k8s).start()
     try:
-        await kube.create(THIS_NODE)
         assert (await api("POST", body={"name": "s1", "spec": {"commandAction": "bash"}}))[0] == 201
 
-        async with TtydServer(["bash", "--norc", "--noprofile"], cwd=str(tmp_path)) as ttyd:
-            await serve_on_node_port(kube, ttyd.port)
+        async with serve_on_node_port(kube, tmp_path / "s1") as pod:
 
             async def ready() -> bool:
                 return (await api("GET", "s1"))[1]["status"]["phase"] == "Ready"
 
             await eventually(ready, timeout=20, what="Ready, as the operator writes it")
-            assert (await api("GET", "s1"))[1]["status"]["accessUrl"] == ttyd.address
+            assert (await api("GET", "s1"))[1]["status"]["accessUrl"] == pod.address
             term = await connect("s1")
-            await term.send("echo $((6*7))\r")
-            await term.expect(rb"\r42\r\n")
+            await term.send("echo $((6*7)) > answer; echo wrote $(cat answer)\r")
+            await term.expect(rb"\rwrote 42\r\n")
+            assert (pod.home / "answer").read_text() == "42\n"  # the Job's container ran it
 
             assert (await api("DELETE", "s1"))[0] == 204
             assert await term.wait_closed() == (4002, "the shell was deleted")
@@ -342,16 +420,15 @@ async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_work
 
 
 @pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
-async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, pods, connect, tmp_path):
+async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, pods, connect):
     """A pod gone with its node leaves the TCP connection open: pings tell."""
     await api("POST", body={"name": "s1"})
-    async with TtydProcess(SHELL, cwd=tmp_path) as pod:
-        await pods.status("s1", phase="Ready", accessUrl=pod.address)
-        term = await connect("s1")
-        await shell_pid(term)
-        pod.process.send_signal(signal.SIGSTOP)  # frozen: the socket stays open, nothing answers
-        code, why = await term.wait_closed(timeout=20)
-        assert (code, why) == (4005, "the shell's terminal stopped answering (no pong within 0.5s)")
+    pod = await pods.ready("s1")
+    term = await connect("s1")
+    await shell_pid(term)
+    pod.signal(signal.SIGSTOP)  # frozen ttyd: the socket stays open (the kernel still ACKs), nothing answers
+    code, why = await term.wait_closed(timeout=20)
+    assert (code, why) == (4005, "the shell's terminal stopped answering (no pong within 0.5s)")
 
 
 @pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
@@ -361,7 +438,7 @@ async def test_a_browser_that_reads_slowly_is_not_taken_for_a_dead_ttyd(api, pod
     await api("POST", body={"name": "s1"})
     await pods.ready("s1")
     term = await connect("s1")
-    await term.send("head -c 30000000 /dev/zero | tr '\\\\0' x; echo; echo END-$((1+1))\r")
+    await term.send("head -c 30000000 /dev/zero | tr '\\0' x; echo; echo END-$((1+1))\r")
     await asyncio.sleep(3)  # the browser reads nothing for six ping intervals: the relay is held back
     received = 0
     while (data := await term.read()) is not None:
