@@ -235,7 +235,19 @@ def _env_var(value: Any, path: str) -> dict[str, Any]:
         raise InvalidShell(f"{path}.name", f"{_shown(var['name'])} is not a valid environment variable name")
     if "value" in var and "valueFrom" in var:
         raise InvalidShell(path, "set either value or valueFrom, not both")
+    if var["name"] in TTYD_NUMBERS and "value" in var:
+        low, high = TTYD_NUMBERS[var["name"]]
+        if not (_UID.fullmatch(var["value"]) and low <= int(var["value"]) <= high):
+            why = f"{var['name']} must be a whole number from {low} to {high}, got {_shown(var['value'])}"
+            raise InvalidShell(f"{path}.value", why)
     return var
+
+
+# Env values that become ttyd's flags in a cluster (operator/manifests.py TTYD_FLAGS), as ttyd
+# 1.7.7 takes them: it exits on a value that is not a number or is negative; its libwebsockets
+# keeps the ping interval, and that plus 7 s for the hangup, in 16 bits, and at 0 (or 65536)
+# ttyd sends no output at all.
+TTYD_NUMBERS = {"TTYD_PING_INTERVAL": (1, 65535 - 7), "TTYD_SERVER_BUFFER_SIZE": (0, MAX_INT32)}
 
 
 def _env_source(value: Any, path: str) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def test_pod_facts_and_prompt_are_exported_into_the_shell():
         ({"once": True}, ["-W", "-p", "7681", "-o"]),
         ({"urlArg": True}, ["-W", "-p", "7681", "-a"]),
         ({"ttydClientOptions": {"fontSize": "20", "cursorStyle": "bar"}},
-         ["-W", "-p", "7681", "-t", "fontSize=20", "-t", "cursorStyle=bar"]),
+         ["-W", "-p", "7681", "-t", "fontSize=20", "-t", 'cursorStyle="bar"']),
         ({"env": [{"name": "TTYD_PING_INTERVAL", "value": "10"}]},
          ["-W", "-p", "7681", "--ping-interval", "$(TTYD_PING_INTERVAL)"]),
         ({"env": [{"name": "TTYD_SERVER_BUFFER_SIZE", "value": "8192"}]},

@@ -8,8 +8,10 @@ reconciler applies what these return.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+from ..protocol import client_option_value
 from ..shells import InvalidShell, ttl_seconds, validate_spec
 from . import GROUP, VERSION
 from .settings import Settings
@@ -137,7 +139,7 @@ def ttyd_command(shell: dict[str, Any]) -> list[str]:
     if spec.get("urlArg"):
         args.append("-a")
     for key, value in spec.get("ttydClientOptions", {}).items():
-        args += ["-t", f"{key}={value}"]
+        args += ["-t", f"{key}={client_option(value)}"]
     env = {var["name"] for var in spec.get("env", ())}
     for name, flag in TTYD_FLAGS.items():
         if name in env:
@@ -148,6 +150,23 @@ def ttyd_command(shell: dict[str, Any]) -> list[str]:
         unwrap = f'c="${TTYD_CREDENTIAL}"; unset {TTYD_CREDENTIAL}; exec ttyd -c "$c" "$@"'
         return ["sh", "-c", unwrap, "ttyd", *args]
     return ["ttyd", *args]
+
+
+def client_option(value: str) -> str:
+    """A ``ttydClientOptions`` value as ``ttyd -t key=<this>`` must have it for the browser to get
+    the value parsed as JSON when it is JSON, else the string itself (as a local shell's does:
+    protocol.client_option_value).
+
+    ttyd 1.7.7 keeps a value only up to its first ``=`` and reads that with json-c, which takes a
+    JSON prefix (``123abc`` is 123, ``1.2em`` 1.2), ``True`` for true, ``01`` for 1, ``0x10`` for 0,
+    and sends ``NaN`` or ``1e999`` on as NaN and Infinity, which no browser's JSON.parse reads. So
+    the value goes as JSON text: a string quoted, each ``=`` as ``\\u003d``.
+    """
+    try:
+        text = json.dumps(client_option_value(value), ensure_ascii=False)
+    except RecursionError:  # nested deeper than this stack allows: the string, as json-c would take it
+        text = json.dumps(value, ensure_ascii=False)
+    return text.replace("=", "\\u003d")
 
 
 def kubeconfig_source(spec: dict[str, Any], settings: Settings) -> tuple[dict[str, Any] | None, str | None]:

@@ -1,15 +1,22 @@
 """The operator (kopf) against kmock's Kubernetes emulator: a real HTTP API, real watches.
 
 What Kubernetes' own controllers would do (the Job controller starting a pod, the kubelet
-marking it Ready, EndpointSlices, a Gateway accepting a route) the tests do over HTTP.
+marking it Ready, EndpointSlices, a Gateway accepting a route) the tests do over HTTP; where a
+test needs the pod itself, ``serve_on_node_port`` runs the Job's container as a real pod (the
+real ttyd in the shell image's files, tests/pods.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
 
 from jupyter_cloudtty.operator.settings import GatewayRef, Settings
+from jupyter_cloudtty.ttyd import TtydClient
 from tests.emulator import Api, Operator, emulated_kubernetes
+from tests.kube import ThreadedApi
+from tests.pods import UID, Pod, container_env, expand
 from tests.waiting import eventually
 
 NS = "team"
@@ -39,12 +46,17 @@ async def wait_phase(api: Api, phase: str, name: str = "s1") -> dict[str, Any]:
     return shell
 
 
-async def run_pod(api: Api, name: str = "s1", ready: bool = True, **status: Any) -> None:
+def pod_name(shell: str = "s1") -> str:
+    """The name the Job controller gives the shell's pod."""
+    return f"cloudshell-{shell}-x7k2p"
+
+
+async def run_pod(api: Api | ThreadedApi, name: str = "s1", ready: bool = True, **status: Any) -> None:
     """Play the Job controller and the kubelet: the shell's pod, Running and Ready."""
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": f"cloudshell-{name}-x7k2p", "namespace": NS,
+        "metadata": {"name": pod_name(name), "namespace": NS,
                      "labels": {"cloudshell.cloudtty.io/owner-name": name}},
         "spec": {"containers": [{"name": "web-tty", "image": "i"}]},
     }  # fmt: skip
@@ -54,7 +66,7 @@ async def run_pod(api: Api, name: str = "s1", ready: bool = True, **status: Any)
     await api.patch("Pod", NS, pod["metadata"]["name"], {"status": state}, "status")
 
 
-async def ready_endpoint(api: Api, name: str = "s1") -> None:
+async def ready_endpoint(api: Api | ThreadedApi, name: str = "s1") -> None:
     """Play the EndpointSlice controller: the Service has a ready endpoint."""
     await api.create(
         {
@@ -68,24 +80,45 @@ async def ready_endpoint(api: Api, name: str = "s1") -> None:
     )  # fmt: skip
 
 
-# A node whose address is this machine's: a NodePort shell's URL then reaches a ttyd stand-in here.
-THIS_NODE = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
-             "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}}  # fmt: skip
+async def node_at(api: Api | ThreadedApi, address: str) -> None:
+    """Play the node's kubelet: node-1, Ready, has ``address`` as its one address (its InternalIP)."""
+    status = {"conditions": [{"type": "Ready", "status": "True"}],
+              "addresses": [{"type": "InternalIP", "address": address}]}  # fmt: skip
+    if await api.get("Node", None, "node-1") is None:
+        await api.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}, "status": status})
+    else:
+        await api.patch("Node", None, "node-1", {"status": status}, "status")
 
 
-async def serve_on_node_port(api: Api, port: int, name: str = "s1") -> None:
-    """Play what follows the operator's Service of a NodePort shell: the API server allocates
-    ``port`` (a ttyd stand-in's on THIS_NODE), the kubelet runs the pod, its endpoint is ready."""
+@asynccontextmanager
+async def serve_on_node_port(api: Api | ThreadedApi, home: Path, name: str = "s1") -> AsyncIterator[Pod]:
+    """Play what follows the operator's Job and Service of a NodePort shell, and yield the pod.
 
-    async def service() -> dict | None:
-        return await api.get("Service", NS, f"cloudshell-{name}")
+    The kubelet runs the Job's pod: its container's command with the env the kubelet gives it,
+    ``$(VAR)`` expanded, as a real pod (tests/pods.py: the real ttyd, its home the folder
+    ``home``); the node's address is the pod's and the API server allocates the container's port
+    as the nodePort, so the accessUrl the operator writes (node address:nodePort) is the pod's
+    ttyd; the pod is Running and Ready, its endpoint ready. The pod is stopped at exit.
+    """
+    objects = f"cloudshell-{name}"
 
-    await eventually(service, what="the operator's Service")
-    ports = [{**(await service())["spec"]["ports"][0], "nodePort": port}]
-    await api.patch("Service", NS, f"cloudshell-{name}", {"spec": {"ports": ports}})
-    await run_pod(api, name)
-    await ready_endpoint(api, name)
+    async def rendered() -> bool:
+        return await api.get("Job", NS, objects) is not None and await api.get("Service", NS, objects) is not None
+
+    await eventually(rendered, what="the operator's Job and Service")
+    job = await api.get("Job", NS, objects)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = container_env(container, name=pod_name(name), namespace=NS)
+    command = [expand(arg, env) for arg in container["command"]]
+    uid = container.get("securityContext", {}).get("runAsUser", UID)
+    async with Pod(command, home=home, env=env, name=pod_name(name), uid=uid) as pod:
+        await node_at(api, pod.address_ip)
+        service = await api.get("Service", NS, objects)
+        ports = [{**service["spec"]["ports"][0], "nodePort": pod.port}]
+        await api.patch("Service", NS, objects, {"spec": {"ports": ports}})
+        await run_pod(api, name)
+        await ready_endpoint(api, name)
+        yield pod
 
 
 async def gateway_says(api: Api, condition: dict[str, str], name: str = "s1") -> None:
@@ -201,6 +234,21 @@ async def test_ready_only_with_a_ready_pod_and_endpoint_then_the_url():
         ]  # fmt: skip
 
 
+async def test_a_node_port_shell_s_url_reaches_its_pod_s_ttyd_running_its_command(tmp_path):
+    """The Job as rendered runs (the real ttyd, its flags and env as the kubelet gives them), and
+    the accessUrl the operator writes is where a client finds the shell's own command."""
+    async with Running() as api:
+        await api.create(cloudshell(commandAction="echo I am $POD_NAME in $POD_NAMESPACE, $CONTAINER; exec bash"))
+        async with serve_on_node_port(api, tmp_path / "home") as pod:
+            shell = await wait_phase(api, "Ready")
+            assert shell["status"]["accessUrl"] == pod.address  # the node's address : the nodePort
+            async with await TtydClient.connect(f"ws://{shell['status']['accessUrl']}/ws") as term:
+                await term.expect(r"I am cloudshell-s1-x7k2p in team, web-tty\r\n")
+                await term.send("echo $((6*7)) > answer; echo wrote $(cat answer)\r")
+                await term.expect(r"wrote 42")
+            assert (tmp_path / "home" / "answer").read_text() == "42\n"  # the pod's home, as its user wrote it
+
+
 async def test_cluster_ip_url_and_ttl_in_it():
     async with Running() as api:
         shell = await start_shell(api, exposureMode="ClusterIP", ttlSecondsAfterStarted=3600)
@@ -216,9 +264,19 @@ async def test_job_success_completes_and_releases_everything():
         await released(api)
 
 
-async def test_cleanup_deletes_the_cloudshell_itself():
+async def test_a_once_shell_ends_when_its_one_client_leaves_and_cleanup_deletes_it(tmp_path):
+    """``once``: ttyd serves one client and exits as it leaves. The kubelet and the Job controller
+    (played) see the pod succeed; the operator completes the shell and, with ``cleanup``, deletes it."""
     async with Running() as api:
-        await start_shell(api, cleanup=True, once=True)
+        await api.create(cloudshell(cleanup=True, once=True, commandAction="echo hello once; exec bash"))
+        async with serve_on_node_port(api, tmp_path) as pod:
+            shell = await wait_phase(api, "Ready")
+            async with await TtydClient.connect(f"ws://{shell['status']['accessUrl']}/ws") as term:
+                await term.expect("hello once")
+            assert await pod.exited() == 0
+        succeeded = {"phase": "Succeeded", "containerStatuses": [
+            {"name": "web-tty", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}  # fmt: skip
+        await api.patch("Pod", NS, pod_name(), {"status": succeeded}, "status")
         await api.patch("Job", NS, "cloudshell-s1", {"status": {"succeeded": 1}}, "status")
 
         async def gone() -> bool:
