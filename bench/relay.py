@@ -8,18 +8,20 @@
       (Kubernetes backend on kmock's emulated API server, the CloudShell's status pointing at the
       upstream below: connect_via=url);
   (c) the same ttyd upstream, directly;
-  (d) the same upstream through jupyter-server-proxy (``/proxy/<port>/ws``) on the same Jupyter
+  (d) the same upstream through jupyter-server-proxy (``/proxy/<host>:<port>/ws``) on the same Jupyter
       server as (b): what a user would otherwise reach a pod's ttyd with.
-The upstream is the tests' ttyd stand-in (tests/ttyd_server.py: ttyd's protocol, a bash per
-connection) as its own process; each Jupyter server is its own process (tests/servers.py). Every
-path ends in bash on a PTY, and is measured the same way with our ttyd client:
-  - throughput: ``stty -echo; exec cat FILE`` (base64 of random bytes), bytes received per second;
+The upstream is the real ttyd 1.7.7 of a shell pod (tests/pods.py: Debian's ttyd in the shell
+image's files, a bash per connection; needs root), the file to cat in the pod's home; each Jupyter
+server is its own process (tests/servers.py). Every path ends in bash on a PTY, and is measured the
+same way with our ttyd client:
+  - throughput: ``stty -echo; exec cat FILE`` (base64 of random bytes), bytes received per second
+    (ttyd 1.7.7 may drop the last few KiB as cat exits: a rounding error on the figure);
   - keystroke: ``stty -echo -icanon min 1; exec cat``, then one byte at a time until cat sends it back;
   - command: ``echo hi`` and Enter typed at bash's prompt, until the next prompt is back: what a user
     does all day, and a reply that comes as several small frames (the echo, the output, the prompt),
     where a relay that leaves Nagle's algorithm on waits for the client's delayed ACK.
 The CPU time of the Jupyter server a path crosses is read for each transfer (CPU seconds per 100 MB:
-what the relay costs even when something else, here the Python upstream, sets the pace).
+what the relay costs even when something else sets the pace).
 Floors: the same cat on a bare PTY (no socket), and a bare WebSocket echo server (no PTY). The
 paths take turns, ``--rounds`` times, so a shared machine's load falls on all of them alike.
 With ``--profile DIR``, py-spy samples each Jupyter server while it carries (a), (b) and (d)
@@ -33,7 +35,6 @@ import asyncio
 import importlib.util
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +57,7 @@ from bench.terminal import (  # noqa: E402
 )
 from jupyter_cloudtty.ttyd import TtydClient  # noqa: E402
 from tests.kube import EmulatorThread, write_kubeconfig  # noqa: E402
+from tests.pods import HOME, ttyd_pod  # noqa: E402
 from tests.servers import JupyterProcess  # noqa: E402
 
 TOKEN = "bench-token"
@@ -103,16 +105,10 @@ async def commands(term: TtydClient, count: int) -> list[float]:
 
 
 @asynccontextmanager
-async def upstream() -> AsyncIterator[str]:
-    """The ttyd stand-in as a process of its own; yields its ``host:port``."""
-    argv = [sys.executable, "-m", "tests.ttyd_server", *SHELL]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        assert process.stdout is not None
-        yield f"127.0.0.1:{int(process.stdout.readline())}"
-    finally:
-        process.terminate()
-        process.wait()
+async def upstream(home: Path) -> AsyncIterator[str]:
+    """A shell pod (the real ttyd) whose home is ``home``; yields its ``host:port``."""
+    async with ttyd_pod(SHELL, home=home, name="bench-shell") as pod:
+        yield pod.address
 
 
 def proxy_installed() -> bool:
@@ -126,9 +122,16 @@ Connect = Callable[[], Awaitable[TtydClient]]
 class Paths:
     """Connections over each path; ``done`` tidies up after one (a shell deleted, say)."""
 
-    def __init__(self, address: str, local: JupyterProcess | None, relay: JupyterProcess | None, k8s: EmulatorThread):
+    def __init__(
+        self, address: str, local: JupyterProcess | None, relay: JupyterProcess | None, k8s: EmulatorThread, file: Path
+    ):
         self.address, self.local, self.relay, self.k8s = address, local, relay, k8s
+        self.file = file  # in the pod's home
         self._shells: dict[TtydClient, tuple[JupyterProcess, str]] = {}
+
+    def file_for(self, path: str) -> str:
+        """The file to cat as the path's shell sees it: this machine's for (a), the pod's for the others."""
+        return str(self.file) if path == "a" else f"{HOME}/{self.file.name}"
 
     def connector(self, path: str) -> Connect:
         return {"a": self.local_shell, "b": self.relayed, "c": self.direct, "d": self.proxied}[path]
@@ -158,8 +161,8 @@ class Paths:
 
     async def proxied(self) -> TtydClient:
         assert self.relay is not None
-        port = self.address.rsplit(":", 1)[1]
-        return await TtydClient.connect(f"ws://127.0.0.1:{self.relay.port}/proxy/{port}/ws", headers=self.relay.headers)
+        url = f"ws://127.0.0.1:{self.relay.port}/proxy/{self.address}/ws"  # /proxy/<host>:<port>/: the pod's
+        return await TtydClient.connect(url, headers=self.relay.headers)
 
     async def done(self, term: TtydClient) -> None:
         """After a measurement (which read the connection to its end, or closed it)."""
@@ -180,7 +183,7 @@ def cpu_seconds(server: JupyterProcess | None) -> float:
     return times.user + times.system
 
 
-async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int):
+async def measure(paths: Paths, which: str, count: int, rounds: int):
     """Per path: MB/s per round, the server's CPU seconds per 100 MB, keystroke and command samples (s)."""
     mbps: dict[str, list[float]] = {p: [] for p in which}
     cpu: dict[str, list[float]] = {p: [] for p in which}
@@ -191,7 +194,7 @@ async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int)
             connect = paths.connector(p)
             term = await connect()
             before = cpu_seconds(server_of(paths, p))
-            received, elapsed = await throughput(term, file)
+            received, elapsed = await throughput(term, paths.file_for(p))
             cpu[p].append((cpu_seconds(server_of(paths, p)) - before) / (received / 1e8))
             await paths.done(term)
             mbps[p].append(received / 1e6 / elapsed)
@@ -204,13 +207,13 @@ async def measure(paths: Paths, which: str, file: Path, count: int, rounds: int)
     return mbps, cpu, keys, lines
 
 
-async def profiles(paths: Paths, which: str, file: Path, count: int, directory: Path) -> list[Table]:
+async def profiles(paths: Paths, which: str, count: int, directory: Path) -> list[Table]:
     """py-spy on the Jupyter server of (a), (b) and (d) during a run of each (not counted in the figures).
 
     Long enough for a few thousand samples: ~300 MB of output, 5 rounds' keystrokes.
     """
     tables = []
-    times = max(1, round(PROFILE_MB / (file.stat().st_size / 1e6)))
+    times = max(1, round(PROFILE_MB / (paths.file.stat().st_size / 1e6)))
     for p in which:
         server = server_of(paths, p)
         if server is None or server.process is None:
@@ -220,7 +223,7 @@ async def profiles(paths: Paths, which: str, file: Path, count: int, directory: 
             term = await connect()
             async with Recording(server.process.pid, directory / f"{p}-{what}.txt") as recording:
                 if what == "throughput":
-                    await throughput(term, file, times)
+                    await throughput(term, paths.file_for(p), times)
                 else:
                     await keystrokes(term, 5 * count)
             await paths.done(term)
@@ -238,22 +241,26 @@ async def main(options: argparse.Namespace) -> None:
         profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, EmulatorThread() as k8s:
         root = Path(tmp)
-        file = make_file(root, options.size_mb)
+        home = root / "home"  # the pod's
+        home.mkdir()
+        file = make_file(home, options.size_mb)
         megabytes = file.stat().st_size / 1e6
         kubeconfig = write_kubeconfig(root / "kubeconfig", k8s.url)
         cluster = ("--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", "--CloudTTY.connect_via=url")
         local = ("--CloudTTY.backend=local", *(f"--CloudTTY.shell_command={arg}" for arg in SHELL))
         async with AsyncExitStack() as stack:
-            address = await stack.enter_async_context(upstream())
+            address = await stack.enter_async_context(upstream(home)) if set(which) & set("bcd") else ""
+            if "d" in which:  # jupyter-server-proxy reaches 127.0.0.1 alone unless told
+                cluster += (f"--ServerProxy.host_allowlist=['{address.rsplit(':', 1)[0]}']",)
             servers = {}
             for p, args in [("a", local), ("b", cluster)]:
                 if p in which or (p == "b" and "d" in which):  # (d) goes through the relay's server
                     servers[p] = await stack.enter_async_context(JupyterProcess("jupyter_server", root, TOKEN, args))
             for server in servers.values():
                 await settled(server.process.pid)
-            paths = Paths(address, servers.get("a"), servers.get("b"), k8s)
-            profiled = await profiles(paths, which, file, options.keystrokes, profile) if profile else []
-            mbps, cpu, keys, lines = await measure(paths, which, file, options.keystrokes, options.rounds)
+            paths = Paths(address, servers.get("a"), servers.get("b"), k8s, file)
+            profiled = await profiles(paths, which, options.keystrokes, profile) if profile else []
+            mbps, cpu, keys, lines = await measure(paths, which, options.keystrokes, options.rounds)
             for server in servers.values():
                 await server.stop()
         floor_mbps = [received / 1e6 / elapsed for received, elapsed in

@@ -257,3 +257,36 @@ def ttyd_pod(argv: Sequence[str] = SHELL, *, home: str | Path, env: Mapping[str,
              name: str = "shell-pod", **flags: Any) -> Pod:  # fmt: skip
     """A pod whose container is ``ttyd [flags] argv`` (``ttyd_command``'s flags)."""
     return Pod(ttyd_command(argv, **flags), home=home, env=env, name=name, base_path=flags.get("base_path", ""))
+
+
+class RunningPod:
+    """``with RunningPod(ttyd_pod(...)) as pod:`` a pod for synchronous code (Playwright's sync API).
+
+    The pod is started and stopped on an event loop of a thread of its own, which lives as long
+    as the pod: the parent-death signal of the pod's process is that thread's, not the caller's.
+    """
+
+    def __init__(self, pod: Pod):
+        self.pod = pod
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"pod {pod.name} loop", daemon=True)
+
+    def __enter__(self) -> Pod:
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.pod.__aenter__(), self._loop).result(60)
+        except BaseException:
+            self._stop_loop()
+            raise
+        return self.pod
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.pod.__aexit__(None, None, None), self._loop).result(60)
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

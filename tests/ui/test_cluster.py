@@ -1,26 +1,22 @@
 """The same panel and terminals with the Kubernetes backend: shells are CloudShells on an emulated
-API server (tests/kube.py), their terminals a ttyd in a "pod" (a ttyd stand-in process) that the
+API server (tests/kube.py), their terminals the real ttyd 1.7.7 of a pod (tests/pods.py) that the
 server relays. The UI does not care: it shows the phases as the operator writes them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from playwright.sync_api import Browser, expect
 
 from tests.emulator import Api
-from tests.kube import NS, EmulatorThread, ready_condition, write_kubeconfig
+from tests.kube import NS, SHELL, EmulatorThread, ready_condition, write_kubeconfig
+from tests.pods import RunningPod, ttyd_pod
 from tests.ui.conftest import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
-
-ROOT = Path(__file__).parents[2]
 
 
 def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_path, output_dir) -> None:
     log = output_dir / "test_cluster-jupyter-lab.log"
     log.unlink(missing_ok=True)
-    with EmulatorThread() as k8s:
+    # The shell's pod: ttyd at the pod's address, as the operator's accessUrl will name it.
+    with EmulatorThread() as k8s, RunningPod(ttyd_pod(SHELL, home=tmp_path / "home", env={"PS1": "$ "})) as pod:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s.url)
         options = (
             "--CloudTTY.backend=kubernetes",
@@ -29,16 +25,8 @@ def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_
             "--CloudTTY.connect_via=url",
         )
         lab = Lab(tmp_path, log, options=options).start()
-        # The "pod": a ttyd stand-in on 127.0.0.1, as the operator's accessUrl will name it.
-        pod = subprocess.Popen(
-            [sys.executable, "-m", "tests.ttyd_server", "bash", "--norc", "--noprofile"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
-            pod_port = int(pod.stdout.readline())
             page = context.new_page()
             open_lab(page, lab)
             open_panel(page)
@@ -56,7 +44,7 @@ def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_
             expect(banner).to_have_text("The shell is starting (phase: Pending)…")
 
             # The operator's status, live in the panel; the terminal starts with the pod's ttyd.
-            status = {"phase": "Ready", "accessUrl": f"127.0.0.1:{pod_port}", "conditions": [ready_condition()]}
+            status = {"phase": "Ready", "accessUrl": pod.address, "conditions": [ready_condition()]}
             k8s.run(Api(k8s.k8s).patch("CloudShell", NS, name, {"status": status}, "status"))
             expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready")
             wait_for_text(page, name, r"^\$ ", timeout=30000)
@@ -73,5 +61,3 @@ def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_
         finally:
             context.close()
             lab.stop()
-            pod.terminate()
-            pod.wait(10)
