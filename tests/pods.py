@@ -7,8 +7,10 @@ and the pod's home (a folder of the test, so a test reads what the shell wrote) 
 only, and go with the namespace (nothing to unmount, even after a crash); the hostname is the
 pod's name. The namespace's PID 1 is a root shell that waits for ttyd: when either ends, every
 process of the pod dies with it, as in a container, and a pod never outlives the test run that
-started it (its parent-death signal, kept by a process that never changes its user). Each pod gets its own address, 127.0.x.y, and ttyd listens there on 7681 (the
-pod IP and container port: ``-i`` is added to ttyd's flags, the only change to the command).
+started it (its parent-death signal, kept by a process that never changes its user). Each pod
+gets its own address, 127.x.y.z (never 127.0.0.x, the tests' servers'), and ttyd listens there
+on 7681 (the pod IP and container port: ``-i`` is added to ttyd's flags, the only change to the
+command).
 
 What it cannot do: images (every pod runs the one root filesystem), cgroups (no limits),
 NetworkPolicy; root is only the root of the chroot's files. The root filesystem is shared by

@@ -103,11 +103,11 @@ async def test_fifty_relayed_sessions_at_once_each_arrive_byte_exact(api, pods, 
     names = [f"s{i}" for i in range(50)]
     # Each pod's own random block; 1 MiB a session, done in a few seconds (see the module's docstring).
     streams = [Blocks(MIB // 4, 4) for _ in names]
-    for name, stream in zip(names, streams):
+    for name, stream in zip(names, streams, strict=True):
         assert (await api("POST", body={"name": name}))[0] == 201
         await pods.ready(name, argv=stream.put(pods.cwd / name))
     terms = await asyncio.gather(*[connect(name) for name in names])
-    received = await asyncio.gather(*[stream.receive(term) for stream, term in zip(streams, terms)])
+    received = await asyncio.gather(*[stream.receive(term) for stream, term in zip(streams, terms, strict=True)])
     # Each session got exactly its own pod's stream.
     assert received == [stream.expected() for stream in streams]
 
