@@ -112,6 +112,20 @@ async def replay(term: TtydClient, frames: list[tuple[str, bytes]]) -> None:
     assert got == expected
 
 
+async def read_the_stream(term: TtydClient, size: int, stall: float = 30) -> tuple[int, str]:
+    """(bytes, SHA-256) of the output until ``size`` bytes have come (or more, in the same frame)."""
+    digest, received = hashlib.sha256(), 0
+    while received < size:
+        try:
+            data = await asyncio.wait_for(term.read(), stall)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"nothing more after {received} bytes for {stall}s") from None
+        assert data is not None, f"closed after {received} bytes: {term.close_code} {term.close_reason}"
+        digest.update(data)
+        received += len(data)
+    return received, digest.hexdigest()
+
+
 async def read_to_the_end(term: TtydClient) -> tuple[int, str]:
     """Output until the close: (bytes, SHA-256), digested as it comes (never held whole)."""
     digest, received = hashlib.sha256(), 0

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import input_while_paused_arrives_once_in_order, read_to_the_end
+from tests.checks import input_while_paused_arrives_once_in_order, read_the_stream, read_to_the_end
 from tests.kube import SHELL
 
 GIB = 1 << 30
@@ -70,18 +70,9 @@ class Blocks:
             digest.update(self.body)
         return self.size * self.count, digest.hexdigest()
 
-    async def receive(self, term: TtydClient, stall: float = 30) -> tuple[int, str]:
+    async def receive(self, term: TtydClient) -> tuple[int, str]:
         """(bytes, SHA-256) of the output until the stream's size has come (or more, in the same frame)."""
-        digest, received = hashlib.sha256(), 0
-        while received < self.size * self.count:
-            try:
-                data = await asyncio.wait_for(term.read(), stall)
-            except asyncio.TimeoutError:
-                raise AssertionError(f"nothing more after {received} bytes for {stall}s") from None
-            assert data is not None, f"closed after {received} bytes: {term.close_code} {term.close_reason}"
-            digest.update(data)
-            received += len(data)
-        return received, digest.hexdigest()
+        return await read_the_stream(term, self.size * self.count)
 
 
 @cluster_shells

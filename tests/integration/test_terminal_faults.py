@@ -27,8 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import read_to_the_end
+from tests.checks import read_the_stream, read_to_the_end
 from tests.emulator import Operator
 from tests.integration.test_operator import pod_name, serve_on_node_port
 from tests.kube import NS, ShellPods, ready_condition, server_args, write_kubeconfig
@@ -177,20 +176,6 @@ async def producer_in(pod: Pod) -> int:
     await eventually(lambda: asyncio.sleep(0, bool(children(shell, "seq"))), what="seq")
     (seq,) = children(shell, "seq")
     return seq
-
-
-async def read_the_stream(term: TtydClient, size: int, stall: float = 30) -> tuple[int, str]:
-    """(bytes, SHA-256) of the output until ``size`` bytes have come (or more, in the same frame)."""
-    digest, received = hashlib.sha256(), 0
-    while received < size:
-        try:
-            data = await asyncio.wait_for(term.read(), stall)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"nothing more after {received} bytes for {stall}s") from None
-        assert data is not None, f"closed after {received} bytes: {term.close_code} {term.close_reason}"
-        digest.update(data)
-        received += len(data)
-    return received, digest.hexdigest()
 
 
 async def held_back(pid: int, server: psutil.Process, timeout: float = 60) -> tuple[int | None, int]:
