@@ -88,13 +88,13 @@ def main() -> None:
 
         from IPython.testing.globalipapp import start_ipython
 
-        from jupyter_cloudtty import kubectl
+        from jupyter_cloudtty.kernel import kubectl
 
         ip = start_ipython()
         ip.display_formatter.active_types = ["text/plain", "text/html"]
         start = time.perf_counter()
         ip.run_line_magic("load_ext", "jupyter_cloudtty")
-        from jupyter_cloudtty import magics
+        from jupyter_cloudtty.kernel import magics
 
         magics._imported.wait(30)  # what load_ext imports in the background (kubectl runs meanwhile)
 

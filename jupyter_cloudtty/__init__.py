@@ -9,14 +9,14 @@ def _jupyter_labextension_paths() -> list[dict]:
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    from .app import CloudTTY
+    from .server.app import CloudTTY
 
     return [{"module": "jupyter_cloudtty.app", "app": CloudTTY}]
 
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext jupyter_cloudtty``: the ``%kubectl`` and ``%cloudtty`` magics."""
-    from .magics import load_ipython_extension as load
+    from .kernel.magics import load_ipython_extension as load
 
     load(ipython)
 
@@ -24,7 +24,7 @@ def load_ipython_extension(ipython) -> None:
 def __getattr__(name: str):
     # ShellTerminal (ipywidgets) is imported when asked for: the server extension does without it.
     if name == "ShellTerminal":
-        from .widget import ShellTerminal
+        from .kernel.widget import ShellTerminal
 
         return ShellTerminal
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ class CrdApp(JupyterApp):
     description = __doc__
 
     def start(self) -> None:
-        from .operator import crd_yaml
+        from .cloudshell.crd import crd_yaml
 
         sys.stdout.write(crd_yaml())
 
@@ -49,7 +49,7 @@ class OperatorApp(JupyterApp):
         import yaml
         from kubernetes import client, config
 
-        from .operator.cluster import Cluster
+        from .kube.client import Cluster
         from .operator.reconciler import make_registry
         from .operator.settings import Settings
 

@@ -31,8 +31,8 @@ import kmock
 import kopf
 from kubernetes.client import ApiClient, Configuration
 
-from jupyter_cloudtty.operator import GROUP, PLURAL, VERSION
-from jupyter_cloudtty.operator.cluster import Cluster, path
+from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.kube.client import Cluster, path
 from jupyter_cloudtty.operator.reconciler import make_registry
 from jupyter_cloudtty.operator.settings import Settings
 

@@ -57,7 +57,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
-from jupyter_cloudtty.ptys import processes
+from jupyter_cloudtty.server.backends.local.ptys import processes
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.waiting import process_gone
 

@@ -152,9 +152,7 @@ class ShellPods:
         self.namespace = namespace
         self.servers: list[Pod] = []
 
-    async def ready(
-        self, name: str, argv: list[str] = SHELL, env: dict[str, str] | None = None, **flags: Any
-    ) -> Pod:
+    async def ready(self, name: str, argv: list[str] = SHELL, env: dict[str, str] | None = None, **flags: Any) -> Pod:
         """Start the shell's pod (``ttyd -W [flags] argv``, ``tests.pods.ttyd_command``'s flags) and
         mark the CloudShell Ready with its ClusterIP-style accessUrl."""
         pod = ttyd_pod(argv, home=self.cwd / name, env={"PS1": "$ ", **(env or {})}, name=name, **flags)

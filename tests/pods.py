@@ -43,7 +43,6 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the ima
 SHELL = ["bash", "--norc", "--noprofile"]
 
 
-
 def _free_addresses() -> Iterator[str]:
     """Pod IPs: 127.1.1.1 and on (127.0.0.x is the tests' servers'), never twice in a run, and
     none whose port 7681 is taken (by a pod of another test run, say)."""

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from jupyter_cloudtty.app import CloudTTY, login_shell
+from jupyter_cloudtty.server.app import CloudTTY, login_shell
 
 OPTIONS = ["max_shells", "scrollback_bytes", "shell_command", "working_dir", "kill_timeout", "handshake_timeout"]
 

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from jupyter_cloudtty.operator import crd_yaml
+from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from jupyter_cloudtty.operator.settings import Settings
 
 ROOT = Path(__file__).parents[1]

@@ -7,8 +7,9 @@ import jsonschema
 import pytest
 import yaml
 
-from jupyter_cloudtty.operator import crd, crd_yaml, spec_schema
-from jupyter_cloudtty.shells import SPEC_FIELDS, InvalidShell, validate_spec
+from jupyter_cloudtty.cloudshell.crd import crd, crd_yaml, spec_schema
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.spec import SPEC_FIELDS, validate_spec
 
 from .test_shells import FULL_SPEC
 

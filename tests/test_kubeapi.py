@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_cloudtty.kubeapi import GetRequest, NotHere, merge_kubeconfigs, plan
+from jupyter_cloudtty.kernel.kubectl_get import GetRequest, NotHere, merge_kubeconfigs, plan
 
 
 @pytest.mark.parametrize(

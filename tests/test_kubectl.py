@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_cloudtty.kubectl import parse
+from jupyter_cloudtty.kernel.kubectl import parse
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
+from jupyter_cloudtty.cloudshell import names
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.operator import manifests as m
 from jupyter_cloudtty.operator.settings import GatewayRef, Settings
-from jupyter_cloudtty.shells import InvalidShell
 
 SETTINGS = Settings(
     image="registry.example/cloudshell:1",
@@ -267,7 +268,7 @@ def test_the_service(mode, kind):
     ],
 )
 def test_route_paths_never_double_a_slash(prefix, suffix, path):
-    got = m.route_path(cloudshell(pathPrefix=prefix, pathSuffix=suffix))
+    got = names.route_path(cloudshell(pathPrefix=prefix, pathSuffix=suffix))
     assert got == path and "//" not in got + "/ws"
 
 

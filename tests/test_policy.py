@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from jupyter_cloudtty.backends import policy
-from jupyter_cloudtty.backends.policy import Policy
-from jupyter_cloudtty.shells import InvalidShell, parse_time
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.model import parse_time
+from jupyter_cloudtty.server.backends.kubernetes import policy
+from jupyter_cloudtty.server.backends.kubernetes.policy import Policy
 
 POLICY = Policy(namespace="team")
 

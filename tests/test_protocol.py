@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_cloudtty import protocol
-from jupyter_cloudtty.protocol import ProtocolError
+from jupyter_cloudtty.ttyd import protocol
+from jupyter_cloudtty.ttyd.protocol import ProtocolError
 
 TRANSCRIPT = Path(__file__).parent / "data" / "ttyd-1.7.7-transcript.json"  # captured from a real ttyd 1.7.7
 

@@ -8,7 +8,7 @@ import re
 import select
 import signal
 
-from jupyter_cloudtty import ptys
+from jupyter_cloudtty.server.backends.local import ptys
 from tests.waiting import alive, process_gone
 
 JOB = ["bash", "--norc", "--noprofile", "-c", "sleep 300 & echo JOB=$!; wait"]

@@ -1,6 +1,6 @@
 """The scrollback kept for late clients."""
 
-from jupyter_cloudtty.sessions import Scrollback
+from jupyter_cloudtty.server.sessions import Scrollback
 
 
 def test_keeps_everything_under_the_limit():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from jupyter_cloudtty.shells import (
-    InvalidShell,
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.spec import (
     generate_name,
     parse_create_request,
     ttl_seconds,

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from jupyter_cloudtty.tables import Table, Tables, human_duration, pod_status, resource_tables, shells_table
+from jupyter_cloudtty.kernel.tables import Table, Tables, human_duration, pod_status, resource_tables, shells_table
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, 0, tzinfo=datetime.timezone.utc)
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from jupyter_cloudtty.terminaltext import TerminalText
+from jupyter_cloudtty.kernel.terminaltext import TerminalText
 
 
 def text_of(*chunks: bytes, **options) -> str:

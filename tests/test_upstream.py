@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_cloudtty.backends import upstream
-from jupyter_cloudtty.backends.kubernetes import end_of
+from jupyter_cloudtty.server.backends.kubernetes import terminal_url as upstream
+from jupyter_cloudtty.server.backends.kubernetes.backend import end_of
 
 
 def shell(mode: str = "ClusterIP", access_url: str | None = None, **spec) -> dict:

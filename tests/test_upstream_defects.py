@@ -8,10 +8,10 @@ tests/integration/test_operator.py; here each defect is checked where it would l
 import json
 from datetime import datetime, timezone
 
+from jupyter_cloudtty.cloudshell.model import Phase
 from jupyter_cloudtty.operator import manifests as m
 from jupyter_cloudtty.operator.settings import Settings
 from jupyter_cloudtty.operator.status import Observed, next_status
-from jupyter_cloudtty.shells import Phase
 
 from .test_manifests import cloudshell, container_of, pod_of
 

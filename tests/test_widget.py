@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from jupyter_cloudtty.protocol import close_is_final
-from jupyter_cloudtty.widget import MODULE_NAME, MODULE_VERSION, ShellTerminal, shell_spec
+from jupyter_cloudtty.kernel.widget import MODULE_NAME, MODULE_VERSION, ShellTerminal, shell_spec
+from jupyter_cloudtty.ttyd.protocol import close_is_final
 
 LABEXTENSION = Path(__file__).parents[1] / "labextension"
 

@@ -38,7 +38,8 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from jupyter_cloudtty import protocol, ptys
+from jupyter_cloudtty.server.backends.local import ptys
+from jupyter_cloudtty.ttyd import protocol
 
 TAIL = 64 * 1024
 

@@ -11,14 +11,15 @@ import copy
 import json
 from typing import Any
 
-from ..protocol import client_option_value
-from ..shells import InvalidShell, ttl_seconds, validate_spec
-from . import GROUP, VERSION
+from jupyter_cloudtty.cloudshell import API_VERSION, GROUP, KIND
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.names import TTYD_PORT, labels, object_name, route_path, routed_by_path, shell_name
+from jupyter_cloudtty.cloudshell.spec import ttl_seconds, validate_spec
+from jupyter_cloudtty.ttyd.protocol import client_option_value
+
 from .settings import Settings
 
-TTYD_PORT = 7681
 CONTAINER = "web-tty"
-OWNER_LABEL = f"{GROUP}/owner-name"
 KUBECONFIG_DIR = "/etc/cloudshell/kubeconfig"
 DEFAULT_INGRESS = "cloudshell-ingress"
 DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: upstream's default was not a valid name
@@ -26,23 +27,10 @@ TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE"
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
 
 
-def shell_name(shell: dict[str, Any]) -> str:
-    return shell["metadata"]["name"]
-
-
-def object_name(shell: dict[str, Any]) -> str:
-    """Name of the Job, Service, ServiceAccount, RoleBinding and HTTPRoute of a shell."""
-    return f"cloudshell-{shell_name(shell)}"
-
-
-def labels(shell: dict[str, Any]) -> dict[str, str]:
-    return {OWNER_LABEL: shell_name(shell)}
-
-
 def owner_reference(shell: dict[str, Any]) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "CloudShell",
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "name": shell_name(shell),
         "uid": shell["metadata"]["uid"],
         "controller": True,
@@ -61,23 +49,6 @@ def metadata(shell: dict[str, Any], name: str | None = None) -> dict[str, Any]:
 
 
 # --- paths and URLs -------------------------------------------------------------------------
-
-
-def routed_by_path(spec: dict[str, Any]) -> bool:
-    return spec.get("exposureMode", "NodePort") in ("Ingress", "VirtualService", "GatewayAPI")
-
-
-def route_path(shell: dict[str, Any]) -> str:
-    """``<pathPrefix>/apis/v1alpha1/cloudshell/<name>[/<pathSuffix>]``, never with ``//``."""
-    spec = shell.get("spec", {})
-    prefix = spec.get("pathPrefix", "").strip("/")
-    suffix = spec.get("pathSuffix", "").strip("/")
-    path = f"/apis/{VERSION}/cloudshell/{shell_name(shell)}"
-    if prefix:
-        path = f"/{prefix}{path}"
-    if suffix:
-        path = f"{path}/{suffix}"
-    return path
 
 
 def access_url(

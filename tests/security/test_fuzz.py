@@ -25,18 +25,18 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tornado.websocket import WebSocketClosedError
 
-from jupyter_cloudtty import protocol
-from jupyter_cloudtty.backends import policy
-from jupyter_cloudtty.protocol import ProtocolError
-from jupyter_cloudtty.shells import (
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.spec import (
     SPEC_FIELDS,
-    InvalidShell,
     _field,
     parse_create_request,
     ttl_seconds,
     validate_name,
     validate_spec,
 )
+from jupyter_cloudtty.server.backends.kubernetes import policy
+from jupyter_cloudtty.ttyd import protocol
+from jupyter_cloudtty.ttyd.protocol import ProtocolError
 from tests.kube import NS, write_kubeconfig
 from tests.security.world import Server, extension, own_processes
 from tests.test_shells import FULL_SPEC

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
-from jupyter_cloudtty.backends import policy
+from jupyter_cloudtty.server.backends.kubernetes import policy
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.kube import NS, ShellPods, ThreadedApi
 from tests.pods import Pod

@@ -15,8 +15,10 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..operator import GROUP, VERSION
-from ..shells import InvalidShell, Phase, Shell, condition, now, parse_time, ttl_seconds
+from jupyter_cloudtty.cloudshell import GROUP, VERSION
+from jupyter_cloudtty.cloudshell.errors import InvalidShell
+from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now, parse_time
+from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 OWNER_ANNOTATION = "jupyter-cloudtty.io/owner"

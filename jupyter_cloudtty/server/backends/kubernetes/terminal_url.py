@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..operator.manifests import TTYD_PORT, object_name, route_path, routed_by_path
+from jupyter_cloudtty.cloudshell.names import TTYD_PORT, object_name, route_path, routed_by_path
 
 CONNECT_VIA = ("service", "apiserver", "url")
 

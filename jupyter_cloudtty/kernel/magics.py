@@ -22,8 +22,8 @@ from IPython.display import display
 from traitlets import Bool
 
 from . import kubectl as kubectl_cli
-from . import restclient
-from .restclient import CloudTTYClient, ServerError
+from . import server_client
+from .server_client import CloudTTYClient, ServerError
 from .tables import Table, resource_tables, shells_table
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,12 @@ class CloudTTYMagics(Magics):
         if not client_imported():
             return None  # kubectl answers sooner than the import would
         try:
-            from . import kubeapi
+            from . import kubectl_get
         except ImportError:  # the kubernetes client is not installed in the kernel's environment
             return None
         try:
-            document, warnings = kubeapi.get(args)
-        except kubeapi.NotHere as e:
+            document, warnings = kubectl_get.get(args)
+        except kubectl_get.NotHere as e:
             log.debug("%%kubectl %s: run by kubectl (%s)", shlex.join(args), e)
             return None
         except Exception as e:  # noqa: BLE001  kubectl then runs, and says what is wrong in its own words
@@ -152,7 +152,7 @@ class CloudTTYMagics(Magics):
     @property
     def client(self) -> CloudTTYClient:
         if self._client is None:
-            self._client = CloudTTYClient(restclient.find_server())
+            self._client = CloudTTYClient(server_client.find_server())
         return self._client
 
     @magic_arguments()
@@ -201,7 +201,7 @@ class CloudTTYMagics(Magics):
         print(f"created shell {shell['name']}; {self._where(shell['name'])}")
 
     def _cloudtty_open(self, args: Any) -> Any:
-        from .widget import ShellTerminal  # ipywidgets: imported when a terminal is shown
+        from .widget import ShellTerminal
 
         terminal = ShellTerminal(args.name, client=self.client)
         phase = (self.client.get(terminal.name).get("status") or {}).get("phase")

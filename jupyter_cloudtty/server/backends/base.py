@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from ..events import ShellEvents
-from ..sessions import Session
-from ..shells import Shell
+from jupyter_cloudtty.cloudshell.model import Shell
+from jupyter_cloudtty.server.events import ShellEvents
+from jupyter_cloudtty.server.sessions import Session
 
 
 class Backend(abc.ABC):

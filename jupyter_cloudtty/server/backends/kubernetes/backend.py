@@ -20,15 +20,18 @@ from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketError
 from urllib3.exceptions import HTTPError
 
-from .. import events
-from ..operator import GROUP, PLURAL, VERSION
-from ..protocol import CloseCode, close_reason
-from ..sessions import Session
-from ..shells import Phase, Shell, ShellExists, ShellNotFound, TooManyShells, generate_name
-from . import cluster, policy, upstream
-from .base import Backend
-from .cluster import ClusterAccess, ClusterError
-from .reflector import ERROR, SYNC, Reflector, Timing
+from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.cloudshell.errors import ShellExists, ShellNotFound, TooManyShells
+from jupyter_cloudtty.cloudshell.model import Phase, Shell
+from jupyter_cloudtty.cloudshell.spec import generate_name
+from jupyter_cloudtty.server import events
+from jupyter_cloudtty.server.backends.base import Backend
+from jupyter_cloudtty.server.sessions import Session
+from jupyter_cloudtty.ttyd.protocol import CloseCode, close_reason
+
+from . import cloudshells, policy, terminal_url
+from .cloudshells import ClusterAccess, ClusterError
+from .mirror import ERROR, SYNC, Reflector, Timing
 from .relay import TtydStream, answers
 
 log = logging.getLogger(__name__)
@@ -200,9 +203,9 @@ class KubernetesBackend(Backend):
         except ApiException as e:
             if e.status == 404 and action in ("get", "delete"):
                 return None
-            raise cluster.error(e, action, self.namespace) from None
+            raise cloudshells.error(e, action, self.namespace) from None
         except HTTPError as e:
-            raise cluster.unreachable(self.access, e, self.timing.request_timeout) from None
+            raise cloudshells.unreachable(self.access, e, self.timing.request_timeout) from None
 
     # --- the REST API ----------------------------------------------------------------------
 
@@ -302,11 +305,11 @@ class KubernetesBackend(Backend):
     async def _connect(self, name: str, session: Session, rows: int, columns: int) -> TtydStream | None:
         try:
             obj = await self._ready(name)
-            url = upstream.terminal_url(obj, self.connect_via, self.access.host)
+            url = terminal_url.terminal_url(obj, self.connect_via, self.access.host)
         except Unavailable as e:
             session.end(e.code, close_reason(e.reason))
             return None
-        except upstream.Unreachable as e:
+        except terminal_url.Unreachable as e:
             session.end(CloseCode.UNREACHABLE, close_reason(str(e)))
             return None
         options: dict[str, Any] = {}

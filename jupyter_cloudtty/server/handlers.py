@@ -27,12 +27,14 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from . import protocol
-from .backends import Backend
+from jupyter_cloudtty.cloudshell.errors import InvalidShell, RequestTooLarge, ShellError
+from jupyter_cloudtty.cloudshell.spec import parse_create_request, validate_name
+from jupyter_cloudtty.server.backends.base import Backend
+from jupyter_cloudtty.ttyd import protocol
+from jupyter_cloudtty.ttyd.protocol import CloseCode, ProtocolError
+
 from .events import Subscription
-from .protocol import CloseCode, ProtocolError
 from .sessions import Resume, Session
-from .shells import InvalidShell, RequestTooLarge, ShellError, parse_create_request, validate_name
 
 AUTH_RESOURCE = "cloudtty"
 API_PATH = "cloudtty/api/shells"

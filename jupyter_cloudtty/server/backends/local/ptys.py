@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 from terminado.management import DEFAULT_TERM_TYPE, PtyWithClients
 
-from .sessions import READ_SIZE
+from jupyter_cloudtty.server.sessions import READ_SIZE
 
 
 def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str], rows: int = 24, columns: int = 80) -> PtyWithClients:

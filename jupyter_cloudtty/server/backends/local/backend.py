@@ -13,22 +13,15 @@ from typing import Any, Callable, Sequence
 
 from terminado.management import PtyWithClients
 
-from .. import events, ptys
-from ..protocol import CloseCode, client_option_value, close_reason
-from ..sessions import Session
-from ..shells import (
-    InvalidShell,
-    Phase,
-    Shell,
-    ShellExists,
-    ShellNotFound,
-    TooManyShells,
-    condition,
-    generate_name,
-    now,
-    ttl_seconds,
-)
-from .base import Backend
+from jupyter_cloudtty.cloudshell.errors import InvalidShell, ShellExists, ShellNotFound, TooManyShells
+from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now
+from jupyter_cloudtty.cloudshell.spec import generate_name, ttl_seconds
+from jupyter_cloudtty.server import events
+from jupyter_cloudtty.server.backends.base import Backend
+from jupyter_cloudtty.server.sessions import Session
+from jupyter_cloudtty.ttyd.protocol import CloseCode, client_option_value, close_reason
+
+from . import ptys
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import cluster, policy
+from jupyter_cloudtty.server.backends.kubernetes.backend import KubernetesBackend
+from jupyter_cloudtty.server.backends.kubernetes.mirror import Timing
+
 from .base import Backend
-from .kubernetes import KubernetesBackend
-from .reflector import Timing
+from .kubernetes import cloudshells as cluster
+from .kubernetes import policy
 
 if TYPE_CHECKING:
-    from ..app import CloudTTY
+    from jupyter_cloudtty.server.app import CloudTTY
 
 
 def choose_backend(app: CloudTTY) -> tuple[Backend, str]:

@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
 
 # kind -> (apiVersion, plural, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {

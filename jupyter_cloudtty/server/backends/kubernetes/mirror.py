@@ -17,10 +17,11 @@ from typing import Any, Callable
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from .. import backoff
-from ..operator import GROUP, PLURAL, VERSION
-from . import cluster
-from .cluster import ClusterAccess
+from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.kube import backoff
+
+from . import cloudshells
+from .cloudshells import ClusterAccess
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,9 @@ class Reflector:
             except ApiException as e:
                 if e.status == 410:  # our resourceVersion is too old: list again, at once
                     continue
-                error, retry_after = cluster.error(e, "list", self.namespace), cluster.retry_after(e)
+                error, retry_after = cloudshells.error(e, "list", self.namespace), cloudshells.retry_after(e)
             except Exception as e:  # the API server unreachable or silent, a dropped stream...
-                error = cluster.unreachable(self.access, e, self.timing.request_timeout)
+                error = cloudshells.unreachable(self.access, e, self.timing.request_timeout)
             failures += 1
             delay = self.timing.delay(failures, retry_after)
             if not self._stopping.is_set():

@@ -1,18 +1,16 @@
-"""The shell model shared by every backend: names, the CloudShell spec, status, errors.
+"""A CloudShell's name and spec, validated: what a request, the server and the operator all accept.
 
-A shell is what a CloudShell (``cloudshell.cloudtty.io/v1alpha1``) describes: a name, a spec
-using CloudShell's own field names, and a status. Validation here is backend-independent;
-each backend then refuses the fields it cannot honour (``Backend.check_spec``).
-Pure: no I/O.
+Validation here is backend-independent (the CRD's schema, and what the API server cannot say in it);
+each backend then refuses the fields it cannot honour (``Backend.check_spec``). Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
+
+from .errors import InvalidShell
 
 # Service `cloudshell-<name>` must be a DNS-1035 label (<= 63 characters).
 MAX_NAME_LENGTH = 63 - len("cloudshell-")
@@ -28,57 +26,6 @@ MAX_INT32 = 2**31 - 1
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 EXPOSURE_MODES = ("ClusterIP", "NodePort", "Ingress", "VirtualService", "GatewayAPI")
-
-
-class Phase:
-    """Values of ``status.phase`` (upstream's spelling: ``Complete``, not ``Completed``)."""
-
-    PENDING = ""
-    CREATED_JOB = "CreatedJob"
-    CREATED_ROUTE_RULE = "CreatedRouteRule"
-    READY = "Ready"
-    COMPLETE = "Complete"
-    FAILED = "Failed"
-    ENDED = (COMPLETE, FAILED)
-
-
-# --- errors: each carries the HTTP status the REST API answers with -----------------
-
-
-class ShellError(Exception):
-    """A request about shells that cannot be honoured; ``str()`` is the user-facing message."""
-
-    status = 400
-
-
-class InvalidShell(ShellError):
-    """A name or spec field is invalid; the message starts with the field's path."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-
-
-class ShellNotFound(ShellError):
-    status = 404
-
-    def __init__(self, name: str):
-        super().__init__(f"shell {name!r} not found")
-
-
-class ShellExists(ShellError):
-    status = 409
-
-    def __init__(self, name: str):
-        super().__init__(f"a shell named {name!r} already exists")
-
-
-class TooManyShells(ShellError):
-    status = 429
-
-
-class RequestTooLarge(ShellError):
-    status = 413
 
 
 # --- names ------------------------------------------------------------------------------
@@ -367,64 +314,3 @@ def parse_create_request(body: Any) -> tuple[str | None, dict[str, Any]]:
 def ttl_seconds(spec: dict[str, Any]) -> int | None:
     """The shell's lifetime: ``ttlSecondsAfterStarted`` wins over the older ``ttl``."""
     return spec.get("ttlSecondsAfterStarted", spec.get("ttl"))
-
-
-# --- status -------------------------------------------------------------------------------
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with second precision, as Kubernetes writes times."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """A Kubernetes timestamp (as ``timestamp`` writes it; fractions of a second allowed), or None."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-
-
-def condition(kind: str, status: bool, reason: str, message: str, at: datetime) -> dict[str, str]:
-    return {
-        "type": kind,
-        "status": "True" if status else "False",
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": timestamp(at),
-    }
-
-
-@dataclass
-class Shell:
-    """What every backend reports for a shell, and what the REST API returns."""
-
-    name: str
-    spec: dict[str, Any]
-    created: datetime
-    phase: str = Phase.PENDING
-    access_url: str = ""
-    last_schedule_time: datetime | None = None
-    conditions: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ended(self) -> bool:
-        return self.phase in Phase.ENDED
-
-    def to_json(self) -> dict[str, Any]:
-        status: dict[str, Any] = {"phase": self.phase}
-        if self.access_url:
-            status["accessUrl"] = self.access_url
-        if self.last_schedule_time:
-            status["lastScheduleTime"] = timestamp(self.last_schedule_time)
-        if self.conditions:
-            status["conditions"] = self.conditions
-        return {
-            "name": self.name,
-            "created": timestamp(self.created),
-            "spec": self.spec,
-            "status": status,
-        }

@@ -34,11 +34,12 @@ from ipywidgets import DOMWidget
 from tornado.httpclient import HTTPClientError
 from traitlets import Unicode
 
-from . import restclient
-from .protocol import close_is_final
-from .restclient import CloudTTYClient, ServerError
+from jupyter_cloudtty.ttyd.client import TtydClient, TtydClosed
+from jupyter_cloudtty.ttyd.protocol import close_is_final
+
+from . import server_client
+from .server_client import CloudTTYClient, ServerError
 from .terminaltext import TerminalText
-from .ttyd import TtydClient, TtydClosed
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def default_client() -> CloudTTYClient:
     global _client
     with _client_lock:
         if _client is None:
-            _client = CloudTTYClient(restclient.find_server())
+            _client = CloudTTYClient(server_client.find_server())
         return _client
 
 

@@ -17,9 +17,9 @@ from urllib3 import Retry
 from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.exceptions import TimeoutError as NoAnswer
 
-from .. import backoff
-from ..operator import GROUP, PLURAL, VERSION
-from ..shells import ShellError
+from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.cloudshell.errors import ShellError
+from jupyter_cloudtty.kube import backoff
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 CRD_COMMAND = "jupyter cloudtty crd | kubectl apply -f -"

@@ -18,8 +18,8 @@ from typing import Any, Mapping
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClosedError
 
-from .. import protocol
-from ..ttyd import TtydClient
+from jupyter_cloudtty.ttyd import protocol
+from jupyter_cloudtty.ttyd.client import TtydClient
 
 
 class TtydStream:

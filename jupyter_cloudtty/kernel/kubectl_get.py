@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from ._version import __version__
+from jupyter_cloudtty._version import __version__
 
 USER_AGENT = f"jupyter-cloudtty/{__version__} (%kubectl)"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"

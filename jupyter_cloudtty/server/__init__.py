@@ -1,0 +1,1 @@
+"""The Jupyter server extension: configuration, REST and WebSocket handlers, sessions, backends."""

@@ -1,0 +1,1 @@
+"""The Kubernetes backend: shells as CloudShells (REST half), their mirror, their relayed terminals."""

@@ -1,0 +1,1 @@
+"""The local backend: each shell is a process on a PTY of the Jupyter server's machine."""
