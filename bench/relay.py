@@ -10,9 +10,9 @@
   (c) the same ttyd upstream, directly;
   (d) the same upstream through jupyter-server-proxy (``/proxy/<host>:<port>/ws``) on the same Jupyter
       server as (b): what a user would otherwise reach a pod's ttyd with.
-The upstream is the real ttyd 1.7.7 of a shell pod (tests/pods.py: Debian's ttyd in the shell
+The upstream is the real ttyd 1.7.7 of a shell pod (tests/harness/pods.py: Debian's ttyd in the shell
 image's files, a bash per connection; needs root), the file to cat in the pod's home; each Jupyter
-server is its own process (tests/servers.py). Every path ends in bash on a PTY, and is measured the
+server is its own process (tests/harness/servers.py). Every path ends in bash on a PTY, and is measured the
 same way with our ttyd client:
   - throughput: ``stty -echo; exec cat FILE`` (base64 of random bytes), bytes received per second
     (ttyd 1.7.7 may drop the last few KiB as cat exits: a rounding error on the figure);
@@ -56,9 +56,9 @@ from bench.terminal import (  # noqa: E402
     websocket_floor_keystroke,
 )
 from jupyter_cloudtty.ttyd import TtydClient  # noqa: E402
-from tests.kube import EmulatorThread, write_kubeconfig  # noqa: E402
-from tests.pods import HOME, ttyd_pod  # noqa: E402
-from tests.servers import JupyterProcess  # noqa: E402
+from tests.harness.kube import EmulatorThread, write_kubeconfig  # noqa: E402
+from tests.harness.pods import HOME, ttyd_pod  # noqa: E402
+from tests.harness.servers import JupyterProcess  # noqa: E402
 
 TOKEN = "bench-token"
 SHELL = ["bash", "--norc", "--noprofile"]

@@ -33,7 +33,7 @@ from jupyter_cloudtty.ttyd import TtydClient
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
-from tests.servers import JupyterProcess  # noqa: E402  (the same server runner the tests use)
+from tests.harness.servers import JupyterProcess  # noqa: E402  (the same server runner the tests use)
 
 TOKEN = "bench-token"
 

@@ -12,12 +12,12 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.kube_fixtures"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.harness.kube_fixtures"]
 
 
 def pytest_report_header(config) -> str:
-    """The ttyd the pods run (tests/pods.py), built first if this machine has none (tests/rootfs.py)."""
-    from tests import rootfs
+    """The ttyd the pods run (tests/harness/pods.py), built first if this machine has none (tests/harness/rootfs.py)."""
+    from tests.harness import rootfs
 
     try:
         return f"ttyd: {rootfs.ttyd_version()} (Debian {rootfs.suite()}, {rootfs.rootfs()})"

@@ -1,6 +1,6 @@
 """The shell image's recipe (deploy/image/), as CI can check it without a Docker engine.
 
-The Dockerfile and the tests' root filesystem (tests/rootfs.py) install the same package list
+The Dockerfile and the tests' root filesystem (tests/harness/rootfs.py) install the same package list
 from the same Debian suite and run the same setup.sh: that the root filesystem was built at all
 proves the list resolves and installs in that suite (for trixie it did not: no ttyd). These tests
 check that the Dockerfile really uses the shared recipe, and that the result holds what README's
@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests import rootfs
+from tests.harness import rootfs
 
 
 def in_image(*command: str, user: str = "1000:1000") -> str:

@@ -9,7 +9,7 @@ import select
 import signal
 
 from jupyter_cloudtty.server.backends.local import ptys
-from tests.waiting import alive, process_gone
+from tests.harness.waiting import alive, process_gone
 
 JOB = ["bash", "--norc", "--noprofile", "-c", "sleep 300 & echo JOB=$!; wait"]
 

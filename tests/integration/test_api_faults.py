@@ -1,7 +1,7 @@
 """The API server failing for a while (500, 429, no answer): its clients retry with backoff and recover.
 
 The Jupyter server (Kubernetes backend: its watch thread and its REST calls) and the operator
-(kopf) against kmock's emulator, whose ``outage()`` (tests/emulator.py) fails their requests,
+(kopf) against kmock's emulator, whose ``outage()`` (tests/harness/emulator.py) fails their requests,
 and cuts or silences their open watches, until the test ends it. The test's own calls (``kube``,
 as kubectl from elsewhere) still get through.
 """
@@ -15,10 +15,10 @@ from itertools import pairwise
 
 import pytest
 
+from tests.harness.kube import NS
+from tests.harness.sse import EventStream
+from tests.harness.waiting import eventually
 from tests.integration.test_operator import Running, cloudshell, ready_endpoint, run_pod, wait_phase
-from tests.kube import NS
-from tests.sse import EventStream
-from tests.waiting import eventually
 
 LIST = re.compile(rf"^/apis/cloudshell\.cloudtty\.io/v1alpha1/namespaces/{NS}/cloudshells\?(?!.*watch=)")
 FAULTS = [pytest.param(500, id="500"), pytest.param(429, id="429"), pytest.param(None, id="no-answer")]
@@ -50,7 +50,7 @@ def unhandled(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
 
 
-@pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
+@pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 @pytest.mark.parametrize("status", FAULTS)
 async def test_during_an_outage_users_get_clear_errors_and_after_it_all_works(
     api, k8s, kube, pods, connect, events_url, jp_auth_header, info, caplog, status

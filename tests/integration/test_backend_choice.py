@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.kube import EmulatorThread, write_kubeconfig
+from tests.harness.kube import EmulatorThread, write_kubeconfig
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from tests.servers import JupyterProcess
+from tests.harness.servers import JupyterProcess
 
 NOTEBOOK = Path(__file__).parents[2] / "binder" / "README.ipynb"
 

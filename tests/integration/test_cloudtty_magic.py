@@ -11,10 +11,10 @@ import re
 
 from tornado.httpclient import HTTPClientError
 
-from tests.hub import Hub
-from tests.ipython import text_rows
-from tests.kernels import ServerKernel
-from tests.servers import JupyterProcess
+from tests.harness.hub import Hub
+from tests.harness.ipython import text_rows
+from tests.harness.kernels import ServerKernel
+from tests.harness.servers import JupyterProcess
 
 LOCAL = ("--CloudTTY.backend=local",)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_cloudtty._version import __version__
-from tests.sse import EventStream
+from tests.harness.sse import EventStream
 
 
 def shell_event(kind: str, name: str, phase: str | None = None):

@@ -1,6 +1,6 @@
 """Through a real JupyterHub: users reach their own shells through the hub's proxy, never another's.
 
-One hub (tests/hub.py: JupyterHub, configurable-http-proxy from npm, local-process servers) serves
+One hub (tests/harness/hub.py: JupyterHub, configurable-http-proxy from npm, local-process servers) serves
 the whole module; alice's and bob's servers use the local backend. Each test names its own shells;
 a failing test's report ends with the logs of the hub, the proxy and both servers.
 """
@@ -11,7 +11,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.hub import Hub, logs_on_failure
+from tests.harness.hub import Hub, logs_on_failure
 
 # Passed by the hub to every single-user server. A list option is given by repeating it: the server
 # parses its command line before it knows CloudTTY's traits, so a ["a", "b"] literal would be one item.

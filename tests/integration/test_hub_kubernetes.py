@@ -1,6 +1,6 @@
 """Cluster shells on a real JupyterHub: a user's server owns the user's CloudShells.
 
-One hub (tests/hub.py) with alice's server on the Kubernetes backend, watching a namespace of
+One hub (tests/harness/hub.py) with alice's server on the Kubernetes backend, watching a namespace of
 an emulated API server (its owner: the hub user, JUPYTERHUB_USER). Everything goes through the
 hub's proxy with the hub's auth. That her shells are no one else's (another user's server, a
 forged owner label) is an attack of tests/security/attacks.py; the hub's refusal of another
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hub import Hub, logs_on_failure
-from tests.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
+from tests.harness.hub import Hub, logs_on_failure
+from tests.harness.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
 
 OWNER = "jupyter-cloudtty.io/owner"
 

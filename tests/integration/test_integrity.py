@@ -1,6 +1,6 @@
 """Integrity: every byte through a terminal arrives once and in order, checked by SHA-256 at both ends.
 
-The relayed sessions' upstream is a real ttyd 1.7.7 in a pod (tests/pods.py). Output: the pod's
+The relayed sessions' upstream is a real ttyd 1.7.7 in a pod (tests/harness/pods.py). Output: the pod's
 program writes a stream the test can write too (``Blocks``: numbered copies of a random block put
 in the pod's home), so the test knows the SHA-256 of what the program wrote. Input: the program
 digests what it read with its own ``sha256sum``. Digests are computed as bytes arrive; no test
@@ -29,13 +29,13 @@ from pathlib import Path
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import input_while_paused_arrives_once_in_order, read_the_stream, read_to_the_end
-from tests.kube import SHELL
+from tests.harness.checks import input_while_paused_arrives_once_in_order, read_the_stream, read_to_the_end
+from tests.harness.kube import SHELL
 
 GIB = 1 << 30
 MIB = 1 << 20
 NOTHING = (0, hashlib.sha256().hexdigest())  # what read_to_the_end gives for no output
-cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
+cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 
 
 @pytest.fixture

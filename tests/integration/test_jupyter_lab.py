@@ -1,6 +1,6 @@
 """README's run command: `jupyter lab` serves the extension with no further step."""
 
-from tests.servers import JupyterProcess
+from tests.harness.servers import JupyterProcess
 
 
 async def test_jupyter_lab_serves_shells_and_terminals(tmp_path):

@@ -20,9 +20,9 @@ import psutil
 import pytest
 import yaml
 
-from tests.ipython import run_cell, shell, text_rows
-from tests.kube import NS, EmulatorThread, write_kubeconfig
-from tests.waiting import process_gone
+from tests.harness.ipython import run_cell, shell, text_rows
+from tests.harness.kube import NS, EmulatorThread, write_kubeconfig
+from tests.harness.waiting import process_gone
 
 
 def _ago(**delta: float) -> str:

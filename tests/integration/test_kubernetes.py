@@ -2,8 +2,8 @@
 
 The server runs with ``c.CloudTTY.backend = "kubernetes"`` and a kubeconfig pointing at the
 emulator; the official client talks to it over HTTP. A shell's pod is the real ttyd 1.7.7 in the
-shell image's files, at an address of its own (tests/pods.py), reached through ``connect_via =
-"url"``; what the operator would write into a CloudShell's status, the tests write (tests/kube.py,
+shell image's files, at an address of its own (tests/harness/pods.py), reached through ``connect_via =
+"url"``; what the operator would write into a CloudShell's status, the tests write (tests/harness/kube.py,
 ShellPods). What a test knows of the pod it knows as a user would: the terminal's output, the
 files the shell wrote in its home (``pod.home``), the pod's processes (as its ``ps`` shows them)
 and ttyd's own log. Requests that try to set what the server decides, and another user's shells,
@@ -21,23 +21,23 @@ from pathlib import Path
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import (
+from tests.harness.checks import (
     pause_holds_output_and_resume_delivers_it,
     resumed_in_the_same_process,
     sizes_reach_the_program,
 )
-from tests.emulator import Operator
+from tests.harness.emulator import Operator
+from tests.harness.kube import NS, TOKEN
+from tests.harness.pods import Pod
+from tests.harness.sse import EventStream
+from tests.harness.waiting import eventually
 from tests.integration.test_operator import serve_on_node_port
-from tests.kube import NS, TOKEN
-from tests.pods import Pod
-from tests.sse import EventStream
-from tests.waiting import eventually
 
 CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
 OWNER = "jupyter-cloudtty.io/owner"
 
 
-pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
+pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 
 
 @pytest.fixture
@@ -395,7 +395,7 @@ async def test_info_says_kubernetes_where_and_why(jp_fetch, k8s):
 @pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort"}])
 async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_works(api, k8s, kube, connect, tmp_path):
     """Our operator (kopf) reconciles the shell the server created; the tests play the kubelet (the
-    Job's container run as a real pod, tests/pods.py), the EndpointSlice controller and the API
+    Job's container run as a real pod, tests/harness/pods.py), the EndpointSlice controller and the API
     server's NodePort allocation, whose node address and port are the pod's ttyd's."""
     operator = await Operator(k8s.k8s).start()
     try:

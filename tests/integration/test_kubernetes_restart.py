@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
-from tests.servers import JupyterProcess
+from tests.harness.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
+from tests.harness.servers import JupyterProcess
 
 
 async def test_a_restarted_server_lists_and_reaches_the_shells_again(tmp_path):

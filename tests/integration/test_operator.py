@@ -3,7 +3,7 @@
 What Kubernetes' own controllers would do (the Job controller starting a pod, the kubelet
 marking it Ready, EndpointSlices, a Gateway accepting a route) the tests do over HTTP; where a
 test needs the pod itself, ``serve_on_node_port`` runs the Job's container as a real pod (the
-real ttyd in the shell image's files, tests/pods.py).
+real ttyd in the shell image's files, tests/harness/pods.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, AsyncIterator
 
 from jupyter_cloudtty.operator.settings import GatewayRef, Settings
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.emulator import Api, Operator, emulated_kubernetes
-from tests.kube import ThreadedApi
-from tests.pods import UID, Pod, container_env, expand
-from tests.waiting import eventually
+from tests.harness.emulator import Api, Operator, emulated_kubernetes
+from tests.harness.kube import ThreadedApi
+from tests.harness.pods import UID, Pod, container_env, expand
+from tests.harness.waiting import eventually
 
 NS = "team"
 
@@ -95,7 +95,7 @@ async def serve_on_node_port(api: Api | ThreadedApi, home: Path, name: str = "s1
     """Play what follows the operator's Job and Service of a NodePort shell, and yield the pod.
 
     The kubelet runs the Job's pod: its container's command with the env the kubelet gives it,
-    ``$(VAR)`` expanded, as a real pod (tests/pods.py: the real ttyd, its home the folder
+    ``$(VAR)`` expanded, as a real pod (tests/harness/pods.py: the real ttyd, its home the folder
     ``home``); the node's address is the pod's and the API server allocates the container's port
     as the nodePort, so the accessUrl the operator writes (node address:nodePort) is the pod's
     ttyd; the pod is Running and Ready, its endpoint ready. The pod is stopped at exit.

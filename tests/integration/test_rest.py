@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.waiting import alive, process_gone
+from tests.harness.waiting import alive, process_gone
 
 
 async def test_create_get_list_delete(api, jp_base_url):

@@ -5,8 +5,8 @@ Runs `jupyter server` as its own process, as a user would, and stops it with SIG
 
 import re
 
-from tests.servers import JupyterProcess
-from tests.waiting import alive, process_gone
+from tests.harness.servers import JupyterProcess
+from tests.harness.waiting import alive, process_gone
 
 
 async def test_sigterm_leaves_no_shell_process_behind(tmp_path):

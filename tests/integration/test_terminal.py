@@ -8,12 +8,12 @@ import re
 import socket
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.checks import (
+from tests.harness.checks import (
     pause_holds_output_and_resume_delivers_it,
     resumed_in_the_same_process,
     sizes_reach_the_program,
 )
-from tests.waiting import alive, eventually, process_gone
+from tests.harness.waiting import alive, eventually, process_gone
 
 HOST = socket.gethostname()
 

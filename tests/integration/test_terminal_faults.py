@@ -1,8 +1,8 @@
 """Faults while a terminal streams: what the browser is told, and what it costs the server.
 
-- the pod's ttyd killed mid-stream (the real ttyd in a pod, tests/pods.py, SIGKILLed: no close
+- the pod's ttyd killed mid-stream (the real ttyd in a pod, tests/harness/pods.py, SIGKILLed: no close
   frame, the socket just goes): the browser's close says so, with the shell's status when the
-  operator marks it Failed (the real operator, tests/emulator.py), else 4005 after a short wait;
+  operator marks it Failed (the real operator, tests/harness/emulator.py), else 4005 after a short wait;
   a ttyd whose close frame says its process ended (the stand-in: ttyd 1.7.7 sends none) is not
   kept waiting for;
 - a local shell's process killed mid-stream: 4000 naming the signal (killed while idle:
@@ -27,16 +27,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.checks import read_the_stream, read_to_the_end
-from tests.emulator import Operator
+from tests.harness.checks import read_the_stream, read_to_the_end
+from tests.harness.emulator import Operator
+from tests.harness.kube import NS, ShellPods, ready_condition, server_args, write_kubeconfig
+from tests.harness.pods import Pod
+from tests.harness.servers import JupyterProcess
+from tests.harness.ttyd_server import TtydServer
+from tests.harness.waiting import eventually
 from tests.integration.test_operator import pod_name, serve_on_node_port
-from tests.kube import NS, ShellPods, ready_condition, server_args, write_kubeconfig
-from tests.pods import Pod
-from tests.servers import JupyterProcess
-from tests.ttyd_server import TtydServer
-from tests.waiting import eventually
 
-cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
+cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 STREAM = ["sh", "-c", "exec yes streaming"]
 LOST = "the connection to the shell's terminal was lost mid-stream (its ttyd no longer answers)"
 
@@ -71,7 +71,7 @@ async def test_a_ttyd_that_closes_as_its_process_ends_then_exits_ends_the_termin
     """ttyd's close frame says its process ended: no need to ask whether it still answers (a
     ``once`` ttyd exits then) nor to wait for the status.
 
-    On the stand-in (tests/ttyd_server.py): ttyd 1.7.7's source means to close with 1000 when its
+    On the stand-in (tests/harness/ttyd_server.py): ttyd 1.7.7's source means to close with 1000 when its
     process exits 0, but Debian's build (libwebsockets 4.3) drops the connection without a close
     frame, so no real ttyd here sends one; a ttyd of another build may.
     """

@@ -6,7 +6,7 @@ same output bytes in the same order. Where ttyd merely dropped the connection, o
 closes with a real code: for a local shell 1000 or 4000 by the exit status; for a relayed one
 1000, as ttyd tells no exit status.
 
-A pod (tests/pods.py: the same ttyd 1.7.7, in the shell image's files) gives the recorded answers,
+A pod (tests/harness/pods.py: the same ttyd 1.7.7, in the shell image's files) gives the recorded answers,
 directly and through our relay, but for one thing the recording happened not to show: what bash
 writes as it exits may be cut short (``replay_as_ttyd_ends``). The pod also replays the third
 recorded session, a ttyd started without ``-W`` ignoring input (a shell of ours is always writable,
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient, protocol
-from tests.checks import replay
-from tests.kube import SHELL
-from tests.pods import ttyd_pod
+from tests.harness.checks import replay
+from tests.harness.kube import SHELL
+from tests.harness.pods import ttyd_pod
 
 TRANSCRIPT = Path(__file__).parents[1] / "data" / "ttyd-1.7.7-transcript.json"  # captured from a real ttyd 1.7.7
 READ_ONLY = "without -W input is ignored"
@@ -41,7 +41,7 @@ def recorded_sessions():
 
 
 SESSIONS = {note: frames for note, frames in recorded_sessions()}
-cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/kube_fixtures.py
+cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 
 
 @pytest.fixture

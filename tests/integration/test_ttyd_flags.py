@@ -1,7 +1,7 @@
 """Every ttyd flag the operator renders, as the real ttyd 1.7.7 (Debian's) takes it.
 
 Each test renders a shell's Job (``manifests.job``), runs its container's command line with the env
-the kubelet gives it (``$(VAR)`` expanded; a Secret's value read) as a pod (tests/pods.py), and
+the kubelet gives it (``$(VAR)`` expanded; a Secret's value read) as a pod (tests/harness/pods.py), and
 connects as a client of the pod would: at the route's base path, with the credential, with
 ``?arg=``. What it checks is what the shell's user sees: the shell's own command runs (its output,
 computed by the shell, never a flag's value taken for the command), and each flag does what it is
@@ -25,8 +25,8 @@ from jupyter_cloudtty.operator import manifests
 from jupyter_cloudtty.operator.settings import GatewayRef, Settings
 from jupyter_cloudtty.ttyd import TtydClient, TtydClosed
 from jupyter_cloudtty.ttyd.protocol import client_option_value
-from tests.pods import Pod, container_env, expand
-from tests.waiting import eventually
+from tests.harness.pods import Pod, container_env, expand
+from tests.harness.waiting import eventually
 
 NS = "team"
 POD = "cloudshell-s1-x7k2p"

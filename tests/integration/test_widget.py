@@ -9,10 +9,10 @@ import json
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.kernels import ServerKernel
-from tests.servers import JupyterProcess
+from tests.harness.kernels import ServerKernel
+from tests.harness.servers import JupyterProcess
+from tests.harness.waiting import eventually
 from tests.ui.tcp_proxy import TcpProxy
-from tests.waiting import eventually
 
 BASH = ("--CloudTTY.backend=local", "--CloudTTY.shell_command=bash", "--CloudTTY.shell_command=--norc",
         "--CloudTTY.shell_command=--noprofile")  # fmt: skip

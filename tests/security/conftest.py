@@ -1,4 +1,4 @@
-"""The security suite: a reproducible Hypothesis profile (the cluster's fixtures: tests/kube_fixtures.py)."""
+"""The security suite: a reproducible Hypothesis profile (the cluster's fixtures: tests/harness/kube_fixtures.py)."""
 
 from __future__ import annotations
 

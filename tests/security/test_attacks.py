@@ -12,7 +12,8 @@ import logging
 
 import pytest
 
-from tests.kube import write_kubeconfig
+from tests.harness.kube import write_kubeconfig
+from tests.harness.sse import EventStream
 from tests.security.attacks import (
     ATTACKS,
     BROWSER,
@@ -34,7 +35,6 @@ from tests.security.attacks import (
     Refused,
 )
 from tests.security.world import Answer, ClusterWorld, LocalWorld, Server, own_processes
-from tests.sse import EventStream
 
 
 @pytest.fixture

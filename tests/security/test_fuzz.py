@@ -37,7 +37,7 @@ from jupyter_cloudtty.cloudshell.spec import (
 from jupyter_cloudtty.server.backends.kubernetes import policy
 from jupyter_cloudtty.ttyd import protocol
 from jupyter_cloudtty.ttyd.protocol import ProtocolError
-from tests.kube import NS, write_kubeconfig
+from tests.harness.kube import NS, write_kubeconfig
 from tests.security.world import Server, extension, own_processes
 from tests.test_shells import FULL_SPEC
 

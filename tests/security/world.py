@@ -18,8 +18,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 
 from jupyter_cloudtty.server.backends.kubernetes import policy
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.kube import NS, ShellPods, ThreadedApi
-from tests.pods import Pod
+from tests.harness.kube import NS, ShellPods, ThreadedApi
+from tests.harness.pods import Pod
 
 
 def extension(serverapp: Any) -> Any:
@@ -128,7 +128,7 @@ def requests_served(pod: Pod) -> int:
 
 class ClusterWorld:
     """Bob's server; alice's CloudShell ``a-kept`` as her server creates it; ``forged``, labelled as
-    bob's but annotated as mallory's; both Ready, each with a real ttyd pod (tests/pods.py); bob's
+    bob's but annotated as mallory's; both Ready, each with a real ttyd pod (tests/harness/pods.py); bob's
     own ``b-own``."""
 
     def __init__(self, server: Server, kube: ThreadedApi, pods: ShellPods):

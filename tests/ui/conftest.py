@@ -1,6 +1,6 @@
 """Real-browser tests: `jupyter lab` with the extension, driven by Playwright in Debian's Chromium.
 
-The server is a real `jupyter lab` process on 127.0.0.1 with a token (tests/servers.py), its
+The server is a real `jupyter lab` process on 127.0.0.1 with a token (tests/harness/servers.py), its
 shells real PTYs; the browser is /usr/bin/chromium (Playwright never downloads one). Screenshots
 go to tests/ui/output/.
 """
@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.servers import STARTED, JupyterProcess
+from tests.harness.servers import STARTED, JupyterProcess
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parent / "output"

@@ -1,14 +1,14 @@
 """The same panel and terminals with the Kubernetes backend: shells are CloudShells on an emulated
-API server (tests/kube.py), their terminals the real ttyd 1.7.7 of a pod (tests/pods.py) that the
+API server (tests/harness/kube.py), their terminals the real ttyd 1.7.7 of a pod (tests/harness/pods.py) that the
 server relays. The UI does not care: it shows the phases as the operator writes them."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
 
-from tests.emulator import Api
-from tests.kube import NS, SHELL, EmulatorThread, ready_condition, write_kubeconfig
-from tests.pods import RunningPod, ttyd_pod
+from tests.harness.emulator import Api
+from tests.harness.kube import NS, SHELL, EmulatorThread, ready_condition, write_kubeconfig
+from tests.harness.pods import RunningPod, ttyd_pod
 from tests.ui.conftest import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
 
 

@@ -59,9 +59,9 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 
 from jupyter_cloudtty.server.backends.local.ptys import processes
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.waiting import process_gone
+from tests.harness.waiting import process_gone
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Where .ci/run installs the proxy: npm install --prefix .ci/node configurable-http-proxy
 NPM_PROXY = REPO / ".ci" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 PASSWORD = "cloudtty-hub-test-password"  # everyone's (SharedPasswordAuthenticator needs 8+ characters)
@@ -102,7 +102,7 @@ def free_port() -> int:
 
 # The hub's configuration file; values come from hub.json next to it.
 CONFIG = '''\
-"""jupyterhub_config.py written by tests/hub.py."""
+"""jupyterhub_config.py written by tests/harness/hub.py."""
 import asyncio, json, subprocess
 from pathlib import Path
 
@@ -358,7 +358,7 @@ class Hub:
     def user(self, name: str) -> HubUser:
         """A user of this hub, with an API token made for them (once) by the admin API."""
         if name not in self._users:
-            status, data = self.hub_request("POST", f"users/{name}/tokens", {"note": "tests/hub.py"})
+            status, data = self.hub_request("POST", f"users/{name}/tokens", {"note": "tests/harness/hub.py"})
             if status != 201:
                 raise HubError(f"no token for {name}: {status} {data}\n{self.logs()}")
             self._users[name] = HubUser(self, name, data["token"])

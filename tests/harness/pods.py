@@ -1,7 +1,7 @@
 """A shell pod for tests: the real ttyd 1.7.7 (Debian's) run in the shell image's files.
 
 What a kubelet does for a CloudShell's pod, in a process: the container's command runs in the
-image's root filesystem (tests/rootfs.py) with ``chroot``, as the image's user 1000, in a mount,
+image's root filesystem (tests/harness/rootfs.py) with ``chroot``, as the image's user 1000, in a mount,
 UTS and PID namespace of its own (``unshare``): ``/proc``, ``/dev``, ``/dev/pts``, a fresh ``/tmp``
 and the pod's home (a folder of the test, so a test reads what the shell wrote) are mounted there
 only, and go with the namespace (nothing to unmount, even after a crash); the hostname is the
@@ -34,7 +34,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from tests.rootfs import rootfs
+from tests.harness.rootfs import rootfs
 
 PORT = 7681  # the container port of the operator's Job
 UID = 1000  # the image's user (USER 1000 in deploy/image/Dockerfile)

@@ -1,6 +1,6 @@
 """A Python stand-in for ttyd, for faults the real ttyd cannot be made to produce.
 
-The pods of the tests run the real ttyd 1.7.7 (tests/pods.py). This stand-in remains for what
+The pods of the tests run the real ttyd 1.7.7 (tests/harness/pods.py). This stand-in remains for what
 that ttyd never does on cue, e.g. a close frame with a code when its process ends (ttyd means to,
 but 1.7.7 on Debian's libwebsockets 4.3 drops the connection instead); a test that uses it says
 which fault in its docstring. It speaks ttyd 1.7's protocol on 127.0.0.1.
@@ -269,8 +269,8 @@ class TtydProcess:
     """
 
     def __init__(self, argv: list[str], *, cwd: str | Path, env: dict[str, str] | None = None):
-        root = str(Path(__file__).parents[1])
-        self.argv = [sys.executable, "-m", "tests.ttyd_server", *argv]
+        root = str(Path(__file__).parents[2])
+        self.argv = [sys.executable, "-m", "tests.harness.ttyd_server", *argv]
         self.cwd = cwd
         self.env = {**os.environ, "PYTHONPATH": root, "PS1": "$ ", **(env or {})}
         self.process: subprocess.Popen | None = None
@@ -306,6 +306,6 @@ async def _serve(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    # python -m tests.ttyd_server COMMAND...: serve on a free port of 127.0.0.1, printed first; shells
+    # python -m tests.harness.ttyd_server COMMAND...: serve on a free port of 127.0.0.1, printed first; shells
     # start in the working directory (TtydProcess, benchmarks).
     asyncio.run(_serve(sys.argv[1:] or ["bash", "--norc", "--noprofile"]))

@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.waiting import eventually
+from tests.harness.waiting import eventually
 
 
 async def pause_holds_output_and_resume_delivers_it(
