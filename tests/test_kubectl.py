@@ -16,7 +16,7 @@ from jupyter_cloudtty.kernel.kubectl import parse
         ("get pods -o json", "get", "json", False, False, True),
         ("get pods -oyaml", "get", "yaml", False, False, True),
         ("get pods --output=json", "get", "json", False, False, True),
-        ("get pods -o wide", "get", "wide", False, False, False),
+        ("get pods -o wide", "get", "wide", False, True, False),  # a table: the server's wide columns
         (
             "get pods -o 'custom-columns=NAME:.metadata.name'",
             "get",
@@ -51,3 +51,15 @@ def test_quotes_are_split_as_a_shell_splits_them():
     assert parse("get pods -l 'app in (web, api)'").args == ("get", "pods", "-l", "app in (web, api)")
     with pytest.raises(ValueError):
         parse("get 'pods")
+
+
+def test_flags_with_their_values_however_written():
+    command = parse("--context=prod get pods -nns -lapp=web --field-selector x=y -A --show-labels -o wide")
+    assert command.flags == (
+        ("--context", "prod"), ("-n", "ns"), ("-l", "app=web"), ("--field-selector", "x=y"), ("-A", None),
+        ("--show-labels", None),
+    )  # fmt: skip
+    assert (command.context, command.namespace, command.all_namespaces, command.output) == ("prod", "ns", True, "wide")
+    assert parse("get pods -n=a --namespace b").namespace == "b"  # the last one wins, as in kubectl
+    assert not parse("get pods --all-namespaces=false").all_namespaces
+    assert parse("get pods -n").flags == (("-n", None),)  # no value: kubectl will say so

@@ -1,6 +1,18 @@
-"""The scrollback kept for late clients."""
+"""The session layer (server/sessions.py): the scrollback kept for late clients, and ``Session``, one
+terminal stream shared by many clients, against an in-memory stream; what each client is shown."""
 
-from jupyter_cloudtty.server.sessions import Scrollback
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from jupyter_cloudtty.server import sessions
+from jupyter_cloudtty.server.backends.kubernetes.backend import KubernetesBackend
+from jupyter_cloudtty.server.backends.kubernetes.policy import Policy
+from jupyter_cloudtty.server.sessions import Resume, Scrollback, Session
+from tests.harness.waiting import eventually
 
 
 def test_keeps_everything_under_the_limit():
@@ -47,3 +59,472 @@ def test_offsets_count_every_byte_ever_appended():
     assert scrollback.since(72) == b"line 9\r\n"
     assert scrollback.since(0) == b"line 8\r\nline 9\r\n"  # older than what is kept: all of it
     assert scrollback.since(80) == b""
+
+
+# --- Session: one terminal stream, many clients ----------------------------------------------------
+
+
+class FakeStream:
+    """A terminal stream in memory: the test is the program (``emit``) and reads what was typed."""
+
+    def __init__(self) -> None:
+        self._output: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        self.reads = 0  # read() calls: what the session has taken from the program
+        self.typed = bytearray()
+        self.sizes: list[tuple[int, int]] = []
+        self.flow: list[str] = []  # "pause" / "resume", in order
+        self.closed = False
+
+    def emit(self, data: bytes | Exception) -> None:
+        """The program writes ``data``; ``b""`` ends its output, an exception fails the read."""
+        self._output.put_nowait(data)
+
+    @property
+    def held(self) -> int:
+        """Chunks written by the program that the session has not read (in a PTY: its buffer)."""
+        return self._output.qsize()
+
+    async def read(self) -> bytes:
+        self.reads += 1
+        data = b"" if self.closed else await self._output.get()
+        if isinstance(data, Exception):
+            raise data
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self.typed += data
+
+    def resize(self, rows: int, columns: int) -> None:
+        self.sizes.append((rows, columns))
+
+    def pause(self) -> None:
+        self.flow.append("pause")
+
+    def resume(self) -> None:
+        self.flow.append("resume")
+
+    def close(self) -> None:
+        self.closed = True
+        self._output.put_nowait(b"")
+
+
+class Viewer:
+    """A client as a browser sees it: the bytes shown, in order, and the close it got.
+
+    A ``slow`` viewer takes each chunk only when the test lets it (``let_through``), as a browser on a
+    slow network whose WebSocket writes do not complete.
+    """
+
+    def __init__(self, slow: bool = False) -> None:
+        self.shown = bytearray()
+        self.closed: tuple[int, str] | None = None
+        self._changed = asyncio.Condition()
+        self._gate: asyncio.Queue[None] | None = asyncio.Queue() if slow else None
+        self.writing = asyncio.Event()  # set while a chunk waits to be let through
+
+    def let_through(self, chunks: int = 1) -> None:
+        assert self._gate is not None
+        for _ in range(chunks):
+            self._gate.put_nowait(None)
+
+    async def send_output(self, data: bytes) -> None:
+        if self._gate is not None:
+            self.writing.set()
+            await self._gate.get()
+            self.writing.clear()
+        async with self._changed:
+            self.shown += data
+            self._changed.notify_all()
+
+    def end(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    async def shows(self, data: bytes, timeout: float = 5) -> None:
+        """Wait until everything shown so far is ``data``."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: bytes(self.shown) == data), timeout)
+
+
+_terminals: list[Terminal] = []
+
+
+@pytest.fixture(autouse=True)
+def _end_the_sessions():
+    """End each test's sessions, and let their pumps finish, rather than leave them pending."""
+    yield
+    ended = [term.session for term in _terminals]
+    _terminals.clear()
+    for session in ended:
+        session.end(1000, "the test is over")
+    if ended:
+        drained = asyncio.gather(*(session.drained() for session in ended))
+        asyncio.get_event_loop().run_until_complete(asyncio.wait_for(drained, 5))
+
+
+class Terminal:
+    """A session over a FakeStream, with the opener's calls recorded."""
+
+    def __init__(self, scrollback_bytes: int = 1024, stream: FakeStream | None = None) -> None:
+        self.stream = stream or FakeStream()
+        self.opened: list[tuple[int, int]] = []
+        self.last_detaches = 0
+        _terminals.append(self)
+        self.session = Session(
+            self._open,
+            title="t",
+            preferences={},
+            scrollback_bytes=scrollback_bytes,
+            on_last_detach=self._last_detach,
+        )
+
+    async def _open(self, rows: int, columns: int) -> FakeStream:
+        self.opened.append((rows, columns))
+        await asyncio.sleep(0)  # opening takes a turn of the loop, as connecting does
+        return self.stream
+
+    def _last_detach(self) -> None:
+        self.last_detaches += 1
+
+    async def join(
+        self, viewer: Viewer, size: tuple[int, int] | None = (24, 80), resume: Resume | None = None
+    ) -> Viewer:
+        """What the terminal handler does for a client: open, attach, show the replay first."""
+        await self.session.open(size)
+        replay = self.session.attach(viewer, size, resume)
+        viewer.shown += replay
+        if self.session.ended:
+            viewer.end(*self.session.ended)
+        return viewer
+
+    async def output(self, data: bytes, *viewers: Viewer) -> None:
+        """The program writes ``data``; wait until every viewer has shown all of it."""
+        expected = [bytes(v.shown) + data for v in viewers]
+        self.stream.emit(data)
+        for viewer, shown in zip(viewers, expected, strict=True):
+            await viewer.shows(shown)
+
+
+async def test_output_reaches_every_client_in_order():
+    term = Terminal()
+    a, b = await term.join(Viewer()), await term.join(Viewer())
+    await term.output(b"one\r\n", a, b)
+    c = await term.join(Viewer())
+    await term.output(b"two\r\n", a, b, c)
+    assert a.shown == b.shown == b"one\r\ntwo\r\n"
+    assert c.shown == b"one\r\ntwo\r\n"  # the scrollback, then live: nothing missed, nothing twice
+    assert term.opened == [(24, 80)]  # one program, started for the first client
+
+
+async def test_a_late_client_gets_the_recent_output_from_a_line_start():
+    term = Terminal(scrollback_bytes=20)
+    first = await term.join(Viewer())
+    for i in range(10):
+        await term.output(b"line %d\r\n" % i, first)
+    late = await term.join(Viewer())
+    assert late.shown == b"line 8\r\nline 9\r\n"  # at most 20 bytes, from the start of a line
+    await term.output(b"more\r\n", first, late)
+
+
+async def test_a_client_attaching_while_output_is_delivered_sees_each_byte_once():
+    term = Terminal()
+    slow = await term.join(Viewer(slow=True))
+    term.stream.emit(b"first\r\n")
+    await asyncio.wait_for(slow.writing.wait(), 5)  # the session is writing "first" to the slow client
+    late = await term.join(Viewer())
+    assert late.shown == b"first\r\n"  # in the replay, so not live again
+    slow.let_through(2)
+    await slow.shows(b"first\r\n")
+    await term.output(b"second\r\n", slow, late)
+    assert late.shown == slow.shown == b"first\r\nsecond\r\n"
+
+
+async def test_a_slow_client_holds_the_program_back_instead_of_filling_memory():
+    """As the module promises: the session reads no more until every client has taken the last chunk;
+    the others get that chunk at once, the next one when the slow client has taken it too."""
+    term = Terminal()
+    fast, slow = await term.join(Viewer()), await term.join(Viewer(slow=True))
+    term.stream.emit(b"a" * 1000)
+    await fast.shows(b"a" * 1000)  # not held up by the slow client
+    term.stream.emit(b"b" * 1000)
+    term.stream.emit(b"c" * 1000)
+    for _ in range(10):  # turns of the loop in which a session that did not wait would read on
+        await asyncio.sleep(0)
+    assert (term.stream.reads, term.stream.held) == (1, 2)  # the rest waits in the program's buffer
+    assert fast.shown == b"a" * 1000 and slow.shown == b""
+    slow.let_through(3)
+    await slow.shows(b"a" * 1000 + b"b" * 1000 + b"c" * 1000)
+    await fast.shows(b"a" * 1000 + b"b" * 1000 + b"c" * 1000)
+
+
+async def test_a_client_back_from_a_drop_gets_only_what_it_missed():
+    term = Terminal()
+    other = await term.join(Viewer())
+    browser = await term.join(Viewer(), resume=("tab-1", 0))
+    await term.output(b"one\r\n", other, browser)
+    term.session.detach(browser)  # the network drops
+    await term.output(b"two\r\n", other)
+    back = await term.join(Viewer(), resume=("tab-1", len(browser.shown)))
+    assert back.shown == b"two\r\n"
+
+    # The count goes on across connections: the next resume counts from the first connection's start.
+    received = len(browser.shown) + len(back.shown)
+    await term.output(b"three\r\n", other, back)
+    received += len(b"three\r\n")
+    term.session.detach(back)
+    await term.output(b"four\r\n", other)
+    again = await term.join(Viewer(), resume=("tab-1", received))
+    assert again.shown == b"four\r\n"
+
+
+async def test_output_lost_in_flight_is_replayed_on_resume():
+    term = Terminal()
+    browser = await term.join(Viewer(), resume=("tab-1", 0))
+    await term.output(b"one\r\n", browser)
+    await term.output(b"two\r\n", browser)
+    term.session.detach(browser)  # "two" was sent, but the drop lost it: the browser counted only "one"
+    back = await term.join(Viewer(), resume=("tab-1", len(b"one\r\n")))
+    assert back.shown == b"two\r\n"
+
+
+@pytest.mark.parametrize(
+    "client, received, replay",
+    [
+        ("tab-1", 10_000, b""),  # more than was ever sent: nothing, never a repeat
+        ("unknown", 5, b"one\r\ntwo\r\n"),  # an id this session does not know: everything kept
+    ],
+)
+async def test_a_resume_the_session_cannot_place(client, received, replay):
+    term = Terminal()
+    browser = await term.join(Viewer(), resume=("tab-1", 0))
+    await term.output(b"one\r\ntwo\r\n", browser)
+    term.session.detach(browser)
+    back = await term.join(Viewer(), resume=(client, received))
+    assert back.shown == replay
+
+
+async def test_a_resume_older_than_the_scrollback_gets_what_is_kept():
+    term = Terminal(scrollback_bytes=16)
+    browser = await term.join(Viewer(), resume=("tab-1", 0))
+    await term.output(b"line 0\r\n", browser)
+    term.session.detach(browser)
+    other = await term.join(Viewer())
+    for i in range(1, 10):
+        await term.output(b"line %d\r\n" % i, other)
+    back = await term.join(Viewer(), resume=("tab-1", 8))
+    assert back.shown == b"line 8\r\nline 9\r\n"
+
+
+async def test_the_session_remembers_the_most_recent_clients_for_resuming():
+    term = Terminal()
+    first = await term.join(Viewer(), resume=("first", 0))
+    await term.output(b"one\r\n", first)
+    term.session.detach(first)
+    for i in range(sessions.RESUMABLE_CLIENTS):
+        term.session.detach(await term.join(Viewer(), resume=(f"c{i}", 0)))
+    assert (await term.join(Viewer(), resume=("first", 5))).shown == b"one\r\n"  # forgotten: all of it
+    assert (await term.join(Viewer(), resume=(f"c{sessions.RESUMABLE_CLIENTS - 1}", 5))).shown == b""
+
+
+async def test_the_terminal_takes_the_size_of_whoever_types():
+    term = Terminal()
+    a = await term.join(Viewer(), size=(30, 100))
+    assert term.opened == [(30, 100)] and term.stream.sizes == []
+    b = await term.join(Viewer(), size=(50, 120))
+    assert term.stream.sizes == [(50, 120)]  # the latest client's
+    await term.session.write(a, b"ls\r")
+    assert term.stream.sizes == [(50, 120), (30, 100)] and term.stream.typed == b"ls\r"
+    term.session.resize(b, 40, 90)
+    assert term.stream.sizes[-1] == (40, 90)
+    term.session.detach(b)
+    term.session.resize(b, 10, 10)  # a client that left resizes nothing
+    assert term.stream.sizes[-1] == (40, 90)
+
+
+async def test_a_sizeless_client_never_resizes_the_terminal():
+    """The kernel's connection of a widget: it types, but the browser's size stays."""
+    term = Terminal()
+    await term.join(Viewer(), size=(30, 100))
+    kernel = await term.join(Viewer(), size=None)
+    await term.session.write(kernel, b"echo hi\r")
+    assert term.stream.sizes == [] and term.stream.typed == b"echo hi\r"
+
+
+async def test_a_first_client_without_a_size_opens_at_80_by_24():
+    term = Terminal()
+    await term.join(Viewer(), size=None)
+    assert term.opened == [sessions.DEFAULT_SIZE] == [(24, 80)]
+
+
+async def test_clients_opening_at_once_start_one_program():
+    term = Terminal()
+    await asyncio.gather(term.session.open((30, 100)), term.session.open((50, 120)))
+    assert term.opened == [(30, 100)]
+
+
+async def test_the_stream_stays_paused_while_any_client_asks_it():
+    term = Terminal()
+    a, b = await term.join(Viewer()), await term.join(Viewer())
+    term.session.pause(a)
+    term.session.pause(b)
+    term.session.pause(a)  # twice: still one pause
+    term.session.resume(a)
+    assert term.stream.flow == ["pause"]  # b still holds it
+    term.session.detach(b)  # a pause leaves with its client
+    assert term.stream.flow == ["pause", "resume"]
+    term.session.pause(b)  # one that left pauses nothing
+    assert term.stream.flow == ["pause", "resume"]
+
+
+async def test_release_resumes_the_stream_whoever_paused_it():
+    term = Terminal()
+    a = await term.join(Viewer())
+    term.session.pause(a)
+    term.session.release()
+    assert term.stream.flow == ["pause", "resume"]
+    term.session.resume(a)
+    assert term.stream.flow == ["pause", "resume"]
+
+
+async def test_the_last_client_leaving_is_told_once():
+    term = Terminal()
+    a, b = await term.join(Viewer()), await term.join(Viewer())
+    term.session.detach(a)
+    assert term.last_detaches == 0
+    term.session.detach(b)
+    term.session.detach(b)
+    assert term.last_detaches == 1
+    c = await term.join(Viewer())
+    term.session.end(4000, "exited")
+    term.session.detach(c)
+    assert term.last_detaches == 1  # an ended session has nothing to keep alive
+
+
+async def test_when_the_program_ends_every_byte_is_delivered_before_the_clients_close():
+    term = Terminal()
+    fast, slow = await term.join(Viewer()), await term.join(Viewer(slow=True))
+    term.stream.emit(b"bye\r\n")
+    term.stream.emit(b"")  # the program exited
+    drained = asyncio.ensure_future(term.session.drained())
+    await fast.shows(b"bye\r\n")
+    assert not drained.done()  # the slow client has not got it yet
+    slow.let_through()
+    await asyncio.wait_for(drained, 5)
+    assert slow.shown == b"bye\r\n"
+    term.session.end(4001, "exited with code 3")  # what the backend does then
+    assert fast.closed == slow.closed == (4001, "exited with code 3")
+    assert term.stream.closed
+
+
+async def test_an_ended_session_shows_a_late_client_the_output_and_the_same_end():
+    term = Terminal()
+    a = await term.join(Viewer())
+    await term.output(b"last words\r\n", a)
+    term.session.end(4003, "expired")
+    term.session.end(1000, "later")  # the first end stands
+    assert a.closed == (4003, "expired") and term.stream.closed
+    late = await term.join(Viewer())
+    assert (late.shown, late.closed) == (b"last words\r\n", (4003, "expired"))
+    assert term.opened == [(24, 80)]  # no new program
+
+
+async def test_a_session_ended_before_its_first_client_starts_no_program():
+    term = Terminal()
+    term.session.end(4002, "the shell was deleted")
+    viewer = await term.join(Viewer())
+    assert (viewer.shown, viewer.closed, term.opened) == (b"", (4002, "the shell was deleted"), [])
+
+
+async def test_a_stream_that_could_not_be_opened_ends_the_session_with_the_openers_reason():
+    session: Session
+
+    async def refuse(rows: int, columns: int) -> None:
+        session.end(4005, "cannot reach the shell's terminal")
+
+    session = Session(refuse, title="", preferences={}, scrollback_bytes=1024)
+    await session.open((24, 80))
+    assert session.ended == (4005, "cannot reach the shell's terminal") and session.stream is None
+    await asyncio.wait_for(session.drained(), 1)
+
+
+async def test_a_failing_stream_ends_the_output_not_the_server(caplog):
+    term = Terminal()
+    a = await term.join(Viewer())
+    await term.output(b"before\r\n", a)
+    term.stream.emit(OSError("EIO"))
+    term.stream.emit(b"never read")
+    await asyncio.wait_for(term.session.drained(), 5)
+    assert a.shown == b"before\r\n" and "terminal stream failed" in caplog.text
+
+
+async def test_a_stream_opened_after_the_session_ended_is_closed():
+    """A shell deleted while its terminal connects: the session closes what arrives late (no leaked connection or PTY)."""
+    stream, opening = FakeStream(), asyncio.Event()
+    session: Session
+
+    async def slow_open(rows: int, columns: int) -> FakeStream:
+        await opening.wait()
+        return stream
+
+    session = Session(slow_open, title="", preferences={}, scrollback_bytes=1024)
+    first = asyncio.ensure_future(session.open((24, 80)))
+    await asyncio.sleep(0)
+    session.end(4002, "the shell was deleted")  # while connecting
+    opening.set()
+    await first
+    assert stream.closed
+
+
+# --- a cluster shell's terminal outlives a drop by detach_timeout ------------------------------------
+
+
+def _cluster_backend(detach_timeout: float) -> tuple[KubernetesBackend, list[FakeStream]]:
+    backend = KubernetesBackend(SimpleNamespace(host="https://k8s"), owner="alice", policy=Policy(namespace="team"),
+                                connect_via="service", detach_timeout=detach_timeout)  # fmt: skip
+    backend._objects["s1"] = {"metadata": {"name": "s1", "uid": "u1"}, "status": {"phase": "Ready"}}
+    backend._synced.set()  # as after the watch's first list
+    streams: list[FakeStream] = []
+
+    async def connect(name: str, session: Session, rows: int, columns: int) -> FakeStream:
+        streams.append(FakeStream())  # a new connection to ttyd: a new process there
+        return streams[-1]
+
+    backend._connect = connect  # type: ignore[method-assign]
+    return backend, streams
+
+
+async def test_a_client_back_within_the_detach_timeout_finds_the_same_process():
+    backend, streams = _cluster_backend(detach_timeout=0.2)
+    session = await backend.open("s1")
+    await session.open((24, 80))
+    browser = Viewer()
+    session.attach(browser, (24, 80), ("tab-1", 0))
+    session.detach(browser)  # the network drops
+    assert await backend.open("s1") is session
+    back = Viewer()
+    session.attach(back, (24, 80), ("tab-1", 0))
+
+    async def timer_ran() -> bool:
+        return "s1" not in backend._detach_timers
+
+    await eventually(timer_ran, what="the detach timer")
+    assert session.ended is None and not streams[0].closed and len(streams) == 1
+    await backend.shutdown()
+
+
+async def test_after_the_detach_timeout_the_terminal_is_closed_and_the_next_client_gets_a_new_one():
+    backend, streams = _cluster_backend(detach_timeout=0.05)
+    session = await backend.open("s1")
+    await session.open((24, 80))
+    browser = Viewer()
+    session.attach(browser, (24, 80))
+    session.detach(browser)
+
+    async def closed() -> bool:
+        return session.ended is not None
+
+    await eventually(closed, what="the end of the terminal")
+    assert session.ended == (1000, "closed: no client for 0.05s") and streams[0].closed
+    again = await backend.open("s1")
+    await again.open((24, 80))
+    assert again is not session and len(streams) == 2
+    await backend.shutdown()

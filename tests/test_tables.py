@@ -1,4 +1,4 @@
-"""kubectl's columns from JSON, AGE, and the table's HTML and text (pure)."""
+"""The API server's tables as kubectl shows them, kubectl's columns from JSON, AGE, HTML and text (pure)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import datetime
 
 import pytest
 
-from jupyter_cloudtty.kernel.tables import Table, Tables, human_duration, pod_status, resource_tables, shells_table
+from jupyter_cloudtty.kernel.tables import (
+    Table,
+    Tables,
+    human_duration,
+    pod_status,
+    resource_tables,
+    server_table,
+    shells_table,
+)
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -172,3 +180,50 @@ def test_shells_table():
         "new    Pending   (login shell)               2s"
     )
     assert shells_table([]).text() == "No shells."
+
+
+SERVER_TABLE = {
+    "kind": "Table",
+    "apiVersion": "meta.k8s.io/v1",
+    "columnDefinitions": [
+        {"name": "Name", "type": "string", "format": "name", "priority": 0},
+        {"name": "Ready", "type": "string", "priority": 0},
+        {"name": "Restarts", "type": "integer", "priority": 0},
+        {"name": "Message", "type": "string"},
+        {"name": "IP", "type": "string", "priority": 1},
+        {"name": "Nominated Node", "type": "string", "priority": 1},
+        {"name": "Suspended", "type": "boolean", "priority": 1},
+    ],
+    "rows": [
+        {
+            "cells": ["a<b>", "1/1", 3, "first line\nsecond", "10.0.0.7", None, False],
+            "object": {"kind": "Pod", "metadata": {"name": "a<b>", "namespace": "ns"}},
+        },
+        {"cells": ["c", "0/1", 0, ""], "object": {"kind": "Pod", "metadata": {"name": "c", "namespace": "other"}}},
+    ],
+}
+
+
+def test_the_servers_table_as_kubectl_prints_it():
+    table = server_table(SERVER_TABLE)
+    assert table.text() == (
+        "NAME   READY   RESTARTS   MESSAGE\n"
+        "a<b>   1/1     3          first line...\n"  # a cell ends at its first line break, as in kubectl
+        "c      0/1     0"
+    )
+    assert "<th>NAME</th><th>READY</th><th>RESTARTS</th><th>MESSAGE</th></tr>" in table._repr_html_()
+    assert "<td>a&lt;b&gt;</td>" in table._repr_html_()
+    assert table.items == [row["object"] for row in SERVER_TABLE["rows"]]
+
+
+def test_the_servers_table_wide_and_across_namespaces():
+    table = server_table(SERVER_TABLE, all_namespaces=True, wide=True)
+    assert table.columns == [
+        "NAMESPACE", "NAME", "READY", "RESTARTS", "MESSAGE", "IP", "NOMINATED NODE", "SUSPENDED",
+    ]  # fmt: skip
+    assert table.rows == [
+        ["ns", "a<b>", "1/1", "3", "first line...", "10.0.0.7", "", "false"],
+        ["other", "c", "0/1", "0", "", "", "", ""],  # a row short of cells: empty ones
+    ]
+    empty = server_table({**SERVER_TABLE, "rows": []})
+    assert empty.text() == "No resources found." and empty.items == []

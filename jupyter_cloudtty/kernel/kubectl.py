@@ -78,7 +78,9 @@ class Command:
 
     ``verb`` is kubectl's subcommand (``get``, ``apply``, ...), ``operands`` the words after it that
     are not flags, ``output`` the value of ``-o`` (``None`` when absent), ``streams`` whether it runs
-    until interrupted (``-w``, ``logs -f``).
+    until interrupted (``-w``, ``logs -f``), ``flags`` every other flag as ``(name, value)`` (``-nns``,
+    ``-n=ns`` and ``--namespace=ns`` all ``("-n" or "--namespace", "ns")``; ``None`` for a switch, or
+    a value missing at the end of the line).
     """
 
     args: tuple[str, ...]
@@ -86,6 +88,28 @@ class Command:
     output: str | None
     streams: bool
     operands: tuple[str, ...] = ()
+    flags: tuple[tuple[str, str | None], ...] = ()
+
+    def value(self, *names: str) -> str | None:
+        """The last value given to any of ``names`` (kubectl's rule: the last one wins), else None."""
+        return next((value for name, value in reversed(self.flags) if name in names), None)
+
+    def given(self, *names: str) -> bool:
+        return any(name in names for name, _ in self.flags)
+
+    @property
+    def namespace(self) -> str | None:
+        return self.value("-n", "--namespace")
+
+    @property
+    def context(self) -> str | None:
+        return self.value("--context")
+
+    @property
+    def all_namespaces(self) -> bool:
+        """``-A`` / ``--all-namespaces`` (``=false`` turns it off again)."""
+        value = self.value("-A", "--all-namespaces")
+        return self.given("-A", "--all-namespaces") and value not in ("false", "False", "0")
 
     @property
     def several_kinds(self) -> bool:
@@ -95,8 +119,8 @@ class Command:
 
     @property
     def table(self) -> bool:
-        """``get`` with kubectl's default output: the magics render their own table from ``-o json``."""
-        return self.verb == "get" and self.output is None and not self.streams
+        """``get`` with kubectl's table output (``-o wide`` too): the magics render it as a table."""
+        return self.verb == "get" and self.output in (None, "wide") and not self.streams
 
     @property
     def structured(self) -> bool:
@@ -104,40 +128,50 @@ class Command:
         return self.output in STRUCTURED and not self.streams
 
 
+def _flag(arg: str) -> tuple[str, str | None, bool]:
+    """``(name, value, value given in the word)`` of a flag word: ``--a=b``, ``-nns``, ``-n=ns``, ``-A``."""
+    if arg.startswith("--"):
+        name, equals, value = arg.partition("=")
+        return name, value if equals else None, bool(equals)
+    if len(arg) > 2 and arg[:2] in VALUE_FLAGS | {"-o"}:  # a short flag with its value attached
+        return arg[:2], arg[2:].removeprefix("="), True
+    name, equals, value = arg.partition("=")
+    return name, value if equals else None, bool(equals)
+
+
 def parse(line: str | Sequence[str]) -> Command:
-    """Split a command line as a shell would (no expansion) and find its verb, output and streaming."""
+    """Split a command line as a shell would (no expansion) and find its verb, output, streaming and flags."""
     args = tuple(shlex.split(line) if isinstance(line, str) else line)
     verb = output = None
     streams = False
-    skip = False
     operands: list[str] = []
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
+    flags: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
         if arg == "--":
             break
-        if verb == "logs" and arg in ("-f", "--follow", "--follow=true"):
-            streams = True
-            continue
-        if arg in VALUE_FLAGS:
-            skip = True
-            continue
-        if arg in ("-o", "--output"):
-            output = args[i + 1] if i + 1 < len(args) else None
-            skip = True
-        elif arg.startswith("--output="):
-            output = arg.split("=", 1)[1]
-        elif arg.startswith("-o") and not arg.startswith("--"):
-            output = arg[2:].removeprefix("=")
-        elif arg in ("-w", "--watch", "--watch-only") or arg.startswith(("--watch=", "--watch-only=")):
-            streams = streams or not arg.endswith("=false")
-        elif not arg.startswith("-"):
+        if not arg.startswith("-"):
             if verb is None:
                 verb = arg
             else:
                 operands.append(arg)
-    return Command(args, verb, output or None, streams, tuple(operands))
+            continue
+        name, value, attached = _flag(arg)
+        if verb == "logs" and name in ("-f", "--follow") and value in (None, "true"):
+            streams = True
+            continue
+        if not attached and name in VALUE_FLAGS | {"-o", "--output"}:
+            value = args[i] if i < len(args) else None
+            i += 1
+        if name in ("-o", "--output"):
+            output = value
+        elif name in ("-w", "--watch", "--watch-only"):
+            streams = streams or value != "false"
+        else:
+            flags.append((name, value))
+    return Command(args, verb, output or None, streams, tuple(operands), tuple(flags))
 
 
 @dataclass

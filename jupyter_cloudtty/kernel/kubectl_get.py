@@ -1,34 +1,39 @@
-"""``%kubectl get`` read straight from the API server: the document ``kubectl get -o json`` prints, ~10× sooner.
+"""``%kubectl get`` read straight from the API server, ~10× sooner than running kubectl, as kubectl reads it.
 
 A kubectl process costs ~30 ms before its first request (bench/kubectl_get.py); the kernel keeps a
 client and the discovered resources instead. Only the plain forms are read here, with credentials
 kubectl would use the same way:
 
-    get TYPE [NAME] [-n NS | -A] [-l SELECTOR] [--field-selector SELECTOR] [--context CONTEXT]
+    get TYPE [NAME] [-n NS | -A] [-l SELECTOR] [--field-selector SELECTOR] [--context CONTEXT] [-o wide]
 
+As kubectl does, it asks for the API server's own table (``as=Table``: the columns kubectl shows,
+rendered by the server, with the objects); a server that answers plain JSON instead gets the
+document ``kubectl get -o json`` prints, which the magics render with kernel/tables.py's columns.
 TYPE is a plural, singular, short name or kind, optionally ``.group``. Credentials: the kubeconfig
-kubectl reads (``$KUBECONFIG`` merged as kubectl merges it, else ``~/.kube/config``) when its user has
-a token or client certificates (or nothing), else, without any kubeconfig, the in-cluster
-ServiceAccount. Everything else raises ``NotHere`` and is kubectl's to run: other flags, exec or
-auth-provider users, proxies from the environment, unknown types, and every error answer (kubectl
-then prints its own message), so what the user sees does not depend on the path taken.
+kubectl reads (jupyter_cloudtty.kube.credentials, in kubectl's order) when its user has a token or
+client certificates (or nothing), else, without any kubeconfig, the in-cluster ServiceAccount.
+Everything else raises ``NotHere`` and is kubectl's to run: other flags, exec or auth-provider
+users, proxies from the environment, unknown types, ``-o wide`` from a server without tables, and
+every error answer (kubectl then prints its own message), so what the user sees does not depend on
+the path taken.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping
 
-import yaml
+from kubernetes.client.exceptions import ApiException
 
 from jupyter_cloudtty._version import __version__
+from jupyter_cloudtty.kube import credentials
+from jupyter_cloudtty.kube.client import Answer, request
+
+from .kubectl import Command
 
 USER_AGENT = f"jupyter-cloudtty/{__version__} (%kubectl)"
-SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 PLAIN_USER_KEYS = {
     "token",
@@ -38,8 +43,13 @@ PLAIN_USER_KEYS = {
     "client-key-data",
 }
 PLAIN_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify"}
+# kubectl's own Accept for a table: the server's rendering (v1; v1beta1 is gone since 1.22), else JSON.
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+ACCEPT_TABLE = f"{TABLE},application/json"
 PAGE = 500  # kubectl's --chunk-size
 REDISCOVER = 10.0
+PLAIN_FLAGS = {"-n", "--namespace", "-l", "--selector", "--field-selector", "--context", "-A", "--all-namespaces"}
+SWITCHES = {"-A", "--all-namespaces"}
 
 
 class NotHere(Exception):
@@ -57,51 +67,36 @@ class GetRequest:
     selector: str | None = None
     field_selector: str | None = None
     context: str | None = None
+    wide: bool = False
 
 
-VALUED = {
-    "-n": "namespace",
-    "--namespace": "namespace",
-    "-l": "selector",
-    "--selector": "selector",
-    "--field-selector": "field_selector",
-    "--context": "context",
-}
-
-
-def plan(args: Sequence[str]) -> GetRequest:
-    """Read a command line as a plain ``get``; ``NotHere`` for anything else (pure)."""
-    values: dict[str, Any] = {}
-    operands: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg in ("-A", "--all-namespaces", "--all-namespaces=true"):
-            values["all_namespaces"] = True
-        elif arg == "--all-namespaces=false":
-            values["all_namespaces"] = False
-        elif arg in VALUED:
-            if i >= len(args):
-                raise NotHere(f"{arg} without a value")
-            values[VALUED[arg]] = args[i]
-            i += 1
-        elif match := re.fullmatch(r"(--namespace|--selector|--field-selector|--context)=(.*)", arg):
-            values[VALUED[match[1]]] = match[2]
-        elif match := re.fullmatch(r"(-n|-l)=?(.+)", arg):
-            values[VALUED[match[1]]] = match[2]
-        elif arg.startswith("-"):
-            raise NotHere(f"flag {arg}")
-        else:
-            operands.append(arg)
-    if not operands or operands[0] != "get" or len(operands) not in (2, 3):
+def plan(command: Command) -> GetRequest:
+    """Read a parsed command line as a plain ``get``; ``NotHere`` for anything else (pure)."""
+    if command.verb != "get" or command.streams or command.output not in (None, "wide"):
+        raise NotHere("not a plain get")
+    for name, value in command.flags:
+        if name not in PLAIN_FLAGS:
+            raise NotHere(f"flag {name}")
+        if value is None and name not in SWITCHES:
+            raise NotHere(f"{name} without a value")
+    if len(command.operands) not in (1, 2):
         raise NotHere("not a plain get of one type")
-    kind = operands[1]
+    kind = command.operands[0]
     if "/" in kind or "," in kind or kind == "all":
         raise NotHere("several types, or TYPE/NAME")
-    if values.get("all_namespaces") and len(operands) == 3:
+    name = command.operands[1] if len(command.operands) == 2 else None
+    if command.all_namespaces and name is not None:
         raise NotHere("a name across all namespaces")  # kubectl says why
-    return GetRequest(kind.lower(), operands[2] if len(operands) == 3 else None, **values)
+    return GetRequest(
+        kind.lower(),
+        name,
+        namespace=command.namespace,
+        all_namespaces=command.all_namespaces,
+        selector=command.value("-l", "--selector"),
+        field_selector=command.value("--field-selector"),
+        context=command.context,
+        wide=command.output == "wide",
+    )
 
 
 @dataclass(frozen=True)
@@ -122,29 +117,19 @@ class Resource:
         return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
 
 
-def merge_kubeconfigs(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """kubectl's merge of ``$KUBECONFIG`` files: the first file naming an entry, or setting current-context, wins."""
-    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": [], "current-context": ""}
-    for doc in documents:
-        for section in ("clusters", "users", "contexts"):
-            names = {entry.get("name") for entry in merged[section]}
-            merged[section] += [entry for entry in doc.get(section) or [] if entry.get("name") not in names]
-        merged["current-context"] = merged["current-context"] or doc.get("current-context") or ""
-    return merged
+@dataclass
+class Listing:
+    """What a plain get read: the document ``kubectl get -o json`` prints, the API server's table of it
+    (meta.k8s.io/v1 Table, its rows' objects as in the document) when it renders one, and its warnings."""
 
-
-def kubeconfig_paths(env: dict[str, str] | os._Environ) -> list[str]:
-    """The files kubectl reads: each of ``$KUBECONFIG`` that exists, else ``~/.kube/config`` if it exists."""
-    if env.get("KUBECONFIG"):
-        paths = [os.path.expanduser(p) for p in env["KUBECONFIG"].split(os.pathsep) if p]
-    else:
-        paths = [os.path.expanduser("~/.kube/config")]
-    return [p for p in paths if os.path.isfile(p)]
+    document: dict[str, Any]
+    table: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
-class Cluster:
-    """A client of one API server, its default namespace, and the resource types discovered so far."""
+class ClusterReader:
+    """What the kernel reads of one API server: a client, its default namespace, the resource types discovered."""
 
     api: Any
     namespace: str
@@ -152,36 +137,16 @@ class Cluster:
     _groups: list[str] | None = None
     _discovered: float = field(default_factory=time.monotonic)
 
-    def call(self, path: str, query: list[tuple[str, Any]] | None = None) -> tuple[int, Any, list[str]]:
-        """GET ``path``: (status, JSON body, Warning headers)."""
-        headers = {"Accept": "application/json"}
-        if hasattr(self.api, "param_serialize"):  # clients generated by openapi-generator 7 (v33+)
-            request = self.api.param_serialize(
-                "GET", path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"]
-            )
-            response = self.api.call_api(*request, _request_timeout=(30, None))
-            response.read()
-            status, data, got = response.status, response.data, response.getheaders()
-        else:
-            response = self.api.call_api(
-                path,
-                "GET",
-                query_params=query or [],
-                header_params=headers,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=(30, None),
-            )
-            status, data, got = response.status, response.data, response.headers
-        warnings = [v for k, v in got.items() if k.lower() == "warning"] if got else []
-        return status, json.loads(data) if data else None, warnings
+    def call(self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = "application/json") -> Answer:
+        """GET ``path``; ``NotHere`` for an error answer (kubectl then says it in its words)."""
+        try:
+            return request(self.api, "GET", path, query=query, headers={"Accept": accept}, timeout=(30, None))
+        except ApiException as e:
+            raise NotHere(f"{path} answered {e.status}") from None
 
     def _resources(self, prefix: str) -> list[Resource]:
         if prefix not in self._versions:
-            status, body, _ = self.call(prefix)
-            if status != 200:
-                raise NotHere(f"discovery of {prefix} answered {status}")
+            body = self.call(prefix).json()
             group, _, version = body["groupVersion"].rpartition("/")
             self._versions[prefix] = [
                 Resource(group, version, r["name"], r["kind"], bool(r.get("namespaced")), _names(r))
@@ -192,9 +157,7 @@ class Cluster:
 
     def _group_prefixes(self) -> list[str]:
         if self._groups is None:
-            status, body, _ = self.call("/apis")
-            if status != 200:
-                raise NotHere(f"discovery of /apis answered {status}")
+            body = self.call("/apis").json()
             self._groups = [f"/apis/{g['preferredVersion']['groupVersion']}" for g in body.get("groups") or []]
         return self._groups
 
@@ -222,36 +185,74 @@ class Cluster:
                     return resource
         return None
 
-    def get(self, request: GetRequest) -> tuple[dict[str, Any], list[str]]:
-        """``kubectl get -o json``'s document for ``request``, and the server's warnings."""
+    def get(self, request: GetRequest) -> Listing:
+        """What kubectl reads for ``request``: the server's table of it if it renders one, else JSON."""
         resource = self.resolve(request.type)
         path = resource.prefix
         if resource.namespaced and not request.all_namespaces:
             path += f"/namespaces/{request.namespace or self.namespace}"
         path += f"/{resource.plural}"
+        query: list[tuple[str, Any]] = [("includeObject", "Object")]  # the rows' objects, for .items
         if request.name is not None:
-            status, obj, warnings = self.call(f"{path}/{request.name}")
-            if status != 200:
-                raise NotHere(f"answered {status}")
-            return _printed(obj, resource), warnings
-        query: list[tuple[str, Any]] = [("limit", PAGE)]
+            answer = self.call(f"{path}/{request.name}", query, ACCEPT_TABLE)
+            return _one(answer.json(), resource, request, answer.warnings)
+        query.append(("limit", PAGE))
         if request.selector:
             query.append(("labelSelector", request.selector))
         if request.field_selector:
             query.append(("fieldSelector", request.field_selector))
-        items: list[dict[str, Any]] = []
+        pages: list[dict[str, Any]] = []
         warnings: list[str] = []
         while True:
-            status, page, said = self.call(path, query)
-            if status != 200:
-                raise NotHere(f"answered {status}")
-            items += [_printed(item, resource) for item in page.get("items") or []]
-            warnings += said
-            token = (page.get("metadata") or {}).get("continue")
+            answer = self.call(path, query, ACCEPT_TABLE)
+            pages.append(answer.json() or {})
+            warnings += answer.warnings
+            token = (pages[-1].get("metadata") or {}).get("continue")
             if not token:
                 break
             query = [q for q in query if q[0] != "continue"] + [("continue", token)]
-        return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}, warnings
+        return _listed(pages, resource, request, warnings)
+
+
+def _is_table(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("kind") == "Table" and body.get("apiVersion") == "meta.k8s.io/v1"
+
+
+def _one(body: Any, resource: Resource, request: GetRequest, warnings: list[str]) -> Listing:
+    """One object asked by name: kubectl prints the object itself, not a List."""
+    if not _is_table(body):
+        if request.wide:
+            raise NotHere("no table from the server for -o wide")
+        return Listing(_printed(body, resource), None, warnings)
+    table = _table([body], resource)
+    if len(table["rows"]) != 1:
+        raise NotHere(f"a table of {len(table['rows'])} rows for one object")
+    return Listing(table["rows"][0]["object"], table, warnings)
+
+
+def _listed(pages: list[dict[str, Any]], resource: Resource, request: GetRequest, warnings: list[str]) -> Listing:
+    tables = [_is_table(page) for page in pages]
+    if all(tables):
+        table = _table(pages, resource)
+        items = [row["object"] for row in table["rows"]]
+    elif any(tables):
+        raise NotHere("a table on some pages only")
+    elif request.wide:
+        raise NotHere("no table from the server for -o wide")
+    else:
+        table, items = None, [_printed(item, resource) for page in pages for item in page.get("items") or []]
+    document = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
+    return Listing(document, table, warnings)
+
+
+def _table(pages: list[dict[str, Any]], resource: Resource) -> dict[str, Any]:
+    """The pages' tables as one, each row's object typed as kubectl prints it."""
+    rows = [
+        {**row, "object": _printed(row.get("object") or {}, resource)}
+        for page in pages
+        for row in page.get("rows") or []
+    ]
+    return {**pages[0], "rows": rows, "metadata": {}}
 
 
 def _names(resource: dict[str, Any]) -> frozenset[str]:
@@ -280,72 +281,38 @@ def _printed(obj: dict[str, Any], resource: Resource) -> dict[str, Any]:
     return obj
 
 
-_clusters: dict[tuple, Cluster] = {}
+_readers: dict[tuple, ClusterReader] = {}
 
 
-def connect(context: str | None = None, env: dict[str, str] | os._Environ | None = None) -> Cluster:
-    """The client for kubectl's credentials (kept while the kubeconfig files are unchanged)."""
+def connect(context: str | None = None, env: Mapping[str, str] | None = None) -> ClusterReader:
+    """The reader for kubectl's credentials (kept while the kubeconfig files are unchanged)."""
     env = os.environ if env is None else env
     if any(env.get(v) for v in PROXY_VARIABLES):
         raise NotHere("a proxy from the environment (kubectl honours it)")
-    paths = kubeconfig_paths(env)
+    paths = credentials.kubeconfig_paths(env=env)
     key = (tuple((p, os.stat(p).st_mtime_ns) for p in paths), context, env.get("KUBECONFIG"))
-    if key not in _clusters:
-        if len(_clusters) >= 8:  # e.g. an edited kubeconfig's older versions
-            _clusters.pop(next(iter(_clusters)))
-        _clusters[key] = _from_kubeconfig(paths, context) if paths else _in_cluster(context, env)
-    return _clusters[key]
+    if key not in _readers:
+        if len(_readers) >= 8:  # e.g. an edited kubeconfig's older versions
+            _readers.pop(next(iter(_readers)))
+        _readers[key] = _reader(context, env)
+    return _readers[key]
 
 
-def _from_kubeconfig(paths: list[str], context: str | None) -> Cluster:
-    from kubernetes import config as kubeconfig
-    from kubernetes.client import ApiClient, Configuration
-
-    documents = []
-    for path in paths:
-        with open(path) as f:
-            documents.append(yaml.safe_load(f) or {})
-    merged = merge_kubeconfigs(documents)
-    name = context or merged["current-context"]
-    found = next((c for c in merged["contexts"] if c.get("name") == name), None)
+def _reader(context: str | None, env: Mapping[str, str]) -> ClusterReader:
+    try:
+        found = credentials.find(context=context or "", prefer_in_cluster=False, env=env)
+    except credentials.CredentialsError as e:
+        raise NotHere(str(e)) from None
     if found is None:
-        raise NotHere(f"no context {name!r}")
-    ctx = found.get("context") or {}
-    user = next((u.get("user") or {} for u in merged["users"] if u.get("name") == ctx.get("user")), {})
-    cluster = next((c.get("cluster") or {} for c in merged["clusters"] if c.get("name") == ctx.get("cluster")), None)
-    if cluster is None or set(cluster) - PLAIN_CLUSTER_KEYS or set(user) - PLAIN_USER_KEYS:
-        raise NotHere("credentials or cluster options kubectl handles itself (exec, auth-provider, proxy...)")
-    configuration = Configuration()
-    kubeconfig.load_kube_config_from_dict(
-        merged, context=name, client_configuration=configuration, persist_config=False
-    )
-    return Cluster(_client(ApiClient(configuration)), ctx.get("namespace") or "default")
-
-
-def _in_cluster(context: str | None, env: dict[str, str] | os._Environ) -> Cluster:
-    from kubernetes import config as kubeconfig
-    from kubernetes.client import ApiClient, Configuration
-
-    if context or not env.get("KUBERNETES_SERVICE_HOST") or not os.path.exists(f"{SERVICE_ACCOUNT_DIR}/token"):
         raise NotHere("no kubeconfig and no in-cluster ServiceAccount")
-    configuration = Configuration()
-    kubeconfig.load_incluster_config(client_configuration=configuration)
-    namespace = env.get("POD_NAMESPACE")
-    if not namespace:
-        try:
-            with open(f"{SERVICE_ACCOUNT_DIR}/namespace") as f:
-                namespace = f.read().strip()
-        except OSError:
-            namespace = "default"
-    return Cluster(_client(ApiClient(configuration)), namespace or "default")
+    if not found.in_cluster:
+        cluster, user = found.cluster, found.user or {}
+        if cluster is None or set(cluster) - PLAIN_CLUSTER_KEYS or set(user) - PLAIN_USER_KEYS:
+            raise NotHere("credentials or cluster options kubectl handles itself (exec, auth-provider, proxy...)")
+    return ClusterReader(found.client(user_agent=USER_AGENT), found.namespace)
 
 
-def _client(api: Any) -> Any:
-    api.user_agent = USER_AGENT  # the API server's audit log says who asked
-    return api
-
-
-def get(args: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """``kubectl ARGS -o json``'s document and the server's warnings; ``NotHere`` when kubectl must run."""
-    request = plan(args)
+def get(command: Command) -> Listing:
+    """What ``kubectl get`` reads for ``command``; ``NotHere`` when kubectl must run."""
+    request = plan(command)
     return connect(request.context).get(request)

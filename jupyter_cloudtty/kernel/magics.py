@@ -24,7 +24,7 @@ from traitlets import Bool
 from . import kubectl as kubectl_cli
 from . import server_client
 from .server_client import CloudTTYClient, ServerError
-from .tables import Table, resource_tables, shells_table
+from .tables import Table, resource_tables, server_table, shells_table
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ class CloudTTYMagics(Magics):
 
     direct_get = Bool(
         True,
-        help="""Read plain `%kubectl get TYPE [NAME]` tables straight from the API server (the same objects as
-        `kubectl get -o json`, about 10x sooner; see jupyter_cloudtty.kubeapi) instead of running kubectl.""",
+        help="""Read plain `%kubectl get TYPE [NAME]` tables straight from the API server (its own table of the
+        objects, as kubectl reads it, about 10x sooner; see jupyter_cloudtty.kernel.kubectl_get) instead of
+        running kubectl.""",
     ).tag(config=True)
 
     def __init__(self, shell: Any = None):
@@ -60,8 +61,9 @@ class CloudTTYMagics(Magics):
         kubectl reads the kernel's kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``) and its current
         context, or the in-cluster ServiceAccount; ``--context`` and ``-n`` work as in a terminal.
 
-        - ``%kubectl get pods`` shows a table (the columns kubectl shows, built from ``-o json``);
-          the table is the cell's value, its ``.items`` the objects.
+        - ``%kubectl get pods`` shows a table (the columns kubectl shows: the API server's own, or
+          built from ``-o json``; ``-o wide`` adds the wide ones); the table is the cell's value, its
+          ``.items`` the objects.
         - ``%kubectl get pods -o json`` (or ``-o yaml``) returns the parsed object:
           ``pods = %kubectl get pods -o json`` gives a dict.
         - ``-w`` / ``--watch`` and ``logs -f`` stream into the output until you interrupt the kernel.
@@ -87,7 +89,9 @@ class CloudTTYMagics(Magics):
                 args += ["-f", "-"]
         try:
             if command.table:
-                return self._table(args, command.several_kinds)
+                listing = self._read_directly(command) if self.direct_get else None
+                if listing is not None or command.output is None:  # else -o wide: kubectl prints its columns
+                    return self._table(command, listing)
             if command.structured:
                 return self._structured(args, command.output or "json", body)
             done = kubectl_cli.stream(args, sys.stdout, sys.stderr, input=body)
@@ -110,36 +114,41 @@ class CloudTTYMagics(Magics):
             print(done.stderr.rstrip("\n"), file=sys.stderr)  # warnings (deprecations, ...)
         return done.stdout
 
-    def _table(self, args: list[str], several_kinds: bool) -> Any:
-        document = self._read_directly(args) if self.direct_get else None
-        if document is None:
-            out = self._captured([*args, "-o", "json"])
+    def _table(self, command: kubectl_cli.Command, listing: Any) -> Any:
+        """The table of a ``get``: the server's if it rendered one, else built from ``-o json`` (run by kubectl
+        unless ``listing`` has it); None after kubectl's error, printed."""
+        if listing is not None and listing.table is not None:
+            return server_table(listing.table, command.all_namespaces, wide=command.output == "wide")
+        if listing is not None:
+            document = listing.document
+        else:
+            out = self._captured([*command.args, "-o", "json"])
             if out is None:
                 return None
             document = json.loads(out)
-        all_namespaces = any(a in ("-A", "--all-namespaces") or a == "--all-namespaces=true" for a in args)
-        return resource_tables(document, all_namespaces=all_namespaces, show_kind=several_kinds)
+        return resource_tables(document, all_namespaces=command.all_namespaces, show_kind=command.several_kinds)
 
-    def _read_directly(self, args: list[str]) -> dict[str, Any] | None:
-        """kubectl's ``-o json`` document from the API server itself; None when kubectl must run."""
+    def _read_directly(self, command: kubectl_cli.Command) -> Any:
+        """What kubectl reads for a plain get, from the API server itself; None when kubectl must run."""
         if not client_imported():
             return None  # kubectl answers sooner than the import would
         try:
             from . import kubectl_get
         except ImportError:  # the kubernetes client is not installed in the kernel's environment
             return None
+        args = shlex.join(command.args)
         try:
-            document, warnings = kubectl_get.get(args)
+            listing = kubectl_get.get(command)
         except kubectl_get.NotHere as e:
-            log.debug("%%kubectl %s: run by kubectl (%s)", shlex.join(args), e)
+            log.debug("%%kubectl %s: run by kubectl (%s)", args, e)
             return None
         except Exception as e:  # noqa: BLE001  kubectl then runs, and says what is wrong in its own words
-            log.debug("%%kubectl %s: run by kubectl after %r", shlex.join(args), e)
+            log.debug("%%kubectl %s: run by kubectl after %r", args, e)
             return None
-        for warning in warnings:  # as kubectl prints the server's Warning headers
+        for warning in listing.warnings:  # as kubectl prints the server's Warning headers
             match = re.fullmatch(r'\d{3} \S+ "(.*)"(?: .*)?', warning)
             print(f"Warning: {match[1] if match else warning}", file=sys.stderr)
-        return document
+        return listing
 
     def _structured(self, args: list[str], output: str, body: str | None) -> Any:
         out = self._captured(args, body)

@@ -1,8 +1,11 @@
-"""Tables for notebook output: HTML with a plain-text fallback, and kubectl's columns built from JSON (pure).
+"""Tables for notebook output: HTML with a plain-text fallback, and ``%kubectl get``'s columns (pure).
 
-``resource_tables`` turns what ``kubectl get -o json`` prints into the columns kubectl shows for the
-common kinds (pods, deployments, services, ...; NAME and AGE for any other), so ``%kubectl get``
-renders as a table and still keeps the objects (``.items``) for code.
+``server_table`` shows the table the API server rendered (``as=Table``: its column definitions and
+cells, as kubectl shows them); that is what a plain ``%kubectl get`` reads. ``resource_tables`` is the
+fallback, for what ``kubectl get -o json`` prints when no server table is at hand (kubectl ran: exec
+credentials, several kinds, ``direct_get = False``; or a server that answers JSON only): the columns
+kubectl shows for the common kinds (pods, deployments, services, ...; NAME and AGE for any other).
+Either way the table keeps the objects (``.items``) for code.
 """
 
 from __future__ import annotations
@@ -73,6 +76,40 @@ class Tables:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.text())
+
+
+# --- the API server's table -------------------------------------------------------------------------
+
+
+def server_table(table: dict[str, Any], all_namespaces: bool = False, wide: bool = False) -> Table:
+    """The API server's table (meta.k8s.io/v1 ``Table``) as kubectl prints it: the columns of priority 0
+    (all of them if ``wide``), names upper-cased, NAMESPACE first if ``all_namespaces``; ``.items`` are
+    the rows' objects."""
+    definitions = table.get("columnDefinitions") or []
+    shown = [i for i, column in enumerate(definitions) if wide or not column.get("priority")]
+    rows: list[Row] = []
+    items: list[dict[str, Any]] = []
+    for row in table.get("rows") or []:
+        cells, obj = row.get("cells") or [], row.get("object") or {}
+        lead = [_get(obj, "metadata", "namespace", default="")] if all_namespaces else []
+        rows.append([*lead, *(cell_text(cells[i]) if i < len(cells) else "" for i in shown)])
+        items.append(obj)
+    names = [str(definitions[i].get("name") or "").upper() for i in shown]
+    return Table([*(["NAMESPACE"] if all_namespaces else []), *names], rows, items=items)
+
+
+def cell_text(cell: Any) -> str:
+    """A cell as kubectl prints it: nothing for null, a string up to its first line break (then ``...``)."""
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
+    if isinstance(cell, str):
+        for i, char in enumerate(cell):
+            if char in "\n\r\f":
+                return cell[:i] + "..."
+        return cell
+    return str(cell)
 
 
 # --- kubectl's columns -------------------------------------------------------------------------------

@@ -151,7 +151,10 @@ class Session:
 
     async def _open(self, size: tuple[int, int]) -> None:
         stream = await self._open_stream(*size)
-        if stream is None or self.ended is not None:
+        if stream is None:
+            return
+        if self.ended is not None:  # ended (deleted, expired) while the stream was opening: nobody will read it
+            stream.close()
             return
         self.stream, self._size = stream, size
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(stream))

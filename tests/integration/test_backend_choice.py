@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+import yaml
 
 from tests.harness.kube import EmulatorThread, write_kubeconfig
 
@@ -69,3 +71,29 @@ async def test_a_cluster_without_the_crd_says_how_to_install_it(api):
 async def test_local_is_local_even_with_a_cluster(jp_fetch):
     answer = await info(jp_fetch)
     assert (answer["backend"], answer["reason"]) == ("local", "c.CloudTTY.backend is 'local'")
+
+
+class TestKubeconfigFiles:
+    """c.CloudTTY.kubeconfig (or $KUBECONFIG) naming several files: merged by kubectl's rules, as kubectl
+    would read them; /api/info says which files and which context."""
+
+    @pytest.fixture
+    def cloudtty_config(self, cluster, tmp_path, backend):
+        first = tmp_path / "first"  # sets current-context, to a context of the second file
+        first.write_text(yaml.safe_dump({"current-context": "emulator", "contexts": [], "clusters": [], "users": []}))
+        second = write_kubeconfig(tmp_path / "second", cluster.url)
+        doc = yaml.safe_load(second.read_text())
+        doc["current-context"] = "elsewhere"  # the python client's own merge would take this one
+        doc["clusters"].append({"name": "nowhere", "cluster": {"server": "http://127.0.0.1:9"}})
+        doc["contexts"].append({"name": "elsewhere", "context": {"cluster": "nowhere", "user": "tester"}})
+        second.write_text(yaml.safe_dump(doc))
+        files = f"{first}{os.pathsep}{tmp_path / 'missing'}{os.pathsep}{second}"
+        self.expected = f"kubeconfig {first}{os.pathsep}{second}, context 'emulator'"
+        return {"backend": backend, "kubeconfig": files, "owner": "alice", "connect_via": "url"}
+
+    @pytest.mark.parametrize("backend", ["auto"])
+    @pytest.mark.parametrize("cluster", ["with-crd"], indirect=True)
+    async def test_the_first_file_to_set_current_context_wins(self, jp_fetch, cluster):
+        answer = await info(jp_fetch)
+        assert (answer["backend"], answer["credentials"], answer["namespace"]) == ("kubernetes", self.expected, "team")
+        assert answer["reason"] == f"{self.expected} at {cluster.url.rstrip('/')}"

@@ -262,11 +262,13 @@ def _user_agents(cluster) -> list[str]:
 )
 def test_plain_gets_are_read_directly_with_kubectls_exact_document(ip, cluster, args):
     """What the fast path reads is what ``kubectl get -o json`` prints, so the table is the same."""
-    from jupyter_cloudtty.kernel import kubectl_get as kubeapi
+    from jupyter_cloudtty.kernel import kubectl_get
+    from jupyter_cloudtty.kernel.kubectl import parse
 
     with_kubectl = json.loads(subprocess.run(["kubectl", *args.split(), "-o", "json"], capture_output=True).stdout)
-    direct, warnings = kubeapi.get(args.split())
-    assert direct == with_kubectl and warnings == []
+    direct = kubectl_get.get(parse(args))
+    assert direct.document == with_kubectl and direct.warnings == []
+    assert direct.table is None  # the emulator renders no tables: the magics build the columns
 
 
 def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
@@ -291,12 +293,11 @@ def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
 def test_a_type_installed_later_is_discovered_again(ip, cluster, monkeypatch):
     import kmock
 
-    from jupyter_cloudtty.kernel import kubectl_get as kubeapi
-    from jupyter_cloudtty.kernel import magics
+    from jupyter_cloudtty.kernel import kubectl_get, magics
 
     assert magics._imported.wait(30)
     run_cell(ip, "%kubectl get pods")  # discovery done, without widgets
-    monkeypatch.setattr(kubeapi, "REDISCOVER", 0.0)  # the next miss looks again at once
+    monkeypatch.setattr(kubectl_get, "REDISCOVER", 0.0)  # the next miss looks again at once
 
     async def install() -> None:
         info = kmock.ResourceInfo(kind="Widget", singular="widget", namespaced=True, verbs={"get", "list", "create"})
@@ -309,3 +310,110 @@ def test_a_type_installed_later_is_discovered_again(ip, cluster, monkeypatch):
     cell = run_cell(ip, "%kubectl get widgets")
     assert [row["NAME"] for row in text_rows(cell.text)] == ["w1"] and cell.stderr == ""
     assert all(agent.startswith("jupyter-cloudtty/") for agent in _user_agents(cluster)[len(before) :])
+
+
+# --- an API server that renders tables -----------------------------------------------------------------
+# kmock's emulator answers JSON to kubectl's `Accept: ...;as=Table`; a real API server answers its own
+# table. These cells are what one would send (kubernetes' pod printer), with an Age that no object here
+# says (5d): what %kubectl shows is the server's rendering, not one of its own.
+
+POD_COLUMNS = [
+    {"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0},
+    {"name": "Ready", "type": "string", "format": "", "description": "Ready containers", "priority": 0},
+    {"name": "Status", "type": "string", "format": "", "description": "The pod's status", "priority": 0},
+    {"name": "Restarts", "type": "string", "format": "", "description": "Restarts", "priority": 0},
+    {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp", "priority": 0},
+    {"name": "IP", "type": "string", "format": "", "description": "The pod's IP", "priority": 1},
+    {"name": "Node", "type": "string", "format": "", "description": "The node", "priority": 1},
+    {"name": "Nominated Node", "type": "string", "format": "", "description": "Nominated node", "priority": 1},
+    {"name": "Readiness Gates", "type": "string", "format": "", "description": "Readiness gates", "priority": 1},
+]
+SERVER_CELLS = {
+    "web-0": ["1/1", "Running", "0", "5d", "10.244.0.7", "node-1", "<none>", "<none>"],
+    "web-1": ["0/1", "CrashLoopBackOff", "4 (20m ago)", "5d", "10.244.0.8", "node-1", "<none>", "<none>"],
+    "job-<1>": ["0/1", "Completed", "0", "5d", "10.244.0.9", "node-2", "<none>", "<none>"],
+    "elsewhere": ["0/1", "Pending", "0", "5d", None, None, None, None],
+}
+PODS_PATH = re.compile(r"^/api/v1(?:/namespaces/(?P<namespace>[^/]+))?/pods(?:/(?P<name>[^/]+))?$")
+
+
+@pytest.fixture
+def tables(cluster):
+    """While the test runs, the emulator answers a request for a table of pods as a real API server
+    does; yields the requests it answered so."""
+    import kmock
+
+    serving, asked = threading.Event(), []
+
+    def wants_table(request: kmock.Request) -> bool:
+        return serving.is_set() and "as=Table" in request.headers.get("Accept", "") and "watch" not in request.params
+
+    async def table(request: kmock.Request):
+        asked.append(request)
+        match = PODS_PATH.match(request.url.path)
+        pods = await cluster.api._api.list("Pod", match["namespace"])
+        rows = [
+            {"cells": [pod["metadata"]["name"], *SERVER_CELLS[pod["metadata"]["name"]]], "object": pod}
+            for pod in pods
+            if match["name"] in (None, pod["metadata"]["name"])
+        ]
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"},
+                "columnDefinitions": POD_COLUMNS, "rows": rows}  # fmt: skip
+
+    async def install() -> None:
+        cluster.k8s["get", PODS_PATH, wants_table] << table
+
+    cluster.run(install())
+    serving.set()
+    yield asked
+    serving.clear()
+
+
+def test_the_api_servers_own_table_is_shown(ip, cluster, tables):
+    from jupyter_cloudtty.kernel import magics
+
+    assert magics._imported.wait(30)  # until the client is imported (by %load_ext), kubectl runs
+    cell = run_cell(ip, "%kubectl get pods")
+    assert cell.error is None and cell.stderr == ""
+    assert cell.text.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]  # priority 0
+    rows = {row["NAME"]: row for row in text_rows(cell.text)}
+    assert rows["web-0"] == {"NAME": "web-0", "READY": "1/1", "STATUS": "Running", "RESTARTS": "0", "AGE": "5d"}
+    assert rows["web-1"]["RESTARTS"] == "4 (20m ago)" and rows.keys() == {"web-0", "web-1", "job-<1>"}
+    assert "<th>NAME</th><th>READY</th><th>STATUS</th><th>RESTARTS</th><th>AGE</th>" in cell.html
+    assert "<td>job-&lt;1&gt;</td><td>0/1</td><td>Completed</td>" in cell.html
+    items = cell.value.items  # the objects, as -o json prints them
+    assert [(item["kind"], item["metadata"]["name"]) for item in items] == [
+        ("Pod", "web-0"), ("Pod", "web-1"), ("Pod", "job-<1>"),
+    ]  # fmt: skip
+    assert items[1]["status"]["containerStatuses"][0]["restartCount"] == 4
+    (asked,) = tables
+    assert asked.headers["Accept"] == "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    assert asked.params["includeObject"] == "Object" and asked.headers["User-Agent"].startswith("jupyter-cloudtty/")
+
+
+def test_wide_all_namespaces_and_one_object_from_the_servers_table(ip, cluster, tables):
+    from jupyter_cloudtty.kernel import magics
+
+    assert magics._imported.wait(30)
+    wide = run_cell(ip, "%kubectl get pods -o wide").text.splitlines()
+    assert re.split(r"\s{2,}", wide[0]) == [c["name"].upper() for c in POD_COLUMNS]  # and the wide ones
+    assert wide[1].split() == ["web-0", "1/1", "Running", "0", "5d", "10.244.0.7", "node-1", "<none>", "<none>"]
+    rows = text_rows(run_cell(ip, "%kubectl get pods -A").text)
+    assert [(row["NAMESPACE"], row["NAME"], row["AGE"]) for row in rows if row["NAME"] == "elsewhere"] == [
+        ("other", "elsewhere", "5d")
+    ]
+    one = run_cell(ip, "%kubectl get pod web-1")
+    assert text_rows(one.text) == [
+        {"NAME": "web-1", "READY": "0/1", "STATUS": "CrashLoopBackOff", "RESTARTS": "4 (20m ago)", "AGE": "5d"}
+    ]
+    assert [item["metadata"]["name"] for item in one.value.items] == ["web-1"]
+    assert len(tables) == 3 and all(a.headers["User-Agent"].startswith("jupyter-cloudtty/") for a in tables)
+
+
+def test_wide_without_the_servers_table_is_kubectls_own_output(ip, cluster):
+    from jupyter_cloudtty.kernel import magics
+
+    assert magics._imported.wait(30)
+    cell = run_cell(ip, "%kubectl get pods -o wide")  # the emulator renders no table: kubectl prints
+    assert cell.value is None and cell.error is None
+    assert cell.stdout.splitlines()[0].split()[0] == "NAME" and "web-0" in cell.stdout

@@ -18,7 +18,7 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
-from jupyter_cloudtty.kube import backoff
+from jupyter_cloudtty.kube import backoff, errors
 
 from . import cloudshells
 from .cloudshells import ClusterAccess
@@ -92,7 +92,7 @@ class Reflector:
             except ApiException as e:
                 if e.status == 410:  # our resourceVersion is too old: list again, at once
                     continue
-                error, retry_after = cloudshells.error(e, "list", self.namespace), cloudshells.retry_after(e)
+                error, retry_after = cloudshells.error(e, "list", self.namespace), errors.retry_after(e)
             except Exception as e:  # the API server unreachable or silent, a dropped stream...
                 error = cloudshells.unreachable(self.access, e, self.timing.request_timeout)
             failures += 1
