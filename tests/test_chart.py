@@ -94,7 +94,9 @@ def test_least_privilege_by_default():
     objects = render({})
     cluster_roles = [o for o in objects if o["kind"] == "ClusterRole"]
     # Namespaced by default: the only cluster-wide right is listing nodes (for NodePort URLs).
-    assert [r["rules"] for r in cluster_roles] == [[{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]]
+    assert [r["rules"] for r in cluster_roles] == [
+        [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}]
+    ]
     (role,) = [o for o in objects if o["kind"] == "Role"]
     assert role["metadata"]["namespace"] == "shells"
     for rule in role["rules"]:
@@ -147,3 +149,33 @@ def test_jupyter_servers_may_manage_cloudshells_and_nothing_else():
     (role,) = [o for o in wide if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "rel-operator-jupyter"]
     assert role["rules"][1] == {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get", "create"]}
     assert not [o for o in render({}) if o["metadata"]["name"].endswith("-jupyter")]  # none unless asked
+
+
+def _granted(objects: list[dict]) -> dict[tuple[str, str], set[str]]:
+    """(API group, resource) -> the verbs the operator's Roles and ClusterRoles grant, all together."""
+    granted: dict[tuple[str, str], set[str]] = {}
+    for role in (o for o in objects if o["kind"] in ("Role", "ClusterRole")):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+def test_the_chart_lets_every_watch_of_the_operator_run():
+    """Every kind kopf lists and watches for the operator (its indexes, events, the daemon) is granted
+    list + watch: a kind without them never fills its index, and no shell is ever reconciled."""
+    from unittest.mock import MagicMock
+
+    from jupyter_cloudtty.operator.handlers import make_registry
+
+    registry = make_registry(Settings.from_config({}), MagicMock())
+    watched = {
+        (h.selector.group, h.selector.plural or h.selector.any_name)
+        for handlers in (registry._indexing, registry._watching, registry._spawning, registry._changing)
+        for h in handlers.get_all_handlers()
+    }
+    assert ("batch", "jobs") in watched and ("", "nodes") in watched  # the registry is read as meant
+    granted = _granted(render({}))
+    missing = sorted(f"{g or 'core'}/{r}" for g, r in watched if not {"list", "watch"} <= granted.get((g, r), set()))
+    assert missing == []

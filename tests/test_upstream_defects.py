@@ -12,14 +12,13 @@ from jupyter_cloudtty.cloudshell.model import Phase
 from jupyter_cloudtty.operator import manifests as m
 from jupyter_cloudtty.operator.settings import Settings
 from jupyter_cloudtty.operator.status import Observed, next_status
-
-from .test_manifests import cloudshell, container_of, pod_of
+from tests.harness.objects import cloudshell, container_of, pod_of
 
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 
 
 def test_setup_is_not_rerun_on_every_reconcile():
-    # Objects are created only when missing (Cluster.ensure); a settled status is not rewritten.
+    # Objects are created only when the indexes miss them (reconciler._ensure); a settled status is not rewritten.
     shell = cloudshell()
     observed = Observed(pods=[], endpoint_slices=[])
     first = next_status(shell, observed, Settings(), NOW, Phase.CREATED_ROUTE_RULE)

@@ -2,7 +2,8 @@
 
 No I/O here (kubespawner's objects.py is the model): every function takes dicts and
 settings and returns dicts, so each field and mode is tested without a cluster. The
-reconciler applies what these return.
+reconciler applies what these return. A shell's spec is checked once, where it enters the
+operator (``validated``); everything here renders from a validated spec.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ DEFAULT_INGRESS = "cloudshell-ingress"
 DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: upstream's default was not a valid name
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
+
+
+def validated(shell: dict[str, Any]) -> dict[str, Any]:
+    """``shell`` with its spec validated and normalised (``null`` fields dropped), or InvalidShell naming the field.
+
+    The operator's one check of a spec: a CloudShell may come from kubectl as well as from our server.
+    """
+    return {**shell, "spec": validate_spec(shell.get("spec", {}))}
 
 
 def owner_reference(shell: dict[str, Any]) -> dict[str, Any]:
@@ -177,9 +186,8 @@ def container_env(shell: dict[str, Any], kubeconfig: bool) -> list[dict[str, Any
 
 
 def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """The Job whose one pod runs ttyd (raises InvalidShell for an invalid spec)."""
-    spec = validate_spec(shell.get("spec", {}))
-    shell = {**shell, "spec": spec}
+    """The Job whose one pod runs ttyd (``shell`` validated)."""
+    spec = shell.get("spec", {})
     source, _note = kubeconfig_source(spec, settings)
     template = copy.deepcopy(settings.job_template)
     base_container = _named(
@@ -364,9 +372,11 @@ def role_binding(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def owned_objects(shell: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
-    """Everything a shell owns outright (shared Ingress/VirtualService entries are apart)."""
-    spec = validate_spec(shell.get("spec", {}))
-    shell = {**shell, "spec": spec}
+    """Everything a shell owns outright, in the order they are created (shared route entries are apart).
+
+    ``shell`` validated; raises InvalidShell for a mode the operator's settings do not allow.
+    """
+    spec = shell.get("spec", {})
     objects = []
     if kubeconfig_source(spec, settings)[0] is None:
         objects += [service_account(shell), role_binding(shell, settings)]

@@ -1,47 +1,76 @@
-"""The CloudShell reconciler on kopf.
+"""One pass over a CloudShell: create what is missing, write the status if it changed, release an ended shell.
 
-Every event about a shell (its own, or its Job's, pod's, endpoints' or route's) leads to one
-``reconcile``: create what is missing (idempotently), observe, write the status only if it
-changed, release what an ended shell held. Decisions are made in ``status.py`` and objects
-are built in ``manifests.py``; this module only reads and writes.
+I/O only: what the cluster shows comes from kopf's indexes (``indexes.Cache``), decisions from
+``status.py``, objects from ``manifests.py``, route entries from ``routes.py``; this module makes the
+writes (in threads: the ``kubernetes`` client blocks) and the few reads an index cannot answer.
 
-An API server that fails for a while (429, 5xx, no answer) fails no shell: the handler runs
-again with backoff (``kopf.TemporaryError``), event handlers included, which kopf never retries.
+An API server that fails for a while (429, 5xx, no answer) fails no shell: the pass raises
+``kopf.TemporaryError`` with a backoff, and kopf runs it again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import copy
 import logging
-import threading
-from collections import defaultdict
-from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable, TypeVar
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION, names
+from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.model import Phase, parse_time
 from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
+from jupyter_cloudtty.kube.errors import api_message, transient
 
-from . import manifests
+from . import manifests, routes
+from .indexes import Cache
 from .settings import Settings
-from .status import Observed, condition_since, next_status
+from .status import condition_since, next_status
 
 log = logging.getLogger(__name__)
 
-ROUTE_KINDS = {"Ingress": "networking.k8s.io/v1", "VirtualService": "networking.istio.io/v1beta1"}
+T = TypeVar("T")
+
+# API errors that will not go away by themselves: the shell fails, saying why.
+FAILING = {
+    403: ("Forbidden", "the operator may not do this"),
+    404: ("APINotInstalled", "a needed API is not installed"),
+}
+# What an ended shell gives back, in this order (its Job's pod may still use the ServiceAccount).
+RELEASED = ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount")
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(eq=False)
+class Memory:
+    """What the operator keeps of one shell between passes: in kopf's memo of the shell, gone with it.
+
+    A write's own watch event may come after the next pass; what was written is known here first.
+    """
+
+    status: dict[str, Any] | None = None  # the status last written (only the operator writes it)
+    generation: int = 0  # the newest metadata.generation a write answered with
+    created: set[str] = field(default_factory=set)  # kinds created, until the index shows them
+    image_written: bool = False
+    failures: int = 0  # transient API failures in a row: the backoff
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # something about the shell changed
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # a pass, or the delete handler, at a time
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ended: bool  # the shell ended and holds nothing any more: no pass is due again
+    again_at: datetime | None = None  # a pass is due then even if nothing changes (the TTL)
 
 
 class Reconciler:
@@ -51,139 +80,113 @@ class Reconciler:
         self.cluster = cluster
         self.settings = settings
         self.clock = clock
-        self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
-        self._failures: dict[tuple[str, str], int] = {}  # transient API failures in a row, per shell
-        self._counting = threading.Lock()
 
-    def reconcile_named(self, namespace: str, name: str) -> None:
-        with self._transient((namespace, name)):
-            shell = self.cluster.get("CloudShell", namespace, name)
-        if shell and not shell["metadata"].get("deletionTimestamp"):
-            self.reconcile(shell)
+    async def reconcile(self, body: dict[str, Any], cache: Cache, memory: Memory) -> Outcome:
+        """One pass over ``body`` (the shell as the watch last showed it); kopf.TemporaryError if the API failed."""
+        shell = _current(body, memory)
+        outcome = await self._transient(memory, self._reconcile(shell, cache, memory))
+        memory.failures = 0
+        return outcome
 
-    def fail_named(self, namespace: str, name: str, reason: str, message: str) -> None:
-        """Fail a shell for something only an Event tells (e.g. its kubeconfig cannot be mounted)."""
-        with self._locks[(namespace, name)], self._transient((namespace, name)):
-            shell = self.cluster.get("CloudShell", namespace, name)
-            if shell and (shell.get("status") or {}).get("phase") not in Phase.ENDED:
-                self._fail(shell, reason, message)
-            self._failures.pop((namespace, name), None)
+    async def remove_route_entry(self, body: dict[str, Any], memory: Memory) -> None:
+        """Take a deleted shell's entry out of its shared route (its own objects go with it: ownerReferences)."""
+        await self._transient(memory, self._remove_route_entry(_current(body, memory)))
+        memory.failures = 0
 
-    def fail_pods_shell(self, namespace: str, pod: str, reason: str, message: str) -> None:
-        """Fail the shell whose pod ``pod`` is (if it is one of ours)."""
-        with self._transient((namespace, pod)):
-            found = self.cluster.get("Pod", namespace, pod)
-        owner = ((found or {}).get("metadata", {}).get("labels") or {}).get(names.SHELL_LABEL)
-        if owner:
-            self.fail_named(namespace, owner, reason, message)
-
-    def reconcile(self, shell: dict[str, Any]) -> None:
-        """Bring ``shell`` in line; ``kopf.TemporaryError`` if the API server failed."""
-        key = (shell["metadata"]["namespace"], shell["metadata"]["name"])
-        with self._transient(key):
-            self._reconcile_locked(shell)
-        self._failures.pop(key, None)
-
-    @contextmanager
-    def _transient(self, key: tuple[str, str]) -> Iterator[None]:
-        """The API server failing for a while (429, 5xx, no answer) is a kopf.TemporaryError: the
-        handler runs again later. The backoff is the shell's, whichever handler failed: several
-        (the shell's, its pod's, its endpoints') may meet the same outage."""
+    async def _transient(self, memory: Memory, work: Awaitable[T]) -> T:
+        """The API server failing for a while (429, 5xx, no answer) is a kopf.TemporaryError: kopf runs
+        the handler again, later each time the failures go on, and never sooner than a 429 asked."""
         try:
-            yield
+            return await work
         except (ApiException, HTTPError) as e:
             if not transient(e):
                 raise
-            with self._counting:
-                failures = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = self.settings.retry_delay(failures - 1, backoff.retry_after(e))
-            why = f"the API server failed ({_describe(e)}); again in {delay:.1f}s"
-            raise kopf.TemporaryError(why, delay=delay) from None
+            memory.failures += 1
+            delay = self.settings.retry_delay(memory.failures - 1, backoff.retry_after(e))
+            raise kopf.TemporaryError(
+                f"the API server failed ({_describe(e)}); again in {delay:.1f}s", delay=delay
+            ) from None
 
-    def _reconcile_locked(self, shell: dict[str, Any]) -> None:
-        namespace, name = shell["metadata"]["namespace"], shell["metadata"]["name"]
-        with self._locks[(namespace, name)]:  # events of one shell arrive on several threads
-            fresh = self.cluster.get("CloudShell", namespace, name)  # events may be stale by now
-            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
-                return  # deleted meanwhile: never recreate anything for it
-            shell = fresh
-            if (shell.get("status") or {}).get("phase") in Phase.ENDED:
-                self._release(shell)  # idempotent: completes an interrupted ending
-                return
-            try:
-                self._reconcile(shell)
-            except InvalidShell as e:
-                self._fail(shell, "InvalidSpec", str(e))
-            except ApiException as e:
-                if e.status == 403:
-                    self._fail(shell, "Forbidden", f"the operator may not do this: {_api_message(e)}")
-                elif e.status == 404:
-                    self._fail(shell, "APINotInstalled", f"a needed API is not installed: {_api_message(e)}")
-                else:
-                    raise  # transient: retried with backoff (_transient); else kopf retries it later
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(method, *args)
 
-    def _reconcile(self, shell: dict[str, Any]) -> None:
-        spec = shell.get("spec", {})
-        objects = manifests.owned_objects(shell, self.settings)  # validates: nothing is half-created
-        route = self._shared_route(shell)
-        if "image" not in spec:  # written back, as upstream does, so `kubectl get -o yaml` shows it
-            job = next(o for o in objects if o["kind"] == "Job")
-            image = job["spec"]["template"]["spec"]["containers"][0]["image"]
-            self.cluster.patch("CloudShell", shell["metadata"]["namespace"], shell["metadata"]["name"],
-                               {"spec": {"image": image}})  # fmt: skip
-        for obj in objects:
-            self.cluster.ensure(obj)  # a steady state writes nothing (upstream re-ran its setup)
-        starting = Phase.CREATED_JOB
-        if route is not None:
-            self._add_route_entry(shell, route)
-        starting = Phase.CREATED_ROUTE_RULE
-        status = next_status(shell, self._observe(shell), self.settings, self.clock(), starting)
-        _, ignored = manifests.kubeconfig_source(spec, self.settings)  # spec: validated by owned_objects
-        if ignored and status["phase"] not in Phase.ENDED:  # said, not silently dropped
-            current = shell.get("status") or {}
-            status["conditions"].append(
-                condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, self.clock())
-            )
-        if status["phase"] in Phase.ENDED:
-            if status["phase"] == Phase.FAILED:
-                failed = status["conditions"][-1]
-                kopf.warn(shell, reason=failed["reason"], message=failed["message"])
-            self._finish(shell, status)
-        else:
-            self._write_status(shell, status)
-
-    # --- observing --------------------------------------------------------------------------
-
-    def _observe(self, shell: dict[str, Any]) -> Observed:
-        namespace, owned = shell["metadata"]["namespace"], names.object_name(shell)
-        mode = shell.get("spec", {}).get("exposureMode", "NodePort")
-        observed = Observed(
-            job=self.cluster.get("Job", namespace, owned),
-            pods=self.cluster.list("Pod", namespace, names.labels(shell)),
-            endpoint_slices=self.cluster.list("EndpointSlice", namespace, {"kubernetes.io/service-name": owned}),
-        )
-        if mode in ("ClusterIP", "NodePort"):
-            observed.service = self.cluster.get("Service", namespace, owned)
-        if mode == "NodePort" and observed.pods:
-            observed.nodes = self.cluster.list("Node")
-        if mode == "GatewayAPI":
-            observed.route = self.cluster.get("HTTPRoute", namespace, owned)
-        if mode == "Ingress":
-            route_ns, route_name = manifests.ingress_name(shell)
-            ingress = self.cluster.get("Ingress", route_ns, route_name) or {}
-            host = shell["spec"].get("ingressConfig", {}).get("host")
-            observed.ingress_https = any(host in tls.get("hosts", []) for tls in ingress.get("spec", {}).get("tls", []))
-        return observed
+    async def _reconcile(self, shell: dict[str, Any], cache: Cache, memory: Memory) -> Outcome:
+        if (shell.get("status") or {}).get("phase") in Phase.ENDED:
+            await self._release(shell, cache, memory)  # idempotent: completes an interrupted ending
+            return Outcome(ended=True)
+        try:
+            shell = manifests.validated(shell)  # the one check of the spec
+            objects = manifests.owned_objects(shell, self.settings)  # all computed first: nothing is half-created
+            route = routes.shared_route(shell)
+            await self._write_back_image(shell, objects, memory)
+            for obj in objects:
+                await self._ensure(shell, obj, cache, memory)
+                if obj["kind"] == "Job" and not (shell.get("status") or {}).get("phase"):
+                    await self._advance(shell, cache, memory, Phase.CREATED_JOB)
+            if route is not None:
+                await self._add_route_entry(shell, route, cache)
+            status = next_status(shell, cache.observed(shell), self.settings, self.clock(), Phase.CREATED_ROUTE_RULE)
+            if status["phase"] in Phase.ENDED:
+                if status["phase"] == Phase.FAILED:
+                    failed = status["conditions"][-1]
+                    kopf.warn(shell, reason=failed["reason"], message=failed["message"])
+                await self._finish(shell, status, cache, memory)
+                return Outcome(ended=True)
+            await self._write_status(shell, status, memory)
+        except InvalidShell as e:
+            await self._fail(shell, "InvalidSpec", str(e), cache, memory)
+            return Outcome(ended=True)
+        except ApiException as e:
+            if e.status not in FAILING:
+                raise  # transient: retried with backoff (_transient); else kopf retries it later
+            reason, what = FAILING[e.status]
+            await self._fail(shell, reason, f"{what}: {api_message(e)}", cache, memory)
+            return Outcome(ended=True)
+        return Outcome(ended=False, again_at=_expiry(shell))
 
     # --- writing ------------------------------------------------------------------------------
 
-    def _write_status(self, shell: dict[str, Any], status: dict[str, Any]) -> None:
+    async def _write_back_image(self, shell: dict[str, Any], objects: list[dict[str, Any]], memory: Memory) -> None:
+        """The default image, written into the spec as upstream does, so that `kubectl get -o yaml` shows it."""
+        if "image" in shell["spec"]:
+            memory.image_written = False  # were it taken out again, it is written again
+            return
+        if memory.image_written:
+            return  # the watch has not shown it yet
+        job = next(o for o in objects if o["kind"] == "Job")
+        image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        meta = shell["metadata"]
+        answer = await self._call(self.cluster.patch, "CloudShell", meta["namespace"], meta["name"],
+                                  {"spec": {"image": image}})  # fmt: skip
+        memory.image_written = True
+        _remember_generation(shell, answer, memory)
+
+    async def _ensure(self, shell: dict[str, Any], obj: dict[str, Any], cache: Cache, memory: Memory) -> None:
+        """Create ``obj`` unless it exists: a steady state writes nothing (upstream re-ran its setup)."""
+        kind = obj["kind"]
+        if cache.owns(shell, kind):
+            memory.created.discard(kind)  # seen: from now on the index knows, even if someone deletes it
+            return
+        if kind in memory.created:
+            return  # created by an earlier pass; its watch event has not come yet
+        await self._call(self.cluster.create, obj)  # False: it existed after all (409)
+        memory.created.add(kind)
+
+    async def _advance(self, shell: dict[str, Any], cache: Cache, memory: Memory, phase: str) -> None:
+        """Write that the shell reached ``phase`` (CreatedJob), unless it is already further or ending."""
+        status = next_status(shell, cache.observed(shell), self.settings, self.clock(), phase)
+        if status["phase"] == phase:
+            await self._write_status(shell, status, memory)
+
+    async def _write_status(self, shell: dict[str, Any], status: dict[str, Any], memory: Memory) -> None:
         if status != (shell.get("status") or {}):  # a steady state writes nothing
             meta = shell["metadata"]
-            self.cluster.patch("CloudShell", meta["namespace"], meta["name"], {"status": status}, "status")
-            shell["status"] = status
+            answer = await self._call(self.cluster.patch, "CloudShell", meta["namespace"], meta["name"],
+                                      {"status": status}, "status")  # fmt: skip
+            shell["status"] = memory.status = status
+            _remember_generation(shell, answer, memory)
 
-    def _fail(self, shell: dict[str, Any], reason: str, message: str) -> None:
+    async def _fail(self, shell: dict[str, Any], reason: str, message: str, cache: Cache, memory: Memory) -> None:
         log.info("shell %s/%s failed: %s", shell["metadata"]["namespace"], shell["metadata"]["name"], message)
         current, now = shell.get("status") or {}, self.clock()
         status = {
@@ -195,274 +198,110 @@ class Reconciler:
             ],
         }
         kopf.warn(shell, reason=reason, message=message)
-        self._finish(shell, status)
+        await self._finish(shell, status, cache, memory)
 
-    def _finish(self, shell: dict[str, Any], status: dict[str, Any]) -> None:
+    async def _finish(self, shell: dict[str, Any], status: dict[str, Any], cache: Cache, memory: Memory) -> None:
         """Write the final status first (a restarted operator never revives an ended shell), then release."""
-        self._write_status(shell, status)
-        self._release(shell)
+        await self._write_status(shell, status, memory)
+        await self._release(shell, cache, memory)
 
-    def _release(self, shell: dict[str, Any]) -> None:
+    async def _release(self, shell: dict[str, Any], cache: Cache, memory: Memory) -> None:
         """An ended shell keeps nothing: no Job, no Service (a NodePort must not outlive it), no route.
 
         Idempotent, and it writes only for what still exists. With `cleanup`, a Complete shell
         goes too (a Failed one stays, to say why).
         """
         namespace, owned = shell["metadata"]["namespace"], names.object_name(shell)
-        self._remove_route_entry(shell)
-        for kind in ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount"):
-            if self.cluster.get(kind, namespace, owned) is not None:
-                self.cluster.delete(kind, namespace, owned)
+        await self._remove_route_entry(shell)
+        for kind in RELEASED:
+            if cache.owns(shell, kind) or kind in memory.created:
+                await self._call(self.cluster.delete, kind, namespace, owned)
+                memory.created.discard(kind)
         if (shell.get("status") or {}).get("phase") == Phase.COMPLETE and shell.get("spec", {}).get("cleanup"):
-            self.cluster.delete("CloudShell", namespace, shell["metadata"]["name"])
+            await self._call(self.cluster.delete, "CloudShell", namespace, shell["metadata"]["name"])
 
     # --- shared routes: a path in a shared Ingress, a route in a shared VirtualService ------------
 
-    def _shared_route(self, shell: dict[str, Any]) -> tuple[str, str, str] | None:
-        mode = shell.get("spec", {}).get("exposureMode", "NodePort")
-        if mode == "Ingress":
-            return ("Ingress", *manifests.ingress_name(shell))
-        if mode == "VirtualService":
-            return ("VirtualService", *manifests.virtual_service_name(shell))
-        return None
-
-    def _edit_shared(self, route: tuple[str, str, str], edit: Callable[[dict[str, Any] | None], bool]) -> None:
-        """Apply ``edit`` to the latest copy of a shared object; again if another shell got there first."""
-        kind, namespace, name = route
-        for _attempt in range(5):
-            try:
-                if edit(self.cluster.get(kind, namespace, name)):
-                    return
-            except ApiException as e:
-                if e.status != 409:  # resourceVersion conflicts: re-read and redo
-                    raise
-        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
-
-    def _add_route_entry(self, shell: dict[str, Any], route: tuple[str, str, str]) -> None:
+    async def _add_route_entry(self, shell: dict[str, Any], route: routes.RouteKey, cache: Cache) -> None:
         kind, namespace, name = route
 
-        def add(current: dict[str, Any] | None) -> bool:
+        async def add(current: dict[str, Any] | None) -> bool:
             if current is None:
-                fresh = (
-                    manifests.ingress(shell, [manifests.ingress_path(shell)])
-                    if kind == "Ingress"
-                    else manifests.virtual_service(shell, [manifests.virtual_service_route(shell)])
-                )
-                return self.cluster.create(fresh)  # False: another shell created it first
-            patch = _with_entry(shell, kind, current)
+                return await self._call(self.cluster.create, routes.fresh(shell, kind))  # False: another shell's first
+            patch = routes.with_entry(shell, kind, current)
             if patch is not None:  # None: already there, no write
-                self.cluster.patch(kind, namespace, name, patch)
+                await self._call(self.cluster.patch, kind, namespace, name, patch)
             return True
 
-        self._edit_shared(route, add)
+        # The index's copy first: in a steady state the entry is there, and nothing is read or written.
+        await self._edit_shared(route, add, cache.shared_route(route))
 
-    def _remove_route_entry(self, shell: dict[str, Any]) -> None:
+    async def _remove_route_entry(self, shell: dict[str, Any]) -> None:
         try:
-            route = self._shared_route(shell)
+            route = routes.shared_route(shell)
         except InvalidShell:
             return  # it never had one
         if route is None:
             return
         kind, namespace, name = route
 
-        def remove(current: dict[str, Any] | None) -> bool:
+        async def remove(current: dict[str, Any] | None) -> bool:
             if current is not None:
-                patch, empty = _without_entry(shell, kind, current)
+                patch, empty = routes.without_entry(shell, kind, current)
                 if empty:
-                    self.cluster.delete(kind, namespace, name)  # the last entry takes it along
+                    await self._call(self.cluster.delete, kind, namespace, name)  # the last entry takes it along
                 elif patch is not None:
-                    self.cluster.patch(kind, namespace, name, patch)
+                    await self._call(self.cluster.patch, kind, namespace, name, patch)
             return True
 
-        self._edit_shared(route, remove)
+        # Read, not the index's copy: once per shell, and the entry just added may not be in the index yet.
+        await self._edit_shared(route, remove, None)
+
+    async def _edit_shared(
+        self,
+        route: routes.RouteKey,
+        edit: Callable[[dict[str, Any] | None], Awaitable[bool]],
+        cached: dict[str, Any] | None,
+    ) -> None:
+        """Apply ``edit`` to the shared object (``cached``, else the latest copy); again on the latest copy
+        if another shell changed it first (409) or took it away (404)."""
+        kind, namespace, name = route
+        current = cached
+        for _attempt in range(5):
+            if current is None:
+                current = await self._call(self.cluster.get, kind, namespace, name)
+            try:
+                if await edit(current):
+                    return
+            except ApiException as e:
+                if e.status not in (404, 409) or current is None:  # a 404 creating it: no such API
+                    raise
+            current = None  # read it again
+        raise kopf.TemporaryError(f"the shared {kind} {namespace}/{name} kept changing", delay=1)
 
 
-def transient(e: BaseException) -> bool:
-    """An API failure that goes away by itself: overloaded (429), failing (5xx), unreachable or silent."""
-    if isinstance(e, ApiException):
-        return e.status == 429 or e.status >= 500
-    return isinstance(e, HTTPError)
+def _current(body: dict[str, Any], memory: Memory) -> dict[str, Any]:
+    """The shell as the watch showed it, with what this operator wrote since, which it may not show yet."""
+    shell = copy.deepcopy(dict(body))
+    if memory.status is not None:
+        shell["status"] = copy.deepcopy(memory.status)
+    meta = shell.setdefault("metadata", {})
+    if memory.generation > meta.get("generation", 0):
+        meta["generation"] = memory.generation
+    return shell
+
+
+def _remember_generation(shell: dict[str, Any], answer: Any, memory: Memory) -> None:
+    generation = ((answer or {}).get("metadata") or {}).get("generation") if isinstance(answer, dict) else None
+    if isinstance(generation, int) and generation > memory.generation:
+        memory.generation = shell["metadata"]["generation"] = generation
+
+
+def _expiry(shell: dict[str, Any]) -> datetime | None:
+    """When a started shell's TTL runs out (the Job's activeDeadlineSeconds too, but only once the pod runs)."""
+    started, ttl = parse_time((shell.get("status") or {}).get("lastScheduleTime")), ttl_seconds(shell.get("spec", {}))
+    return started + timedelta(seconds=ttl) if started and ttl else None
 
 
 def _describe(e: BaseException) -> str:
-    return f"{e.status} {_api_message(e)}" if isinstance(e, ApiException) else f"{type(e).__name__}: {e}"
-
-
-async def _until_done(running: dict[Any, bool], key: Any, call: Callable[..., None], *args: Any, logger: Any) -> None:
-    """Run a blocking handler in a thread until the API server lets it through: kopf does not
-    retry event handlers, and a pod that became Ready during an outage sends no second event.
-    One run per ``key`` (a shell) at a time: an event meanwhile makes it run once more (it reads
-    everything again), rather than a second run, or a second retry loop, of its own."""
-    if key in running:
-        running[key] = True
-        return
-    running[key] = False
-    try:
-        while True:
-            try:
-                await asyncio.to_thread(call, *args)
-            except kopf.TemporaryError as e:
-                logger.warning(str(e))
-                await asyncio.sleep(e.delay or 0)
-                continue
-            if not running[key]:
-                return
-            running[key] = False  # an event came while it ran: once more, to see it
-    finally:
-        del running[key]
-
-
-def _api_message(error: ApiException) -> str:
-    try:
-        return json.loads(error.body).get("message") or error.reason
-    except (TypeError, ValueError):
-        return str(error.reason)
-
-
-def _with_entry(shell: dict[str, Any], kind: str, current: dict[str, Any]) -> dict[str, Any] | None:
-    """A merge patch adding this shell's entry (guarded by resourceVersion), or None if present."""
-    rv = {"resourceVersion": current["metadata"].get("resourceVersion")}
-    if kind == "Ingress":
-        entry, host = manifests.ingress_path(shell), shell["spec"].get("ingressConfig", {}).get("host")
-        rules = [dict(rule) for rule in current.get("spec", {}).get("rules", [])]
-        rule = next((r for r in rules if r.get("host") == host), None)
-        if rule is None:
-            rule = {"http": {"paths": []}, **({"host": host} if host else {})}
-            rules.append(rule)
-        paths = [p for p in rule.get("http", {}).get("paths", []) if p.get("path") != entry["path"]]
-        if entry in rule.get("http", {}).get("paths", []):
-            return None
-        rule["http"] = {"paths": [*paths, entry]}
-        return {"metadata": rv, "spec": {"rules": rules}}
-    entry = manifests.virtual_service_route(shell)
-    routes = current.get("spec", {}).get("http", [])
-    if entry in routes:
-        return None
-    return {"metadata": rv, "spec": {"http": [r for r in routes if r.get("name") != entry["name"]] + [entry]}}
-
-
-def _without_entry(shell: dict[str, Any], kind: str, current: dict[str, Any]) -> tuple[dict | None, bool]:
-    """(a merge patch removing this shell's entry or None, whether nothing would remain)."""
-    rv = {"resourceVersion": current["metadata"].get("resourceVersion")}
-    if kind == "Ingress":
-        backend = names.object_name(shell)
-        rules = []
-        for rule in current.get("spec", {}).get("rules", []):
-            paths = [p for p in rule.get("http", {}).get("paths", [])
-                     if p.get("backend", {}).get("service", {}).get("name") != backend]  # fmt: skip
-            if paths:
-                rules.append({**rule, "http": {"paths": paths}})
-        if not rules:
-            return None, True
-        changed = rules != current.get("spec", {}).get("rules", [])
-        return ({"metadata": rv, "spec": {"rules": rules}} if changed else None), False
-    name = manifests.virtual_service_route(shell)["name"]
-    routes = current.get("spec", {}).get("http", [])
-    kept = [r for r in routes if r.get("name") != name]
-    if not kept:
-        return None, True
-    return ({"metadata": rv, "spec": {"http": kept}} if kept != routes else None), False
-
-
-# --- kopf wiring ------------------------------------------------------------------------------------
-
-
-def make_registry(
-    settings: Settings, cluster: Cluster, login: kopf.ConnectionInfo | None = None
-) -> kopf.OperatorRegistry:
-    """The operator's handlers in a registry of their own (tests run several operators)."""
-    registry = kopf.OperatorRegistry()
-    reconciler = Reconciler(cluster, settings)
-    running: dict[Any, bool] = {}  # what event handlers run or retry, and if an event came meanwhile
-    shells = {"group": GROUP, "version": VERSION, "plural": PLURAL, "registry": registry}
-    owned = {"labels": {names.SHELL_LABEL: kopf.PRESENT}, "registry": registry}
-
-    if login is not None:
-
-        @kopf.on.login(registry=registry)
-        def fixed_login(**_: Any) -> kopf.ConnectionInfo:
-            return login
-    else:
-        kopf.on.login(registry=registry)(kopf.login_via_client)
-
-    @kopf.on.resume(**shells)
-    @kopf.on.create(**shells)
-    @kopf.on.update(**shells, field="spec")
-    def shell_changed(body: kopf.Body, **_: Any) -> None:
-        reconciler.reconcile(dict(body))
-
-    @kopf.on.event("batch", "v1", "jobs", **owned)
-    @kopf.on.event("v1", "pods", **owned)
-    @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", **owned)
-    async def child_changed(namespace: str, labels: dict[str, str], type: str | None, logger: Any, **_: Any) -> None:
-        if type is not None:  # None: the initial listing, which the resume handler covers
-            shell = labels[names.SHELL_LABEL]
-            await _until_done(running, (namespace, shell), reconciler.reconcile_named, namespace, shell, logger=logger)
-
-    def ours(labels: dict[str, str], **_: Any) -> bool:
-        return labels.get("kubernetes.io/service-name", "").startswith("cloudshell-")
-
-    @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", when=ours, registry=registry)
-    async def endpoints_changed(
-        namespace: str, labels: dict[str, str], type: str | None, logger: Any, **_: Any
-    ) -> None:
-        if type is not None:
-            shell = labels["kubernetes.io/service-name"].removeprefix("cloudshell-")
-            await _until_done(running, (namespace, shell), reconciler.reconcile_named, namespace, shell, logger=logger)
-
-    def kubeconfig_unmountable(body: kopf.Body, **_: Any) -> bool:
-        involved = body.get("involvedObject") or {}
-        return (
-            body.get("reason") == "FailedMount"
-            and involved.get("kind") == "Pod"
-            and involved.get("name", "").startswith("cloudshell-")
-            and '"kubeconfig"' in (body.get("message") or "")
-        )
-
-    @kopf.on.event("v1", "events", when=kubeconfig_unmountable, registry=registry)
-    async def pod_event(body: kopf.Body, namespace: str, logger: Any, **_: Any) -> None:
-        # A missing Secret/ConfigMap or key leaves the pod waiting forever; only this Event says why.
-        pod, message = body["involvedObject"]["name"], f"the kubeconfig cannot be mounted: {body.get('message')}"
-        failing = (reconciler.fail_pods_shell, namespace, pod, "KubeconfigNotMounted", message)
-        await _until_done(running, ("pod", namespace, pod), *failing, logger=logger)
-
-    def shares_a_route(spec: dict[str, Any], **_: Any) -> bool:
-        return spec.get("exposureMode") in ROUTE_KINDS
-
-    @kopf.on.delete(**shells, when=shares_a_route)
-    def shell_deleted(body: kopf.Body, **_: Any) -> None:
-        # Owned objects go with the shell (ownerReferences); its entry in a shared route does not.
-        reconciler._remove_route_entry(dict(body))
-
-    def expires(spec: dict[str, Any], status: dict[str, Any], **_: Any) -> bool:
-        return bool(ttl_seconds(spec)) and status.get("phase") not in Phase.ENDED
-
-    @kopf.daemon(**shells, when=expires, cancellation_timeout=1.0)
-    async def ttl_watch(
-        stopped: kopf.DaemonStopped, namespace: str, name: str, spec: dict[str, Any], logger: Any, **_: Any
-    ) -> None:
-        # Async, so that kopf can cancel it at once; blocking calls go to threads.
-        ttl, failures = ttl_seconds(spec) or 0, 0
-        while not stopped:
-            try:
-                shell = await asyncio.to_thread(cluster.get, "CloudShell", namespace, name)
-                failures = 0
-            except (ApiException, HTTPError) as e:
-                if not transient(e):
-                    raise
-                failures += 1
-                await stopped.wait(settings.retry_delay(failures - 1, backoff.retry_after(e)))
-                continue
-            if shell is None:
-                return
-            started = (shell.get("status") or {}).get("lastScheduleTime")
-            if not started:  # not Ready yet: the TTL has not begun
-                await stopped.wait(min(ttl, 5))
-                continue
-            remaining = ttl - (reconciler.clock() - parse_time(started)).total_seconds()
-            if remaining <= 0:
-                await _until_done(running, ("ttl", namespace, name), reconciler.reconcile, shell, logger=logger)
-                return
-            await stopped.wait(min(remaining, 300))
-
-    return registry
+    return f"{e.status} {api_message(e)}" if isinstance(e, ApiException) else f"{type(e).__name__}: {e}"

@@ -32,6 +32,7 @@ class Observed:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     route: dict[str, Any] | None = None  # the HTTPRoute, in GatewayAPI mode
     ingress_https: bool = False
+    unmountable: str | None = None  # why the kubeconfig cannot be mounted (a FailedMount Event of its pod)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: 
         if spec.get("once"):
             return Verdict(Phase.COMPLETE, "OnceEnded", "its one client left")
         return Verdict(Phase.COMPLETE, "Exited", "the command exited")
+    if observed.unmountable:  # the pod would wait forever: only this Event says why
+        return Verdict(
+            Phase.FAILED, "KubeconfigNotMounted", f"the kubeconfig cannot be mounted: {observed.unmountable}"
+        )
     for pod in observed.pods:
         for container in pod.get("status", {}).get("containerStatuses", []) or []:
             waiting = (container.get("state") or {}).get("waiting") or {}
@@ -155,6 +160,9 @@ def next_status(
     conditions = [condition_since(current, "Ready", result.phase == Phase.READY, result.reason, result.message, now)]
     if result.phase == Phase.FAILED:
         conditions.append(condition_since(current, "Failed", True, result.reason, result.message, now))
+    _, ignored = manifests.kubeconfig_source(shell.get("spec", {}), settings)
+    if ignored and result.phase not in Phase.ENDED:  # said, not silently dropped
+        conditions.append(condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, now))
     status["conditions"] = conditions
     if "generation" in shell.get("metadata", {}):
         status["observedGeneration"] = shell["metadata"]["generation"]

@@ -33,7 +33,7 @@ from kubernetes.client import ApiClient, Configuration
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
 from jupyter_cloudtty.kube.client import Cluster, path
-from jupyter_cloudtty.operator.reconciler import make_registry
+from jupyter_cloudtty.operator.handlers import make_registry
 from jupyter_cloudtty.operator.settings import Settings
 
 NOT_BUNDLED = {

@@ -243,4 +243,4 @@ async def test_the_ends_of_the_numbers_a_spec_may_give_ttyd_work(tmp_path, name,
 )
 def test_a_number_ttyd_would_refuse_or_misread_is_refused_with_the_spec(name, value):
     with pytest.raises(InvalidShell, match=f"spec.env.0..value: {name} must be a whole number from"):
-        manifests.job(cloudshell(env=[{"name": name, "value": value}]), SETTINGS)
+        manifests.validated(cloudshell(env=[{"name": name, "value": value}]))
