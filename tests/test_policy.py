@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.model import parse_time
 from jupyter_cloudtty.server.backends.kubernetes import policy
+from jupyter_cloudtty.server.backends.kubernetes.backend import KubernetesBackend
 from jupyter_cloudtty.server.backends.kubernetes.policy import Policy
 
 POLICY = Policy(namespace="team")
@@ -102,3 +105,47 @@ def test_a_shell_no_operator_has_touched_says_so_after_a_while():
     assert condition["status"] == "Unknown" and condition["reason"] == "NotPickedUp"
     assert "no operator has acted on this shell for 45s" in condition["message"]
     assert "namespace 'team'" in condition["message"]
+
+
+class _Custom:
+    """The CloudShell API of a cluster where generated names are taken ``taken`` times before one is free."""
+
+    def __init__(self, taken: int = 0):
+        self.taken, self.bodies = taken, []
+
+    def create_namespaced_custom_object(self, group, version, namespace, plural, body, **options):
+        self.bodies.append(body)
+        if len(self.bodies) <= self.taken:
+            raise ApiException(status=409, reason="Conflict")
+        return {**body, "metadata": {**body["metadata"], "uid": "u1", "creationTimestamp": "2026-11-25T10:00:00Z"}}
+
+
+def _backend(custom: _Custom, admin: Policy) -> KubernetesBackend:
+    backend = KubernetesBackend(SimpleNamespace(custom=custom, host="https://k8s"), owner="alice", policy=admin,
+                                connect_via="service")  # fmt: skip
+    backend._synced.set()  # as after the watch's first list: no shells yet
+    return backend
+
+
+async def test_a_created_shell_is_the_request_under_the_policy_whatever_names_were_drawn(monkeypatch):
+    applied = []
+    monkeypatch.setattr(
+        policy, "apply", lambda spec, admin, apply=policy.apply: applied.append(spec) or apply(spec, admin)
+    )
+    custom = _Custom(taken=2)
+    admin = Policy(namespace="team", default_image="img:1", max_ttl=600)
+    shell = await _backend(custom, admin).create(None, {"commandAction": "top"})
+    names = [body["metadata"]["name"] for body in custom.bodies]
+    assert len(set(names)) == 3 and shell.name == names[-1]
+    assert shell.spec == {"commandAction": "top", "image": "img:1", "ttlSecondsAfterStarted": 600,
+                          "exposureMode": "ClusterIP"}  # fmt: skip
+    assert applied == [{"commandAction": "top"}]  # once, not once per name nor once more to check it
+
+
+async def test_a_request_the_policy_refuses_never_reaches_the_cluster():
+    custom = _Custom()
+    with pytest.raises(InvalidShell, match=r"^spec.exposureMode: not set by a request: how shells are reached is "):
+        await _backend(custom, POLICY).create("s1", {"exposureMode": "NodePort"})
+    with pytest.raises(InvalidShell, match=r"^spec.image: choosing an image is not allowed here"):
+        await _backend(custom, POLICY).create("s1", {"image": "mine:1"})
+    assert custom.bodies == []

@@ -457,7 +457,7 @@ async def test_a_failing_stream_ends_the_output_not_the_server(caplog):
 
 
 async def test_a_stream_opened_after_the_session_ended_is_closed():
-    """A shell deleted while its terminal connects: the session closes what arrives late (no leaked connection or PTY)."""
+    """A shell deleted while its terminal connects: the session closes what arrives late (no leaked PTY)."""
     stream, opening = FakeStream(), asyncio.Event()
     session: Session
 

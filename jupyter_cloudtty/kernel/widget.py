@@ -13,17 +13,14 @@ Two clients of the same shell, each with one job:
 - the **browser** draws it: the JupyterLab extension registers the widget's view, which is the
   terminal of a terminal tab (xterm.js on the same ttyd client, theme, font, banners, resume), and
   connects from the page itself (the page's base URL and login, as the tab does);
-- the **kernel** keeps its own connection to the terminal (a ``TtydClient`` on a thread of its
-  own, which never sends a size and so never resizes the terminal): ``send`` types through it, and
-  what comes back is kept as plain text for ``output`` (``terminaltext``), whether or not a browser
-  shows the widget (nbconvert, VS Code, a closed tab).
+- the **kernel** keeps its own connection to the terminal (``ttyd.resume.ResumingClient``, on a thread
+  of its own, which never sends a size and so never resizes the terminal, and resumes after a drop):
+  ``send`` types through it, and what comes back is kept as plain text for ``output``
+  (``terminaltext``), whether or not a browser shows the widget (nbconvert, VS Code, a closed tab).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import logging
 import re
 import secrets
 import threading
@@ -31,17 +28,14 @@ import time
 from typing import Any
 
 from ipywidgets import DOMWidget
-from tornado.httpclient import HTTPClientError
 from traitlets import Unicode
 
-from jupyter_cloudtty.ttyd.client import TtydClient, TtydClosed
-from jupyter_cloudtty.ttyd.protocol import close_is_final
+from jupyter_cloudtty.ttyd.client import TtydClosed
+from jupyter_cloudtty.ttyd.resume import ResumingClient
 
 from . import server_client
 from .server_client import CloudTTYClient, ServerError
 from .terminaltext import TerminalText
-
-log = logging.getLogger(__name__)
 
 # The JupyterLab extension (labextension/package.json) registers the model and view under this name.
 MODULE_NAME = "jupyter-cloudtty"
@@ -101,7 +95,8 @@ class ShellTerminal(DOMWidget):
         self.client = client
         self._text = TerminalText(max_lines=max_lines)
         headers = {"Authorization": f"token {client.server.token}"} if client.server.token else {}
-        self._connection = _KernelClient(client.terminal_url(self.name), headers, self._text)
+        client_id = "kernel-" + secrets.token_hex(8)
+        self._connection = ResumingClient(client.terminal_url(self.name), headers, self._text.feed, client_id=client_id)
 
     @classmethod
     def new(
@@ -137,7 +132,7 @@ class ShellTerminal(DOMWidget):
 
     @property
     def ended(self) -> tuple[int | None, str] | None:
-        """``(close code, reason)`` once the shell's terminal has ended (as README's table), else None."""
+        """``(close code, reason)`` once the shell's terminal has ended (as docs/reference.md's table), else None."""
         return self._connection.ended
 
     def send(self, data: str | bytes, timeout: float = 10.0) -> None:
@@ -191,146 +186,3 @@ class ShellTerminal(DOMWidget):
                 "jupyter-cloudtty; .output has its text"
             )
         return bundle
-
-
-# --- the kernel's own client of a terminal -------------------------------------------------------
-
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _terminals_loop() -> asyncio.AbstractEventLoop:
-    """One event loop on a thread for every terminal of this process: the kernel's own loop is busy
-    while a cell runs, and a terminal must keep reading then (``wait_for`` in a cell, for one)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="cloudtty-terminals", daemon=True).start()
-        return _loop
-
-
-class _KernelClient:
-    """The kernel's connection to a shell's terminal: sizeless (it never resizes the terminal), it types
-    what ``send`` gives it and feeds what comes back to ``text``. A dropped connection is resumed
-    (``?client=<id>&received=<n>``: nothing is kept twice), 0.5 s, 1 s, 2 s... at most 30 s later."""
-
-    def __init__(self, url: str, headers: dict[str, str], text: TerminalText):
-        self.url, self.headers, self.text = url, headers, text
-        self.client_id = "kernel-" + secrets.token_hex(8)
-        self.received = 0
-        self.ended: tuple[int | None, str] | None = None
-        self.changed = threading.Condition()  # notified on output and when the terminal ends
-        self._loop = _terminals_loop()
-        self._connection: TtydClient | None = None
-        self._connected = asyncio.Event()
-        self._finished = asyncio.Event()
-        self._closing = False
-        self._task = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
-        self._task.add_done_callback(self._done)
-
-    async def _run(self) -> None:
-        try:
-            await self._follow()
-        finally:
-            self._finished.set()
-
-    async def _follow(self) -> None:
-        attempt = 0
-        while not self._closing:
-            try:
-                connection = await TtydClient.connect(
-                    self.url,
-                    headers=self.headers,
-                    columns=None,
-                    rows=None,
-                    client_id=self.client_id,
-                    received=self.received,
-                )
-            except HTTPClientError as e:
-                if e.code in (403, 404):  # the shell is gone, or this kernel's token is not accepted
-                    why = "the shell no longer exists" if e.code == 404 else "the server refused the kernel's token"
-                    self._end(e.code, why)
-                    return
-                log.debug("cloudtty: cannot connect to %s: %s", self.url, e)
-            except Exception as e:  # noqa: BLE001  refused, reset, unreachable: try again
-                log.debug("cloudtty: cannot connect to %s: %r", self.url, e)
-            else:
-                attempt = 0
-                self._connection = connection
-                self._connected.set()
-                while (data := await connection.read()) is not None:
-                    self.received = connection.received
-                    self.text.feed(data)
-                    self._notify()
-                self._connection = None
-                self._connected.clear()
-                if self._closing:
-                    return
-                if close_is_final(connection.close_code):
-                    self._end(connection.close_code, connection.close_reason or "")
-                    return
-            await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-            attempt += 1
-
-    def _notify(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
-
-    def _end(self, code: int | None, reason: str) -> None:
-        self.ended = (code, reason)
-        self._connected.set()  # wakes senders, who then see the end
-        self._notify()
-
-    def _done(self, task: Any) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cloudtty: the terminal's reader failed", exc_info=task.exception())
-            self._end(None, f"the kernel's reader failed: {task.exception()!r}")
-
-    def send(self, data: str | bytes, timeout: float) -> None:
-        if self._closing:
-            raise TtydClosed("the terminal was closed", None, None)
-        sending = asyncio.run_coroutine_threadsafe(self._send(data), self._loop)
-        try:
-            sending.result(timeout)
-        except (TimeoutError, concurrent.futures.TimeoutError):
-            sending.cancel()  # never typed later, out of the blue
-            raise TimeoutError(f"the shell's terminal did not answer within {timeout}s ({self.url})") from None
-
-    async def _send(self, data: str | bytes) -> None:
-        while True:
-            if self._closing:
-                raise TtydClosed("the terminal was closed", None, None)
-            if self.ended is not None:
-                code, reason = self.ended
-                raise TtydClosed(f"the shell's terminal has ended: {code} {reason}", code, reason)
-            connection = self._connection
-            if connection is not None:
-                try:
-                    await connection.send(data)
-                    return
-                except Exception:  # noqa: BLE001  closed meanwhile: wait for the next connection
-                    self._connected.clear()
-            await self._connected.wait()
-
-    def close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        if not self._loop.is_running():  # the process is ending: nothing left to close politely
-            return
-
-        async def stop() -> None:
-            self._connected.set()
-            if self._connection is not None:
-                self._connection.connection.close(1000)  # the reader sees the server's close, and returns
-                try:
-                    await asyncio.wait_for(self._finished.wait(), 5)
-                except asyncio.TimeoutError:
-                    pass
-            self._task.cancel()
-
-        try:
-            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        except Exception as e:  # noqa: BLE001  already gone
-            log.debug("cloudtty: closing %s: %r", self.url, e)

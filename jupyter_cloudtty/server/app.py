@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import sys
+from dataclasses import fields
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -17,7 +18,7 @@ from jupyter_cloudtty._version import __version__
 from jupyter_cloudtty.cloudshell.spec import EXPOSURE_MODES
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.server.backends.local.backend import LocalBackend
-from jupyter_cloudtty.server.backends.selection import choose_backend
+from jupyter_cloudtty.server.backends.selection import BackendSettings, choose_backend
 
 from .handlers import API_PATH, handlers
 
@@ -216,7 +217,8 @@ class CloudTTY(ExtensionApp):
         )
 
     def initialize_settings(self) -> None:
-        self.shell_backend, self.shell_backend_reason = choose_backend(self)
+        settings = BackendSettings(**{f.name: getattr(self, f.name) for f in fields(BackendSettings)})
+        self.shell_backend, self.shell_backend_reason = choose_backend(settings, self.local_backend)
         where = (
             f"namespace {self.shell_backend.info()['namespace']}"
             if self.shell_backend.kind == "kubernetes"

@@ -120,7 +120,7 @@ export interface IEnding {
 }
 
 /**
- * The meaning of a close code from the server (README's table), with its reason.
+ * The meaning of a close code from the server (docs/reference.md's table), with its reason.
  * Any code not in the table (1001, 1006 abnormal closure, 1011...) is a dropped connection.
  */
 export function describeClose(code: number, reason: string): IEnding {

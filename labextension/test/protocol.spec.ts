@@ -85,7 +85,7 @@ describe('server frames', () => {
   });
 });
 
-describe('close codes (README)', () => {
+describe('close codes (docs/reference.md)', () => {
   it.each([
     [1000, 'exited', 'ended', 'The shell ended: exited'],
     [4000, 'exited with code 3', 'ended', 'The shell failed: exited with code 3'],

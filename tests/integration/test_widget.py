@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.kernels import ServerKernel
 from tests.harness.servers import JupyterProcess
+from tests.harness.tcp_proxy import TcpProxy
 from tests.harness.waiting import eventually
-from tests.ui.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.slow  # kernels of real Jupyter servers
 
 BASH = ("--CloudTTY.backend=local", "--CloudTTY.shell_command=bash", "--CloudTTY.shell_command=--norc",
         "--CloudTTY.shell_command=--noprofile")  # fmt: skip

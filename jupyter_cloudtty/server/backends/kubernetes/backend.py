@@ -209,19 +209,18 @@ class KubernetesBackend(Backend):
 
     # --- the REST API ----------------------------------------------------------------------
 
-    def check_spec(self, spec: dict[str, Any]) -> None:
-        policy.apply(spec, self.policy)
-
     async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
-        self.check_spec(spec)
+        # The administrator's policy, applied here once: what it refuses is refused before the cluster is asked.
+        body = policy.cloudshell(name or generate_name(), spec, self.owner, self.policy)
         owned = await self._cached()
         if len(owned) >= self.max_shells:
             raise TooManyShells(
                 f"you already have {len(owned)} shells, the most this server allows "
                 "(c.CloudTTY.max_shells); delete one first"
             )
-        for _ in range(8):
-            body = policy.cloudshell(name or generate_name(), spec, self.owner, self.policy)
+        for attempt in range(8):
+            if attempt:  # a generated name was taken: draw another
+                body = {**body, "metadata": {**body["metadata"], "name": generate_name()}}
             try:
                 obj = await self._call(
                     "create",
@@ -237,7 +236,7 @@ class KubernetesBackend(Backend):
                     raise
                 if name is not None:
                     raise ShellExists(name) from None
-                continue  # a generated name was taken: draw another
+                continue
             log.info("created CloudShell %s/%s for %s", self.namespace, obj["metadata"]["name"], self.owner)
             self._store(obj)
             return policy.shell(obj)
@@ -325,9 +324,6 @@ class KubernetesBackend(Backend):
             why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
             log.warning("shell %s: %s (%s)", name, why, url)
             session.end(CloseCode.UNREACHABLE, close_reason(why))
-            return None
-        if session.ended is not None:  # deleted or ended while we connected
-            stream.close()
             return None
         log.info("shell %s: relaying %s", name, url)
         session.title, session.preferences = stream.title, stream.preferences

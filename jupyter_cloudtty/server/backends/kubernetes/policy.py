@@ -136,7 +136,11 @@ def apply(spec: dict[str, Any], policy: Policy) -> dict[str, Any]:
 
 
 def cloudshell(name: str, spec: dict[str, Any], owner: str, policy: Policy) -> dict[str, Any]:
-    """The CloudShell object for ``owner``'s request (``spec`` validated, not yet under policy)."""
+    """The CloudShell object for ``owner``'s request (``spec`` validated, not yet under policy).
+
+    The one place a request meets the policy: ``apply``'s output sets fields a request may not
+    (``exposureMode``, ``secretRef``), so it cannot be applied twice.
+    """
     labels = {**policy.extra_labels, **MANAGED_BY, OWNER_LABEL: owner_label(owner)}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
