@@ -6,8 +6,9 @@
                                          # concurrency, operator, magics
     python -m bench --profile [DIR]      # py-spy the Jupyter servers too (bench/hotpath.py)
 
-Each benchmark runs as its own process (its script in bench/, which runs alone too); its tables are
-printed as it ends, its headline figures go into the summary.
+Each benchmark runs as its own process (its module in bench/, which runs alone too: ``python -m
+bench.relay``, from the repository's root); its tables are printed as it ends, its headline figures
+go into the summary.
 """
 
 from __future__ import annotations
@@ -23,23 +24,23 @@ from pathlib import Path
 
 from bench.report import Figure, Table, read_figures
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # `python -m bench.<module>` runs from here
 ALIASES = {"throughput": "paths", "latency": "paths", "magic": "magics", "kubectl": "magics"}
 
 
 @dataclass
 class Benchmark:
     name: str
-    script: str
+    module: str  # bench.<module>
     what: str
 
 
 BENCHMARKS = [
-    Benchmark("paths", "relay.py", "throughput and keystroke latency: (a) local, (b) relay, (c) direct, (d) proxy"),
-    Benchmark("terminal", "terminal.py", "a local shell next to a raw PTY and JupyterLab's terminado"),
-    Benchmark("concurrency", "concurrency.py", "N local shells streaming at once: MB/s, CPU, RSS"),
-    Benchmark("operator", "operator_requests.py", "the operator's API requests; pod Ready → CloudShell Ready"),
-    Benchmark("magics", "kubectl_get.py", "%kubectl get pods vs the kubectl binary"),
+    Benchmark("paths", "relay", "throughput and keystroke latency: (a) local, (b) relay, (c) direct, (d) proxy"),
+    Benchmark("terminal", "terminal", "a local shell next to a raw PTY and JupyterLab's terminado"),
+    Benchmark("concurrency", "concurrency", "N local shells streaming at once: MB/s, CPU, RSS"),
+    Benchmark("operator", "operator_requests", "the operator's API requests; pod Ready → CloudShell Ready"),
+    Benchmark("magics", "kubectl_get", "%kubectl get pods vs the kubectl binary"),
 ]
 
 
@@ -59,7 +60,7 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
         args += ["--rounds", str(options.rounds or (1 if quick else 2))]
         return args + (["--profile", str(profile / "concurrency")] if profile else [])
     if name == "operator":
-        # 1,000 take ~15 minutes on kmock's emulator (python bench/operator_requests.py: its default)
+        # 1,000 take ~15 minutes on kmock's emulator (python -m bench.operator_requests: its default)
         shells = options.shells if options.shells is not None else (10 if quick else 200)
         if quick:
             return ["--shells", str(shells), "--samples", "3", "--steady-seconds", "1"]
@@ -81,10 +82,10 @@ class Run:
 
 async def run(benchmark: Benchmark, args: list[str], work: Path) -> Run:
     figures = work / f"{benchmark.name}.json"
-    argv = [sys.executable, str(HERE / benchmark.script), *args, "--json", str(figures)]
+    argv = [sys.executable, "-m", f"bench.{benchmark.module}", *args, "--json", str(figures)]
     start = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=HERE.parent
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT
     )
     output, errors = await process.communicate()
     assert process.returncode is not None
@@ -94,7 +95,7 @@ async def run(benchmark: Benchmark, args: list[str], work: Path) -> Run:
 
 def show(result: Run) -> None:
     b = result.benchmark
-    print(f"\n## {b.name}: {b.what} (`python bench/{b.script}`, {result.seconds:.0f} s)", flush=True)
+    print(f"\n## {b.name}: {b.what} (`python -m bench.{b.module}`, {result.seconds:.0f} s)", flush=True)
     print(result.output.rstrip(), flush=True)
     if result.status != 0:
         print(f"\n{b.name} FAILED (exit status {result.status}):\n" + "\n".join(result.errors.splitlines()[-25:]))

@@ -1,6 +1,6 @@
 """Many terminals at once: aggregate throughput, the server's CPU and its memory per session.
 
-    python bench/concurrency.py [--sessions 1,10,50,200] [--size-mb 200] [--rounds 2] [--profile DIR] [--json FILE]
+    python -m bench.concurrency [--sessions 1,10,50,200] [--size-mb 200] [--rounds 2] [--profile DIR] [--json FILE]
 
 For each N, a fresh `jupyter server` (its own process, local backend, c.CloudTTY.max_shells raised)
 gets N shells, each ``stty -echo; read go; exec head -c <size/N> FILE`` (FILE: base64 of random
@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import nullcontext
@@ -28,13 +27,11 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.hotpath import Recording, settled, top  # noqa: E402
-from bench.report import Figure, Table, write_figures  # noqa: E402
-from bench.terminal import make_file  # noqa: E402
-from jupyter_cloudtty.ttyd import TtydClient  # noqa: E402
-from tests.harness.servers import JupyterProcess  # noqa: E402
+from bench.hotpath import Recording, settled, top
+from bench.report import Figure, Table, write_figures
+from bench.terminal import make_file
+from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.servers import JupyterProcess
 
 TOKEN = "bench-token"
 CONNECTING = 20  # connections opened at a time

@@ -1,6 +1,6 @@
 """The relay's cost: output throughput and keystroke round trip over the four paths a terminal can take.
 
-    python bench/relay.py [--size-mb 100] [--keystrokes 2000] [--rounds 3] [--paths abcd]
+    python -m bench.relay [--size-mb 100] [--keystrokes 2000] [--rounds 3] [--paths abcd]
                           [--profile DIR] [--json FILE]
 
   (a) a local shell (local backend) through the Jupyter server's terminal WebSocket;
@@ -35,7 +35,6 @@ import asyncio
 import importlib.util
 import json
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -44,21 +43,19 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.hotpath import Recording, settled, top  # noqa: E402
-from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
-from bench.terminal import (  # noqa: E402
+from bench.hotpath import Recording, settled, top
+from bench.report import Figure, Table, percentiles, write_figures
+from bench.terminal import (
     make_file,
     raw_pty_keystroke,
     raw_pty_throughput,
     type_and_time,
     websocket_floor_keystroke,
 )
-from jupyter_cloudtty.ttyd import TtydClient  # noqa: E402
-from tests.harness.kube import EmulatorThread, write_kubeconfig  # noqa: E402
-from tests.harness.pods import HOME, ttyd_pod  # noqa: E402
-from tests.harness.servers import JupyterProcess  # noqa: E402
+from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.kube import EmulatorThread, write_kubeconfig
+from tests.harness.pods import HOME, ttyd_pod
+from tests.harness.servers import JupyterProcess
 
 TOKEN = "bench-token"
 SHELL = ["bash", "--norc", "--noprofile"]

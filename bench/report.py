@@ -1,6 +1,6 @@
 """What a benchmark prints and hands on: tables, and the headline figures of `python -m bench`'s summary.
 
-Each script prints its own tables (Markdown, so they paste into README) and, with ``--json FILE``,
+Each script prints its own tables (Markdown, so they paste into docs/performance.md) and, with ``--json FILE``,
 writes its headline figures there for the summary table. Nothing here times or asserts anything.
 """
 

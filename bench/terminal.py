@@ -1,6 +1,6 @@
 """Keystroke round trip and output throughput of a local shell through the server.
 
-    python bench/terminal.py [--size-mb 100] [--keystrokes 2000] [--json FILE]
+    python -m bench.terminal [--size-mb 100] [--keystrokes 2000] [--json FILE]
 
 Starts a real `jupyter server` on 127.0.0.1 and measures, with our ttyd client:
   - keystroke: one byte typed, until its echo comes back (the tty echoes it);
@@ -29,12 +29,11 @@ from pathlib import Path
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
+from bench.report import Figure, Table, percentiles, write_figures
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.servers import JupyterProcess  # the same server runner the tests use
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from bench.report import Figure, Table, percentiles, write_figures  # noqa: E402
-from tests.harness.servers import JupyterProcess  # noqa: E402  (the same server runner the tests use)
-
+ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.…` finds the package
 TOKEN = "bench-token"
 
 
@@ -131,9 +130,7 @@ async def websocket_floor_keystroke(count: int) -> list[float]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    echo = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("ws_echo.py")), str(port)], stdout=subprocess.PIPE
-    )
+    echo = subprocess.Popen([sys.executable, "-m", "bench.ws_echo", str(port)], stdout=subprocess.PIPE, cwd=ROOT)
     try:
         echo.stdout.readline()  # "listening"
         term = await TtydClient.connect(f"ws://127.0.0.1:{port}/ws", handshake=False)

@@ -1,6 +1,6 @@
 """A bare WebSocket echo server (tornado, TCP_NODELAY): the floor under any terminal relay.
 
-    python bench/ws_echo.py PORT
+    python -m bench.ws_echo PORT
 
 Answers every INPUT frame ``0<bytes>`` with OUTPUT ``0<bytes>`` and does nothing else, so a
 ttyd client measured against it pays only for WebSocket framing, loopback TCP and itself.

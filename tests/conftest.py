@@ -1,9 +1,15 @@
-"""Fixtures: a real Jupyter server (pytest-jupyter) with the extension, and a ttyd client."""
+"""Fixtures: a real Jupyter server (pytest-jupyter) with the extension, and a ttyd client; markers by folder.
+
+``pytest -m "not slow and not browser"`` is the fast suite (pyproject.toml registers the markers).
+A whole folder is marked here (``FOLDER_MARKS``); a test or module that takes seconds elsewhere says
+so itself (``@pytest.mark.slow``, ``pytestmark``).
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +19,18 @@ from tornado.httpclient import HTTPClientError
 from jupyter_cloudtty.ttyd import TtydClient
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.harness.kube_fixtures"]
+
+HERE = Path(__file__).parent
+# Every test of a folder: tests/ui starts `jupyter lab` and Chromium for each module (seconds).
+FOLDER_MARKS = {HERE / "ui": ("browser", "slow")}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        for folder, marks in FOLDER_MARKS.items():
+            if folder in item.path.parents:
+                for mark in marks:
+                    item.add_marker(mark)
 
 
 def pytest_report_header(config) -> str:

@@ -1,7 +1,8 @@
 """`python -m bench --quick` runs every benchmark end to end and prints the summary table.
 
 A smoke test of the suite's plumbing (servers, emulator, jupyter-server-proxy, kubectl, the JSON
-figures); the figures themselves are never asserted (they depend on the machine).
+figures); the figures themselves are never asserted (they depend on the machine). Each benchmark
+also runs alone, as a module (``python -m bench.relay``), as docs/performance.md says.
 """
 
 from __future__ import annotations
@@ -10,7 +11,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench.__main__ import BENCHMARKS
+
+pytestmark = pytest.mark.slow  # every benchmark, end to end (about a minute)
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("module", [b.module for b in BENCHMARKS])
+def test_each_benchmark_runs_alone_as_a_module(module):
+    run = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith("usage: "), run.stdout
+    assert "--json" in run.stdout  # what `python -m bench` hands every one
 
 
 def test_quick_run_prints_every_benchmark_and_the_summary():

@@ -10,10 +10,10 @@ import yaml
 from jupyter_cloudtty.cloudshell.crd import crd, crd_yaml, spec_schema
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.spec import SPEC_FIELDS, validate_spec
+from tests.harness.objects import FULL_SPEC
 
-from .test_shells import FULL_SPEC
 
-
+@pytest.mark.slow
 def test_jupyter_cloudtty_crd_prints_it():
     out = subprocess.run(
         [sys.executable, "-m", "jupyter_cloudtty", "crd"], capture_output=True, text=True, check=True

@@ -24,6 +24,7 @@ def npm(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([NPM, *args], cwd=LABEXTENSION, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_jupyter_labextension_list_shows_it_enabled():
     result = subprocess.run(
         [sys.executable, "-m", "jupyterlab.labextensions", "list"], capture_output=True, text=True, check=True
@@ -33,12 +34,14 @@ def test_jupyter_labextension_list_shows_it_enabled():
     assert "enabled" in lines[0] and "OK" in lines[0], lines
 
 
+@pytest.mark.slow
 def test_typescript_unit_tests():
     result = npm("test")
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 def test_lint_prettier_eslint_and_strict_types():
     result = npm("run", "lint")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,6 +61,7 @@ def test_tsconfig_is_strict():
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.slow
 def test_the_wheel_carries_the_prebuilt_labextension(tmp_path):
     """`pip wheel .` (build isolation, the jupyter-builder hook) gives a wheel whose shared data
     is the built extension, so `pip install jupyter-cloudtty` needs no Node.js."""

@@ -35,7 +35,7 @@ def test_handshake_parsing():
 
 def test_a_handshake_is_a_json_object():
     # Unreachable through the server, which takes only a frame starting with "{" for a handshake; the
-    # malformed handshakes a client can send are attacks (tests/security/attacks.py), fuzzed in test_fuzz.py.
+    # malformed handshakes a client can send are attacks (tests/harness/attacks.py), fuzzed in test_fuzz.py.
     with pytest.raises(ProtocolError, match="JSON object"):
         protocol.parse_handshake(b"[1, 2]")
 

@@ -10,35 +10,7 @@ from jupyter_cloudtty.cloudshell.spec import (
     validate_name,
     validate_spec,
 )
-
-FULL_SPEC = {
-    "commandAction": "kubectl get pods -w",
-    "image": "ghcr.io/cloudtty/cloudshell:v0.8.0",
-    "secretRef": {"name": "my-kubeconfig"},
-    "configmapName": "old-kubeconfig",
-    "runAsUser": "1000",
-    "once": True,
-    "urlArg": False,
-    "ttlSecondsAfterStarted": 600,
-    "ttl": 300,
-    "cleanup": True,
-    "exposureMode": "Ingress",
-    "ingressConfig": {
-        "ingressName": "cloudshell-ingress",
-        "namespace": "default",
-        "ingressClassName": "nginx",
-        "annotations": {"a": "b"},
-        "host": "shell.example.com",
-    },
-    "virtualServiceConfig": {"virtualServiceName": "vs", "namespace": "istio", "export_to": ".", "gateway": "gw"},
-    "pathPrefix": "/prefix",
-    "pathSuffix": "suffix",
-    "env": [
-        {"name": "FOO", "value": "bar"},
-        {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
-    ],
-    "ttydClientOptions": {"fontSize": "20", "rendererType": "canvas"},
-}
+from tests.harness.objects import FULL_SPEC
 
 
 def test_every_cloudshell_field_is_accepted():

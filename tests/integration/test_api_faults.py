@@ -15,10 +15,10 @@ from itertools import pairwise
 
 import pytest
 
+from tests.harness.controllers import Running, cloudshell, ready_endpoint, run_pod, wait_phase
 from tests.harness.kube import NS
 from tests.harness.sse import EventStream
 from tests.harness.waiting import eventually
-from tests.integration.test_operator import Running, cloudshell, ready_endpoint, run_pod, wait_phase
 
 LIST = re.compile(rf"^/apis/cloudshell\.cloudtty\.io/v1alpha1/namespaces/{NS}/cloudshells\?(?!.*watch=)")
 FAULTS = [pytest.param(500, id="500"), pytest.param(429, id="429"), pytest.param(None, id="no-answer")]
@@ -52,6 +52,7 @@ def unhandled(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 @pytest.mark.parametrize("status", FAULTS)
+@pytest.mark.slow
 async def test_during_an_outage_users_get_clear_errors_and_after_it_all_works(
     api, k8s, kube, pods, connect, events_url, jp_auth_header, info, caplog, status
 ):
@@ -136,6 +137,7 @@ def backed_off(hits: list[float], retry_after: float | None) -> bool:
 
 
 @pytest.mark.parametrize("status", [500, 429])
+@pytest.mark.slow
 async def test_the_operator_loses_no_shell_to_an_outage_of_its_writes(status):
     async with Running() as api:
         with api.k8s.outage(status, methods=["POST", "PATCH"]) as outage:

@@ -1,7 +1,7 @@
 """How a user's client authenticates: a token in the URL, the server's own Origin, a browser's XSRF token.
 
 The refusals (no token, a wrong one, a foreign Origin, no XSRF token, ...) are the attacks of
-tests/security/attacks.py; here, what must keep working for the user.
+tests/harness/attacks.py; here, what must keep working for the user.
 """
 
 from jupyter_cloudtty.ttyd import TtydClient

@@ -3,9 +3,12 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tests.harness.servers import JupyterProcess
+
+pytestmark = pytest.mark.slow  # a notebook run in a real kernel
 
 NOTEBOOK = Path(__file__).parents[2] / "binder" / "README.ipynb"
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from tornado.httpclient import HTTPClientError
 
 from tests.harness.hub import Hub
 from tests.harness.ipython import text_rows
 from tests.harness.kernels import ServerKernel
 from tests.harness.servers import JupyterProcess
+
+pytestmark = pytest.mark.slow  # kernels of real Jupyter servers
 
 LOCAL = ("--CloudTTY.backend=local",)
 

@@ -13,6 +13,8 @@ from tornado.httpclient import HTTPClientError
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.hub import Hub, logs_on_failure
 
+pytestmark = pytest.mark.slow  # a real JupyterHub and its users' servers
+
 # Passed by the hub to every single-user server. A list option is given by repeating it: the server
 # parses its command line before it knows CloudTTY's traits, so a ["a", "b"] literal would be one item.
 SHELL = ["bash", "--norc", "--noprofile"]

@@ -3,7 +3,7 @@
 One hub (tests/harness/hub.py) with alice's server on the Kubernetes backend, watching a namespace of
 an emulated API server (its owner: the hub user, JUPYTERHUB_USER). Everything goes through the
 hub's proxy with the hub's auth. That her shells are no one else's (another user's server, a
-forged owner label) is an attack of tests/security/attacks.py; the hub's refusal of another
+forged owner label) is an attack of tests/harness/attacks.py; the hub's refusal of another
 user's token on her server, tests/integration/test_hub.py.
 """
 
@@ -13,6 +13,8 @@ import pytest
 
 from tests.harness.hub import Hub, logs_on_failure
 from tests.harness.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
+
+pytestmark = pytest.mark.slow  # a real JupyterHub and its users' servers
 
 OWNER = "jupyter-cloudtty.io/owner"
 

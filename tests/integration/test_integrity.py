@@ -76,6 +76,7 @@ class Blocks:
 
 
 @cluster_shells
+@pytest.mark.slow
 async def test_a_gib_of_output_through_one_relayed_session_arrives_byte_exact(api, pods, connect):
     await api("POST", body={"name": "s1"})
     stream = Blocks(4 * MIB, GIB // (4 * MIB))
@@ -90,6 +91,7 @@ async def test_a_gib_of_output_through_one_relayed_session_arrives_byte_exact(ap
 
 @cluster_shells
 @pytest.mark.parametrize("policy_config", [{"max_shells": 64}])
+@pytest.mark.slow
 async def test_fifty_relayed_sessions_at_once_each_arrive_byte_exact(api, pods, connect):
     names = [f"s{i}" for i in range(50)]
     # Each pod's own random block; 1 MiB a session, done in a few seconds (see the module's docstring).
@@ -104,6 +106,7 @@ async def test_fifty_relayed_sessions_at_once_each_arrive_byte_exact(api, pods, 
 
 
 @cluster_shells
+@pytest.mark.slow
 async def test_input_is_relayed_byte_exact(api, pods, connect):
     await api("POST", body={"name": "s1"})
     size, chunk = 100 * MIB, 64 * 1024

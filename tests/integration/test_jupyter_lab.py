@@ -1,6 +1,10 @@
 """README's run command: `jupyter lab` serves the extension with no further step."""
 
+import pytest
+
 from tests.harness.servers import JupyterProcess
+
+pytestmark = pytest.mark.slow  # a `jupyter lab` process
 
 
 async def test_jupyter_lab_serves_shells_and_terminals(tmp_path):

@@ -7,7 +7,7 @@ shell image's files, at an address of its own (tests/harness/pods.py), reached t
 ShellPods). What a test knows of the pod it knows as a user would: the terminal's output, the
 files the shell wrote in its home (``pod.home``), the pod's processes (as its ``ps`` shows them)
 and ttyd's own log. Requests that try to set what the server decides, and another user's shells,
-are attacks of tests/security/attacks.py.
+are attacks of tests/harness/attacks.py.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from tests.harness.checks import (
     resumed_in_the_same_process,
     sizes_reach_the_program,
 )
+from tests.harness.controllers import serve_on_node_port
 from tests.harness.emulator import Operator
 from tests.harness.kube import NS, TOKEN
 from tests.harness.pods import Pod
 from tests.harness.sse import EventStream
 from tests.harness.waiting import eventually
-from tests.integration.test_operator import serve_on_node_port
 
 CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
 OWNER = "jupyter-cloudtty.io/owner"
@@ -269,6 +269,7 @@ async def test_an_exceeded_quota_is_a_429_and_creates_nothing(api, k8s, kube):
     assert await cloudshells(kube) == []
 
 
+@pytest.mark.slow
 async def test_rbac_forbidden_says_what_the_server_may_not_do(api, k8s):
     message = 'cloudshells.cloudshell.cloudtty.io is forbidden: User "system:serviceaccount:jhub:default" cannot create'
     k8s.k8s.refuse("POST", CLOUDSHELLS, 403, "Forbidden", message)
@@ -305,6 +306,7 @@ async def test_pause_holds_the_pods_output_and_resume_delivers_it(api, pods, con
     await pause_holds_output_and_resume_delivers_it(term, Path("printed"))
 
 
+@pytest.mark.slow
 async def test_pausing_and_resuming_while_output_floods_loses_none_of_it(api, pods, connect):
     """A browser's flow control (xterm.js PAUSEs above a high-water mark, RESUMEs below a low one)
     while a program prints a flood: each PAUSE holds the program back, each RESUME lets it on, and
@@ -362,6 +364,7 @@ async def test_a_browser_back_from_a_drop_finds_the_same_process_and_misses_noth
     assert processes_started(pod) == 1, "the relay reconnected to ttyd: that is a new process"
 
 
+@pytest.mark.slow
 async def test_after_the_detach_timeout_the_pods_process_is_ended(api, pods, connect):
     await api("POST", body={"name": "s1"})
     pod = await pods.ready("s1")
@@ -393,6 +396,7 @@ async def test_info_says_kubernetes_where_and_why(jp_fetch, k8s):
 
 
 @pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort"}])
+@pytest.mark.slow
 async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_works(api, k8s, kube, connect, tmp_path):
     """Our operator (kopf) reconciles the shell the server created; the tests play the kubelet (the
     Job's container run as a real pod, tests/harness/pods.py), the EndpointSlice controller and the API
@@ -420,6 +424,7 @@ async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_work
 
 
 @pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
+@pytest.mark.slow
 async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, pods, connect):
     """A pod gone with its node leaves the TCP connection open: pings tell."""
     await api("POST", body={"name": "s1"})
@@ -432,6 +437,7 @@ async def test_a_ttyd_that_stops_answering_ends_the_terminal_with_a_reason(api, 
 
 
 @pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])
+@pytest.mark.slow
 async def test_a_browser_that_reads_slowly_is_not_taken_for_a_dead_ttyd(api, pods, connect):
     """While a slow browser holds the relay back, pongs wait behind output: that is backpressure,
     not a ttyd that stopped answering."""

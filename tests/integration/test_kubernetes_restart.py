@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.harness.kube import NS, EmulatorThread, ShellPods, write_kubeconfig
 from tests.harness.servers import JupyterProcess
+
+pytestmark = pytest.mark.slow  # Jupyter server processes, one restarted
 
 
 async def test_a_restarted_server_lists_and_reaches_the_shells_again(tmp_path):

@@ -1,6 +1,6 @@
 """The terminal honours the server's allow_origin settings, as the server's own sockets do.
 
-A foreign origin refused despite them is an attack of tests/security/attacks.py.
+A foreign origin refused despite them is an attack of tests/harness/attacks.py.
 """
 
 import pytest

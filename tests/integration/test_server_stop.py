@@ -5,8 +5,12 @@ Runs `jupyter server` as its own process, as a user would, and stops it with SIG
 
 import re
 
+import pytest
+
 from tests.harness.servers import JupyterProcess
 from tests.harness.waiting import alive, process_gone
+
+pytestmark = pytest.mark.slow  # a Jupyter server process, stopped
 
 
 async def test_sigterm_leaves_no_shell_process_behind(tmp_path):

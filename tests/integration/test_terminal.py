@@ -1,6 +1,6 @@
 """The terminal WebSocket: ttyd's protocol against real PTYs, through a real Jupyter server.
 
-Clients that break the protocol are attacks of tests/security/attacks.py.
+Clients that break the protocol are attacks of tests/harness/attacks.py.
 """
 
 import asyncio

@@ -28,13 +28,13 @@ import psutil
 import pytest
 
 from tests.harness.checks import read_the_stream, read_to_the_end
+from tests.harness.controllers import pod_name, serve_on_node_port
 from tests.harness.emulator import Operator
 from tests.harness.kube import NS, ShellPods, ready_condition, server_args, write_kubeconfig
 from tests.harness.pods import Pod
 from tests.harness.servers import JupyterProcess
 from tests.harness.ttyd_server import TtydServer
 from tests.harness.waiting import eventually
-from tests.integration.test_operator import pod_name, serve_on_node_port
 
 cluster_shells = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 STREAM = ["sh", "-c", "exec yes streaming"]
@@ -85,6 +85,7 @@ async def test_a_ttyd_that_closes_as_its_process_ends_then_exits_ends_the_termin
 
 @cluster_shells
 @pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort", "upstream_lost_grace": 30}])
+@pytest.mark.slow
 async def test_a_ttyd_killed_mid_stream_closes_the_terminal_with_what_the_operator_says(
     api, k8s, kube, connect, tmp_path
 ):
@@ -194,6 +195,7 @@ async def held_back(pid: int, server: psutil.Process, timeout: float = 60) -> tu
     return last, peak
 
 
+@pytest.mark.slow
 async def test_a_browser_that_stops_reading_a_relayed_shell_costs_the_server_a_bounded_amount(k8s, tmp_path):
     """The shell's pod runs the real ttyd, which reads its PTY again only once it has sent what it
     read (and ignores PAUSE: its pty_pause is a no-op in 1.7.7), so what holds the program back is
@@ -234,6 +236,7 @@ async def test_a_browser_that_stops_reading_a_relayed_shell_costs_the_server_a_b
             await pods.stop()
 
 
+@pytest.mark.slow
 async def test_a_browser_that_stops_reading_a_local_shell_costs_the_server_a_bounded_amount(tmp_path):
     expected = asyncio.ensure_future(expected_digest())
     (tmp_path / "root").mkdir()

@@ -1,7 +1,7 @@
-"""Every attack of the table (attacks.py) against a real Jupyter server: the rejection it expects, and no harm.
+"""Every attack of the table (harness/attacks.py) against a real Jupyter server: the rejection it expects, no harm.
 
 For each row: a server with the row's settings (local backend, or Kubernetes on kmock's emulator),
-its world (world.py), the attack as a client sends it, then the checks a user or an administrator
+its world (harness/world.py), the attack as a client sends it, then the checks a user or an administrator
 would make: the answer; the same shells as before, none started, nothing of anyone's touched, no
 new process; nothing logged at ERROR, no traceback, no token in the log.
 """
@@ -12,9 +12,7 @@ import logging
 
 import pytest
 
-from tests.harness.kube import write_kubeconfig
-from tests.harness.sse import EventStream
-from tests.security.attacks import (
+from tests.harness.attacks import (
     ATTACKS,
     BROWSER,
     CLUSTER_POLICY,
@@ -34,7 +32,9 @@ from tests.security.attacks import (
     NotListed,
     Refused,
 )
-from tests.security.world import Answer, ClusterWorld, LocalWorld, Server, own_processes
+from tests.harness.kube import write_kubeconfig
+from tests.harness.sse import EventStream
+from tests.harness.world import Answer, ClusterWorld, LocalWorld, Server, own_processes
 
 
 @pytest.fixture

@@ -38,8 +38,8 @@ from jupyter_cloudtty.server.backends.kubernetes import policy
 from jupyter_cloudtty.ttyd import protocol
 from jupyter_cloudtty.ttyd.protocol import ProtocolError
 from tests.harness.kube import NS, write_kubeconfig
-from tests.security.world import Server, extension, own_processes
-from tests.test_shells import FULL_SPEC
+from tests.harness.objects import FULL_SPEC
+from tests.harness.world import Server, extension, own_processes
 
 # --- strategies ---------------------------------------------------------------------------------
 
@@ -170,6 +170,7 @@ handshakes = st.one_of(
 @given(handshakes)
 @example(b'{"a":' + b"[" * 30000 + b"]" * 30000 + b"}")  # a RecursionError before the fix
 @example(b'{"columns": 1e999, "rows": NaN}')
+@pytest.mark.slow
 def test_a_frame_is_a_handshake_or_a_protocol_error(frame):
     try:
         handshake = protocol.parse_handshake(frame)
@@ -297,6 +298,7 @@ async def post_and_undo(server: Server, raw: bytes) -> int:
     return got.status
 
 
+@pytest.mark.slow
 def test_fuzzed_bodies_on_the_local_backend(server, jp_serverapp, run, caplog):
     run(extension(jp_serverapp).shell_backend.create("target", {}))
     before = run(server.call("GET", "cloudtty/api/shells")).data
@@ -318,6 +320,7 @@ def test_fuzzed_bodies_on_the_local_backend(server, jp_serverapp, run, caplog):
 
 
 @pytest.mark.parametrize("backend", ["kubernetes"], indirect=True)
+@pytest.mark.slow
 def test_fuzzed_bodies_on_the_kubernetes_backend(backend, server, kube, backend_stops_before_the_cluster, run, caplog):
     before = run(kube.list("CloudShell", NS))
     bodies_cluster = st.one_of(
@@ -348,6 +351,7 @@ frames = st.one_of(
 ECHO = "stty raw -echo; echo READY; exec cat"  # every byte typed comes back; no signal, no end of input
 
 
+@pytest.mark.slow
 def test_fuzzed_frames_before_the_handshake(server, jp_serverapp, run, caplog):
     run(extension(jp_serverapp).shell_backend.create("fuzz", {"commandAction": ECHO}))
     path = "cloudtty/api/shells/fuzz/terminal"

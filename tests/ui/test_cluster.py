@@ -8,8 +8,8 @@ from playwright.sync_api import Browser, expect
 
 from tests.harness.emulator import Api
 from tests.harness.kube import NS, SHELL, EmulatorThread, ready_condition, write_kubeconfig
+from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
 from tests.harness.pods import RunningPod, ttyd_pod
-from tests.ui.conftest import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
 
 
 def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_path, output_dir) -> None:

@@ -11,8 +11,8 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.ui.conftest import Lab
-from tests.ui.tcp_proxy import TcpProxy
+from tests.harness.lab import Lab
+from tests.harness.tcp_proxy import TcpProxy
 
 PROMPT = r"^bash-[\d.]+[#$] "
 CELLS = [

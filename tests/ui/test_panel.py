@@ -13,7 +13,7 @@ import re
 from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import (
+from tests.harness.lab import (
     Lab,
     open_lab,
     open_panel,

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import (
+from tests.harness.lab import (
     Lab,
     open_lab,
     open_panel,
@@ -16,7 +16,7 @@ from tests.ui.conftest import (
     type_in_terminal,
     wait_for_text,
 )
-from tests.ui.tcp_proxy import TcpProxy
+from tests.harness.tcp_proxy import TcpProxy
 
 PROMPT = r"^bash-[\d.]+[#$] "
 

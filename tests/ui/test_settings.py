@@ -10,7 +10,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import Lab, open_lab, open_panel, wait_for_text
+from tests.harness.lab import Lab, open_lab, open_panel, wait_for_text
 
 PROMPT = r"^bash-[\d.]+[#$] "
 

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import (
+from tests.harness.lab import (
     Lab,
     open_lab,
     open_panel,

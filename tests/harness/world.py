@@ -3,7 +3,8 @@
 ``Server`` sends a request exactly as written (no escaping, no credentials unless asked), and says
 what came back. A world (``LocalWorld``, ``ClusterWorld``) creates the shells attacks aim at and
 takes a snapshot of everything an attack must not change: comparing the snapshots before and after
-is the "nothing created, nothing started, nothing touched" check.
+is the "nothing created, nothing started, nothing touched" check. Used by tests/security/ (the attack
+table of tests/harness/attacks.py, and the fuzzer).
 """
 
 from __future__ import annotations

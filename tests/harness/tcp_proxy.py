@@ -1,4 +1,4 @@
-"""A TCP forwarder between the browser and a server whose network the test can cut.
+"""A TCP forwarder between a client (a browser, a kernel) and a server whose network the test can cut.
 
 Real sockets, no protocol knowledge: `down()` closes every connection through it and refuses
 new ones (as a dropped Wi-Fi does to a browser), `up()` lets connections through again.

@@ -3,11 +3,11 @@
 A row says who attacks (``who``), what is sent (``Http`` or ``WebSocket``) to which route, on which
 backend and with which server settings, and the rejection expected (``Refused``: an HTTP status and
 a fragment of its message; ``Closed``: a WebSocket close code and a fragment of its reason;
-``NotListed``: the victim's shell is absent). ``test_attacks.py`` runs every row against a real
+``NotListed``: the victim's shell is absent). tests/security/test_attacks.py runs every row against a real
 server and also checks that nothing was created, started or touched, and that the server logged
-no error, no traceback and no token. README's "Security" section is the short version of this table.
+no error, no traceback and no token. docs/administrators.md's "Security" section is the short version of this table.
 
-The world each row attacks (see test_attacks.py):
+The world each row attacks (tests/harness/world.py):
 - local backend: the user's shell ``target``, created but never connected to (so no process yet);
 - Kubernetes backend (kmock's emulator): the server is bob's; ``a-kept`` is alice's CloudShell, as her
   own server creates it, ``forged`` one whose owner label says bob but whose owner annotation does not
