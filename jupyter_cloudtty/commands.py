@@ -67,8 +67,13 @@ class OperatorApp(JupyterApp):
             )
         self.log.info("CloudShell operator with %s", found.source)
         registry = make_registry(settings, Cluster(found.client(), timeout=settings.request_timeout))
+        kopf_settings = kopf.OperatorSettings()
+        # No scanning of namespaces or CRDs: the chart grants neither (least privilege), so kopf would be
+        # refused and warn on every start. The CRDs in use must exist when the operator starts.
+        kopf_settings.scanning.disabled = True
         kopf.run(
             registry=registry,
+            settings=kopf_settings,
             clusterwide=self.all_namespaces,
             namespaces=self.namespaces,
             liveness_endpoint=self.liveness or None,

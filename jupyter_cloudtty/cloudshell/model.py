@@ -8,7 +8,7 @@ from typing import Any
 
 
 class Phase:
-    """Values of ``status.phase`` (upstream's spelling: ``Complete``, not ``Completed``)."""
+    """Values of ``status.phase`` (CloudTTY's spelling: ``Complete``, not ``Completed``)."""
 
     PENDING = ""
     CREATED_JOB = "CreatedJob"

@@ -226,7 +226,7 @@ def _env(value: Any, path: str) -> list[dict[str, Any]]:
 def _client_options(value: Any, path: str) -> dict[str, str]:
     options = _string_map(value, path)
     for key, item in options.items():
-        # ttyd reads `-t key=value`; upstream joins options with '|'.
+        # ttyd reads `-t key=value`; CloudTTY's operator joins options with '|'.
         if not key or "=" in key or "|" in key:
             raise InvalidShell(_field(path, key), "a key must be non-empty and contain neither '=' nor '|'")
         if "|" in item:

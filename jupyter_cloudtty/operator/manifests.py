@@ -23,7 +23,7 @@ from .settings import Settings
 CONTAINER = "web-tty"
 KUBECONFIG_DIR = "/etc/cloudshell/kubeconfig"
 DEFAULT_INGRESS = "cloudshell-ingress"
-DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: upstream's default was not a valid name
+DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: CloudTTY's default was not a valid name
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
 

@@ -147,7 +147,7 @@ class Reconciler:
     # --- writing ------------------------------------------------------------------------------
 
     async def _write_back_image(self, shell: dict[str, Any], objects: list[dict[str, Any]], memory: Memory) -> None:
-        """The default image, written into the spec as upstream does, so that `kubectl get -o yaml` shows it."""
+        """The default image, written into the spec as CloudTTY does, so that `kubectl get -o yaml` shows it."""
         if "image" in shell["spec"]:
             memory.image_written = False  # were it taken out again, it is written again
             return
@@ -162,7 +162,7 @@ class Reconciler:
         _remember_generation(shell, answer, memory)
 
     async def _ensure(self, shell: dict[str, Any], obj: dict[str, Any], cache: Cache, memory: Memory) -> None:
-        """Create ``obj`` unless it exists: a steady state writes nothing (upstream re-ran its setup)."""
+        """Create ``obj`` unless it exists: a steady state writes nothing (CloudTTY re-ran its setup)."""
         kind = obj["kind"]
         if cache.owns(shell, kind):
             memory.created.discard(kind)  # seen: from now on the index knows, even if someone deletes it
