@@ -164,6 +164,6 @@ async def test_every_client_shares_one_background_thread():
         clients = [ResumingClient(server.url, {}, Seen()) for _ in range(3)]
         try:
             assert [t.name for t in threading.enumerate()].count("cloudtty-terminals") == 1
-        finally:
+        finally:  # off this loop, which serves the stand-in: a client closing waits for its connection
             for client in clients:
-                client.close()
+                await asyncio.to_thread(client.close)

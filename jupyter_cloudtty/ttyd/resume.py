@@ -72,6 +72,7 @@ class ResumingClient:
         self._connected = asyncio.Event()
         self._finished = asyncio.Event()
         self._closing = False
+        self._connecting = False  # between a connect's start and its answer
         self._task = asyncio.run_coroutine_threadsafe(self._run(), self._loop)
         self._task.add_done_callback(self._done)
 
@@ -85,14 +86,7 @@ class ResumingClient:
         attempt = 0
         while not self._closing:
             try:
-                connection = await TtydClient.connect(
-                    self.url,
-                    headers=self.headers,
-                    columns=None,
-                    rows=None,
-                    client_id=self.client_id,
-                    received=self.received,
-                )
+                connection = await self._connect()
             except HTTPClientError as e:
                 if e.code in (403, 404):  # the shell is gone, or this client's token is not accepted
                     why = "the shell no longer exists" if e.code == 404 else "the server refused the kernel's token"
@@ -102,6 +96,9 @@ class ResumingClient:
             except Exception as e:  # noqa: BLE001  refused, reset, unreachable: try again
                 log.debug("cloudtty: cannot connect to %s: %r", self.url, e)
             else:
+                if self._closing:  # closed while this connection was being made: leave politely
+                    connection.connection.close(1000)
+                    return
                 attempt = 0
                 self._connection = connection
                 self._connected.set()
@@ -118,6 +115,20 @@ class ResumingClient:
                     return
             await asyncio.sleep(retry_delay(attempt))
             attempt += 1
+
+    async def _connect(self) -> TtydClient:
+        self._connecting = True
+        try:
+            return await TtydClient.connect(
+                self.url,
+                headers=self.headers,
+                columns=None,
+                rows=None,
+                client_id=self.client_id,
+                received=self.received,
+            )
+        finally:
+            self._connecting = False
 
     def _notify(self) -> None:
         with self.changed:
@@ -173,6 +184,7 @@ class ResumingClient:
             self._connected.set()
             if self._connection is not None:
                 self._connection.connection.close(1000)  # the reader sees the server's close, and returns
+            if self._connection is not None or self._connecting:  # a connection being made closes itself
                 try:
                     await asyncio.wait_for(self._finished.wait(), 5)
                 except asyncio.TimeoutError:

@@ -328,8 +328,13 @@ class VersionedEmulator(kmock.KubernetesEmulator):
                     following = asyncio.ensure_future(anext(changes))
                 changed = asyncio.ensure_future(self._faults_changed.wait())
                 left = None if deadline is None else deadline - time.monotonic()
-                done, _ = await asyncio.wait({following, changed}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                changed.cancel()
+                try:
+                    done, _ = await asyncio.wait(
+                        {following, changed}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:  # also when the watcher goes away: a task left pending is "destroyed" at loop close
+                    changed.cancel()
+                    await asyncio.gather(changed, return_exceptions=True)
                 if not done:
                     return  # timeoutSeconds passed
                 if following in done:
