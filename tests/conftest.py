@@ -18,7 +18,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.harness.kube_fixtures"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.harness.kube_fixtures", "tests.harness.controlplane_fixtures"]
 
 HERE = Path(__file__).parent
 # Every test of a folder: tests/ui starts `jupyter lab` and Chromium for each module (seconds).

@@ -75,7 +75,7 @@ chroot --userspec="$UID_GID" "$root" "$@"
 """
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """A pod outlives no test run: SIGKILL when the process that started it ends (and so, with
     --kill-child, the whole pod)."""
     PR_SET_PDEATHSIG = 1
@@ -211,7 +211,7 @@ class Pod:
             text=True,
             errors="replace",
             env={"PATH": os.environ.get("PATH", PATH), "UID_GID": f"{self.uid}:{self.uid}"},
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._reader = threading.Thread(target=self._read_log, name=f"pod {self.name}", daemon=True)
         self._reader.start()

@@ -1,0 +1,32 @@
+"""Fixtures of the real control plane (tests/harness/controlplane.py): one per test session, a fresh
+namespace per test. A pytest plugin of tests/conftest.py."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from jupyter_cloudtty.cloudshell.crd import crd_yaml
+from tests.harness.controlplane import ControlPlane
+
+_namespaces = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory) -> ControlPlane:
+    """etcd, kube-apiserver and kube-controller-manager, with the CloudShell CRD installed (as admin)."""
+    with ControlPlane(Path(tmp_path_factory.mktemp("control-plane"))) as cluster:
+        cluster.kubectl("apply", "-f", "-", input=crd_yaml())
+        cluster.kubectl("wait", "--for=condition=Established", "crd/cloudshells.cloudshell.cloudtty.io")
+        yield cluster
+
+
+@pytest.fixture
+def namespace(control_plane) -> str:
+    """A namespace of its own for the test, deleted after it."""
+    name = f"test-{next(_namespaces)}"
+    control_plane.kubectl("create", "namespace", name)
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false")
