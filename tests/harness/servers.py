@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -36,6 +37,12 @@ class JupyterProcess:
         ]  # fmt: skip
         self.env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
         self.process: subprocess.Popen | None = None
+        self.log_tail: collections.deque[str] = collections.deque(maxlen=300)
+
+    @property
+    def log(self) -> str:
+        """The end of the server's log (its last 300 lines): for a failing test's message."""
+        return "".join(self.log_tail)
 
     async def __aenter__(self) -> JupyterProcess:
         self.process = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
@@ -50,6 +57,7 @@ class JupyterProcess:
         def drain() -> None:
             assert self.process is not None and self.process.stderr is not None
             for line in self.process.stderr:
+                self.log_tail.append(line.decode(errors="replace") if isinstance(line, bytes) else line)
                 if STARTED in line and not started.done():
                     loop.call_soon_threadsafe(started.set_result, None)
             if not started.done():

@@ -252,6 +252,8 @@ async def test_a_browser_that_stops_reading_a_local_shell_costs_the_server_a_bou
         assert peak - before < BOUND, f"the server grew by {(peak - before) / 2**20:.0f} MiB"
         assert wrote is not None and wrote < OFFERED / 2, "nothing held the program back"
 
-        assert await read_to_the_end(term) == (OFFERED, await expected)
+        got = await read_to_the_end(term)
+        why = f"closed {term.close_code} {term.close_reason!r}; the server's log ends:\n{server.log[-6000:]}"
+        assert got == (OFFERED, await expected), why
         assert term.close_code == 1000
         await server.stop()
