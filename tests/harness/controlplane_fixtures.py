@@ -10,6 +10,7 @@ import pytest
 
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from tests.harness.controlplane import ControlPlane
+from tests.harness.kubelet import Kubelet
 
 _namespaces = itertools.count(1)
 
@@ -23,10 +24,20 @@ def control_plane(tmp_path_factory) -> ControlPlane:
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def node(control_plane, tmp_path_factory) -> Kubelet:
+    """A Ready Node of the cluster (tests/harness/kubelet.py): pods are bound to it and run there."""
+    with Kubelet(control_plane, Path(tmp_path_factory.mktemp("node"))) as kubelet:
+        yield kubelet
+    assert not kubelet.errors, kubelet.errors
+
+
 @pytest.fixture
 def namespace(control_plane) -> str:
     """A namespace of its own for the test, deleted after it."""
     name = f"test-{next(_namespaces)}"
     control_plane.kubectl("create", "namespace", name)
+    # Pods are refused until the ServiceAccount controller made the namespace's `default`.
+    control_plane.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s")
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false")

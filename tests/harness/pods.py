@@ -32,7 +32,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from tests.harness.rootfs import rootfs
 
@@ -121,19 +121,42 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", one, value)
 
 
-def container_env(container: Mapping[str, Any], *, name: str, namespace: str) -> dict[str, str]:
+def container_env(
+    container: Mapping[str, Any],
+    *,
+    name: str,
+    namespace: str,
+    fields: Mapping[str, str] | None = None,
+    lookup: Callable[[Mapping[str, Any]], str | None] | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """A container's env as the kubelet gives it: values expanded in order, the pod's fieldRefs.
 
-    Secret and ConfigMap references are not read (no API server here): such a variable is
+    ``base`` is what comes first (the kubelet's own variables), ``fields`` more fieldRef paths
+    than the pod's name and namespace. Secret and ConfigMap references are read by ``lookup``
+    (a ``valueFrom``, to a value or None); without one (no API server here) such a variable is
     left out, and a test that needs one passes it in ``env``."""
-    fields = {"metadata.name": name, "metadata.namespace": namespace}
-    env: dict[str, str] = {}
+    known = {"metadata.name": name, "metadata.namespace": namespace, **(fields or {})}
+    env: dict[str, str] = dict(base or {})
     for var in container.get("env", ()):
+        source = var.get("valueFrom", {})
         if "value" in var:
             env[var["name"]] = expand(var["value"], env)
-        elif path := var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"):
-            env[var["name"]] = fields[path]
+        elif path := source.get("fieldRef", {}).get("fieldPath"):
+            env[var["name"]] = known[path]
+        elif lookup is not None and (value := lookup(source)) is not None:
+            env[var["name"]] = value
     return env
+
+
+def with_address(command: Sequence[str], address: str) -> list[str]:
+    """``command`` with ``-i <address>`` right after its word ``ttyd`` (none: unchanged): the pod's
+    ttyd listens on the pod's address only, as in a pod's own network namespace."""
+    command = list(command)
+    if "ttyd" not in command:
+        return command
+    at = command.index("ttyd") + 1
+    return [*command[:at], "-i", address, *command[at:]]
 
 
 class Pod:
@@ -168,8 +191,8 @@ class Pod:
         self._reader: threading.Thread | None = None
 
     def _with_address(self, command: list[str]) -> list[str]:
-        at = command.index("ttyd") + 1
-        return [*command[:at], "-i", self.address_ip, *command[at:]]
+        command.index("ttyd")  # a ValueError without it, as ever
+        return with_address(command, self.address_ip)
 
     @property
     def address(self) -> str:

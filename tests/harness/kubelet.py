@@ -1,0 +1,788 @@
+"""A node of the tests' real control plane (tests/harness/controlplane.py): a kubelet of ours, in
+the test process, on the official ``kubernetes`` client.
+
+What it does, each part with the identity it has in a cluster:
+
+- registers a Ready Node as ``system:node:<name>`` (group ``system:nodes``), so the Node authorizer
+  and NodeRestriction hold it to its own Node and its own pods, as they hold a kubelet;
+- binds pending pods to itself as ``system:kube-scheduler`` would (there is no scheduler);
+- runs each bound pod's first container as processes in the shell image's root filesystem
+  (tests/harness/rootfs.py), the way tests/harness/pods.py runs a shell pod: mount, UTS and PID
+  namespaces of its own (``unshare``), ``chroot`` as the container's ``runAsUser`` (else the
+  image's 1000), tied to the test run by a parent-death signal. The root is an overlay of the
+  image's files and a tmpfs, so what the container writes goes with the container, as with a
+  container runtime; ``/run`` and ``/tmp`` are fresh tmpfs;
+- gives the container its command and args (``$(VAR)`` expanded), its env (``valueFrom`` Secrets,
+  ConfigMaps and fieldRefs read as the node), and its volumes at their mountPaths: secret, configMap,
+  downwardAPI, projected (the ServiceAccount token from a TokenRequest made as the node, bound to the
+  pod, with kube-root-ca.crt and the namespace, as the kubelet writes them at
+  /var/run/secrets/kubernetes.io/serviceaccount) and emptyDir (which outlives a container restart);
+- runs the readiness probe (tcpSocket, httpGet) for real against the pod IP and writes the pod's
+  status honestly through pods/status: Pending, Running (podIP, startTime, started/ready), the Ready
+  condition, then Succeeded or Failed with the exit code, restarts as restartPolicy says (restartCount);
+- kills a pod being deleted, then removes it (delete with gracePeriodSeconds=0, as the node).
+
+Pod IPs: the API server refuses to proxy to loopback addresses (IsProxyableIP) and EndpointSlices
+refuse them too, so each pod gets a 10.244.x.y address added to ``lo`` (``ip addr add``; this needs
+root, as the tests have) and removed when the pod ends. There is no network namespace (no veth here):
+every pod shares the machine's network, so a ``ttyd`` in the command gets ``-i <pod IP>`` (as pods.py
+does), and any other server in a pod must be told to listen on its pod IP itself (``status.podIP``). Pods reach the API
+server at 127.0.0.1 (``KUBERNETES_SERVICE_HOST``): there is no kube-proxy to route the ``kubernetes``
+Service's ClusterIP.
+
+Of a securityContext it applies the user and group, ``runAsNonRoot`` (checked, as the kubelet does)
+and ``allowPrivilegeEscalation: false`` (no_new_privs); capabilities, seccomp and read-only roots are
+not applied (Pod Security admission still judges them as written).
+
+What it cannot do: images (every pod runs the one root filesystem; ``image`` is ignored), cgroups (no
+requests or limits), NetworkPolicy, one network per pod, init and sidecar containers, hostPath and
+persistent volumes (such a pod stays Pending, its container waiting with the reason, as with a
+kubelet's CreateContainerConfigError), containers after the first (reported waiting, so the pod never
+becomes Ready), exec and liveness probes (not run), logs and exec through the API server (no kubelet
+API is served: ``Kubelet.log`` reads what a container printed), a grace period (a deleted pod is
+killed at once), node heartbeats (no node-lifecycle controller runs to miss them).
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import datetime
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import kubernetes.config
+from kubernetes.client import ApiClient
+
+from tests.harness.controlplane import ControlPlane, release
+from tests.harness.pods import HOME, PATH, UID, container_env, die_with_parent, expand, with_address
+from tests.harness.rootfs import rootfs
+
+HOST_IP = "127.0.0.1"
+RETRY = 0.2  # seconds between a kubelet's retries of what the API server may allow in a moment
+
+
+class KubeletError(RuntimeError):
+    """What a pod asked for that this node cannot give it (the pod's status says it too)."""
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- the API, as one identity ----------------------------------------------------------------------
+
+
+class Api:
+    """JSON in and out over the official client's connection (its TLS and client certificate)."""
+
+    def __init__(self, kubeconfig: Path):
+        self.client: ApiClient = kubernetes.config.new_client_from_config(str(kubeconfig))
+        self._watching = None  # the response a watch reads
+
+    def _send(self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None,
+              content_type: str = "application/json"):  # fmt: skip
+        method, url, headers, _body, _ = self.client.param_serialize(
+            method, path, query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        return self.client.call_api(method, url, headers, body)
+
+    def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, path, body, **kwargs)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            try:
+                message = json.loads(data).get("message", "")
+            except ValueError:
+                message = data.decode(errors="replace")
+            raise ApiError(response.status, message)
+        return json.loads(data)
+
+    def watch(self, path: str, query: Mapping[str, Any], stopping: threading.Event) -> Iterator[dict[str, Any]]:
+        """Events of ``path`` for ever (until ``stopping``): all objects first as ADDED, then changes;
+        after a 410 Gone, all again."""
+        version = ""
+        while not stopping.is_set():
+            params = {**query, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": 300}
+            if version:
+                params["resourceVersion"] = version
+            response = self._send("GET", path, query=params)
+            if response.status != 200:
+                raise ApiError(response.status, response.read().decode(errors="replace"))
+            self._watching = response.response
+            if stopping.is_set():  # stopped while it connected
+                return
+            try:
+                for event in _lines(response.response):
+                    if event["type"] == "ERROR":
+                        version = "" if event["object"].get("code") == 410 else version
+                        break
+                    version = event["object"]["metadata"].get("resourceVersion", version)
+                    if event["type"] != "BOOKMARK":
+                        yield event
+            except Exception:
+                if not stopping.is_set():
+                    raise
+            finally:
+                response.response.release_conn()
+
+    def interrupt(self) -> None:
+        """End a watch blocked in a read (from another thread)."""
+        if (watching := self._watching) is not None:
+            watching.shutdown()
+
+
+def _lines(response) -> Iterator[dict[str, Any]]:
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=True):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+
+
+# --- pod IPs -------------------------------------------------------------------------------------
+
+
+def add_address() -> str:
+    """A 10.244.x.y address on ``lo`` for a pod: ``ip addr add`` refuses one in use, by this run or another."""
+    for n in itertools.count(random.randrange(254 * 254)):
+        address = f"10.244.{n // 254 % 254 + 1}.{n % 254 + 1}"
+        done = subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], capture_output=True, text=True)
+        if done.returncode == 0:
+            return address
+        if "File exists" not in done.stderr:
+            raise KubeletError(
+                f"ip addr add {address}/32 dev lo: {done.stderr.strip()} (the tests' kubelet runs as root)"
+            )
+    raise AssertionError("unreachable")
+
+
+def remove_address(address: str) -> None:
+    subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True)
+
+
+# --- a container's process ---------------------------------------------------------------------------
+
+# Runs in the pod's own mount, UTS and PID namespaces (unshare): builds the container's root, mounts
+# its volumes, then becomes the container's command.
+_START = r"""
+set -e
+lower=$1 pod=$2 name=$3; shift 3
+mount -t tmpfs tmpfs "$pod/layer"
+mkdir "$pod/layer/upper" "$pod/layer/work"
+root=$pod/root
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$pod/layer/upper,workdir=$pod/layer/work" "$root"
+mount -t proc proc "$root/proc"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+mount -t tmpfs -o mode=755 tmpfs "$root/run"
+hostname "$name"
+while [ "$1" != -- ]; do
+    source=$1 path=$2 mode=$3; shift 3
+    # The image's symlinks (/var/run -> /run) resolve inside the image, never to the machine's.
+    target=$root$(chroot "$root" realpath -m "$path")
+    if [ -d "$source" ]; then mkdir -p "$target"; else mkdir -p "${target%/*}"; : >>"$target"; fi
+    mount --bind "$source" "$target"
+    if [ "$mode" = ro ]; then mount -o remount,bind,ro "$target"; fi
+done
+shift
+# Not exec: this root shell stays the pod's PID 1 and keeps the parent-death signal (pods.py says why).
+chroot --userspec="$UID_GID" "$root" "$@"
+"""
+
+
+def _home(uid: int) -> str:
+    """The user's home in the image's /etc/passwd (what a container runtime sets $HOME to)."""
+    for line in (rootfs() / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) > 5 and fields[2] == str(uid):
+            return fields[5]
+    return "/"
+
+
+def _field(pod: Mapping[str, Any], path: str) -> str | None:
+    """A downward-API fieldPath of ``pod`` (``metadata.labels['app']`` and the plain ones)."""
+    if path.startswith(("metadata.labels[", "metadata.annotations[")):
+        which, key = path[len("metadata.") :].split("[", 1)
+        return pod["metadata"].get(which, {}).get(key.strip("]'\""))
+    value: Any = pod
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return None if value is None else str(value)
+
+
+class PodWorker:
+    """One pod on this node: its volumes, its container's runs, its probe and its status."""
+
+    def __init__(self, kubelet: Kubelet, pod: dict[str, Any]):
+        self.kubelet = kubelet
+        self.pod = pod
+        meta = pod["metadata"]
+        self.name, self.namespace, self.uid = meta["name"], meta["namespace"], meta["uid"]
+        self.spec = pod["spec"]
+        self.container = self.spec["containers"][0]
+        self.dir = kubelet.workdir / "pods" / self.uid
+        self.address: str | None = None
+        self.process: subprocess.Popen | None = None
+        self.deleting = threading.Event()
+        self.done = False
+        self.restarts = 0
+        self.started_at = ""
+        self.conditions: dict[str, tuple[str, str, str]] = {}  # type: (status, reason, since)
+        self.thread = threading.Thread(target=self._run, name=f"kubelet {self.namespace}/{self.name}", daemon=True)
+
+    # --- status ---
+
+    def _condition(self, kind: str, status: bool, reason: str = "") -> dict[str, Any]:
+        value = "True" if status else "False"
+        old = self.conditions.get(kind)
+        since = old[2] if old and old[0] == value else now()
+        self.conditions[kind] = (value, reason, since)
+        condition = {"type": kind, "status": value, "lastTransitionTime": since, "lastProbeTime": None}
+        condition["reason"] = reason or None
+        return condition
+
+    def _report(self, phase: str, state: dict[str, Any], *, ready: bool = False, last: dict | None = None,
+                message: str | None = None, reason: str | None = None) -> None:  # fmt: skip
+        """Write the pod's status (a strategic merge patch of pods/status, as the node)."""
+        running = "running" in state
+        container = self.container
+        status: dict[str, Any] = {
+            "name": container["name"], "image": container.get("image", ""), "imageID": "",
+            "containerID": f"tests-kubelet://{self.uid}/{self.restarts}" if self.started_at else None,
+            "ready": ready, "started": running, "restartCount": self.restarts,
+            # The one state it is in: the others null, or the merge would keep them.
+            "state": {"waiting": None, "running": None, "terminated": None, **state},
+            "lastState": {"waiting": None, "running": None, "terminated": None, **(last or {})},
+        }  # fmt: skip
+        others = [
+            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "started": False,
+             "restartCount": 0, "state": {"waiting": {"reason": "NotRunByTheTestsKubelet"}}}
+            for c in self.spec["containers"][1:]
+        ]  # fmt: skip
+        ready = ready and not others
+        why = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+        body: dict[str, Any] = {
+            "phase": phase,
+            "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}],
+            "startTime": self.kubelet.start_times.setdefault(self.uid, now()),
+            "conditions": [
+                self._condition("PodReadyToStartContainers", self.address is not None),
+                self._condition("Initialized", True),
+                self._condition("ContainersReady", ready, "" if ready else why),
+                self._condition("Ready", ready, "" if ready else why),
+            ],
+            "containerStatuses": [status, *others],
+            "message": message, "reason": reason,
+        }  # fmt: skip
+        if self.address:
+            body.update(podIP=self.address, podIPs=[{"ip": self.address}])
+        try:
+            self.kubelet.node_api.request(
+                "PATCH", f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status", {"status": body},
+                content_type="application/strategic-merge-patch+json",
+            )  # fmt: skip
+        except ApiError as e:
+            if e.status != 404:  # gone meanwhile: nothing to report to
+                raise
+
+    # --- what the container gets ---
+
+    def _as_node(self, path: str) -> dict[str, Any] | None:
+        """GET as the node: the Node authorizer allows it once it has seen the pod bound here (a
+        moment after the binding), so a 403 is retried a while; None when it does not exist."""
+        for _ in range(int(20 / RETRY)):
+            try:
+                return self.kubelet.node_api.request("GET", path)
+            except ApiError as e:
+                if e.status == 404:
+                    return None
+                if e.status != 403:
+                    raise
+            if self.deleting.wait(RETRY):
+                break
+        raise KubeletError(f"GET {path}: forbidden to system:node:{self.kubelet.name}")
+
+    def _object(self, kind: str, name: str, optional: bool = False) -> dict[str, str]:
+        """A Secret's or ConfigMap's data, decoded."""
+        found = self._as_node(f"/api/v1/namespaces/{self.namespace}/{kind.lower()}s/{quote(name)}")
+        if found is None:
+            if optional:
+                return {}
+            raise KubeletError(f'{kind} "{name}" not found')
+        if kind == "secret":
+            return {k: base64.b64decode(v).decode(errors="replace") for k, v in found.get("data", {}).items()}
+        binary = {k: base64.b64decode(v).decode(errors="replace") for k, v in found.get("binaryData", {}).items()}
+        return {**found.get("data", {}), **binary}
+
+    def _lookup(self, source: Mapping[str, Any]) -> str | None:
+        for kind, key in (("secret", "secretKeyRef"), ("configMap", "configMapKeyRef")):
+            if ref := source.get(key):
+                data = self._object(kind, ref["name"], ref.get("optional", False))
+                if ref["key"] not in data and not ref.get("optional"):
+                    raise KubeletError(f"couldn't find key {ref['key']} in {kind} {self.namespace}/{ref['name']}")
+                return data.get(ref["key"])
+        return None
+
+    def _token(self, source: Mapping[str, Any]) -> str:
+        """A TokenRequest as the node, bound to this pod (NodeRestriction allows no other)."""
+        account = self.spec.get("serviceAccountName") or "default"
+        spec: dict[str, Any] = {
+            "expirationSeconds": source.get("expirationSeconds", 3607),
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid},
+        }
+        if audience := source.get("audience"):
+            spec["audiences"] = [audience]
+        path = f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{account}/token"
+        for _ in range(int(20 / RETRY)):
+            try:
+                request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+                answer = self.kubelet.node_api.request("POST", path, request)
+                return answer["status"]["token"]
+            except ApiError as e:
+                if e.status != 403 or self.deleting.wait(RETRY):
+                    raise KubeletError(f"a token for {account}: {e}") from e
+        raise KubeletError(f"a token for {account}: forbidden to the node")
+
+    def _files(self, volume: Mapping[str, Any]) -> dict[str, tuple[str, int]] | None:
+        """What a volume holds: {path: (content, mode)}; None for an emptyDir."""
+        mode = volume.get("defaultMode", 0o644)
+
+        def items(data: Mapping[str, str], chosen: list | None) -> dict[str, tuple[str, int]]:
+            if chosen is None:
+                return {key: (value, mode) for key, value in data.items()}
+            return {i["path"]: (data[i["key"]], i.get("mode", mode)) for i in chosen if i["key"] in data}
+
+        if "emptyDir" in volume:
+            return None
+        if source := volume.get("secret"):
+            data = self._object("secret", source["secretName"], source.get("optional", False))
+            return items(data, source.get("items"))
+        if source := volume.get("configMap"):
+            return items(self._object("configMap", source["name"], source.get("optional", False)), source.get("items"))
+        if source := volume.get("downwardAPI"):
+            return self._downward(source.get("items", []), mode)
+        if source := volume.get("projected"):
+            mode = source.get("defaultMode", 0o644)
+            files: dict[str, tuple[str, int]] = {}
+            for part in source.get("sources", []):
+                if token := part.get("serviceAccountToken"):
+                    files[token["path"]] = (self._token(token), mode)
+                elif kind := next((k for k in ("configMap", "secret") if k in part), None):
+                    ref = part[kind]
+                    files.update(items(self._object(kind, ref["name"], ref.get("optional", False)), ref.get("items")))
+                elif ref := part.get("downwardAPI"):
+                    files.update(self._downward(ref.get("items", []), mode))
+                else:
+                    raise KubeletError(f"projected source {sorted(part)} is not supported by the tests' kubelet")
+            return files
+        kinds = sorted(set(volume) - {"name"})
+        raise KubeletError(f"volume {volume['name']}: {kinds} is not supported by the tests' kubelet")
+
+    def _downward(self, items: list[dict[str, Any]], mode: int) -> dict[str, tuple[str, int]]:
+        files = {}
+        for item in items:
+            if path := item.get("fieldRef", {}).get("fieldPath"):
+                files[item["path"]] = (_field(self.pod, path) or "", item.get("mode", mode))
+        return files
+
+    def _volumes(self) -> dict[str, tuple[Path, bool]]:
+        """Each volume written under the pod's folder: {name: (folder, read-only)}."""
+        volumes = {}
+        for volume in self.spec.get("volumes", []):
+            folder = self.dir / "volumes" / volume["name"]
+            files = self._files(volume)
+            folder.mkdir(parents=True, exist_ok=True)
+            if files is None:
+                folder.chmod(0o777)  # an emptyDir: anyone in the pod writes it, as the kubelet makes it
+            else:
+                for path, (content, mode) in files.items():
+                    file = folder / path
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    file.write_text(content)
+                    file.chmod(mode)
+            volumes[volume["name"]] = (folder, files is not None)  # Secrets and the like are read-only
+        return volumes
+
+    def _user(self) -> tuple[int, int]:
+        pod = self.spec.get("securityContext", {})
+        own = self.container.get("securityContext", {})
+        uid = own.get("runAsUser", pod.get("runAsUser", UID))
+        gid = own.get("runAsGroup", pod.get("runAsGroup", UID if uid == UID else 0))
+        if uid == 0 and own.get("runAsNonRoot", pod.get("runAsNonRoot")):
+            raise KubeletError("container has runAsNonRoot and image will run as root")
+        return uid, gid
+
+    def _argv(self, env: Mapping[str, str]) -> list[str]:
+        command = self.container.get("command")
+        args = self.container.get("args")
+        if command is None:  # the image's CMD (deploy/image/Dockerfile), unless args replace it
+            argv = args if args is not None else ["ttyd", "-W", "-p", "7681", "bash"]
+        else:
+            argv = [*command, *(args or [])]
+        return with_address([expand(word, env) for word in argv], self.address or "")
+
+    def _environment(self, uid: int) -> dict[str, str]:
+        port = str(self.kubelet.control_plane.port)
+        base = {
+            "PATH": PATH, "HOSTNAME": self.name,
+            # No kube-proxy: the API server's own address, not the `kubernetes` Service's ClusterIP.
+            "KUBERNETES_SERVICE_HOST": HOST_IP, "KUBERNETES_SERVICE_PORT": port,
+            "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://{HOST_IP}:{port}",
+        }  # fmt: skip
+        for source in self.container.get("envFrom", []):
+            prefix = source.get("prefix", "")
+            for kind in ("secretRef", "configMapRef"):
+                if ref := source.get(kind):
+                    data = self._object(kind[:-3], ref["name"], ref.get("optional", False))
+                    base.update({prefix + k: v for k, v in data.items()})
+        fields = {
+            "spec.nodeName": self.kubelet.name, "spec.serviceAccountName": self.spec.get("serviceAccountName", ""),
+            "metadata.uid": self.uid, "status.podIP": self.address or "", "status.hostIP": HOST_IP,
+        }  # fmt: skip
+        for var in self.container.get("env", []):
+            if (path := var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")) and path not in fields:
+                fields[path] = _field(self.pod, path) or ""
+        env = container_env(self.container, name=self.name, namespace=self.namespace, fields=fields,
+                            lookup=self._lookup, base=base)  # fmt: skip
+        env.setdefault("HOME", _home(uid))
+        return env
+
+    # --- a run of the container ---
+
+    def _start(self, volumes: Mapping[str, tuple[Path, bool]]) -> subprocess.Popen:
+        uid, gid = self._user()
+        env = self._environment(uid)
+        mounts: list[str] = []
+        for mount in self.container.get("volumeMounts", []):
+            if mount["name"] not in volumes:
+                raise KubeletError(f"volumeMount {mount['name']}: no such volume")
+            folder, read_only = volumes[mount["name"]]
+            source = folder / mount["subPath"] if mount.get("subPath") else folder
+            mounts += [str(source), mount["mountPath"], "ro" if read_only or mount.get("readOnly") else "rw"]
+        for name in ("layer", "root"):
+            (self.dir / name).mkdir(parents=True, exist_ok=True)
+        workdir = self.container.get("workingDir") or HOME  # the image's WORKDIR
+        argv = [
+            "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
+            "sh", "-c", _START, "pod", str(rootfs()), str(self.dir), self.name, *mounts, "--",
+            "env", "-i", "-C", workdir, *(f"{k}={v}" for k, v in env.items()), *self._argv(env),
+        ]  # fmt: skip
+        escalation = self.container.get("securityContext", {}).get("allowPrivilegeEscalation", True)
+
+        def prepare() -> None:
+            die_with_parent()
+            if not escalation:  # no setuid binary makes anyone more than the container's user
+                PR_SET_NO_NEW_PRIVS = 38
+                ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+        log = open(self.dir / f"container-{self.restarts}.log", "wb")
+        try:
+            return subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={"PATH": os.environ.get("PATH", PATH), "UID_GID": f"{uid}:{gid}"}, preexec_fn=prepare,
+            )  # fmt: skip
+        finally:
+            log.close()
+
+    def _probe(self) -> bool:
+        """The readiness probe, once, against the pod IP (no probe: ready)."""
+        probe = self.container.get("readinessProbe")
+        if not probe:
+            return True
+        timeout = probe.get("timeoutSeconds", 1)
+
+        def port(value: int | str) -> int:
+            if isinstance(value, int) or value.isdigit():
+                return int(value)
+            return next(p["containerPort"] for p in self.container.get("ports", []) if p.get("name") == value)
+
+        if tcp := probe.get("tcpSocket"):
+            try:
+                with socket.create_connection((tcp.get("host") or self.address, port(tcp["port"])), timeout):
+                    return True
+            except OSError:
+                return False
+        if http := probe.get("httpGet"):
+            scheme = http.get("scheme", "HTTP").lower()
+            url = f"{scheme}://{http.get('host') or self.address}:{port(http['port'])}{http.get('path', '/')}"
+            headers = {h["name"]: h["value"] for h in http.get("httpHeaders", [])}
+            context = ssl._create_unverified_context()  # as the kubelet: it checks no pod's certificate
+            try:
+                request = urllib.request.Request(url, headers={"User-Agent": "kube-probe/tests", **headers})
+                with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
+                    return 200 <= answer.status < 400
+            except urllib.error.HTTPError as e:
+                return 200 <= e.code < 400
+            except OSError:
+                return False
+        return False  # exec probes are not run here: never ready, honestly
+
+    def _watch_run(self, process: subprocess.Popen) -> int:
+        """Probe while the container runs (waiting on its exit between probes); its exit code."""
+        probe = self.container.get("readinessProbe") or {}
+        period = probe.get("periodSeconds", 10)
+        success, failure = probe.get("successThreshold", 1), probe.get("failureThreshold", 3)
+        ready, streak = not probe, 0
+        timeout: float | None = probe.get("initialDelaySeconds", 0) if probe else None
+        while True:
+            try:
+                code = process.wait(timeout)
+                return 128 - code if code < 0 else code
+            except subprocess.TimeoutExpired:
+                pass
+            result = self._probe()
+            streak = streak + 1 if result == (not ready) else 0
+            if (not ready and streak >= success) or (ready and streak >= failure):
+                ready, streak = not ready, 0
+                self._report("Running", {"running": {"startedAt": self.started_at}}, ready=ready)
+            timeout = period
+
+    def _run(self) -> None:
+        try:
+            self._live()
+        except Exception as e:  # the pod says what went wrong; the node goes on
+            if not self.kubelet.stopping.is_set():
+                reason = "CreateContainerConfigError" if isinstance(e, KubeletError) else "TestsKubeletError"
+                waiting = {"waiting": {"reason": reason, "message": str(e)}}
+                try:
+                    self._report("Failed" if self.deleting.is_set() else "Pending", waiting, message=str(e))
+                except Exception:
+                    pass
+                if not isinstance(e, KubeletError):  # the pod's own fault is its status's, not the node's
+                    self.kubelet.errors.append(f"{self.namespace}/{self.name}: {e!r}")
+        finally:
+            if self.address:
+                remove_address(self.address)
+            with self.kubelet._lock:  # a deletion seen now is either seen here or sees `done`
+                self.done = True
+                deleted = self.deleting.is_set()
+            if deleted and not self.kubelet.stopping.is_set():
+                self.kubelet.remove(self.namespace, self.name, self.uid)
+
+    def _live(self) -> None:
+        policy = self.spec.get("restartPolicy", "Always")
+        last: dict[str, Any] = {}
+        if self.spec.get("initContainers"):
+            raise KubeletError("init containers are not run by the tests' kubelet")
+        self._report("Pending", {"waiting": {"reason": "ContainerCreating"}})
+        volumes = self._volumes()
+        self.address = add_address()
+        while not self.deleting.is_set():
+            self.started_at = now()
+            self.process = self._start(volumes)
+            if self.deleting.is_set():  # deleted while it started
+                self.process.kill()
+            self._report("Running", {"running": {"startedAt": self.started_at}}, last=last,
+                         ready=not self.container.get("readinessProbe"))  # fmt: skip
+            code = self._watch_run(self.process)
+            ended = {"terminated": {
+                "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                "startedAt": self.started_at, "finishedAt": now(),
+                "containerID": f"tests-kubelet://{self.uid}/{self.restarts}",
+            }}  # fmt: skip
+            again = policy == "Always" or (policy == "OnFailure" and code != 0)
+            if self.deleting.is_set() or self.kubelet.stopping.is_set() or not again:
+                if not self.kubelet.stopping.is_set():
+                    self._report("Succeeded" if code == 0 else "Failed", ended, last=last)
+                return
+            backoff = min(10, 0.5 * 2**self.restarts)  # the kubelet's CrashLoopBackOff, shortened
+            self.restarts += 1
+            last = ended
+            self._report("Running", {"waiting": {"reason": "CrashLoopBackOff"}}, last=last)
+            if self.deleting.wait(backoff) or self.kubelet.stopping.is_set():
+                return
+
+    def kill(self) -> None:
+        """Kill the container now (its namespace's PID 1, and so every process of the pod)."""
+        self.deleting.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+
+
+# --- the node ------------------------------------------------------------------------------------
+
+
+class Kubelet:
+    """``with Kubelet(control_plane, workdir) as node:`` a Ready Node running the cluster's pods."""
+
+    def __init__(self, control_plane: ControlPlane, workdir: Path, name: str = "node-1"):
+        self.control_plane = control_plane
+        self.workdir = Path(workdir)
+        self.name = name
+        self.pods: dict[str, PodWorker] = {}
+        self.start_times: dict[str, str] = {}
+        self.removed: set[str] = set()
+        self.errors: list[str] = []  # what went wrong in the node itself (a pod's own fault is in its status)
+        self.interruptions: list[str] = []  # watches that failed and were made again
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._removing = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._apis: list[Api] = []
+
+    def start(self) -> Kubelet:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        node = self.control_plane.kubeconfig(f"node-{self.name}", user=f"system:node:{self.name}",
+                                             groups="system:nodes")  # fmt: skip
+        scheduler = self.control_plane.kubeconfig("scheduler", user="system:kube-scheduler")
+        self.node_api = Api(node)
+        self._register()
+        for target, kubeconfig in ((self._schedule, scheduler), (self._sync, node)):
+            api = Api(kubeconfig)
+            self._apis.append(api)
+            thread = threading.Thread(target=self._loop, args=(target, api), name=f"kubelet {target.__name__}",
+                                      daemon=True)  # fmt: skip
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _register(self) -> None:
+        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+        try:
+            self.node_api.request("POST", "/api/v1/nodes", {
+                "apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": labels},
+            })  # fmt: skip
+        except ApiError as e:
+            if e.status != 409:  # registered before (a kubelet restarted): its status is written again
+                raise
+        resources = {"cpu": str(os.cpu_count() or 1), "memory": "8Gi", "pods": "250"}
+        ready = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "the tests' kubelet",
+                 "lastHeartbeatTime": now(), "lastTransitionTime": now()}  # fmt: skip
+        self.node_api.request("PATCH", f"/api/v1/nodes/{self.name}/status", {"status": {
+            "conditions": [ready], "addresses": [{"type": "InternalIP", "address": HOST_IP}],
+            "capacity": resources, "allocatable": resources,
+            "nodeInfo": {"kubeletVersion": release(), "operatingSystem": "linux",
+                         "architecture": "amd64", "containerRuntimeVersion": "tests-kubelet://chroot",
+                         "kernelVersion": os.uname().release, "osImage": "the shell image's root filesystem",
+                         "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+        }}, content_type="application/strategic-merge-patch+json")  # fmt: skip
+
+    def _loop(self, target: Callable[[Api], None], api: Api) -> None:
+        while not self.stopping.is_set():
+            try:
+                target(api)
+            except Exception as e:
+                if self.stopping.is_set():
+                    return
+                self.interruptions.append(f"{target.__name__}: {e!r}")
+                self.stopping.wait(1)  # the API server restarting, say: watch again
+
+    def _schedule(self, api: Api) -> None:
+        """Bind every pending pod to this node, as system:kube-scheduler (the only scheduler here)."""
+        query = {"fieldSelector": "spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed"}
+        for event in api.watch("/api/v1/pods", query, self.stopping):
+            pod = event["object"]
+            meta, spec = pod["metadata"], pod["spec"]
+            if event["type"] == "DELETED" or meta.get("deletionTimestamp") or spec.get("schedulingGates"):
+                continue
+            binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"], "uid": meta["uid"]},
+                       "target": {"apiVersion": "v1", "kind": "Node", "name": self.name}}  # fmt: skip
+            try:
+                api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", binding)
+            except ApiError as e:
+                if e.status not in (404, 409):  # gone, or bound already
+                    raise
+
+    def _sync(self, api: Api) -> None:
+        """Run the pods bound here; kill and remove those being deleted."""
+        for event in api.watch("/api/v1/pods", {"fieldSelector": f"spec.nodeName={self.name}"}, self.stopping):
+            pod = event["object"]
+            meta = pod["metadata"]
+            uid = meta["uid"]
+            with self._lock:
+                worker = self.pods.get(uid)
+                if event["type"] == "DELETED":
+                    if worker is not None:
+                        worker.kill()
+                    continue
+                if meta.get("deletionTimestamp"):
+                    if worker is not None:
+                        worker.kill()
+                        if worker.done:
+                            self.remove(meta["namespace"], meta["name"], uid)
+                    else:
+                        self.remove(meta["namespace"], meta["name"], uid)
+                    continue
+                if worker is None and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
+                    worker = self.pods[uid] = PodWorker(self, pod)
+                    worker.thread.start()
+
+    def remove(self, namespace: str, name: str, uid: str) -> None:
+        """Delete a stopped pod for good (grace 0, this very pod only), once."""
+        with self._removing:
+            if uid in self.removed:
+                return
+            self.removed.add(uid)
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+        try:
+            self.node_api.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", options)
+        except ApiError as e:
+            if e.status not in (404, 409):
+                self.errors.append(f"delete {namespace}/{name}: {e}")
+
+    def log(self, namespace: str, name: str) -> str:
+        """What the pod's container wrote (stdout and stderr, every run): no ``kubectl logs`` here."""
+        with self._lock:
+            workers = [w for w in self.pods.values() if (w.namespace, w.name) == (namespace, name)]
+        return "".join(
+            path.read_text(errors="replace") for w in workers for path in sorted(w.dir.glob("container-*.log"))
+        )
+
+    def stop(self) -> None:
+        """Every pod's processes killed and its address removed; the watches ended."""
+        self.stopping.set()
+        for api in self._apis:
+            api.interrupt()
+        with self._lock:
+            workers = list(self.pods.values())
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
+            worker.thread.join(30)
+        for thread in self._threads:
+            thread.join(10)
+        for api in [*self._apis, getattr(self, "node_api", None)]:
+            if api is not None:
+                api.client.close()
+        for worker in workers:
+            if worker.thread.is_alive() or (worker.process is not None and worker.process.poll() is None):
+                self.errors.append(f"{worker.namespace}/{worker.name}: still running after the node stopped")
+            shutil.rmtree(worker.dir, ignore_errors=True)
+        left = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+        self.errors += [f"{w.address} still on lo" for w in workers if w.address and f"inet {w.address}/" in left]
+
+    def __enter__(self) -> Kubelet:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
