@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from tests.test_chart import MANIFESTS, render  # noqa: E402
+from tests.harness.chart import MANIFESTS, render  # noqa: E402
 
 MANIFESTS.parent.mkdir(parents=True, exist_ok=True)
 MANIFESTS.write_text(yaml.safe_dump_all(render({}), sort_keys=False))

@@ -2,7 +2,6 @@
 every rendered object validated against the Kubernetes schemas (kubernetes-validate, strict)
 or, for kinds the chart defines itself, against its own CRDs."""
 
-from pathlib import Path
 
 import helm_python as helm
 import jsonschema
@@ -12,10 +11,8 @@ import yaml
 
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from jupyter_cloudtty.operator.settings import Settings
+from tests.harness.chart import CHART, MANIFESTS, render
 
-ROOT = Path(__file__).parents[1]
-CHART = ROOT / "deploy" / "helm" / "jupyter-cloudtty"
-MANIFESTS = ROOT / "deploy" / "manifests" / "jupyter-cloudtty.yaml"
 KUBERNETES = ["1.29", "1.33"]
 
 VALUE_SETS = {
@@ -38,15 +35,6 @@ VALUE_SETS = {
         "tolerations": [{"key": "system", "operator": "Exists"}],
     },
 }
-
-
-def render(values: dict) -> list[dict]:
-    """`helm template --include-crds` as parsed objects."""
-    with helm.Chart.load(str(CHART)) as chart:
-        files = chart.render(values, name="rel", namespace="shells")
-        texts = [text for path, text in sorted(files.items()) if not path.endswith("NOTES.txt")]
-        texts += [crd["data"] for crd in chart.crds]
-    return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
 
 
 def validate(obj: dict, version: str, chart_crds: dict[tuple[str, str], dict]) -> None:
