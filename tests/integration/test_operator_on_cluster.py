@@ -4,26 +4,24 @@ The chart is rendered by Helm's engine and applied with kubectl; the operator ru
 cloudtty operator` (its Deployment's command, as a process: the tests' node runs no images) with a
 token of the chart's ServiceAccount, so every request it makes passes real RBAC. A CloudShell written
 as CloudTTY's documentation writes it then reaches Ready on the tests' node, its terminal answers
-through the API server's service proxy, and deleting it takes its Job and Service along.
+through the API server's service proxy, and deleting it takes its Job and Service along. A Jupyter
+server outside the cluster, as the ServiceAccount the chart's `jupyterServers` value grants, does
+the same through its REST API and relays the terminal through the API server (connect_via=apiserver).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
+import subprocess
 
 import pytest
 import yaml
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.harness.chart import render
+from tests.harness.installed import Installed
+from tests.harness.servers import JupyterProcess
 
 pytestmark = pytest.mark.slow
-
-CRDS = {"CustomResourceDefinition"}  # installed by the control_plane fixture (the CloudShell CRD)
-NOT_RUN = {"Deployment"}  # the operator runs as a process of this test instead
 
 
 def kubectl_json(cluster, *args: str) -> dict:
@@ -32,26 +30,7 @@ def kubectl_json(cluster, *args: str) -> dict:
 
 async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, node, namespace, tmp_path):
     cluster = control_plane
-    objects = render({}, name=namespace, namespace=namespace)  # a release per test: its cluster-wide names too
-    installed = [o for o in objects if o["kind"] not in CRDS | NOT_RUN]
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                            "items": installed}))  # fmt: skip
-    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
-    [configmap] = [o for o in objects if o["kind"] == "ConfigMap"]
-    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    config = tmp_path / "config.yaml"
-    config.write_text(configmap["data"]["config.yaml"])
-    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
-    kubeconfig = cluster.kubeconfig(f"operator-{namespace}", user=account, token=token)
-
-    operator = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "jupyter_cloudtty", "operator", f"--namespace={namespace}", "--standalone",
-        f"--config={config}",
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    log = ""
-    try:
+    async with Installed(cluster, namespace, tmp_path) as release:
         shell = {  # as CloudTTY's README writes one
             "apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": "s1"},
             "spec": {"commandAction": "bash", "once": False, "ttlSecondsAfterStarted": 600},
@@ -60,7 +39,7 @@ async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, 
         try:
             cluster.kubectl("wait", "--for=jsonpath={.status.phase}=Ready", "cloudshell/s1", "-n", namespace,
                             "--timeout=90s")  # fmt: skip
-        except Exception:
+        except subprocess.CalledProcessError:
             status = kubectl_json(cluster, "get", "cloudshell", "s1", "-n", namespace).get("status")
             raise AssertionError(f"not Ready: {yaml.safe_dump(status)}") from None
         status = kubectl_json(cluster, "get", "cloudshell", "s1", "-n", namespace)["status"]
@@ -83,7 +62,39 @@ async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, 
         cluster.kubectl("delete", "cloudshell", "s1", "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-s1", "service/cloudshell-s1", "-n", namespace,
                         "--timeout=60s")  # fmt: skip
-    finally:
-        operator.terminate()
-        log = (await operator.communicate())[0].decode(errors="replace")
-    assert "Forbidden" not in log and "Traceback" not in log, log[-6000:]
+    assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
+
+
+async def test_the_jupyter_server_s_kubernetes_backend_with_the_chart_s_rights(
+    control_plane, node, namespace, tmp_path
+):
+    """A Jupyter server outside the cluster, as the ServiceAccount the chart grants (jupyterServers,
+    with serviceProxy): it creates a shell, relays its terminal through the API server, deletes it."""
+    cluster = control_plane
+    cluster.kubectl("create", "serviceaccount", "jupyter", "-n", namespace)
+    values = {
+        "jupyterServers": {"serviceAccounts": [{"name": "jupyter", "namespace": namespace}], "serviceProxy": True}
+    }
+    async with Installed(cluster, namespace, tmp_path, values) as release:
+        kubeconfig = release.kubeconfig_of("jupyter")
+        args = (
+            "--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}",
+            f"--CloudTTY.namespace={namespace}", "--CloudTTY.owner=alice", "--CloudTTY.connect_via=apiserver",
+        )  # fmt: skip
+        (tmp_path / "root").mkdir()
+        async with JupyterProcess("jupyter_server", tmp_path / "root", args=args) as server:
+            info = json.loads((await server.fetch("cloudtty/api/info")).body)
+            assert info["backend"] == "kubernetes", info
+            created = await server.fetch("cloudtty/api/shells", "POST", {"name": "s1", "spec": {"ttl": 600}})
+            assert created.code == 201
+            term = await server.terminal("s1")  # waits for Ready, then relays through the API server
+            try:
+                await term.send("echo $((6*7))\r")
+                await term.expect("42")
+            finally:
+                await term.close()
+            assert (await server.fetch("cloudtty/api/shells/s1", "DELETE")).code == 204
+            cluster.kubectl("wait", "--for=delete", "cloudshell/s1", "job/cloudshell-s1", "-n", namespace,
+                            "--timeout=60s")  # fmt: skip
+            await server.stop()
+    assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]

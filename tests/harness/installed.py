@@ -1,0 +1,58 @@
+"""The Helm chart installed on the real control plane, its operator running as a process.
+
+`async with Installed(control_plane, namespace, tmp_path, values) as release:` renders the chart with
+Helm's engine for a release named after the namespace (so its cluster-wide objects are the test's
+own), applies it with kubectl (CRDs excepted: the control_plane fixture installs the CloudShell
+CRD), and runs `jupyter cloudtty operator` (the Deployment's command; the tests' node runs no
+images) with a token of the chart's ServiceAccount: every request it makes passes real RBAC.
+``release.log`` is what it printed, once it has stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tests.harness.chart import render
+from tests.harness.controlplane import ControlPlane
+
+NOT_APPLIED = {"CustomResourceDefinition", "Deployment"}
+
+
+class Installed:
+    def __init__(self, cluster: ControlPlane, namespace: str, workdir: Path, values: dict | None = None):
+        self.cluster, self.namespace, self.workdir = cluster, namespace, Path(workdir)
+        self.objects = render(values or {}, name=namespace, namespace=namespace)
+        self.log = ""
+        self._operator: asyncio.subprocess.Process | None = None
+
+    def kubeconfig_of(self, account: str, namespace: str | None = None) -> Path:
+        """A kubeconfig with a token of ``account`` (a ServiceAccount), as a pod of it would hold."""
+        namespace = namespace or self.namespace
+        token = self.cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
+        return self.cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)
+
+    async def __aenter__(self) -> Installed:
+        applied = [o for o in self.objects if o["kind"] not in NOT_APPLIED]
+        self.cluster.kubectl("apply", "-n", self.namespace, "-f", "-",
+                             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": applied}))  # fmt: skip
+        [deployment] = [o for o in self.objects if o["kind"] == "Deployment"]
+        [configmap] = [o for o in self.objects if o["kind"] == "ConfigMap"]
+        config = self.workdir / "operator.yaml"
+        config.write_text(configmap["data"]["config.yaml"])
+        kubeconfig = self.kubeconfig_of(deployment["spec"]["template"]["spec"]["serviceAccountName"])
+        self._operator = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jupyter_cloudtty", "operator", f"--namespace={self.namespace}", "--standalone",
+            f"--config={config}",
+            env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(self.workdir)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._operator is not None
+        self._operator.terminate()
+        self.log = (await self._operator.communicate())[0].decode(errors="replace")
