@@ -98,3 +98,80 @@ async def test_the_jupyter_server_s_kubernetes_backend_with_the_chart_s_rights(
                             "--timeout=60s")  # fmt: skip
             await server.stop()
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
+
+
+def ready(cluster, namespace: str, name: str, phase: str = "Ready", timeout: int = 90) -> dict:
+    """The shell once in ``phase`` (``kubectl wait``: a watch), or a failure that shows its status
+    and its pods'."""
+    try:
+        cluster.kubectl("wait", f"--for=jsonpath={{.status.phase}}={phase}", f"cloudshell/{name}", "-n", namespace,
+                        f"--timeout={timeout}s")  # fmt: skip
+    except subprocess.CalledProcessError:
+        status = kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace).get("status")
+        pods = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", f"job-name=cloudshell-{name}")["items"]
+        raise AssertionError(f"{name} not {phase}: {yaml.safe_dump(status)}\npods: "
+                             f"{yaml.safe_dump([p['status'] for p in pods])}") from None  # fmt: skip
+    return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
+
+
+async def terminal(cluster, namespace: str, service: str, path: str = "") -> TtydClient:
+    """The shell's ttyd through the API server's service proxy, as the admin."""
+    folder = cluster.admin.parent
+    url = f"{cluster.url}/api/v1/namespaces/{namespace}/services/{service}:7681/proxy{path}/ws"
+    return await TtydClient.connect(
+        url.replace("https://", "wss://"), ca_certs=str(cluster.ca_file),
+        client_cert=str(folder / "admin.crt"), client_key=str(folder / "admin.key"),
+    )  # fmt: skip
+
+
+async def test_every_exposure_mode_and_lifecycle_field_as_cloudtty_documents_them(
+    control_plane, node, namespace, tmp_path
+):
+    """ClusterIP, NodePort and Ingress URLs as the CloudShell contract gives them; the older `ttl`;
+    a TTL that ends the shell and, with `cleanup`, deletes it; `once`: the first client's leaving
+    completes it. All applied with kubectl at once, as users would."""
+    cluster = control_plane
+    shells = {
+        "clusterip": {"exposureMode": "ClusterIP", "commandAction": "bash"},
+        "nodeport": {"ttl": 600},  # the older TTL field; NodePort by default
+        "ingress": {"exposureMode": "Ingress", "pathPrefix": "team/", "ingressConfig": {"host": "shells.example.com"}},
+        "short": {"exposureMode": "ClusterIP", "ttlSecondsAfterStarted": 3, "cleanup": True},
+        "single": {"exposureMode": "ClusterIP", "once": True},
+    }
+    async with Installed(cluster, namespace, tmp_path) as release:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+            "items": [{"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell",
+                       "metadata": {"name": name}, "spec": spec} for name, spec in shells.items()]}))  # fmt: skip
+
+        clusterip = ready(cluster, namespace, "clusterip")
+        service = kubectl_json(cluster, "get", "service", "cloudshell-clusterip", "-n", namespace)
+        assert clusterip["status"]["accessUrl"] == f"{service['spec']['clusterIP']}:7681"
+
+        nodeport = ready(cluster, namespace, "nodeport")
+        port = kubectl_json(cluster, "get", "service", "cloudshell-nodeport", "-n", namespace)["spec"]["ports"][0]
+        assert nodeport["status"]["accessUrl"].endswith(f":{port['nodePort']}?ttl=600")
+
+        ingress = ready(cluster, namespace, "ingress")
+        path = "/team/apis/v1alpha1/cloudshell/ingress"
+        assert ingress["status"]["accessUrl"] == f"http://shells.example.com{path}/"
+        shared = kubectl_json(cluster, "get", "ingress", "cloudshell-ingress", "-n", namespace)
+        [rule] = shared["spec"]["rules"]
+        assert rule["host"] == "shells.example.com" and [p["path"] for p in rule["http"]["paths"]] == [path]
+        client = await terminal(cluster, namespace, "cloudshell-ingress", path)  # ttyd serves under the path
+        try:
+            await client.send("echo $((6*7))\r")
+            await client.expect("42")
+        finally:
+            await client.close()
+
+        ready(cluster, namespace, "short")  # then its 3 s run out, and with `cleanup` it goes entirely
+        cluster.kubectl("wait", "--for=delete", "cloudshell/short", "-n", namespace, "--timeout=60s")
+
+        ready(cluster, namespace, "single")
+        client = await terminal(cluster, namespace, "cloudshell-single")  # the first and only client
+        await client.send("echo $((6*7))\r")
+        await client.expect("42")
+        await client.close()  # it leaves: ttyd --once exits, the Job completes
+        ready(cluster, namespace, "single", "Complete", timeout=30)
+        cluster.kubectl("wait", "--for=delete", "job/cloudshell-single", "-n", namespace, "--timeout=60s")
+    assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
