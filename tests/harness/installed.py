@@ -43,16 +43,24 @@ class Installed:
         [configmap] = [o for o in self.objects if o["kind"] == "ConfigMap"]
         config = self.workdir / "operator.yaml"
         config.write_text(configmap["data"]["config.yaml"])
-        kubeconfig = self.kubeconfig_of(deployment["spec"]["template"]["spec"]["serviceAccountName"])
-        self._operator = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jupyter_cloudtty", "operator", f"--namespace={self.namespace}", "--standalone",
-            f"--config={config}",
-            env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(self.workdir)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        self._config = config
+        self._kubeconfig = self.kubeconfig_of(deployment["spec"]["template"]["spec"]["serviceAccountName"])
+        await self.start_operator()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def start_operator(self) -> None:
+        self._operator = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jupyter_cloudtty", "operator", f"--namespace={self.namespace}", "--standalone",
+            f"--config={self._config}",
+            env={**os.environ, "KUBECONFIG": str(self._kubeconfig), "HOME": str(self.workdir)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+
+    async def stop_operator(self) -> None:
+        """SIGTERM, as Kubernetes stops the Deployment's pod; what it printed is added to ``log``."""
         assert self._operator is not None
         self._operator.terminate()
-        self.log = (await self._operator.communicate())[0].decode(errors="replace")
+        self.log += (await self._operator.communicate())[0].decode(errors="replace")
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_operator()

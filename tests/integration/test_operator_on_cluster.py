@@ -175,3 +175,39 @@ async def test_every_exposure_mode_and_lifecycle_field_as_cloudtty_documents_the
         ready(cluster, namespace, "single", "Complete", timeout=30)
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-single", "-n", namespace, "--timeout=60s")
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
+
+
+async def test_shells_live_through_an_operator_restart(control_plane, node, namespace, tmp_path):
+    """The operator's pod is replaced (an upgrade, a node drain): running shells keep their pods and
+    status, the new operator picks up a shell created while none ran, and deletes go on working."""
+    cluster = control_plane
+
+    def create(name: str) -> None:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
+            "apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": name},
+            "spec": {"exposureMode": "ClusterIP"},
+        }))  # fmt: skip
+
+    async with Installed(cluster, namespace, tmp_path) as release:
+        create("before")
+        before = ready(cluster, namespace, "before")
+        pod = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-before")["items"][0]
+
+        await release.stop_operator()
+        create("between")  # nobody reconciles it yet
+        await release.start_operator()
+
+        ready(cluster, namespace, "between")
+        again = kubectl_json(cluster, "get", "cloudshell", "before", "-n", namespace)
+        assert again["status"] == before["status"]  # untouched by the new operator
+        [same] = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-before")["items"]
+        assert same["metadata"]["uid"] == pod["metadata"]["uid"]
+        client = await terminal(cluster, namespace, "cloudshell-before")
+        try:
+            await client.send("echo $((6*7))\r")
+            await client.expect("42")
+        finally:
+            await client.close()
+        cluster.kubectl("delete", "cloudshell", "before", "-n", namespace, "--timeout=60s")
+        cluster.kubectl("wait", "--for=delete", "job/cloudshell-before", "-n", namespace, "--timeout=60s")
+    assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
