@@ -29,6 +29,39 @@ def kubectl_json(cluster, *args: str) -> dict:
     return json.loads(cluster.kubectl(*args, "-o", "json"))
 
 
+def ready(cluster, namespace: str, name: str, phase: str = "Ready", timeout: int = 90) -> dict:
+    """The shell once in ``phase`` (``kubectl wait``: a watch), or a failure that shows its status
+    and its pods'."""
+    try:
+        cluster.kubectl("wait", f"--for=jsonpath={{.status.phase}}={phase}", f"cloudshell/{name}", "-n", namespace,
+                        f"--timeout={timeout}s")  # fmt: skip
+    except subprocess.CalledProcessError:
+        status = kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace).get("status")
+        pods = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", f"job-name=cloudshell-{name}")["items"]
+        raise AssertionError(f"{name} not {phase}: {yaml.safe_dump(status)}\npods: "
+                             f"{yaml.safe_dump([p['status'] for p in pods])}") from None  # fmt: skip
+    return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
+
+
+async def terminal(cluster, namespace: str, service: str, path: str = "") -> TtydClient:
+    """The shell's ttyd through the API server's service proxy, as the admin."""
+    folder = cluster.admin.parent
+    url = f"{cluster.url}/api/v1/namespaces/{namespace}/services/{service}:7681/proxy{path}/ws"
+    return await TtydClient.connect(
+        url.replace("https://", "wss://"), ca_certs=str(cluster.ca_file),
+        client_cert=str(folder / "admin.crt"), client_key=str(folder / "admin.key"),
+    )  # fmt: skip
+
+
+async def answers(client: TtydClient) -> None:
+    """The terminal runs a command and shows its output; then the client leaves."""
+    try:
+        await client.send("echo $((6*7))\r")
+        await client.expect("42")
+    finally:
+        await client.close()
+
+
 async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, node, namespace, tmp_path):
     cluster = control_plane
     async with Installed(cluster, namespace, tmp_path) as release:
@@ -37,28 +70,12 @@ async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, 
             "spec": {"commandAction": "bash", "once": False, "ttlSecondsAfterStarted": 600},
         }  # fmt: skip
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(shell))
-        try:
-            cluster.kubectl("wait", "--for=jsonpath={.status.phase}=Ready", "cloudshell/s1", "-n", namespace,
-                            "--timeout=90s")  # fmt: skip
-        except subprocess.CalledProcessError:
-            status = kubectl_json(cluster, "get", "cloudshell", "s1", "-n", namespace).get("status")
-            raise AssertionError(f"not Ready: {yaml.safe_dump(status)}") from None
-        status = kubectl_json(cluster, "get", "cloudshell", "s1", "-n", namespace)["status"]
+        status = ready(cluster, namespace, "s1")["status"]
         service = kubectl_json(cluster, "get", "service", "cloudshell-s1", "-n", namespace)
         node_port = service["spec"]["ports"][0]["nodePort"]
         assert status["accessUrl"].endswith(f":{node_port}?ttl=600")  # NodePort, CloudTTY's default
 
-        proxy = f"{cluster.url}/api/v1/namespaces/{namespace}/services/cloudshell-s1:7681/proxy/ws"
-        folder = cluster.admin.parent
-        client = await TtydClient.connect(
-            proxy.replace("https://", "wss://"), ca_certs=str(cluster.ca_file),
-            client_cert=str(folder / "admin.crt"), client_key=str(folder / "admin.key"),
-        )  # fmt: skip
-        try:
-            await client.send("echo $((6*7))\r")
-            await client.expect("42")
-        finally:
-            await client.close()
+        await answers(await terminal(cluster, namespace, "cloudshell-s1"))
 
         cluster.kubectl("delete", "cloudshell", "s1", "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-s1", "service/cloudshell-s1", "-n", namespace,
@@ -88,41 +105,12 @@ async def test_the_jupyter_server_s_kubernetes_backend_with_the_chart_s_rights(
             assert info["backend"] == "kubernetes", info
             created = await server.fetch("cloudtty/api/shells", "POST", {"name": "s1", "spec": {"ttl": 600}})
             assert created.code == 201
-            term = await server.terminal("s1")  # waits for Ready, then relays through the API server
-            try:
-                await term.send("echo $((6*7))\r")
-                await term.expect("42")
-            finally:
-                await term.close()
+            await answers(await server.terminal("s1"))  # waits for Ready, then relays through the API server
             assert (await server.fetch("cloudtty/api/shells/s1", "DELETE")).code == 204
             cluster.kubectl("wait", "--for=delete", "cloudshell/s1", "job/cloudshell-s1", "-n", namespace,
                             "--timeout=60s")  # fmt: skip
             await server.stop()
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
-
-
-def ready(cluster, namespace: str, name: str, phase: str = "Ready", timeout: int = 90) -> dict:
-    """The shell once in ``phase`` (``kubectl wait``: a watch), or a failure that shows its status
-    and its pods'."""
-    try:
-        cluster.kubectl("wait", f"--for=jsonpath={{.status.phase}}={phase}", f"cloudshell/{name}", "-n", namespace,
-                        f"--timeout={timeout}s")  # fmt: skip
-    except subprocess.CalledProcessError:
-        status = kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace).get("status")
-        pods = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", f"job-name=cloudshell-{name}")["items"]
-        raise AssertionError(f"{name} not {phase}: {yaml.safe_dump(status)}\npods: "
-                             f"{yaml.safe_dump([p['status'] for p in pods])}") from None  # fmt: skip
-    return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
-
-
-async def terminal(cluster, namespace: str, service: str, path: str = "") -> TtydClient:
-    """The shell's ttyd through the API server's service proxy, as the admin."""
-    folder = cluster.admin.parent
-    url = f"{cluster.url}/api/v1/namespaces/{namespace}/services/{service}:7681/proxy{path}/ws"
-    return await TtydClient.connect(
-        url.replace("https://", "wss://"), ca_certs=str(cluster.ca_file),
-        client_cert=str(folder / "admin.crt"), client_key=str(folder / "admin.key"),
-    )  # fmt: skip
 
 
 async def test_every_exposure_mode_and_lifecycle_field_as_cloudtty_documents_them(
@@ -158,12 +146,7 @@ async def test_every_exposure_mode_and_lifecycle_field_as_cloudtty_documents_the
         shared = kubectl_json(cluster, "get", "ingress", "cloudshell-ingress", "-n", namespace)
         [rule] = shared["spec"]["rules"]
         assert rule["host"] == "shells.example.com" and [p["path"] for p in rule["http"]["paths"]] == [path]
-        client = await terminal(cluster, namespace, "cloudshell-ingress", path)  # ttyd serves under the path
-        try:
-            await client.send("echo $((6*7))\r")
-            await client.expect("42")
-        finally:
-            await client.close()
+        await answers(await terminal(cluster, namespace, "cloudshell-ingress", path))  # ttyd serves under the path
 
         ready(cluster, namespace, "short")  # then its 3 s run out, and with `cleanup` it goes entirely
         cluster.kubectl("wait", "--for=delete", "cloudshell/short", "-n", namespace, "--timeout=60s")
@@ -203,12 +186,7 @@ async def test_shells_live_through_an_operator_restart(control_plane, node, name
         assert again["status"] == before["status"]  # untouched by the new operator
         [same] = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-before")["items"]
         assert same["metadata"]["uid"] == pod["metadata"]["uid"]
-        client = await terminal(cluster, namespace, "cloudshell-before")
-        try:
-            await client.send("echo $((6*7))\r")
-            await client.expect("42")
-        finally:
-            await client.close()
+        await answers(await terminal(cluster, namespace, "cloudshell-before"))
         cluster.kubectl("delete", "cloudshell", "before", "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-before", "-n", namespace, "--timeout=60s")
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
