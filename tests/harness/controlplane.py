@@ -211,8 +211,9 @@ def _free_port() -> int:
 class ControlPlane:
     """etcd + kube-apiserver + kube-controller-manager in ``workdir``; ``with ControlPlane(dir) as cp:``."""
 
-    def __init__(self, workdir: Path, binary_path: Path | None = None):
+    def __init__(self, workdir: Path, binary_path: Path | None = None, crds: tuple[str, ...] = ()):
         self.workdir = Path(workdir)
+        self.crds = crds  # YAML texts, installed before the controllers start (see start)
         self.binary = binary_path or binary()
         self.port = _free_port()
         self.url = f"https://127.0.0.1:{self.port}"
@@ -327,6 +328,12 @@ class ControlPlane:
         ])  # fmt: skip
         context = ssl.create_default_context(cafile=str(self.ca_file))
         self._wait("kube-apiserver", lambda: self._healthy(f"{self.url}/readyz", context), 90)
+        # Before kube-controller-manager: its garbage collector discovers new kinds only every 30 s, so
+        # objects owned by a CloudShell would outlive it that long if the CRD came after it.
+        for crd in self.crds:
+            name = yaml.safe_load(crd)["metadata"]["name"]
+            self.kubectl("apply", "-f", "-", input=crd)
+            self.kubectl("wait", "--for=condition=Established", f"crd/{name}")
 
         self._start("kube-controller-manager", [
             f"--kubeconfig={controller_manager}", f"--authentication-kubeconfig={controller_manager}",

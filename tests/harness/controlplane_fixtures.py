@@ -18,9 +18,7 @@ _namespaces = itertools.count(1)
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory) -> ControlPlane:
     """etcd, kube-apiserver and kube-controller-manager, with the CloudShell CRD installed (as admin)."""
-    with ControlPlane(Path(tmp_path_factory.mktemp("control-plane"))) as cluster:
-        cluster.kubectl("apply", "-f", "-", input=crd_yaml())
-        cluster.kubectl("wait", "--for=condition=Established", "crd/cloudshells.cloudshell.cloudtty.io")
+    with ControlPlane(Path(tmp_path_factory.mktemp("control-plane")), crds=(crd_yaml(),)) as cluster:
         yield cluster
 
 

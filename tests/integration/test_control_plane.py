@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 def eventually(check, timeout: float = 30, what: str = "condition"):
-    """Poll a blocking ``check`` (kubectl calls) until it returns something truthy."""
+    """Poll a blocking ``check`` (kubectl calls) until it returns something truthy: for what no watch
+    shows (the API server's authorizer taking a new RoleBinding in); ``kubectl wait`` for the rest."""
     deadline = time.monotonic() + timeout
     while not (result := check()):
         if time.monotonic() > deadline:
@@ -99,11 +100,8 @@ def test_a_job_gets_its_pod_and_goes_with_its_owner(control_plane, namespace):
     }  # fmt: skip
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(job))
 
-    def pods() -> list[str]:
-        return cluster.kubectl("get", "pods", "-n", namespace, "-l", "job-name=cloudshell-s1", "-o", "name").split()
-
-    eventually(pods, what="the Job controller's pod")
+    pods = ("pods", "-l", "job-name=cloudshell-s1", "-n", namespace, "--timeout=30s")
+    cluster.kubectl("wait", "--for=create", *pods)  # the Job controller's pod (a watch)
     cluster.kubectl("delete", "cloudshell", "s1", "-n", namespace, "--wait=false")
-    eventually(lambda: not cluster.kubectl("get", "jobs", "-n", namespace, "-o", "name").strip(),
-               what="the Job collected with its CloudShell")  # fmt: skip
-    eventually(lambda: not pods(), what="the Job's pod collected")
+    cluster.kubectl("wait", "--for=delete", "job/cloudshell-s1", "-n", namespace, "--timeout=30s")  # collected
+    cluster.kubectl("wait", "--for=delete", *pods)
