@@ -218,6 +218,7 @@ class ControlPlane:
         self.port = _free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
+        self._args: dict[str, list[str]] = {}
         self.ca = Authority.create()
         self.audit_log = self.workdir / "audit.log"
 
@@ -255,7 +256,8 @@ class ControlPlane:
     # --- processes ----------------------------------------------------------------------------------
 
     def _start(self, program: str, args: list[str]) -> None:
-        log = open(self.workdir / f"{program}.log", "wb")
+        self._args[program] = args
+        log = open(self.workdir / f"{program}.log", "ab")  # a restarted program's log goes on
         self.processes[program] = subprocess.Popen(
             [str(self.binary), program, *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=self.workdir, start_new_session=True, preexec_fn=die_with_parent,
@@ -344,6 +346,22 @@ class ControlPlane:
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--profiling=false",
         ])  # fmt: skip
         return self
+
+    def restart_apiserver(self, grace: float = 5) -> None:
+        """Stop kube-apiserver as a kubelet stops its pod for an upgrade (SIGTERM, SIGKILL after a grace
+        period: it waits for hijacked connections such as proxied WebSockets, which never end on their
+        own) and start it again on the same port with the same etcd: every client's connections and
+        watches break, nothing stored is lost. Returns once it answers /readyz again."""
+        process = self.processes["kube-apiserver"]
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self._start("kube-apiserver", self._args["kube-apiserver"])
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        self._wait("kube-apiserver", lambda: self._healthy(f"{self.url}/readyz", context), 90)
 
     def audit(self, since: int = 0) -> tuple[list[dict], int]:
         """The API server's audit events written after byte ``since`` of its log, and where they end

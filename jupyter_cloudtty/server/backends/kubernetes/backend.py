@@ -379,7 +379,10 @@ class KubernetesBackend(Backend):
             session.end(*(end_of(self._objects.get(name)) or (CloseCode.NORMAL, "the terminal's process ended")))
             return
         ended = await self._status_end(name, self.lost_grace)
-        why = "the connection to the shell's terminal was lost mid-stream (its ttyd no longer answers)"
+        # Through the service proxy the API server is one of the two ends that can go (a restart of
+        # the control plane breaks every proxied connection): name both, not only ttyd.
+        gone = "the API server or the shell's ttyd" if self.connect_via == "apiserver" else "its ttyd"
+        why = f"the connection to the shell's terminal was lost mid-stream ({gone} no longer answers)"
         session.end(*(ended or (CloseCode.UNREACHABLE, why)))
 
     async def _status_end(self, name: str, timeout: float) -> tuple[int, str] | None:

@@ -1,0 +1,41 @@
+"""What docs/administrators.md tells an administrator to apply, read from the page as written.
+
+Tests that run a Jupyter server on the real control plane give it exactly the rights the page
+documents (its Role and RoleBinding), so a rule the page forgets fails a test instead of an
+administrator's first try.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.harness.controlplane import ControlPlane
+
+ADMINISTRATORS = Path(__file__).resolve().parents[2] / "docs" / "administrators.md"
+
+
+def documented(kind: str, page: Path = ADMINISTRATORS) -> dict:
+    """The one YAML example of ``kind`` on the page (an AssertionError if there are none or several)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S)
+    found = [doc for block in blocks for doc in yaml.safe_load_all(block) if isinstance(doc, dict)]
+    [example] = [doc for doc in found if doc.get("kind") == kind] or [None]
+    assert example is not None, f"{page.name} shows no {kind}"
+    return example
+
+
+def grant_documented_role(cluster: ControlPlane, namespace: str, account: str = "cloudtty-user") -> Path:
+    """The page's Role and RoleBinding in ``namespace`` for a ServiceAccount ``account`` of that
+    namespace (the page's namespaces and subject replaced, nothing else); a kubeconfig with a token of
+    that account, as the Jupyter server's pod would hold it."""
+    role, binding = documented("Role"), documented("RoleBinding")
+    role["metadata"]["namespace"] = binding["metadata"]["namespace"] = namespace
+    binding["metadata"]["name"] = binding["roleRef"]["name"] = role["metadata"]["name"]
+    binding["subjects"] = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
+    cluster.kubectl("create", "serviceaccount", account, "-n", namespace)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
+    return cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)
