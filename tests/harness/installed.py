@@ -5,19 +5,19 @@ Helm's engine for a release named after the namespace (so its cluster-wide objec
 own), applies it with kubectl (CRDs excepted: the control_plane fixture installs the CloudShell
 CRD), and runs `jupyter cloudtty operator` (the Deployment's command; the tests' node runs no
 images) with a token of the chart's ServiceAccount: every request it makes passes real RBAC.
-``release.log`` is what it printed, once it has stopped.
+``release.log`` is what it printed. ``with`` works as well as ``async with`` (the browser tests are synchronous).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from tests.harness.chart import render
-from tests.harness.controlplane import ControlPlane
+from tests.harness.controlplane import ControlPlane, die_with_parent
 
 NOT_APPLIED = {"CustomResourceDefinition", "Deployment"}
 
@@ -26,8 +26,13 @@ class Installed:
     def __init__(self, cluster: ControlPlane, namespace: str, workdir: Path, values: dict | None = None):
         self.cluster, self.namespace, self.workdir = cluster, namespace, Path(workdir)
         self.objects = render(values or {}, name=namespace, namespace=namespace)
-        self.log = ""
-        self._operator: asyncio.subprocess.Process | None = None
+        self._log = self.workdir / "operator.log"
+        self._operator: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> str:
+        """What the operator printed, every run of it (read once it has stopped, or meanwhile)."""
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
 
     def kubeconfig_of(self, account: str, namespace: str | None = None) -> Path:
         """A kubeconfig with a token of ``account`` (a ServiceAccount), as a pod of it would hold."""
@@ -35,7 +40,7 @@ class Installed:
         token = self.cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
         return self.cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)
 
-    async def __aenter__(self) -> Installed:
+    def __enter__(self) -> Installed:
         applied = [o for o in self.objects if o["kind"] not in NOT_APPLIED]
         self.cluster.kubectl("apply", "-n", self.namespace, "-f", "-",
                              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": applied}))  # fmt: skip
@@ -47,22 +52,34 @@ class Installed:
         account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
         self.operator_user = f"system:serviceaccount:{self.namespace}:{account}"  # as the API server knows it
         self._kubeconfig = self.kubeconfig_of(account)
-        await self.start_operator()
+        self.start_operator()
         return self
 
-    async def start_operator(self) -> None:
-        self._operator = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jupyter_cloudtty", "operator", f"--namespace={self.namespace}", "--standalone",
-            f"--config={self._config}",
-            env={**os.environ, "KUBECONFIG": str(self._kubeconfig), "HOME": str(self.workdir)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+    def start_operator(self) -> None:
+        with open(self._log, "ab") as log:  # the process holds its own descriptor
+            self._operator = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_cloudtty", "operator", f"--namespace={self.namespace}", "--standalone",
+                 f"--config={self._config}"],
+                env={**os.environ, "KUBECONFIG": str(self._kubeconfig), "HOME": str(self.workdir)},
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            )  # fmt: skip
 
-    async def stop_operator(self) -> None:
-        """SIGTERM, as Kubernetes stops the Deployment's pod; what it printed is added to ``log``."""
+    def stop_operator(self) -> None:
+        """SIGTERM, as Kubernetes stops the Deployment's pod; returns once it has exited."""
         assert self._operator is not None
         self._operator.terminate()
-        self.log += (await self._operator.communicate())[0].decode(errors="replace")
+        try:
+            self._operator.wait(30)
+        except subprocess.TimeoutExpired:
+            self._operator.kill()
+            self._operator.wait()
+            raise AssertionError(f"the operator did not stop within 30 s of SIGTERM:\n{self.log[-3000:]}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_operator()
+
+    async def __aenter__(self) -> Installed:
+        return self.__enter__()
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.stop_operator()
+        self.__exit__()

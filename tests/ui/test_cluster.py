@@ -1,29 +1,32 @@
-"""The same panel and terminals with the Kubernetes backend: shells are CloudShells on an emulated
-API server (tests/harness/kube.py), their terminals the real ttyd 1.7.7 of a pod (tests/harness/pods.py) that the
-server relays. The UI does not care: it shows the phases as the operator writes them."""
+"""The panel and a terminal tab with the Kubernetes backend, on the real control plane: the Jupyter
+server holds exactly docs/administrators.md's Role (harness/documented.py) and relays through the API
+server (``connect_via = "apiserver"``); the chart's operator makes each shell a Job that the tests'
+node runs with the real ttyd (harness/installed.py, harness/kubelet.py). The UI shows the phases as
+the operator writes them."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from playwright.sync_api import Browser, expect
 
-from tests.harness.emulator import Api
-from tests.harness.kube import NS, SHELL, EmulatorThread, ready_condition, write_kubeconfig
+from tests.harness.documented import grant_documented_role
+from tests.harness.installed import Installed
 from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
-from tests.harness.pods import RunningPod, ttyd_pod
 
-
-def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_path, output_dir) -> None:
+def test_a_cluster_shell_from_pending_to_ready_to_deleted(
+    browser: Browser, control_plane, node, namespace, tmp_path, output_dir
+) -> None:
     log = output_dir / "test_cluster-jupyter-lab.log"
     log.unlink(missing_ok=True)
-    # The shell's pod: ttyd at the pod's address, as the operator's accessUrl will name it.
-    with EmulatorThread() as k8s, RunningPod(ttyd_pod(SHELL, home=tmp_path / "home", env={"PS1": "$ "})) as pod:
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s.url)
-        options = (
-            "--CloudTTY.backend=kubernetes",
-            f"--CloudTTY.kubeconfig={kubeconfig}",
-            "--CloudTTY.owner=alice",
-            "--CloudTTY.connect_via=url",
-        )
+    kubeconfig = grant_documented_role(control_plane, namespace)
+    options = (
+        "--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={namespace}",
+        "--CloudTTY.owner=alice", "--CloudTTY.connect_via=apiserver",
+    )  # fmt: skip
+    with Installed(control_plane, namespace, tmp_path) as release:
+        release.stop_operator()  # held back (an upgrade, say) so that Pending is seen, not raced
         lab = Lab(tmp_path, log, options=options).start()
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
@@ -31,33 +34,37 @@ def test_a_cluster_shell_from_pending_to_ready_to_deleted(browser: Browser, tmp_
             open_lab(page, lab)
             open_panel(page)
             panel = page.locator("#jp-CloudTTY-panel")
-            expect(panel.locator(".jp-CloudTTY-backend")).to_have_text(f"Kubernetes · {NS}")
+            expect(panel.locator(".jp-CloudTTY-backend")).to_have_text(f"Kubernetes · {namespace}")
 
-            # New shell: a CloudShell, Pending until the operator says otherwise; the tab says so.
+            # New shell: a CloudShell, Pending while no operator acts on it; the tab says so.
             panel.get_by_role("button", name="New shell").click()
             item = panel.locator(".jp-CloudTTY-shell")
             expect(item).to_have_count(1)
             name = item.get_attribute("data-shell-name")
-            assert k8s.run(Api(k8s.k8s).get("CloudShell", NS, name)) is not None
+            shell = json.loads(control_plane.kubectl("get", "cloudshell", name, "-n", namespace, "-o", "json"))
+            assert shell["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
             expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Pending")
             banner = page.locator(f'.jp-CloudTTY-terminal[data-shell-name="{name}"] .jp-CloudTTY-banner')
             expect(banner).to_have_text("The shell is starting (phase: Pending)…")
 
-            # The operator's status, live in the panel; the terminal starts with the pod's ttyd.
-            status = {"phase": "Ready", "accessUrl": pod.address, "conditions": [ready_condition()]}
-            k8s.run(Api(k8s.k8s).patch("CloudShell", NS, name, {"status": status}, "status"))
-            expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready")
-            wait_for_text(page, name, r"^\$ ", timeout=30000)
+            # The operator comes back: a Job, a pod on the node, Ready, live in the panel; the
+            # terminal starts with the pod's ttyd, relayed through the API server.
+            release.start_operator()
+            expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready", timeout=90000)
+            wait_for_text(page, name, r"[$#] $", timeout=30000)
             expect(banner).to_be_hidden()
             type_in_terminal(page, name, "echo $((6*7))")
             wait_for_text(page, name, "^42$")
             page.screenshot(path=output_dir / "cluster-shell.png")
 
-            # Delete: the CloudShell goes, and so does the row.
+            # Delete: the CloudShell goes, its Job with it, and so does the row.
             item.get_by_role("button", name=f"Delete {name}").click()
             page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
             expect(panel.locator(".jp-CloudTTY-shell")).to_have_count(0)
-            assert k8s.run(Api(k8s.k8s).get("CloudShell", NS, name)) is None
+            control_plane.kubectl("wait", "--for=delete", f"cloudshell/{name}", f"job/cloudshell-{name}",
+                                  "-n", namespace, "--timeout=60s")  # fmt: skip
         finally:
             context.close()
             lab.stop()
+    assert not re.search(r"Forbidden|Traceback", log.read_text()), log.read_text()[-6000:]
+    assert "Traceback" not in release.log, release.log[-6000:]
