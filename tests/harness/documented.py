@@ -18,13 +18,25 @@ from tests.harness.controlplane import ControlPlane
 ADMINISTRATORS = Path(__file__).resolve().parents[2] / "docs" / "administrators.md"
 
 
+def examples(page: Path = ADMINISTRATORS) -> list[dict]:
+    """Every YAML document of the page's ```yaml blocks."""
+    blocks = re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S)
+    return [doc for block in blocks for doc in yaml.safe_load_all(block) if isinstance(doc, dict)]
+
+
 def documented(kind: str, page: Path = ADMINISTRATORS) -> dict:
     """The one YAML example of ``kind`` on the page (an AssertionError if there are none or several)."""
-    blocks = re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S)
-    found = [doc for block in blocks for doc in yaml.safe_load_all(block) if isinstance(doc, dict)]
-    [example] = [doc for doc in found if doc.get("kind") == kind] or [None]
+    [example] = [doc for doc in examples(page) if doc.get("kind") == kind] or [None]
     assert example is not None, f"{page.name} shows no {kind}"
     return example
+
+
+def z2jh_server_config(page: Path = ADMINISTRATORS) -> tuple[str, dict]:
+    """The config file the page's zero-to-jupyterhub values mount in every single-user server: its
+    file name (where Jupyter looks for it decides whether it is read at all) and its contents."""
+    [values] = [doc for doc in examples(page) if "singleuser" in doc]
+    extra = values["singleuser"]["extraFiles"]["cloudtty"]
+    return Path(extra["mountPath"]).name, extra["data"]
 
 
 def grant_documented_role(cluster: ControlPlane, namespace: str, account: str = "cloudtty-user") -> Path:
