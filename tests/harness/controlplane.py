@@ -208,6 +208,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """kubectl failed; the message ends with what it said (a failing test's report shows why)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr.strip()}"
+
+
 class ControlPlane:
     """etcd + kube-apiserver + kube-controller-manager in ``workdir``; ``with ControlPlane(dir) as cp:``."""
 
@@ -378,7 +385,7 @@ class ControlPlane:
             ["kubectl", f"--kubeconfig={kubeconfig or self.admin}", *args], capture_output=True, text=True, input=input
         )
         if done.returncode != 0:
-            raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
+            raise KubectlError(done.returncode, done.args, done.stdout, done.stderr)
         return done.stdout
 
     def stop(self) -> None:
