@@ -5,7 +5,7 @@ tests/harness/emulator.py). What the other controllers would do for a CloudShell
 controller starting a pod, the kubelet marking it Ready, EndpointSlices, the API server's
 NodePort) the functions below do over HTTP; ``serve_on_node_port`` runs the Job's container as a
 real pod (the real ttyd in the shell image's files, tests/harness/pods.py). Shared by the
-operator's integration tests and bench/operator_requests.py.
+operator's integration tests that stay on the emulator (faults).
 """
 
 from __future__ import annotations

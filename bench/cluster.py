@@ -1,0 +1,285 @@
+"""The operator and the relay on the real control plane: what the API server counts, and what a user waits for.
+
+    python -m bench.cluster [--shells 200] [--samples 50] [--steady-seconds 30] [--size-mb 50]
+                            [--keystrokes 1000] [--rounds 3] [--json FILE]
+
+Starts what the tests start (tests/harness/controlplane.py: etcd, kube-apiserver, kube-controller-
+manager built from Go modules; tests/harness/kubelet.py: the node, running each pod's ttyd 1.7.7 in the
+shell image's files), installs the Helm chart and runs its operator with the chart's ServiceAccount
+(tests/harness/installed.py). Then:
+  1. one NodePort shell from creation to deletion: the operator's reads and writes, as the API
+     server's audit log records them (a warm operator: its watches already run);
+  2. ``--shells`` shells applied at once with kubectl: seconds until all are Ready; pod Ready ->
+     CloudShell Ready p50/p99 (both seen through watches: the operator's reaction plus the API
+     server's round trips);
+  3. ``--steady-seconds`` with nothing to do: the operator's requests (expected: none);
+  4. the operator restarted: its requests until it is quiet again, and how long that takes;
+  5. a shell's terminal three ways, taking turns ``--rounds`` times: ttyd at the pod's address
+     directly, the API server's service proxy (as the admin), and a Jupyter server's relay
+     (connect_via=apiserver: Jupyter server -> API server -> ttyd) with exactly the Role
+     docs/administrators.md documents: ``cat`` of ``--size-mb`` MB (MB/s) and keystrokes into
+     ``cat`` (round trip p50/p99).
+Needs root (the node's pod addresses) and the control plane's binary (`python -m tests.harness.controlplane`
+builds it). Prints tables; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.relay import keystrokes, throughput
+from bench.report import Figure, Table, percentiles, write_figures
+from jupyter_cloudtty.cloudshell.crd import crd_yaml
+from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.controlplane import ControlPlane
+from tests.harness.documented import grant_documented_role
+from tests.harness.installed import Installed
+from tests.harness.kubelet import Api, Kubelet
+from tests.harness.servers import JupyterProcess
+
+NS = "bench"
+READS, WRITES = {"get", "list"}, {"create", "update", "patch", "delete"}
+
+
+def shell(name: str, **spec: object) -> dict:
+    return {"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": name},
+            "spec": {"exposureMode": "ClusterIP", **spec}}  # fmt: skip
+
+
+def apply(cluster: ControlPlane, *shells: dict) -> None:
+    cluster.kubectl(
+        "apply", "-n", NS, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(shells)})
+    )
+
+
+def requests(cluster: ControlPlane, user: str, since: int) -> tuple[int, int, Counter[str], int]:
+    """(reads, writes, writes by verb and resource, the log's new end) of ``user`` since byte ``since``."""
+    events, mark = cluster.audit(since)
+    mine = [e for e in events if e["user"]["username"] == user and e["stage"] == "ResponseComplete"]
+    writes = Counter(f"{e['verb']} {e['objectRef']['resource']}" for e in mine if e["verb"] in WRITES)
+    return sum(e["verb"] in READS for e in mine), sum(writes.values()), writes, mark
+
+
+class Seen:
+    """When each pod first turned Ready and each CloudShell first reached Ready, seen through two watches."""
+
+    def __init__(self, kubeconfig: Path):
+        self.pod_ready: dict[str, float] = {}  # by shell name (the pod's job-name label, less "cloudshell-")
+        self.shell_ready: dict[str, float] = {}
+        self.changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._apis = [Api(kubeconfig), Api(kubeconfig)]
+        self._threads = [
+            threading.Thread(target=self._pods, daemon=True),
+            threading.Thread(target=self._shells, daemon=True),
+        ]
+
+    def _record(self, into: dict[str, float], name: str) -> None:
+        with self.changed:
+            into.setdefault(name, time.perf_counter())
+            self.changed.notify_all()
+
+    def _pods(self) -> None:
+        for event in self._apis[0].watch(f"/api/v1/namespaces/{NS}/pods", {}, self._stopping):
+            pod = event["object"]
+            job = pod["metadata"].get("labels", {}).get("job-name", "")
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            if job and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                self._record(self.pod_ready, job.removeprefix("cloudshell-"))
+
+    def _shells(self) -> None:
+        path = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
+        for event in self._apis[1].watch(path, {}, self._stopping):
+            obj = event["object"]
+            if (obj.get("status") or {}).get("phase") == "Ready":
+                self._record(self.shell_ready, obj["metadata"]["name"])
+
+    def wait_ready(self, names: list[str], timeout: float) -> None:
+        with self.changed:
+            if not self.changed.wait_for(lambda: all(n in self.shell_ready for n in names), timeout):
+                missing = [n for n in names if n not in self.shell_ready]
+                raise TimeoutError(f"{len(missing)} shells not Ready within {timeout:g}s, e.g. {missing[:5]}")
+
+    def __enter__(self) -> Seen:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        for api in self._apis:
+            api.interrupt()
+
+
+def lifecycle(cluster: ControlPlane, release: Installed, seen: Seen) -> tuple[Table, list[Figure]]:
+    apply(cluster, shell("warm"))
+    seen.wait_ready(["warm"], 120)
+    _, _, _, mark = requests(cluster, release.operator_user, 0)
+    apply(cluster, shell("one", exposureMode="NodePort", commandAction="bash", ttlSecondsAfterStarted=600))
+    seen.wait_ready(["one"], 120)
+    cluster.kubectl("delete", "cloudshell", "one", "-n", NS, "--timeout=120s")
+    cluster.kubectl("wait", "--for=delete", "job/cloudshell-one", "service/cloudshell-one", "-n", NS, "--timeout=120s")
+    reads, writes, by_kind, _ = requests(cluster, release.operator_user, mark)
+    table = Table("One NodePort shell, created to deleted: the operator's requests (the API server's audit log)",
+                  ["reads", "writes", "writes by verb and resource"])  # fmt: skip
+    table.add(reads, writes, ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))
+    return table, [Figure("operator", "requests over one shell's lifecycle: reads / writes", f"{reads} / {writes}",
+                          "0 reads", reads == 0)]  # fmt: skip
+
+
+def at_scale(
+    cluster: ControlPlane, release: Installed, seen: Seen, options: argparse.Namespace
+) -> tuple[Table, list[Figure]]:
+    names = [f"s{i:04d}" for i in range(options.shells)]
+    start = time.perf_counter()
+    for i in range(0, len(names), 100):
+        apply(cluster, *(shell(n) for n in names[i : i + 100]))
+    seen.wait_ready(names, max(300, options.shells * 2))
+    to_ready = time.perf_counter() - start
+    delays = [seen.shell_ready[n] - seen.pod_ready[n] for n in names if n in seen.pod_ready]
+    sample = delays[-options.samples :] if options.samples else delays
+    p50, _, p99 = percentiles(sample)
+
+    _, _, _, mark = requests(cluster, release.operator_user, 0)
+    time.sleep(options.steady_seconds)  # the window itself is what is measured
+    steady_reads, steady_writes, _, mark = requests(cluster, release.operator_user, mark)
+
+    release.stop_operator()
+    restart = datetime.datetime.now(datetime.timezone.utc)
+    release.start_operator()
+    last = (-1, -1)
+    while True:  # until two seconds pass without a new request of the operator's
+        time.sleep(2)
+        reads, writes, _, _ = requests(cluster, release.operator_user, mark)
+        if (reads, writes) == last and reads > 0:
+            break
+        last = (reads, writes)
+    # From the restart to the new operator's last request, as the API server timed it.
+    events, _ = cluster.audit(mark)
+    ends = [e["stageTimestamp"] for e in events if e["user"]["username"] == release.operator_user]
+    resync = (datetime.datetime.fromisoformat(max(ends).replace("Z", "+00:00")) - restart).total_seconds()
+
+    table = Table(f"{options.shells} shells on the real control plane", ["figure", "value"])
+    table.add("all Ready after kubectl apply", f"{to_ready:.1f} s")
+    table.add(
+        f"pod Ready -> CloudShell Ready p50 / p99 ({len(sample)} shells)", f"{p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
+    )
+    table.add(f"steady state, {options.steady_seconds:g} s: reads / writes", f"{steady_reads} / {steady_writes}")
+    table.add(
+        "operator restart: reads / writes until quiet",
+        f"{last[0]} / {last[1]} (its last {resync:.1f} s after the restart)",
+    )
+    n = options.shells
+    figures = [
+        Figure("operator", f"{n} shells applied at once, all Ready", f"{to_ready:.1f} s"),
+        Figure("operator", "pod Ready -> CloudShell Ready p50 / p99", f"{p50 * 1000:.0f} / {p99 * 1000:.0f} ms"),
+        Figure(
+            "operator",
+            f"steady state, {n} shells: reads / writes",
+            f"{steady_reads} / {steady_writes}",
+            "0 / 0",
+            steady_reads == steady_writes == 0,
+        ),  # fmt: skip
+        Figure(
+            "operator",
+            f"operator restart, {n} shells: reads / writes",
+            f"{last[0]} / {last[1]}",
+            "0 writes",
+            last[1] == 0,
+        ),  # fmt: skip
+    ]
+    return table, figures
+
+
+async def terminals(cluster: ControlPlane, options: argparse.Namespace, work: Path) -> tuple[Table, list[Figure]]:
+    """ttyd directly, through the API server's service proxy, and through a Jupyter server's relay."""
+    kubeconfig = grant_documented_role(cluster, NS)
+    admin = {"ca_certs": str(cluster.ca_file), "client_cert": str(cluster.admin.with_name("admin.crt")),
+             "client_key": str(cluster.admin.with_name("admin.key"))}  # fmt: skip
+
+    root = work / "jupyter"
+    root.mkdir()
+    args = ("--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={NS}",
+            "--CloudTTY.owner=bench", "--CloudTTY.connect_via=apiserver")  # fmt: skip
+    async with JupyterProcess("jupyter_server", root, args=args) as server:
+        assert (await server.fetch("cloudtty/api/shells", "POST", {"name": "relayed"})).code == 201
+        first = await server.terminal("relayed")  # waits for Ready; the file to cat, in the pod's /tmp
+        await first.send(f"head -c {int(options.size_mb * 750_000)} /dev/urandom | base64 > /tmp/data; echo MADE\r")
+        await first.expect(r"\rMADE\r\n", timeout=120)
+        await first.close()
+        pod = json.loads(cluster.kubectl("get", "pods", "-n", NS, "-l", "job-name=cloudshell-relayed", "-o", "json"))
+        direct = f"ws://{pod['items'][0]['status']['podIP']}:7681/ws"
+        proxied = (
+            f"{cluster.url.replace('https', 'wss')}/api/v1/namespaces/{NS}/services/cloudshell-relayed:7681/proxy/ws"
+        )
+
+        paths = {
+            "ttyd at the pod's address, directly": lambda: TtydClient.connect(direct),
+            "the API server's service proxy": lambda: TtydClient.connect(proxied, **admin),
+            "Jupyter server relay (connect_via=apiserver)": lambda: server.terminal("relayed"),
+        }
+        rates: dict[str, list[float]] = {p: [] for p in paths}
+        keys: dict[str, list[float]] = {p: [] for p in paths}
+        for _ in range(options.rounds):
+            for path, connect in paths.items():
+                size, seconds = await throughput(await connect(), Path("/tmp/data"))
+                rates[path].append(size / seconds / 1e6)
+                keys[path] += await keystrokes(await connect(), options.keystrokes)
+        await server.fetch("cloudtty/api/shells/relayed", "DELETE")
+
+    table = Table(f"A shell's terminal three ways ({options.size_mb:g} MB cat, {options.keystrokes} keystrokes, "
+                  f"{options.rounds} rounds)", ["path", "MB/s (best)", "keystroke p50", "keystroke p99"])  # fmt: skip
+    figures = []
+    for path in paths:
+        p50, _, p99 = percentiles(keys[path])
+        table.add(path, f"{max(rates[path]):.1f}", f"{p50 * 1000:.3f} ms", f"{p99 * 1000:.3f} ms")
+        figures.append(Figure("operator", f"terminal, {path}: MB/s; keystroke p50",
+                              f"{max(rates[path]):.1f}; {p50 * 1000:.3f} ms"))  # fmt: skip
+    proxy, relay = (percentiles(keys[p])[0] for p in list(paths)[1:])  # what the Jupyter server's hop adds
+    extra = relay - proxy
+    figures.append(Figure("operator", "relay's keystroke p50 over the service proxy's", f"{extra * 1000:.3f} ms",
+                          "<= 0.5 ms", extra <= 0.0005))  # fmt: skip
+    return table, figures
+
+
+async def main(options: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        work = Path(tmp)
+        with ControlPlane(work / "cluster", crds=(crd_yaml(),)) as cluster, Kubelet(cluster, work / "node"):
+            cluster.kubectl("create", "namespace", NS)
+            cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", NS, "--timeout=60s")
+            with Installed(cluster, NS, work) as release, Seen(cluster.admin) as seen:
+                table, figures = lifecycle(cluster, release, seen)
+                table.print()
+                if options.shells:
+                    table, more = at_scale(cluster, release, seen, options)
+                    table.print()
+                    figures += more
+                table, more = await terminals(cluster, options, work)
+                table.print()
+                figures += more
+    write_figures(options.json, figures)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shells", type=int, default=200, help="shells made Ready at once (default 200; 0: none)")
+    parser.add_argument("--samples", type=int, default=50, help="of them, the last N timed pod Ready -> Ready (0: all)")
+    parser.add_argument("--steady-seconds", type=float, default=30, help="settled window (default 30)")
+    parser.add_argument("--size-mb", type=float, default=50, help="MB cat per transfer (default 50)")
+    parser.add_argument("--keystrokes", type=int, default=1000, help="keystrokes per path and round (default 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each terminal path takes (default 3)")
+    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
+    return parser
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parser().parse_args()))
