@@ -340,8 +340,12 @@ class ControlPlane:
         # Before kube-controller-manager: its garbage collector discovers new kinds only every 30 s, so
         # objects owned by a CloudShell would outlive it that long if the CRD came after it.
         for crd in self.crds:
-            name = yaml.safe_load(crd)["metadata"]["name"]
+            doc = yaml.safe_load(crd)
+            name, kind = doc["metadata"]["name"], doc["spec"]["names"]["kind"]
             self.kubectl("apply", "-f", "-", input=crd)
+            # A new CRD's conditions are null for a moment, and `kubectl wait --for=condition` then fails
+            # instead of waiting; its accepted names come in the same update as its conditions.
+            self.kubectl("wait", f"--for=jsonpath={{.status.acceptedNames.kind}}={kind}", f"crd/{name}")
             self.kubectl("wait", "--for=condition=Established", f"crd/{name}")
 
         self._start("kube-controller-manager", [

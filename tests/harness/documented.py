@@ -48,6 +48,8 @@ def grant_documented_role(cluster: ControlPlane, namespace: str, account: str = 
     binding["metadata"]["name"] = binding["roleRef"]["name"] = role["metadata"]["name"]
     binding["subjects"] = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
     cluster.kubectl("create", "serviceaccount", account, "-n", namespace)
-    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]})
+    )
     token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
     return cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)

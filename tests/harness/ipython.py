@@ -61,11 +61,12 @@ def run_cell(ip: Any, code: str, during: Callable[[CapturedIO], None] | None = N
 
 
 def text_rows(text: str) -> list[dict[str, str]]:
-    """Read an aligned text table back by its header's column positions (cells may hold spaces)."""
+    """Read an aligned text table back by its header's column positions (cells may hold spaces, and so
+    may names: kubectl's ``NOMINATED NODE``; columns are apart by two spaces or more)."""
     import re
 
     header, *lines = text.splitlines()
-    starts = [m.start() for m in re.finditer(r"\S+", header)]
-    names = header.split()
+    found = list(re.finditer(r"\S+(?: \S+)*", header))
+    starts, names = [m.start() for m in found], [m.group() for m in found]
     bounds = list(zip(starts, [*starts[1:], None], strict=True))
     return [{name: line[a:b].strip() for name, (a, b) in zip(names, bounds, strict=True)} for line in lines]

@@ -1,15 +1,21 @@
-"""``%kubectl`` in a real IPython shell, running the real kubectl against kmock's emulated API server.
+"""``%kubectl`` in a real IPython shell, running the real kubectl against the tests' real control plane
+(tests/harness/controlplane.py), as a user whose RBAC grants what these cells do.
 
-The kubeconfig points kubectl at the emulator over plain HTTP; what a user sees is asserted: the
-table's HTML and text, the values cells return, kubectl's own error messages on stderr.
+Pods are bound to ``node-9``, a node no kubelet runs (the tests' kubelet runs node-1's pods only), and
+their status is written as that node's kubelet would (``pods/status``): Running and ready, crashing,
+Succeeded, Pending. What a user sees is asserted: the table's HTML and text, next to the table the real
+kubectl prints for the same command; the values cells return; kubectl's own error messages. The API
+server's audit log tells whether the magic read the objects itself or ran kubectl.
+
+One test stays on kmock's emulator: an API server that answers JSON when asked for a table, which a
+real one never does.
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import json
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -20,119 +26,213 @@ import psutil
 import pytest
 import yaml
 
-from tests.harness.ipython import run_cell, shell, text_rows
-from tests.harness.kube import NS, EmulatorThread, write_kubeconfig
+from tests.harness.ipython import Cell, run_cell, shell, text_rows
 from tests.harness.waiting import process_gone
 
+pytestmark = pytest.mark.slow
 
-def _ago(**delta: float) -> str:
-    then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(**delta)
-    return then.strftime("%Y-%m-%dT%H:%M:%SZ")
+TEAM, OTHER = "kubectl-magic", "kubectl-magic-other"  # the context's namespace, and the "other" context's
+USER = "ada"
+NODE = "node-9"  # no kubelet runs it: the tests write its pods' status, as its kubelet would
+LABEL = "tests=kubectl-magic"  # on this module's cluster-wide objects, deleted at its end
 
 
-def pod(name: str, namespace: str = NS, **status) -> dict:
+def _ago(minutes: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - minutes * 60))
+
+
+def pod(name: str, namespace: str = TEAM, restart_policy: str = "Always") -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app": "web"},
-            "creationTimestamp": _ago(hours=3, minutes=10),
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "web"}},
+        "spec": {
+            "nodeName": NODE,
+            "restartPolicy": restart_policy,
+            "containers": [{"name": "main", "image": "nginx"}],
         },
-        "spec": {"containers": [{"name": "main", "image": "nginx"}]},
-        "status": status,
     }
 
 
+def container(ready: bool, restarts: int, **states: dict) -> dict:
+    return {"name": "main", "image": "nginx", "imageID": "", "ready": ready, "restartCount": restarts, **states}
+
+
+# Each pod and the status its node reports.
 PODS = [
-    pod(
-        "web-0",
-        phase="Running",
-        containerStatuses=[{"name": "main", "ready": True, "restartCount": 0, "state": {"running": {}}}],
-    ),
-    pod(
-        "web-1",
-        phase="Running",
-        containerStatuses=[
-            {
-                "name": "main",
-                "ready": False,
-                "restartCount": 4,
-                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                "lastState": {"terminated": {"exitCode": 1, "finishedAt": _ago(minutes=20)}},
-            }
-        ],
-    ),
-    pod(
-        "job-<1>",
-        phase="Succeeded",
-        containerStatuses=[
-            {
-                "name": "main",
-                "ready": False,
-                "restartCount": 0,
-                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}},
-            }
-        ],
-    ),
-    pod("elsewhere", namespace="other", phase="Pending"),
-]
+    (pod("web-0"), {
+        "phase": "Running", "podIP": "10.244.9.7",
+        "containerStatuses": [container(True, 0, state={"running": {"startedAt": _ago(30)}})],
+    }),
+    (pod("web-1"), {
+        "phase": "Running", "podIP": "10.244.9.8",
+        "containerStatuses": [container(
+            False, 4, state={"waiting": {"reason": "CrashLoopBackOff"}},
+            lastState={"terminated": {"exitCode": 1, "finishedAt": _ago(20.5)}},
+        )],
+    }),
+    (pod("job-1", restart_policy="Never"), {
+        "phase": "Succeeded",
+        "containerStatuses": [container(False, 0, state={"terminated": {"exitCode": 0, "reason": "Completed"}})],
+    }),
+    (pod("elsewhere", namespace=OTHER), {"phase": "Pending"}),
+]  # fmt: skip
+
+RBAC = f"""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: kubectl-magic, labels: {{tests: kubectl-magic}}}}
+rules:
+  - {{apiGroups: [""], resources: [pods, services], verbs: [get, list, watch, create, patch, delete]}}
+  - {{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch]}}
+  - {{apiGroups: [example.com], resources: [widgets], verbs: [get, list, watch]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: kubectl-magic-pods, labels: {{tests: kubectl-magic}}}}
+rules: [{{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding  # kubectl get pods -A
+metadata: {{name: kubectl-magic-pods, labels: {{tests: kubectl-magic}}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubectl-magic-pods}}
+subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {USER}}}]
+""" + "".join(
+    f"""---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: kubectl-magic, namespace: {namespace}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubectl-magic}}
+subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {USER}}}]
+"""
+    for namespace in (TEAM, OTHER)
+)
+
+
+def create_namespace(cluster, name: str) -> None:
+    cluster.kubectl("create", "namespace", name)
+    # Pods are refused until the ServiceAccount controller made the namespace's `default`.
+    cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """The emulator with a few pods, and kubectl's environment pointing at it (context 'emulator', ns 'team')."""
-    with EmulatorThread() as emulator:
-        for obj in PODS:
-            emulator.run(emulator.api._api.create(obj))
-        home = tmp_path_factory.mktemp("kube")
-        config = write_kubeconfig(home / "config", emulator.url)
-        # A second context, for --context: same cluster, another default namespace.
-        doc = yaml.safe_load(config.read_text())
-        doc["contexts"].append(
-            {"name": "other", "context": {"cluster": "emulator", "user": "tester", "namespace": "other"}}
-        )
-        config.write_text(yaml.safe_dump(doc))
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("KUBECONFIG", str(config))
-            env.setenv("KUBECACHEDIR", str(home / "cache"))  # kubectl's discovery cache, not ~/.kube
-            yield emulator
+def cluster(control_plane, tmp_path_factory):
+    """The pods above on the real control plane, and kubectl's environment: ada's kubeconfig, with contexts
+    'kubectl-magic' (namespace kubectl-magic, the current one) and 'other' (namespace kubectl-magic-other)."""
+    for namespace in (TEAM, OTHER):
+        create_namespace(control_plane, namespace)
+    control_plane.kubectl("apply", "-f", "-", input=RBAC)
+    for manifest, status in PODS:
+        control_plane.kubectl("create", "-f", "-", input=json.dumps(manifest))
+        control_plane.kubectl("patch", "pod", manifest["metadata"]["name"], "-n", manifest["metadata"]["namespace"],
+                              "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))  # fmt: skip
+    home = tmp_path_factory.mktemp("kube")
+    doc = yaml.safe_load(control_plane.kubeconfig("kubectl-magic", user=USER).read_text())
+    (context,) = doc["contexts"]
+    context["context"]["namespace"] = TEAM
+    doc["contexts"].append({"name": "other", "context": {**context["context"], "namespace": OTHER}})
+    config = home / "config"
+    config.write_text(yaml.safe_dump(doc))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KUBECONFIG", str(config))
+        env.setenv("KUBECACHEDIR", str(home / "cache"))  # kubectl's discovery cache, not ~/.kube
+        yield control_plane
+    for namespace in (TEAM, OTHER):
+        # No kubelet of node-9 confirms a graceful end: its pods would stay Terminating, and their namespace.
+        control_plane.kubectl("delete", "pods", "--all", "-n", namespace, "--grace-period=0", "--force")
+        control_plane.kubectl("delete", "namespace", namespace, "--wait=false")
+    control_plane.kubectl("delete", "clusterroles,clusterrolebindings,crds", "-l", LABEL, "--wait=false")
 
 
 @pytest.fixture(scope="module")
 def ip(cluster):
-    return shell()
+    from jupyter_cloudtty.kernel import magics
+
+    ip = shell()
+    # Until the kubernetes client is imported (started by %load_ext), kubectl runs instead of a direct read.
+    assert magics._imported.wait(30)
+    return ip
+
+
+def kubectl_text(line: str) -> str:
+    """What the real kubectl prints for ``kubectl LINE`` (ada's kubeconfig, from the environment)."""
+    done = subprocess.run(["kubectl", *shlex.split(line)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _seconds(age: str) -> int:
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[unit] for n, unit in re.findall(r"(\d+)([dhms])", age))
+
+
+def _our_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows of this module's namespaces (``-A`` lists the other tests' pods too)."""
+    return [row for row in rows if row.get("NAMESPACE", TEAM) in (TEAM, OTHER)]
+
+
+def _our_objects(objects: list[dict]) -> list[dict]:
+    return [obj for obj in objects if obj["metadata"]["namespace"] in (TEAM, OTHER)]
+
+
+def shown_as_kubectl(ip, line: str) -> Cell:
+    """``%kubectl LINE``, checked against the table kubectl prints just before and just after: the same
+    columns and cells (a time, AGE or "(20m ago)", may tick between the runs: it is one of theirs, or
+    an AGE between them)."""
+    before = kubectl_text(line)
+    cell = run_cell(ip, f"%kubectl {line}")
+    after = kubectl_text(line)
+    assert cell.error is None and cell.stderr == ""
+    header = re.split(r"\s{2,}", cell.text.splitlines()[0])
+    assert header == re.split(r"\s{2,}", before.splitlines()[0].strip())
+    shown, first, last = (_our_rows(text_rows(text)) for text in (cell.text, before, after))
+    assert [row["NAME"] for row in shown] == [row["NAME"] for row in first] == [row["NAME"] for row in last]
+    for row, a, b in zip(shown, first, last, strict=True):
+        for column, value in row.items():
+            between = column == "AGE" and _seconds(a[column]) <= _seconds(value) <= _seconds(b[column])
+            assert value in (a[column], b[column]) or between, (column, row, a, b)
+    return cell
+
+
+def answered(cluster, since: int) -> list[tuple[str, str]]:
+    """ada's requests answered since the audit log's mark ``since``: (who asked, ``verb URI``)."""
+    events, _ = cluster.audit(since)
+    return [
+        ("magic" if e["userAgent"].startswith("jupyter-cloudtty/") else e["userAgent"].split("/")[0],
+         f"{e['verb']} {e['requestURI']}")
+        for e in events
+        if e["user"]["username"] == USER and e["stage"] == "ResponseComplete"
+    ]  # fmt: skip
 
 
 def test_get_pods_renders_kubectls_columns_as_html_and_text(ip):
-    cell = run_cell(ip, "%kubectl get pods")
-    assert cell.error is None and cell.stderr == ""
+    cell = shown_as_kubectl(ip, "get pods")
     assert cell.text.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     rows = {row["NAME"]: row for row in text_rows(cell.text)}
-    assert rows.keys() == {"web-0", "web-1", "job-<1>"}  # the default namespace of the context only
+    assert rows.keys() == {"web-0", "web-1", "job-1"}  # the default namespace of the context only
     assert [rows["web-0"][c] for c in ("READY", "STATUS", "RESTARTS")] == ["1/1", "Running", "0"]
-    assert re.fullmatch(r"3h1\dm", rows["web-0"]["AGE"])
+    assert re.fullmatch(r"\d+s|\d+m(\d+s)?", rows["web-0"]["AGE"])  # created by this module
     assert [rows["web-1"][c] for c in ("READY", "STATUS")] == ["0/1", "CrashLoopBackOff"]
     assert re.fullmatch(r"4 \(2\dm ago\)", rows["web-1"]["RESTARTS"])
-    assert [rows["job-<1>"][c] for c in ("READY", "STATUS", "RESTARTS")] == ["0/1", "Completed", "0"]
+    assert [rows["job-1"][c] for c in ("READY", "STATUS", "RESTARTS")] == ["0/1", "Completed", "0"]
     html = cell.html
     assert "<th>NAME</th><th>READY</th><th>STATUS</th><th>RESTARTS</th><th>AGE</th>" in html
     assert "<td>web-1</td><td>0/1</td><td>CrashLoopBackOff</td>" in html
-    assert "<td>job-&lt;1&gt;</td>" in html and "job-<1>" not in html
-    assert [item["metadata"]["name"] for item in cell.value.items] == ["web-0", "web-1", "job-<1>"]
+    assert [item["metadata"]["name"] for item in cell.value.items] == ["job-1", "web-0", "web-1"]
 
 
 def test_namespace_context_and_all_namespaces_are_kubectls_own_flags(ip):
-    assert [row.split()[0] for row in run_cell(ip, "%kubectl get pods -n other").text.splitlines()[1:]] == ["elsewhere"]
-    assert "elsewhere" in run_cell(ip, "%kubectl --context other get pods").text
-    rows = text_rows(run_cell(ip, "%kubectl get pods --all-namespaces").text)
-    assert {"NAMESPACE": "other", "NAME": "elsewhere", "STATUS": "Pending"}.items() <= rows[-1].items()
-    assert {row["NAMESPACE"] for row in rows} == {"team", "other"}
+    assert [row["NAME"] for row in text_rows(shown_as_kubectl(ip, f"get pods -n {OTHER}").text)] == ["elsewhere"]
+    assert [row["NAME"] for row in text_rows(shown_as_kubectl(ip, "--context other get pods").text)] == ["elsewhere"]
+    rows = _our_rows(text_rows(shown_as_kubectl(ip, "get pods --all-namespaces").text))
+    assert [(row["NAMESPACE"], row["NAME"], row["STATUS"]) for row in rows] == [
+        (OTHER, "elsewhere", "Pending"),  # the server's order: kubectl-magic-other/ before kubectl-magic/
+        (TEAM, "job-1", "Completed"), (TEAM, "web-0", "Running"), (TEAM, "web-1", "CrashLoopBackOff"),
+    ]  # fmt: skip
 
 
 def test_one_object_and_several_kinds(ip):
-    assert run_cell(ip, "%kubectl get pod web-0").text.splitlines()[1].split()[:3] == ["web-0", "1/1", "Running"]
+    assert text_rows(shown_as_kubectl(ip, "get pod web-0").text)[0]["STATUS"] == "Running"
     text = run_cell(ip, "%kubectl get pods,services").text
     assert "pod/web-0" in text  # several kinds: kubectl's kind/name
 
@@ -141,7 +241,7 @@ def test_json_is_captured_as_a_dict(ip):
     cell = run_cell(ip, "pods = %kubectl get pods -o json\nnames = [p['metadata']['name'] for p in pods['items']]")
     assert cell.error is None
     assert isinstance(ip.user_ns["pods"], dict) and ip.user_ns["pods"]["kind"] == "List"
-    assert ip.user_ns["names"] == ["web-0", "web-1", "job-<1>"]
+    assert ip.user_ns["names"] == ["job-1", "web-0", "web-1"]
 
 
 def test_yaml_output_is_the_parsed_object(ip):
@@ -151,7 +251,7 @@ def test_yaml_output_is_the_parsed_object(ip):
 
 def test_other_output_is_kubectls_text(ip):
     cell = run_cell(ip, "%kubectl get pods -o name")
-    assert cell.value is None and cell.stdout.splitlines() == ["pod/web-0", "pod/web-1", "pod/job-<1>"]
+    assert cell.value is None and cell.stdout.splitlines() == ["pod/job-1", "pod/web-0", "pod/web-1"]
 
 
 def test_a_missing_resource_prints_kubectls_error_and_exit_code_without_traceback(ip):
@@ -177,21 +277,26 @@ spec:
 """
 
 
+def service(cluster, namespace: str) -> dict | None:
+    """The Service ``web`` as the admin reads it, None if there is none."""
+    found = cluster.kubectl("get", "service", "web", "-n", namespace, "--ignore-not-found", "-o", "json")
+    return json.loads(found) if found else None
+
+
 def test_cell_body_is_applied_created_and_deleted(ip, cluster):
     cell = run_cell(ip, "%%kubectl apply\n" + SERVICE % "web")
     assert (cell.stdout, cell.stderr) == ("service/web created\n", "")
-    created = asyncio.run(cluster.api.get("Service", NS, "web"))
-    assert created["spec"] == {"selector": {"app": "web"}, "ports": [{"port": 80}]}
-    # Re-applied: kubectl computes a patch from its last-applied annotation (a map change: the
-    # emulator merges patches as JSON merge patches, not strategic ones for lists).
+    created = service(cluster, TEAM)
+    assert created["spec"]["selector"] == {"app": "web"} and created["spec"]["ports"][0]["port"] == 80
+    # Re-applied: kubectl patches what changed since its last-applied annotation.
     assert run_cell(ip, "%%kubectl apply\n" + SERVICE % "api").stdout == "service/web configured\n"
-    assert asyncio.run(cluster.api.get("Service", NS, "web"))["spec"]["selector"] == {"app": "api"}
-    assert text_rows(run_cell(ip, "%kubectl get services").text)[0]["TYPE"] == "ClusterIP"
+    assert service(cluster, TEAM)["spec"]["selector"] == {"app": "api"}
+    assert text_rows(shown_as_kubectl(ip, "get services").text)[0]["TYPE"] == "ClusterIP"
     cell = run_cell(ip, "%%kubectl delete\n" + SERVICE % "api")
     assert cell.stdout.startswith('service "web" deleted') and cell.stderr == ""
-    assert asyncio.run(cluster.api.get("Service", NS, "web")) is None
-    assert run_cell(ip, "%%kubectl create -n other\n" + SERVICE % "web").stdout == "service/web created\n"
-    assert asyncio.run(cluster.api.get("Service", "other", "web"))["spec"]["ports"] == [{"port": 80}]
+    assert service(cluster, TEAM) is None
+    assert run_cell(ip, f"%%kubectl create -n {OTHER}\n" + SERVICE % "web").stdout == "service/web created\n"
+    assert service(cluster, OTHER)["spec"]["ports"][0]["port"] == 80
 
 
 def test_a_cell_body_for_a_verb_without_files_is_a_usage_error(ip):
@@ -205,25 +310,27 @@ def test_watch_streams_until_interrupted_and_kubectl_ends(ip, cluster):
     seen: dict = {}
 
     def wait_for(text: str, output) -> None:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while text not in output():
             assert time.monotonic() < deadline, f"{text!r} not shown: {output()!r}"
             time.sleep(0.01)
 
     def interrupt(captured) -> None:
         try:
-            wait_for("job-<1>", lambda: captured.stdout)  # the list came
-            cluster.run(cluster.api._api.create(pod("late-0", phase="Pending")))
+            wait_for("web-1", lambda: captured.stdout)  # the list came
+            cluster.kubectl("create", "-f", "-", input=json.dumps(pod("late-0")))
             wait_for("late-0", lambda: captured.stdout)  # and a watch event
             seen["kubectl"] = [p.pid for p in psutil.Process().children() if p.name() == "kubectl"]
         finally:
             signal.pthread_kill(main, signal.SIGINT)
 
-    cell = run_cell(ip, "%kubectl get pods -w", during=interrupt)
+    try:
+        cell = run_cell(ip, "%kubectl get pods -w", during=interrupt)
+    finally:
+        cluster.kubectl("delete", "pod", "late-0", "-n", TEAM, "--ignore-not-found", "--grace-period=0", "--force")
     assert cell.error is None and "Traceback" not in cell.stderr
     assert "late-0" in cell.stdout and cell.stderr == ""
     assert len(seen["kubectl"]) == 1 and process_gone(seen["kubectl"][0], timeout=10)
-    cluster.run(cluster.api._api.delete("Pod", NS, "late-0"))
 
 
 def test_help(ip):
@@ -240,10 +347,6 @@ def test_kubectl_is_found_without_path(ip, monkeypatch, tmp_path: Path):
     assert run_cell(ip, "%kubectl get pod web-0 -o name").stdout == "pod/web-0\n"
 
 
-def _user_agents(cluster) -> list[str]:
-    return [r.headers.get("User-Agent", "") for r in cluster.k8s]
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -251,8 +354,8 @@ def _user_agents(cluster) -> list[str]:
         "get po web-1",
         "get pod -l app=web",
         "get pods --field-selector metadata.name=web-0",
-        "-n other get pods",
-        "get pods --namespace=other",
+        f"-n {OTHER} get pods",
+        f"get pods --namespace={OTHER}",
         "--context other get pods",
         "get pods -A",
         "get Pod",
@@ -260,160 +363,147 @@ def _user_agents(cluster) -> list[str]:
         "get services",
     ],
 )
-def test_plain_gets_are_read_directly_with_kubectls_exact_document(ip, cluster, args):
-    """What the fast path reads is what ``kubectl get -o json`` prints, so the table is the same."""
+def test_plain_gets_are_read_directly_with_kubectls_exact_document(ip, args):
+    """What the direct read returns is what ``kubectl get -o json`` prints, and the server's table of it."""
     from jupyter_cloudtty.kernel import kubectl_get
     from jupyter_cloudtty.kernel.kubectl import parse
 
-    with_kubectl = json.loads(subprocess.run(["kubectl", *args.split(), "-o", "json"], capture_output=True).stdout)
     direct = kubectl_get.get(parse(args))
-    assert direct.document == with_kubectl and direct.warnings == []
-    assert direct.table is None  # the emulator renders no tables: the magics build the columns
+    printed = json.loads(kubectl_text(f"{args} -o json"))
+    assert direct.warnings == [] and direct.table["kind"] == "Table"  # the API server's rendering
+    objects = [row["object"] for row in direct.table["rows"]]  # the rows' objects
+    if "items" in printed:  # a List; with -A, of the other tests' pods too, which may come and go meanwhile
+        assert direct.document == {**printed, "items": direct.document["items"]}
+        assert _our_objects(direct.document["items"]) == _our_objects(objects) == _our_objects(printed["items"])
+    else:  # one object
+        assert direct.document == printed and objects == [printed]
 
 
 def test_the_table_is_the_same_read_directly_or_by_kubectl(ip, cluster):
-    from jupyter_cloudtty.kernel import magics
-
-    assert magics._imported.wait(30)  # until the client is imported (by %load_ext), kubectl runs
-    before = _user_agents(cluster)
-    direct = run_cell(ip, "%kubectl get pods")
-    asked = _user_agents(cluster)[len(before) :]
-    assert asked and all(agent.startswith("jupyter-cloudtty/") for agent in asked)  # kubectl did not run
+    """The server's table (read directly) and the magic's own columns of ``kubectl get -o json`` agree."""
+    _, mark = cluster.audit()
+    direct = shown_as_kubectl(ip, "get pods")
+    assert {who for who, _ in answered(cluster, mark)} == {"magic", "kubectl"}  # kubectl: shown_as_kubectl's
     ip.run_line_magic("config", "CloudTTYMagics.direct_get = False")
     try:
-        before = _user_agents(cluster)
-        by_kubectl = run_cell(ip, "%kubectl get pods")
-        assert all(agent.startswith("kubectl/") for agent in _user_agents(cluster)[len(before) :])
+        _, mark = cluster.audit()
+        by_kubectl = shown_as_kubectl(ip, "get pods")
+        assert {who for who, _ in answered(cluster, mark)} == {"kubectl"}
     finally:
         ip.run_line_magic("config", "CloudTTYMagics.direct_get = True")
-    assert (direct.text, direct.html, direct.stderr) == (by_kubectl.text, by_kubectl.html, by_kubectl.stderr)
+    assert [row["NAME"] for row in text_rows(direct.text)] == [row["NAME"] for row in text_rows(by_kubectl.text)]
     assert direct.value.items == by_kubectl.value.items
 
 
-def test_a_type_installed_later_is_discovered_again(ip, cluster, monkeypatch):
-    import kmock
-
-    from jupyter_cloudtty.kernel import kubectl_get, magics
-
-    assert magics._imported.wait(30)
-    run_cell(ip, "%kubectl get pods")  # discovery done, without widgets
-    monkeypatch.setattr(kubectl_get, "REDISCOVER", 0.0)  # the next miss looks again at once
-
-    async def install() -> None:
-        info = kmock.ResourceInfo(kind="Widget", singular="widget", namespaced=True, verbs={"get", "list", "create"})
-        cluster.k8s.resources[kmock.resource("example.com", "v1", "widgets")] = info
-        widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": NS}}
-        await cluster.k8s.post(f"/apis/example.com/v1/namespaces/{NS}/widgets", json=widget)
-
-    cluster.run(install())
-    before = _user_agents(cluster)
-    cell = run_cell(ip, "%kubectl get widgets")
-    assert [row["NAME"] for row in text_rows(cell.text)] == ["w1"] and cell.stderr == ""
-    assert all(agent.startswith("jupyter-cloudtty/") for agent in _user_agents(cluster)[len(before) :])
-
-
-# --- an API server that renders tables -----------------------------------------------------------------
-# kmock's emulator answers JSON to kubectl's `Accept: ...;as=Table`; a real API server answers its own
-# table. These cells are what one would send (kubernetes' pod printer), with an Age that no object here
-# says (5d): what %kubectl shows is the server's rendering, not one of its own.
-
-POD_COLUMNS = [
-    {"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0},
-    {"name": "Ready", "type": "string", "format": "", "description": "Ready containers", "priority": 0},
-    {"name": "Status", "type": "string", "format": "", "description": "The pod's status", "priority": 0},
-    {"name": "Restarts", "type": "string", "format": "", "description": "Restarts", "priority": 0},
-    {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp", "priority": 0},
-    {"name": "IP", "type": "string", "format": "", "description": "The pod's IP", "priority": 1},
-    {"name": "Node", "type": "string", "format": "", "description": "The node", "priority": 1},
-    {"name": "Nominated Node", "type": "string", "format": "", "description": "Nominated node", "priority": 1},
-    {"name": "Readiness Gates", "type": "string", "format": "", "description": "Readiness gates", "priority": 1},
-]
-SERVER_CELLS = {
-    "web-0": ["1/1", "Running", "0", "5d", "10.244.0.7", "node-1", "<none>", "<none>"],
-    "web-1": ["0/1", "CrashLoopBackOff", "4 (20m ago)", "5d", "10.244.0.8", "node-1", "<none>", "<none>"],
-    "job-<1>": ["0/1", "Completed", "0", "5d", "10.244.0.9", "node-2", "<none>", "<none>"],
-    "elsewhere": ["0/1", "Pending", "0", "5d", None, None, None, None],
-}
-PODS_PATH = re.compile(r"^/api/v1(?:/namespaces/(?P<namespace>[^/]+))?/pods(?:/(?P<name>[^/]+))?$")
-
-
-@pytest.fixture
-def tables(cluster):
-    """While the test runs, the emulator answers a request for a table of pods as a real API server
-    does; yields the requests it answered so."""
-    import kmock
-
-    serving, asked = threading.Event(), []
-
-    def wants_table(request: kmock.Request) -> bool:
-        return serving.is_set() and "as=Table" in request.headers.get("Accept", "") and "watch" not in request.params
-
-    async def table(request: kmock.Request):
-        asked.append(request)
-        match = PODS_PATH.match(request.url.path)
-        pods = await cluster.api._api.list("Pod", match["namespace"])
-        rows = [
-            {"cells": [pod["metadata"]["name"], *SERVER_CELLS[pod["metadata"]["name"]]], "object": pod}
-            for pod in pods
-            if match["name"] in (None, pod["metadata"]["name"])
-        ]
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"},
-                "columnDefinitions": POD_COLUMNS, "rows": rows}  # fmt: skip
-
-    async def install() -> None:
-        cluster.k8s["get", PODS_PATH, wants_table] << table
-
-    cluster.run(install())
-    serving.set()
-    yield asked
-    serving.clear()
-
-
-def test_the_api_servers_own_table_is_shown(ip, cluster, tables):
-    from jupyter_cloudtty.kernel import magics
-
-    assert magics._imported.wait(30)  # until the client is imported (by %load_ext), kubectl runs
+def test_the_api_servers_own_table_is_shown(ip, cluster):
+    """One request, the magic's, for the server's table with the objects: no kubectl, no discovery."""
+    run_cell(ip, "%kubectl get pods")  # discovery done
+    _, mark = cluster.audit()
     cell = run_cell(ip, "%kubectl get pods")
+    assert answered(cluster, mark) == [("magic", f"list /api/v1/namespaces/{TEAM}/pods?includeObject=Object&limit=500")]
     assert cell.error is None and cell.stderr == ""
     assert cell.text.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]  # priority 0
-    rows = {row["NAME"]: row for row in text_rows(cell.text)}
-    assert rows["web-0"] == {"NAME": "web-0", "READY": "1/1", "STATUS": "Running", "RESTARTS": "0", "AGE": "5d"}
-    assert rows["web-1"]["RESTARTS"] == "4 (20m ago)" and rows.keys() == {"web-0", "web-1", "job-<1>"}
-    assert "<th>NAME</th><th>READY</th><th>STATUS</th><th>RESTARTS</th><th>AGE</th>" in cell.html
-    assert "<td>job-&lt;1&gt;</td><td>0/1</td><td>Completed</td>" in cell.html
     items = cell.value.items  # the objects, as -o json prints them
     assert [(item["kind"], item["metadata"]["name"]) for item in items] == [
-        ("Pod", "web-0"), ("Pod", "web-1"), ("Pod", "job-<1>"),
+        ("Pod", "job-1"), ("Pod", "web-0"), ("Pod", "web-1"),
     ]  # fmt: skip
-    assert items[1]["status"]["containerStatuses"][0]["restartCount"] == 4
-    (asked,) = tables
-    assert asked.headers["Accept"] == "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-    assert asked.params["includeObject"] == "Object" and asked.headers["User-Agent"].startswith("jupyter-cloudtty/")
+    assert items[2]["status"]["containerStatuses"][0]["restartCount"] == 4
+    assert "managedFields" not in items[0]["metadata"]  # as kubectl prints them
 
 
-def test_wide_all_namespaces_and_one_object_from_the_servers_table(ip, cluster, tables):
-    from jupyter_cloudtty.kernel import magics
-
-    assert magics._imported.wait(30)
-    wide = run_cell(ip, "%kubectl get pods -o wide").text.splitlines()
-    assert re.split(r"\s{2,}", wide[0]) == [c["name"].upper() for c in POD_COLUMNS]  # and the wide ones
-    assert wide[1].split() == ["web-0", "1/1", "Running", "0", "5d", "10.244.0.7", "node-1", "<none>", "<none>"]
-    rows = text_rows(run_cell(ip, "%kubectl get pods -A").text)
-    assert [(row["NAMESPACE"], row["NAME"], row["AGE"]) for row in rows if row["NAME"] == "elsewhere"] == [
-        ("other", "elsewhere", "5d")
-    ]
-    one = run_cell(ip, "%kubectl get pod web-1")
-    assert text_rows(one.text) == [
-        {"NAME": "web-1", "READY": "0/1", "STATUS": "CrashLoopBackOff", "RESTARTS": "4 (20m ago)", "AGE": "5d"}
-    ]
+def test_wide_all_namespaces_and_one_object_from_the_servers_table(ip, cluster):
+    _, mark = cluster.audit()
+    wide = shown_as_kubectl(ip, "get pods -o wide")
+    header = re.split(r"\s{2,}", wide.text.splitlines()[0])
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+    row = text_rows(wide.text)[1]
+    assert (row["NAME"], row["IP"], row["NODE"]) == ("web-0", "10.244.9.7", NODE)
+    rows = _our_rows(text_rows(shown_as_kubectl(ip, "get pods -A").text))
+    assert [(row["NAMESPACE"], row["NAME"]) for row in rows if row["NAME"] == "elsewhere"] == [(OTHER, "elsewhere")]
+    one = shown_as_kubectl(ip, "get pod web-1")
+    assert [(row["NAME"], row["STATUS"]) for row in text_rows(one.text)] == [("web-1", "CrashLoopBackOff")]
     assert [item["metadata"]["name"] for item in one.value.items] == ["web-1"]
-    assert len(tables) == 3 and all(a.headers["User-Agent"].startswith("jupyter-cloudtty/") for a in tables)
+    magic = [uri for who, uri in answered(cluster, mark) if who == "magic"]
+    assert magic == [
+        f"list /api/v1/namespaces/{TEAM}/pods?includeObject=Object&limit=500",
+        "list /api/v1/pods?includeObject=Object&limit=500",
+        f"get /api/v1/namespaces/{TEAM}/pods/web-1?includeObject=Object",
+    ]
 
 
-def test_wide_without_the_servers_table_is_kubectls_own_output(ip, cluster):
-    from jupyter_cloudtty.kernel import magics
+WIDGETS = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com, labels: {tests: kubectl-magic}}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, properties: {colour: {type: string}, size: {type: integer}}}
+      additionalPrinterColumns:
+        - {name: Colour, type: string, jsonPath: .spec.colour}
+        - {name: Size, type: integer, jsonPath: .spec.size, priority: 1}
+        - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+"""
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": TEAM},
+          "spec": {"colour": "<blue>", "size": 3}}  # fmt: skip
 
-    assert magics._imported.wait(30)
-    cell = run_cell(ip, "%kubectl get pods -o wide")  # the emulator renders no table: kubectl prints
+
+def test_a_type_installed_later_is_discovered_again_with_its_columns(ip, cluster, monkeypatch):
+    """A CRD installed after the kernel's discovery is found at the next miss, read directly, and shown
+    with its printer columns as the server renders them (columns the magic knows nothing of)."""
+    from jupyter_cloudtty.kernel import kubectl_get
+
+    monkeypatch.setattr(kubectl_get, "REDISCOVER", 0.0)  # the next miss looks again at once
+    missing = run_cell(ip, "%kubectl get widgets")
+    assert 'the server doesn\'t have a resource type "widgets"' in missing.stderr
+    cluster.kubectl("apply", "-f", "-", input=WIDGETS)
+    # Until its names are accepted a new CRD says `conditions: null`, on which `kubectl wait
+    # --for=condition` fails instead of waiting.
+    cluster.kubectl("wait", "--for=jsonpath={.status.acceptedNames.kind}=Widget", "crd/widgets.example.com",
+                    "--timeout=60s")  # fmt: skip
+    cluster.kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=60s")
+    cluster.kubectl("create", "-f", "-", input=json.dumps(WIDGET))
+    _, mark = cluster.audit()
+    cell = run_cell(ip, "%kubectl get widgets")
+    assert {who for who, _ in answered(cluster, mark)} == {"magic"}
+    assert re.split(r"\s{2,}", cell.text.splitlines()[0]) == ["NAME", "COLOUR", "AGE"]
+    assert [(row["NAME"], row["COLOUR"]) for row in text_rows(cell.text)] == [("w1", "<blue>")]
+    assert "<td>w1</td><td>&lt;blue&gt;</td>" in cell.html and "<blue>" not in cell.html
+    assert [item["spec"] for item in cell.value.items] == [{"colour": "<blue>", "size": 3}]
+    shown_as_kubectl(ip, "get widgets")
+    wide = shown_as_kubectl(ip, "get widgets -o wide")
+    assert [(row["NAME"], row["SIZE"]) for row in text_rows(wide.text)] == [("w1", "3")]
+
+
+def test_wide_without_the_servers_table_is_kubectls_own_output(ip, monkeypatch, tmp_path):
+    """A server that answers plain JSON to kubectl's ``Accept: ...;as=Table`` (kmock's emulator: a real
+    API server renders a table for every type, so this stays on the emulator): the magic has no wide
+    columns of its own, so kubectl runs and prints its own."""
+    from tests.harness.kube import EmulatorThread, write_kubeconfig
+
+    def agents(emulator) -> list[str]:
+        return [request.headers.get("User-Agent", "") for request in emulator.k8s]
+
+    with EmulatorThread() as emulator:
+        emulator.run(emulator.api._api.create(pod("web-0")))
+        monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "config", emulator.url, TEAM)))
+        start = len(agents(emulator))
+        plain = run_cell(ip, "%kubectl get pods")
+        read = len(agents(emulator))
+        cell = run_cell(ip, "%kubectl get pods -o wide")
+        asked = agents(emulator)
+    # Read directly, as JSON: the magic's own columns.
+    assert asked[start:read] and all(agent.startswith("jupyter-cloudtty/") for agent in asked[start:read]), asked
+    assert [row["NAME"] for row in text_rows(plain.text)] == ["web-0"] and plain.stderr == ""
+    # -o wide: kubectl ran, and printed its own columns of an object it has no table for.
+    assert any(agent.startswith("kubectl/") for agent in asked[read:])
     assert cell.value is None and cell.error is None
-    assert cell.stdout.splitlines()[0].split()[0] == "NAME" and "web-0" in cell.stdout
+    assert cell.stdout.splitlines()[0].split() == ["NAME", "AGE"] and "web-0" in cell.stdout

@@ -16,8 +16,8 @@ import pytest
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.servers import JupyterProcess
+from tests.harness.shells_on_cluster import answers, ready
 from tests.harness.sse import EventStream
-from tests.integration.test_operator_on_cluster import answers, ready
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,10 @@ async def test_the_documented_role_is_all_the_server_needs(control_plane, node, 
     """Create, list, watch, relay through the API server's service proxy, delete: nothing refused."""
     cluster = control_plane
     kubeconfig = grant_documented_role(cluster, namespace)
-    async with Installed(cluster, namespace, tmp_path) as release, server(namespace, kubeconfig, tmp_path / "root") as jupyter:
+    async with (
+        Installed(cluster, namespace, tmp_path) as release,
+        server(namespace, kubeconfig, tmp_path / "root") as jupyter,
+    ):
         info = json.loads((await jupyter.fetch("cloudtty/api/info")).body)
         assert (info["backend"], info["namespace"], info["connectVia"]) == ("kubernetes", namespace, "apiserver")
         async with events(jupyter) as stream:
@@ -93,7 +96,10 @@ async def test_the_server_and_the_operator_live_through_an_api_server_restart(co
     goes from it), a new shell reaches Ready (the operator watches again), and terminals open."""
     cluster = control_plane
     kubeconfig = grant_documented_role(cluster, namespace)
-    async with Installed(cluster, namespace, tmp_path) as release, server(namespace, kubeconfig, tmp_path / "root") as jupyter:
+    async with (
+        Installed(cluster, namespace, tmp_path) as release,
+        server(namespace, kubeconfig, tmp_path / "root") as jupyter,
+    ):
         assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "before"})).code == 201
         term = await jupyter.terminal("before")
         await term.send("echo $((6*7))\r")
@@ -107,7 +113,9 @@ async def test_the_server_and_the_operator_live_through_an_api_server_restart(co
         async with events(jupyter) as stream:
             assert (await stream.next())[0] == "snapshot"
             cluster.kubectl("delete", "cloudshell", "before", "-n", namespace, "--wait=false")
-            await stream.until(lambda e, d: e == "shell" and d["type"] == "DELETED" and d["shell"]["name"] == "before", 60)
+            await stream.until(
+                lambda e, d: e == "shell" and d["type"] == "DELETED" and d["shell"]["name"] == "before", 60
+            )
             assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "after"})).code == 201
             await stream.until(lambda e, d: e == "shell" and d["shell"]["status"].get("phase") == "Ready", 90)
         await answers(await jupyter.terminal("after"))

@@ -15,6 +15,7 @@ from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
 
+
 def test_a_cluster_shell_from_pending_to_ready_to_deleted(
     browser: Browser, control_plane, node, namespace, tmp_path, output_dir
 ) -> None:
