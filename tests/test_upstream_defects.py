@@ -1,8 +1,8 @@
 """The defects of upstream CloudTTY that the spec says not to copy: one test each.
 
 The operator-level ones (setup re-run on every reconcile, Ready before ttyd listens, a NodePort
-outliving its shell, Failed never set) are exercised against the emulator in
-tests/integration/test_operator.py; here each defect is checked where it would live.
+outliving its shell, Failed never set) are exercised on the real control plane in
+tests/integration/test_operator_cases_on_cluster.py; here each defect is checked where it would live.
 """
 
 import json
@@ -39,8 +39,8 @@ def test_no_empty_cluster_ip_url():
 
 
 def test_no_node_port_outlives_its_shell():
-    # Garbage-collected with its shell; deleted when the shell ends (test_operator's
-    # test_job_success_completes_and_releases_everything), so no later user reaches it.
+    # Garbage-collected with its shell; deleted when the shell ends (test_operator_cases_on_cluster's
+    # test_an_ended_shell_gives_back_everything_it_held), so no later user reaches it.
     service = m.service(cloudshell())
     assert service["metadata"]["ownerReferences"] == [m.owner_reference(cloudshell())]
 

@@ -34,7 +34,11 @@ Of a securityContext it applies the user and group, ``runAsNonRoot`` (checked, a
 and ``allowPrivilegeEscalation: false`` (no_new_privs); capabilities, seccomp and read-only roots are
 not applied (Pod Security admission still judges them as written).
 
-What it cannot do: images (every pod runs the one root filesystem; ``image`` is ignored), cgroups (no
+Images: every pod runs the one root filesystem, whatever its ``image``, except that an image of a
+registry under ``.invalid`` (RFC 6761: a name that never resolves) cannot be pulled: the container
+waits with ErrImagePull, then ImagePullBackOff, as on a node that cannot reach the registry.
+
+What it cannot do: images (beyond the above, ``image`` is ignored), cgroups (no
 requests or limits), NetworkPolicy, one network per pod, init and sidecar containers, hostPath and
 persistent volumes (such a pod stays Pending, its container waiting with the reason, as with a
 kubelet's CreateContainerConfigError), containers after the first (reported waiting, so the pod never
@@ -214,6 +218,13 @@ shift
 # Not exec: this root shell stays the pod's PID 1 and keeps the parent-death signal (pods.py says why).
 chroot --userspec="$UID_GID" "$root" "$@"
 """
+
+
+def registry_unreachable(image: str) -> str | None:
+    """The registry host of ``image`` if it is under ``.invalid`` (never resolves), else None."""
+    first, _, rest = image.partition("/")
+    host = first.split(":")[0] if rest and ("." in first or ":" in first) else ""
+    return host if host.endswith(".invalid") else None
 
 
 def _home(uid: int) -> str:
@@ -592,6 +603,10 @@ class PodWorker:
             raise KubeletError("init containers are not run by the tests' kubelet")
         self._report("Pending", {"waiting": {"reason": "ContainerCreating"}})
         volumes = self._volumes()
+        image = self.container.get("image", "")
+        if host := registry_unreachable(image):
+            self._pull_fails(image, host)
+            return
         self.address = add_address()
         while not self.deleting.is_set():
             self.started_at = now()
@@ -617,6 +632,16 @@ class PodWorker:
             self._report("Running", {"waiting": {"reason": "CrashLoopBackOff"}}, last=last)
             if self.deleting.wait(backoff) or self.kubelet.stopping.is_set():
                 return
+
+    def _pull_fails(self, image: str, host: str) -> None:
+        """What a kubelet reports of an image it cannot pull, until the pod is deleted: ErrImagePull,
+        then ImagePullBackOff between its retries (the pod stays Pending)."""
+        failure = f'failed to pull and unpack image "{image}": dial tcp: lookup {host}: no such host'
+        self._report("Pending", {"waiting": {"reason": "ErrImagePull", "message": failure}})
+        if not self.deleting.wait(1):
+            self._report("Pending", {"waiting": {"reason": "ImagePullBackOff",
+                                                 "message": f'Back-off pulling image "{image}"'}})  # fmt: skip
+            self.deleting.wait()
 
     def kill(self) -> None:
         """Kill the container now (its namespace's PID 1, and so every process of the pod)."""
