@@ -1,32 +1,54 @@
-"""c.CloudTTY.backend: what `auto` picks, and why, and what users see when the cluster lacks the CRD."""
+"""c.CloudTTY.backend: what `auto` picks, and why, and what users see when the cluster lacks the CRD.
+
+On the real control plane: the session's (with the CloudShell CRD) and one of this module's own
+without it, so the API server's own answer to an unknown resource is what the server interprets.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.harness.kube import EmulatorThread, write_kubeconfig
+from tests.harness.controlplane import ControlPlane
+
+pytestmark = pytest.mark.slow  # real control planes
+
+
+@pytest.fixture(scope="module")
+def bare_control_plane(tmp_path_factory):
+    """A real control plane that nobody installed the CloudShell CRD in."""
+    with ControlPlane(Path(tmp_path_factory.mktemp("no-crd"))) as cluster:
+        yield cluster
 
 
 @pytest.fixture
 def cluster(request):
-    """An emulated API server with or without the CloudShell CRD (``cluster`` is the parameter)."""
+    """A real cluster with or without the CloudShell CRD (``cluster`` is the parameter), or none."""
     if request.param is None:
-        yield None
-        return
-    with EmulatorThread(cloudshells=request.param == "with-crd") as emulator:
-        yield emulator
+        return None
+    name = "control_plane" if request.param == "with-crd" else "bare_control_plane"
+    return request.getfixturevalue(name)
+
+
+def kubeconfig_for(cluster: ControlPlane, path: Path) -> Path:
+    """The cluster's admin kubeconfig as a user's file: context "cluster", namespace "team"."""
+    doc = yaml.safe_load(cluster.admin.read_text())
+    doc["contexts"] = [{"name": "cluster", "context": {**doc["contexts"][0]["context"], "namespace": "team"}}]
+    doc["current-context"] = "cluster"
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
 @pytest.fixture
 def cloudtty_config(cluster, tmp_path, backend):
     kubeconfig = tmp_path / "kubeconfig"
     if cluster is not None:
-        write_kubeconfig(kubeconfig, cluster.url)
-    return {"backend": backend, "kubeconfig": str(kubeconfig), "owner": "alice", "connect_via": "url"}
+        kubeconfig_for(cluster, kubeconfig)
+    return {"backend": backend, "kubeconfig": str(kubeconfig), "owner": "alice", "connect_via": "apiserver"}
 
 
 @pytest.fixture(autouse=True)
@@ -80,16 +102,16 @@ class TestKubeconfigFiles:
     @pytest.fixture
     def cloudtty_config(self, cluster, tmp_path, backend):
         first = tmp_path / "first"  # sets current-context, to a context of the second file
-        first.write_text(yaml.safe_dump({"current-context": "emulator", "contexts": [], "clusters": [], "users": []}))
-        second = write_kubeconfig(tmp_path / "second", cluster.url)
+        first.write_text(yaml.safe_dump({"current-context": "cluster", "contexts": [], "clusters": [], "users": []}))
+        second = kubeconfig_for(cluster, tmp_path / "second")
         doc = yaml.safe_load(second.read_text())
         doc["current-context"] = "elsewhere"  # the python client's own merge would take this one
         doc["clusters"].append({"name": "nowhere", "cluster": {"server": "http://127.0.0.1:9"}})
-        doc["contexts"].append({"name": "elsewhere", "context": {"cluster": "nowhere", "user": "tester"}})
+        doc["contexts"].append({"name": "elsewhere", "context": {"cluster": "nowhere", "user": "admin"}})
         second.write_text(yaml.safe_dump(doc))
         files = f"{first}{os.pathsep}{tmp_path / 'missing'}{os.pathsep}{second}"
-        self.expected = f"kubeconfig {first}{os.pathsep}{second}, context 'emulator'"
-        return {"backend": backend, "kubeconfig": files, "owner": "alice", "connect_via": "url"}
+        self.expected = f"kubeconfig {first}{os.pathsep}{second}, context 'cluster'"
+        return {"backend": backend, "kubeconfig": files, "owner": "alice", "connect_via": "apiserver"}
 
     @pytest.mark.parametrize("backend", ["auto"])
     @pytest.mark.parametrize("cluster", ["with-crd"], indirect=True)

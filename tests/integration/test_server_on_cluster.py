@@ -74,7 +74,8 @@ async def test_a_restarted_server_finds_its_user_s_shells_as_they_were(control_p
     kubeconfig = grant_documented_role(cluster, namespace)
     async with Installed(cluster, namespace, tmp_path):
         async with server(namespace, kubeconfig, tmp_path / "root") as first:
-            assert (await first.fetch("cloudtty/api/shells", "POST", {"name": "kept"})).code == 201
+            created = await first.fetch("cloudtty/api/shells", "POST", {"name": "kept", "spec": {"ttl": 3600}})
+            assert created.code == 201
             term = await first.terminal("kept")
             await term.send("echo written-before > ~/note; echo done-$((6*7))\r")
             await term.expect("done-42")
@@ -83,7 +84,8 @@ async def test_a_restarted_server_finds_its_user_s_shells_as_they_were(control_p
         ready(cluster, namespace, "kept")  # the server's going ended no shell
 
         async with server(namespace, kubeconfig, tmp_path / "root") as second:
-            assert await shells(second) == {"kept": "Ready"}
+            listed = json.loads((await second.fetch("cloudtty/api/shells")).body)
+            assert [(s["name"], s["spec"]["ttl"], s["status"]["phase"]) for s in listed] == [("kept", 3600, "Ready")]
             term = await second.terminal("kept")
             await term.send("cat ~/note\r")
             await term.expect("written-before")

@@ -12,8 +12,8 @@
   pod's real ttyd, for a relayed shell); a PAUSE holds it while the browser drains what reached
   it; once the browser reads again, every byte arrives (SHA-256 of ``seq``'s known output).
 
-A restarted Jupyter server (test_kubernetes_restart.py) and a restarted operator
-(test_operator.py) are tested where they live.
+A restarted Jupyter server, operator and API server are tested on the real control plane
+(test_server_on_cluster.py, test_operator_cases_on_cluster.py).
 """
 
 from __future__ import annotations
