@@ -1,19 +1,22 @@
-"""The Kubernetes backend through a real Jupyter server, against kmock's emulated API server.
+"""The relay of the Kubernetes backend against a pod's real ttyd, on kmock's emulated API server.
 
 The server runs with ``c.CloudTTY.backend = "kubernetes"`` and a kubeconfig pointing at the
 emulator; the official client talks to it over HTTP. A shell's pod is the real ttyd 1.7.7 in the
 shell image's files, at an address of its own (tests/harness/pods.py), reached through ``connect_via =
 "url"``; what the operator would write into a CloudShell's status, the tests write (tests/harness/kube.py,
-ShellPods). What a test knows of the pod it knows as a user would: the terminal's output, the
-files the shell wrote in its home (``pod.home``), the pod's processes (as its ``ps`` shows them)
-and ttyd's own log. Requests that try to set what the server decides, and another user's shells,
-are attacks of tests/harness/attacks.py.
+ShellPods). These tests are about the relay's mechanics: pause and resume, floods, a browser back
+from a drop, the detach timeout, a ttyd that stops answering, a slow browser, unreachable URLs.
+They need what only this setup gives: the pod's insides (ttyd's own log, its processes in
+``/proc``, the files the shell wrote in ``pod.home``) and faults on cue (a frozen ttyd, an accessUrl
+that refuses). What the cluster answers and does (the stored CloudShell, conflicts, quota, RBAC,
+failed and deleted shells, the service proxy) is tested on the real control plane, in
+test_backend_on_cluster.py and test_server_on_cluster.py. Requests that try to set what the server
+decides, and another user's shells, are attacks of tests/harness/attacks.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 from pathlib import Path
@@ -26,16 +29,8 @@ from tests.harness.checks import (
     resumed_in_the_same_process,
     sizes_reach_the_program,
 )
-from tests.harness.controllers import serve_on_node_port
-from tests.harness.emulator import Operator
-from tests.harness.kube import NS, TOKEN
 from tests.harness.pods import Pod
-from tests.harness.sse import EventStream
 from tests.harness.waiting import eventually
-
-CLOUDSHELLS = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
-OWNER = "jupyter-cloudtty.io/owner"
-
 
 pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # tests/harness/kube_fixtures.py
 
@@ -43,10 +38,6 @@ pytestmark = pytest.mark.usefixtures("backend_stops_before_the_cluster")  # test
 @pytest.fixture
 def cloudtty_config(kubernetes_config):
     return kubernetes_config
-
-
-async def cloudshells(kube) -> list[str]:
-    return [obj["metadata"]["name"] for obj in await kube.list("CloudShell", NS)]
 
 
 async def shell_pid(term: TtydClient) -> int:
@@ -92,115 +83,7 @@ async def process_ended(pod: Pod, pid: int) -> str:
     return ended.group(1)
 
 
-# --- creating, with the administrator's policy --------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "policy_config",
-    [{"default_image": "registry.example/shell:1", "max_ttl": 3600, "extra_labels": {"team": "data"}}],
-)
-async def test_a_new_shell_is_a_cloudshell_owned_by_the_user_under_the_policy(api, kube):
-    status, shell, response = await api("POST", body={"name": "s1", "spec": {"commandAction": "htop"}})
-    assert status == 201, shell
-    assert response.headers["Location"].endswith("/cloudtty/api/shells/s1")
-    assert shell["name"] == "s1" and shell["status"]["phase"] == ""
-
-    obj = await kube.get("CloudShell", NS, "s1")
-    meta = obj["metadata"]
-    assert meta["labels"][OWNER] == "alice" and meta["annotations"][OWNER] == "alice"
-    assert meta["labels"]["team"] == "data"
-    assert obj["spec"] == {
-        "commandAction": "htop",
-        "image": "registry.example/shell:1",
-        "ttlSecondsAfterStarted": 3600,
-        "exposureMode": "ClusterIP",
-    }
-    status, listed, _ = await api("GET")
-    assert [s["name"] for s in listed] == ["s1"]
-
-
-@pytest.mark.parametrize("policy_config", [{"allowed_images": ["registry.example/shells/*"]}])
-async def test_an_allowed_image_may_be_chosen(api, kube):
-    status, shell, _ = await api("POST", body={"name": "s1", "spec": {"image": "registry.example/shells/py:3"}})
-    assert status == 201, shell
-    assert (await kube.get("CloudShell", NS, "s1"))["spec"]["image"] == "registry.example/shells/py:3"
-
-
-async def test_a_taken_name_is_a_conflict(api, kube):
-    assert (await api("POST", body={"name": "s1"}))[0] == 201
-    status, answer, _ = await api("POST", body={"name": "s1"})
-    assert status == 409 and answer["message"] == "a shell named 's1' already exists"
-
-
-# --- what users see of the cluster: status, events, errors --------------------------------
-
-
-async def test_the_status_reaches_an_event_stream_client(api, pods, events_url, jp_auth_header):
-    async with EventStream(events_url, jp_auth_header) as events:
-        assert await events.next() == ("snapshot", [])
-        assert (await api("POST", body={"name": "s1"}))[0] == 201
-        _, added = await events.until(lambda e, d: e == "shell" and d["type"] == "ADDED")
-        assert added["shell"]["name"] == "s1" and added["shell"]["status"]["phase"] == ""
-
-        await pods.status("s1", phase="CreatedJob")
-        await events.until(lambda e, d: e == "shell" and d["shell"]["status"]["phase"] == "CreatedJob")
-        pod = await pods.ready("s1")
-        _, ready = await events.until(lambda e, d: e == "shell" and d["shell"]["status"]["phase"] == "Ready")
-        assert ready["type"] == "MODIFIED" and ready["shell"]["status"]["accessUrl"] == pod.address
-
-        assert (await api("DELETE", "s1"))[0] == 204
-        _, deleted = await events.until(lambda e, d: e == "shell" and d["type"] == "DELETED")
-        assert deleted["shell"]["name"] == "s1"
-
-
-async def test_a_shell_deleted_by_someone_else_goes_from_the_list_and_closes_its_terminal(api, kube, pods, connect):
-    await api("POST", body={"name": "s1"})
-    await pods.ready("s1")
-    term = await connect("s1")
-    await shell_pid(term)
-    await kube.delete("CloudShell", NS, "s1")  # kubectl delete cloudshell s1
-    assert await term.wait_closed() == (4002, "the shell was deleted")
-    assert (await api("GET"))[1] == []
-
-
-async def test_deleting_a_shell_deletes_its_cloudshell_and_closes_its_terminal(api, kube, pods, connect):
-    await api("POST", body={"name": "s1"})
-    pod = await pods.ready("s1")
-    term = await connect("s1")
-    pid = await shell_pid(term)
-    assert (await api("DELETE", "s1"))[0] == 204
-    assert await term.wait_closed() == (4002, "the shell was deleted")
-    assert await cloudshells(kube) == []
-    # The relay hung up on the pod's ttyd at once (the pod itself is the operator's to delete).
-    assert await process_ended(pod, pid) == "killed with signal 1"
-    assert (await api("GET", "s1"))[0] == 404
-
-
-async def test_a_failed_shell_says_why_in_its_status_and_its_terminal(api, pods, connect):
-    await api("POST", body={"name": "s1"})
-    why = "image pull failing: ErrImagePull: registry.example/shell:1 not found; fix spec.image"
-    failed = {"type": "Failed", "status": "True", "reason": "ImagePullFailed", "message": why,
-              "lastTransitionTime": "2026-11-25T00:00:00Z"}  # fmt: skip
-    await pods.status("s1", phase="Failed", conditions=[failed])
-
-    async def failed_shown() -> bool:  # as soon as the server's watch has seen it
-        return (await api("GET", "s1"))[1]["status"]["phase"] == "Failed"
-
-    await eventually(failed_shown, what="the Failed phase")
-    _, shell, _ = await api("GET", "s1")
-    assert shell["status"]["conditions"] == [failed]
-    term = await connect("s1")
-    code, reason = await term.wait_closed()
-    assert code == 4000 and reason.startswith("image pull failing: ErrImagePull")
-
-
-async def test_a_terminal_opened_early_waits_for_the_shell_to_be_ready(api, pods, connect):
-    await api("POST", body={"name": "s1"})
-    term = await connect("s1")  # the panel opens the tab at once
-    await pods.status("s1", phase="CreatedJob")
-    await pods.ready("s1")
-    await term.send("echo $((6*7))\r")
-    await term.expect(rb"\r42\r\n")
+# --- the relay ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -218,71 +101,6 @@ async def test_an_unreachable_terminal_closes_with_a_reason(api, pods, connect, 
     assert code == 4005 and re.match(reason, why), why
 
 
-@pytest.mark.parametrize("policy_config", [{"connect_via": "apiserver"}])
-async def test_through_the_api_servers_service_proxy(api, k8s, pods, connect):
-    """connect_via=apiserver: the relay authenticates to the API server as the Jupyter server."""
-    await api("POST", body={"name": "s1"})
-    pod = await pods.ready("s1")
-    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{pod.address}", token=TOKEN)
-    term = await connect("s1")
-    await term.send("echo $((6*7)); hostname\r")
-    await term.expect(rb"\r42\r\ns1\r\n")  # the pod's shell
-    assert processes_started(pod) == 1
-
-
-@pytest.mark.parametrize("policy_config", [{"connect_via": "apiserver"}])
-async def test_the_service_proxy_refusing_the_credentials_is_a_clear_close(api, k8s, pods, connect):
-    await api("POST", body={"name": "s1"})
-    pod = await pods.ready("s1")
-    k8s.k8s.serve_service(NS, "cloudshell-s1", f"http://{pod.address}", token="another-token")
-    term = await connect("s1")
-    code, why = await term.wait_closed()
-    assert code == 4005 and why == "cannot reach the shell's terminal: HTTP 401 Unauthorized from 127.0.0.1", why
-    assert processes_started(pod) == 0  # the proxy let nothing through to ttyd
-
-
-@pytest.mark.parametrize("policy_config", [{"ready_timeout": 1.0}])
-async def test_a_shell_no_operator_acts_on_gives_up_with_what_to_check(api, connect):
-    await api("POST", body={"name": "s1"})
-    term = await connect("s1")
-    assert await term.wait_closed() == (4005, "not Ready after 1s (no status): kubectl describe cloudshell s1")
-
-
-@pytest.mark.parametrize("policy_config", [{"connect_via": "service"}])
-async def test_a_service_name_that_does_not_resolve_says_so(api, pods, connect):
-    await api("POST", body={"name": "s1"})
-    await pods.status("s1", phase="Ready")
-    term = await connect("s1")
-    code, why = await term.wait_closed(timeout=20)
-    assert code == 4005
-    assert why.startswith("cannot reach the shell's terminal: cloudshell-s1.team.svc does not resolve"), why
-
-
-async def test_an_exceeded_quota_is_a_429_and_creates_nothing(api, k8s, kube):
-    message = (
-        'cloudshells.cloudshell.cloudtty.io "s1" is forbidden: exceeded quota: shells, requested: count/cloudshells=1'
-    )
-    k8s.k8s.refuse("POST", CLOUDSHELLS, 403, "Forbidden", message)
-    status, answer, _ = await api("POST", body={"name": "s1"})
-    assert status == 429
-    assert answer["message"] == f"namespace '{NS}' has no quota left for another shell: {message}"
-    assert await cloudshells(kube) == []
-
-
-@pytest.mark.slow
-async def test_rbac_forbidden_says_what_the_server_may_not_do(api, k8s):
-    message = 'cloudshells.cloudshell.cloudtty.io is forbidden: User "system:serviceaccount:jhub:default" cannot create'
-    k8s.k8s.refuse("POST", CLOUDSHELLS, 403, "Forbidden", message)
-    status, answer, _ = await api("POST", body={"name": "s1"})
-    assert status == 403
-    assert answer["message"].startswith(
-        f"the cluster does not let this Jupyter server create CloudShells in namespace '{NS}' ({message})"
-    )
-
-
-# --- the relay ------------------------------------------------------------------------------
-
-
 async def test_the_terminal_is_relayed_from_the_pods_ttyd(api, pods, connect):
     await api("POST", body={"name": "s1"})
     pod = await pods.ready("s1")
@@ -293,6 +111,17 @@ async def test_the_terminal_is_relayed_from_the_pods_ttyd(api, pods, connect):
     # ttyd's own title (its command and the pod's hostname) and preferences reach the browser.
     assert term.title == "bash --norc --noprofile (s1)" and term.preferences == {}
     assert processes_started(pod) == 1
+
+
+async def test_deleting_a_shell_hangs_up_on_its_pods_ttyd_at_once(api, pods, connect):
+    """The pod itself is the operator's to delete: the relay does not wait for that to end the process."""
+    await api("POST", body={"name": "s1"})
+    pod = await pods.ready("s1")
+    term = await connect("s1")
+    pid = await shell_pid(term)
+    assert (await api("DELETE", "s1"))[0] == 204
+    assert await term.wait_closed() == (4002, "the shell was deleted")
+    assert await process_ended(pod, pid) == "killed with signal 1"  # ttyd's SIGHUP: its connection closed
 
 
 async def test_pause_holds_the_pods_output_and_resume_delivers_it(api, pods, connect, monkeypatch):
@@ -380,47 +209,6 @@ async def test_after_the_detach_timeout_the_pods_process_is_ended(api, pods, con
     assert processes_started(pod) == 2
     await again.send(f"ps -p {pid} >/dev/null || echo GONE-$((1+1))\r")  # the pod's own ps
     await again.expect(rb"\rGONE-2\r\n")
-
-
-# --- choosing the backend ---------------------------------------------------------------------
-
-
-async def test_info_says_kubernetes_where_and_why(jp_fetch, k8s):
-    info = json.loads((await jp_fetch("cloudtty", "api", "info")).body)
-    assert info["backend"] == "kubernetes" and info["namespace"] == NS and info["identity"] == "alice"
-    assert info["apiServer"] == k8s.url and info["connectVia"] == "url"
-    assert "kubeconfig" in info["reason"] and "context 'emulator'" in info["credentials"]
-
-
-# --- with the real operator -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort"}])
-@pytest.mark.slow
-async def test_with_the_operator_a_new_shell_becomes_ready_and_its_terminal_works(api, k8s, kube, connect, tmp_path):
-    """Our operator (kopf) reconciles the shell the server created; the tests play the kubelet (the
-    Job's container run as a real pod, tests/harness/pods.py), the EndpointSlice controller and the API
-    server's NodePort allocation, whose node address and port are the pod's ttyd's."""
-    operator = await Operator(k8s.k8s).start()
-    try:
-        assert (await api("POST", body={"name": "s1", "spec": {"commandAction": "bash"}}))[0] == 201
-
-        async with serve_on_node_port(kube, tmp_path / "s1") as pod:
-
-            async def ready() -> bool:
-                return (await api("GET", "s1"))[1]["status"]["phase"] == "Ready"
-
-            await eventually(ready, timeout=20, what="Ready, as the operator writes it")
-            assert (await api("GET", "s1"))[1]["status"]["accessUrl"] == pod.address
-            term = await connect("s1")
-            await term.send("echo $((6*7)) > answer; echo wrote $(cat answer)\r")
-            await term.expect(rb"\rwrote 42\r\n")
-            assert (pod.home / "answer").read_text() == "42\n"  # the Job's container ran it
-
-            assert (await api("DELETE", "s1"))[0] == 204
-            assert await term.wait_closed() == (4002, "the shell was deleted")
-    finally:
-        await operator.stop()
 
 
 @pytest.mark.parametrize("policy_config", [{"upstream_ping_interval": 0.5}])

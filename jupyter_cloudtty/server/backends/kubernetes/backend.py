@@ -10,6 +10,7 @@ there), shared by the clients of a ``Session``; when the last client goes, it st
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from typing import Any, Awaitable, Callable
@@ -322,7 +323,8 @@ class KubernetesBackend(Backend):
             )  # fmt: skip
         except (OSError, HTTPClientError, WebSocketError, asyncio.TimeoutError) as e:
             why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
-            log.warning("shell %s: %s (%s)", name, why, url)
+            said = apiserver_said(e)  # its own words (who may not do what), for the administrator's log
+            log.warning("shell %s: %s (%s)%s", name, why, url, f"; the API server said: {said}" if said else "")
             session.end(CloseCode.UNREACHABLE, close_reason(why))
             return None
         log.info("shell %s: relaying %s", name, url)
@@ -415,13 +417,29 @@ class KubernetesBackend(Backend):
 
 
 def describe(e: BaseException, url: str, connect_via: str) -> str:
-    """Why a connection to ttyd failed, in words that point at the fix."""
+    """Why a connection to ttyd failed, in words that point at the fix, within a close reason's 123
+    bytes even where the fix takes words (the log has the URL and the API server's own message)."""
     host = urlsplit(url).hostname
     if isinstance(e, socket.gaierror):
-        hint = " (outside the cluster? set c.CloudTTY.connect_via to 'apiserver')" if connect_via == "service" else ""
-        return f"{host} does not resolve{hint}"
+        if connect_via == "service":
+            return "its Service's name does not resolve (outside the cluster? use connect_via 'apiserver')"
+        return f"{host} does not resolve"
     if isinstance(e, HTTPClientError):
+        if connect_via == "apiserver" and e.code == 403 and apiserver_said(e):  # RBAC, not ttyd behind the proxy
+            return "this Jupyter server may not use services/proxy (the Role in docs/administrators.md)"
         return f"HTTP {e.code} {e.message} from {host}"
     if isinstance(e, asyncio.TimeoutError):
         return f"no answer from {host}"
     return f"{e.strerror or e}" if isinstance(e, OSError) else str(e) or type(e).__name__
+
+
+def apiserver_said(e: BaseException) -> str:
+    """The API server's own words when it refused a request itself (a Kubernetes Status), else ""."""
+    response = getattr(e, "response", None) if isinstance(e, HTTPClientError) else None
+    try:
+        status = json.loads(response.body) if response is not None and response.body else {}
+    except ValueError:
+        return ""
+    if not (isinstance(status, dict) and status.get("kind") == "Status"):
+        return ""
+    return str(status.get("message") or "")
