@@ -74,6 +74,7 @@ class Seen:
     def __init__(self, kubeconfig: Path):
         self.pod_ready: dict[str, float] = {}  # by shell name (the pod's job-name label, less "cloudshell-")
         self.shell_ready: dict[str, float] = {}
+        self.failed: dict[str, str] = {}  # name -> why
         self.changed = threading.Condition()
         self._stopping = threading.Event()
         self._apis = [Api(kubeconfig), Api(kubeconfig)]
@@ -99,14 +100,22 @@ class Seen:
         path = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
         for event in self._apis[1].watch(path, {}, self._stopping):
             obj = event["object"]
-            if (obj.get("status") or {}).get("phase") == "Ready":
+            status = obj.get("status") or {}
+            if status.get("phase") == "Ready":
                 self._record(self.shell_ready, obj["metadata"]["name"])
+            elif status.get("phase") == "Failed":  # a benchmark of shells that never come is no benchmark
+                conditions = status.get("conditions") or [{}]
+                self.failed.setdefault(obj["metadata"]["name"], conditions[-1].get("message", ""))
+                with self.changed:
+                    self.changed.notify_all()
 
     def wait_ready(self, names: list[str], timeout: float) -> None:
         with self.changed:
-            if not self.changed.wait_for(lambda: all(n in self.shell_ready for n in names), timeout):
+            if not self.changed.wait_for(lambda: self.failed or all(n in self.shell_ready for n in names), timeout):
                 missing = [n for n in names if n not in self.shell_ready]
                 raise TimeoutError(f"{len(missing)} shells not Ready within {timeout:g}s, e.g. {missing[:5]}")
+            if self.failed:
+                raise RuntimeError(f"{len(self.failed)} shells Failed, e.g. {next(iter(self.failed.items()))}")
 
     def __enter__(self) -> Seen:
         for thread in self._threads:
