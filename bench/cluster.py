@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.relay import keystrokes, throughput
+from bench.relay import KEYS, throughput
 from bench.report import Figure, Table, percentiles, write_figures
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from jupyter_cloudtty.ttyd import TtydClient
@@ -47,6 +47,26 @@ from tests.harness.servers import JupyterProcess
 
 NS = "bench"
 READS, WRITES = {"get", "list"}, {"create", "update", "patch", "delete"}
+
+
+async def keystrokes(term: TtydClient, count: int) -> list[float]:
+    """Seconds for each of ``count`` bytes typed into ``cat`` to come back; then ``cat`` is ended.
+
+    Through the relay a client's leaving only detaches it (the shell's process waits for it to come
+    back), so the next measurement would meet this ``cat`` instead of a prompt: Ctrl-C ends it.
+    """
+    await term.send(KEYS)
+    await term.expect(rb"\rREADY\r\n")
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await term.send(b"a")
+        while (await term.read()) != b"a":
+            pass
+        samples.append(time.perf_counter() - start)
+    await term.send(b"\x03")
+    await term.wait_closed(30)
+    return samples
 
 
 def shell(name: str, **spec: object) -> dict:
