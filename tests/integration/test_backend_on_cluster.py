@@ -12,6 +12,7 @@ ttyd, and the faults only an emulator stages on cue, are test_kubernetes.py's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -274,4 +275,20 @@ async def test_rbac_forbidden_says_what_the_server_may_not_do(control_plane, nam
         info = await about(jupyter)
         credentials = f"kubeconfig {kubeconfig}, context '{namespace}-nobody'"
         assert (info["backend"], info["reason"]) == ("local", f"{credentials} found, but {forbidden}")
+    no_errors(jupyter)
+
+
+async def test_concurrent_creates_make_no_more_shells_than_max_shells(control_plane, namespace, tmp_path):
+    """20 POSTs at once under ``max_shells = 2``: 2 shells, 18 refusals that say why, as the cluster lists them."""
+    cluster = control_plane
+    kubeconfig = grant_documented_role(cluster, namespace)
+    async with server(namespace, kubeconfig, tmp_path / "root", max_shells=2) as jupyter:
+        answers = await asyncio.gather(*(call(jupyter, "POST", body={"name": f"s{i}"}) for i in range(20)))
+        assert sorted(status for status, _ in answers) == [201] * 2 + [429] * 18
+        refused = {answer["message"] for status, answer in answers if status == 429}
+        assert refused == {"you already have 2 shells, the most this server allows (c.CloudTTY.max_shells); "
+                           "delete one first"}  # fmt: skip
+        created = {answer["name"] for status, answer in answers if status == 201}
+        listed = kubectl_json(cluster, "get", "cloudshells", "-n", namespace)["items"]
+        assert {obj["metadata"]["name"] for obj in listed} == created
     no_errors(jupyter)

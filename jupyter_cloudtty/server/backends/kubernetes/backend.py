@@ -88,6 +88,7 @@ class KubernetesBackend(Backend):
         self.namespace = policy.namespace
         self.connect_via = connect_via
         self.max_shells = max_shells
+        self._creating = asyncio.Lock()
         self.scrollback_bytes = scrollback_bytes
         self.detach_timeout = detach_timeout
         self.ready_timeout = ready_timeout
@@ -213,12 +214,18 @@ class KubernetesBackend(Backend):
     async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
         # The administrator's policy, applied here once: what it refuses is refused before the cluster is asked.
         body = policy.cloudshell(name or generate_name(), spec, self.owner, self.policy)
-        owned = await self._cached()
-        if len(owned) >= self.max_shells:
-            raise TooManyShells(
-                f"you already have {len(owned)} shells, the most this server allows "
-                "(c.CloudTTY.max_shells); delete one first"
-            )
+        # One create at a time: counting, then awaiting the API server, lets concurrent requests all
+        # count the same shells and all pass (20 POSTs made 10 shells under max_shells = 2).
+        async with self._creating:
+            owned = await self._cached()
+            if len(owned) >= self.max_shells:
+                raise TooManyShells(
+                    f"you already have {len(owned)} shells, the most this server allows "
+                    "(c.CloudTTY.max_shells); delete one first"
+                )
+            return await self._create(name, body)
+
+    async def _create(self, name: str | None, body: dict[str, Any]) -> Shell:
         for attempt in range(8):
             if attempt:  # a generated name was taken: draw another
                 body = {**body, "metadata": {**body["metadata"], "name": generate_name()}}
