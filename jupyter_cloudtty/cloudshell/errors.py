@@ -35,5 +35,11 @@ class TooManyShells(ShellError):
     status = 429
 
 
+class ShellsDisabled(ShellError):
+    """The administrator turned off what a shell would be (e.g. the server's terminals)."""
+
+    status = 403
+
+
 class RequestTooLarge(ShellError):
     status = 413

@@ -214,6 +214,12 @@ class CloudTTY(ExtensionApp):
             max_shells=self.max_shells,
             scrollback_bytes=self.scrollback_bytes,
             kill_timeout=self.kill_timeout,
+            # A local shell is a terminal of the server's machine: an administrator who turned the
+            # server's terminals off turned these off too.
+            disabled=""
+            if self.serverapp.terminals_enabled
+            else "this Jupyter server has terminals turned off (ServerApp.terminals_enabled = False), "
+            "and a local shell is a terminal",
         )
 
     def initialize_settings(self) -> None:

@@ -86,3 +86,19 @@ async def test_delete_ends_every_process_of_the_shell(api, create_shell, connect
     assert await term.wait_closed() == (4002, "the shell was deleted")
     for pid in pids:
         assert process_gone(pid, timeout=5), f"pid {pid} survived the delete"
+
+
+class TestTerminalsTurnedOff:
+    """``ServerApp.terminals_enabled = False``: the administrator said no terminal on the server's
+    machine, and a local shell is one, so none starts (JupyterLab's own terminals are off too)."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config):
+        return {**jp_server_config, "ServerApp": {**jp_server_config["ServerApp"], "terminals_enabled": False}}
+
+    async def test_no_local_shell_starts_and_the_answer_says_why(self, api):
+        status, body, _ = await api("POST", body={"name": "work"})
+        why = "this Jupyter server has terminals turned off (ServerApp.terminals_enabled = False)"
+        assert (status, body) == (403, {"message": f"{why}, and a local shell is a terminal"})
+        assert (await api("GET"))[:2] == (200, [])
+        assert (await api("GET", "work"))[0] == 404

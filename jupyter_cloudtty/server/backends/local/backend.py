@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from terminado.management import PtyWithClients
 
-from jupyter_cloudtty.cloudshell.errors import InvalidShell, ShellExists, ShellNotFound, TooManyShells
+from jupyter_cloudtty.cloudshell.errors import InvalidShell, ShellExists, ShellNotFound, ShellsDisabled, TooManyShells
 from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now
 from jupyter_cloudtty.cloudshell.spec import generate_name, ttl_seconds
 from jupyter_cloudtty.server import events
@@ -236,7 +236,9 @@ class LocalBackend(Backend):
         max_shells: int = 32,
         scrollback_bytes: int = 512 * 1024,
         kill_timeout: float = 2.0,
+        disabled: str = "",
     ):
+        self.disabled = disabled  # why no shell may start here, if the administrator said so
         self.shell_command = list(shell_command)
         self.cwd = cwd
         self.terminal_url = terminal_url
@@ -262,6 +264,8 @@ class LocalBackend(Backend):
                 )
 
     async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
+        if self.disabled:
+            raise ShellsDisabled(self.disabled)
         self.check_spec(spec)
         if name is not None and name in self._shells:
             raise ShellExists(name)
