@@ -37,8 +37,16 @@ def test_owner_labels_are_valid_label_values(owner, label):
 def test_namespace_template_uses_a_dns_safe_username():
     assert policy.namespace_for("shells-{username}", "default", "alice") == "shells-alice"
     safe = policy.namespace_for("shells-{username}", "default", "Alice@Example")
-    assert safe == "shells-alice-example-" + policy._digest("Alice@Example")  # distinct from 'alice-example'
+    assert safe == "shells-alice-example--" + policy._digest("Alice@Example")  # distinct from 'alice-example'
     assert policy.namespace_for("", "team", "alice") == "team"
+
+
+def test_two_users_never_share_a_namespace():
+    """A name that needed a hash, and another user named exactly like the result of the old scheme."""
+    dotted = policy.namespace_for("shells-{username}", "default", "john.smith")
+    lookalike = policy.namespace_for("shells-{username}", "default", f"john-smith-{policy._digest('john.smith')}")
+    also = policy.namespace_for("shells-{username}", "default", f"john-smith--{policy._digest('john.smith')}")
+    assert len({dotted, lookalike, also}) == 3, (dotted, lookalike, also)
 
 
 @pytest.mark.parametrize(

@@ -244,6 +244,15 @@ def test_any_owner_gets_a_valid_label_and_namespace(owner):
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace) and len(namespace) <= 63
 
 
+@settings(max_examples=300)
+@given(texts, texts)
+@example("john.smith", "john-smith--" + policy._digest("john.smith"))
+@example("john.smith", "john-smith-" + policy._digest("john.smith"))
+def test_two_owners_never_share_a_per_user_namespace(one, other):
+    if one != other:
+        assert policy.dns_label(one) != policy.dns_label(other)
+
+
 # --- through a real server ---------------------------------------------------------------------------
 
 

@@ -69,9 +69,17 @@ def owner_label(owner: str) -> str:
 
 
 def dns_label(owner: str) -> str:
-    """``owner`` as part of a DNS-1123 label (lowercase), hashed when that changed it."""
-    safe = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-")[:40].strip("-")
-    return safe if safe == owner else f"{safe}-{_digest(owner)}".strip("-")
+    """``owner`` as part of a DNS-1123 label (lowercase): the name itself when it is one (40
+    characters at most, no ``--``), else a readable part, ``--`` and a hash of the exact name.
+
+    A name kept as is never holds ``--``, and a hashed one always does, so two owners never share
+    one (``john.smith`` and a user literally named ``john-smith-<that hash>`` did): a per-user
+    namespace is one user's. The ``--`` is kubespawner's way for the same problem.
+    """
+    if len(owner) <= 40 and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", owner):
+        return owner
+    readable = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-")[:40].strip("-")
+    return f"{readable}--{_digest(owner)}" if readable else f"u--{_digest(owner)}"
 
 
 def namespace_for(template: str, default: str, owner: str) -> str:
