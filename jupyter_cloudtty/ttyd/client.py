@@ -125,7 +125,7 @@ class TtydClient:
         elif frame[:1] == b"1":
             self.title = frame[1:].decode(errors="replace")
         elif frame[:1] == b"2":
-            self.preferences = json.loads(frame[1:])
+            self.preferences = _preferences(frame[1:])
         return frame
 
     async def read(self) -> bytes | None:
@@ -203,3 +203,13 @@ class TtydClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _preferences(payload: bytes) -> dict[str, Any]:
+    """ttyd's SET_PREFERENCES as a dict; a payload that is not a JSON object counts as none (a
+    broken ttyd's preferences must not end a terminal whose output is fine)."""
+    try:
+        preferences = json.loads(payload)
+    except ValueError:
+        return {}
+    return preferences if isinstance(preferences, dict) else {}

@@ -150,7 +150,11 @@ class _Terminal(WebSocketHandler):
         self.server._spawned.set()
         self.stream = ptys.PtyStream(self.pty.ptyproc.fd)
         await self.write_message(protocol.encode_title(f"{' '.join(self.server.argv)} ({socket.gethostname()})"), True)
-        await self.write_message(protocol.encode_preferences(self.server.preferences), binary=True)
+        preferences = self.server.raw_preferences
+        if preferences is not None:
+            await self.write_message(b"2" + preferences, binary=True)
+        else:
+            await self.write_message(protocol.encode_preferences(self.server.preferences), binary=True)
         asyncio.ensure_future(self._pump())
 
     async def _pump(self) -> None:
@@ -206,9 +210,11 @@ class TtydServer:
         preferences: dict | None = None,
         close_code: int | None = None,
         once: bool = False,
+        raw_preferences: bytes | None = None,
     ):
         """``close_code``: close with it when a process ends, instead of dropping the connection;
-        ``once``: stop listening then (``ttyd -o``)."""
+        ``once``: stop listening then (``ttyd -o``); ``raw_preferences``: the SET_PREFERENCES payload
+        sent as given (a broken ttyd's, e.g. ``b"{not json"``) instead of ``preferences``."""
         self.argv = argv
         self.cwd = cwd
         self.env = env or {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": cwd, "PS1": "$ "}
@@ -217,6 +223,7 @@ class TtydServer:
         self.preferences = preferences or {}
         self.close_code = close_code
         self.once = once
+        self.raw_preferences = raw_preferences
         self.connections: list[Connection] = []
         self._spawned = asyncio.Event()
         self._server: HTTPServer | None = None

@@ -84,6 +84,26 @@ async def test_a_ttyd_that_closes_as_its_process_ends_then_exits_ends_the_termin
 
 
 @cluster_shells
+@pytest.mark.parametrize("preferences", [b"{not json", b"[1, 2]", b'"a string"'])
+async def test_a_ttyd_whose_preferences_are_not_an_object_still_serves_its_terminal(
+    api, pods, connect, tmp_path, preferences, caplog
+):
+    """A broken ttyd's SET_PREFERENCES (not a JSON object) counts as none: the terminal works, the
+    browser gets no preferences, and nothing is logged as an error. (The stand-in: a real ttyd
+    always sends an object.)"""
+    await api("POST", body={"name": "s1"})
+    async with TtydServer(["sh"], cwd=str(tmp_path), raw_preferences=preferences) as ttyd:
+        await pods.status("s1", phase="Ready", accessUrl=ttyd.address, conditions=[ready_condition()])
+        for _ in range(2):  # and again: nothing about it is kept as a failure
+            term = await connect("s1")
+            await term.send("echo $((6*7))\r")
+            await term.expect(rb"\r\n42\r\n")
+            assert term.preferences == {}
+            await term.close()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+
+
+@cluster_shells
 @pytest.mark.parametrize("policy_config", [{"default_exposure": "NodePort", "upstream_lost_grace": 30}])
 @pytest.mark.slow
 async def test_a_ttyd_killed_mid_stream_closes_the_terminal_with_what_the_operator_says(
