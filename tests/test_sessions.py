@@ -333,10 +333,10 @@ async def test_the_terminal_takes_the_size_of_whoever_types():
     assert term.stream.sizes == [(50, 120)]  # the latest client's
     await term.session.write(a, b"ls\r")
     assert term.stream.sizes == [(50, 120), (30, 100)] and term.stream.typed == b"ls\r"
-    term.session.resize(b, 40, 90)
+    await term.session.resize(b, 40, 90)
     assert term.stream.sizes[-1] == (40, 90)
     term.session.detach(b)
-    term.session.resize(b, 10, 10)  # a client that left resizes nothing
+    await term.session.resize(b, 10, 10)  # a client that left resizes nothing
     assert term.stream.sizes[-1] == (40, 90)
 
 

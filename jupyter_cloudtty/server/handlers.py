@@ -274,7 +274,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         elif command == protocol.RESIZE_TERMINAL:
             size = protocol.parse_resize(message[1:])
             if size:
-                self.session.resize(self, *size)
+                await self.session.resize(self, *size)  # backpressured like input
         elif command == protocol.PAUSE:
             self.session.pause(self)
         elif command == protocol.RESUME:

@@ -30,7 +30,9 @@ class TerminalStream(Protocol):
     async def write(self, data: bytes) -> None:
         """Input for the program; returns once the stream has taken all of it."""
 
-    def resize(self, rows: int, columns: int) -> None: ...
+    def resize(self, rows: int, columns: int) -> Optional[Awaitable[None]]:
+        """Set the terminal's size; an awaitable when the change goes over a socket (done once it
+        is on it), None when it took effect at once."""
 
     def pause(self) -> None:
         """Stop producing output until ``resume``; what is produced meanwhile is held."""
@@ -195,7 +197,7 @@ class Session:
         """
         self._clients[client] = size
         if size:
-            self._apply_size(size)
+            self._apply_size(size)  # queued in order; not awaited: see above
         replay_from = self.scrollback.start
         if resume is not None:
             client_id, received = resume
@@ -219,19 +221,26 @@ class Session:
         # The terminal follows the size of whoever is typing (tmux's "latest").
         size = self._clients.get(client)
         if size and size != self._size:
-            self._apply_size(size)
+            sent = self._apply_size(size)
+            if sent is not None:
+                await sent
         if self.stream is not None:
             await self.stream.write(data)
 
-    def resize(self, client: Client, rows: int, columns: int) -> None:
+    async def resize(self, client: Client, rows: int, columns: int) -> None:
+        """Returns once the new size is on its way to the program: a client sending resizes faster
+        than a stalled ttyd takes them waits, instead of growing a send buffer without bound."""
         if client in self._clients:
             self._clients[client] = (rows, columns)
-            self._apply_size((rows, columns))
+            sent = self._apply_size((rows, columns))
+            if sent is not None:
+                await sent
 
-    def _apply_size(self, size: tuple[int, int]) -> None:
+    def _apply_size(self, size: tuple[int, int]) -> Optional[Awaitable[None]]:
         if size != self._size and self.ended is None and self.stream is not None:
             self._size = size
-            self.stream.resize(*size)
+            return self.stream.resize(*size)
+        return None
 
     def pause(self, client: Client) -> None:
         if client in self._clients and client not in self._paused_by:

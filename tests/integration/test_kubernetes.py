@@ -17,10 +17,12 @@ decides, and another user's shells, are attacks of tests/harness/attacks.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 
 from jupyter_cloudtty.ttyd import TtydClient
@@ -240,3 +242,31 @@ async def test_a_browser_that_reads_slowly_is_not_taken_for_a_dead_ttyd(api, pod
         if b"END-2" in data:
             break
     assert data is not None and received > 30_000_000, (term.close_code, term.close_reason)
+
+
+@pytest.mark.slow
+async def test_resizes_toward_a_frozen_ttyd_hold_the_browser_back_instead_of_piling_up(api, pods, connect):
+    """Resizes are backpressured like keystrokes: with the pod's ttyd frozen, a client sending a
+    flood of them soon cannot send more, rather than the server queueing every one (400,000 resizes
+    once cost the server 363 MiB)."""
+    await api("POST", body={"name": "s1"})
+    pod = await pods.ready("s1")
+    term = await connect("s1")
+    await shell_pid(term)
+    pod.signal(signal.SIGSTOP)  # takes nothing more: its socket's buffers fill, then the relay's
+    server = psutil.Process()  # the server runs in this process (pytest-jupyter)
+    before = server.memory_info().rss
+    sent = 0
+
+    async def flood() -> None:
+        nonlocal sent
+        for i in range(400_000):
+            await term.resize(80 + i % 2, 24)  # each one a change of size
+            sent += 1
+
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(flood(), 10)
+    grown = (server.memory_info().rss - before) / 2**20
+    pod.signal(signal.SIGCONT)
+    assert sent < 400_000, f"all {sent} resizes taken while ttyd took none; the server grew {grown:.0f} MiB"
+    assert grown < 64, f"the server grew {grown:.0f} MiB"

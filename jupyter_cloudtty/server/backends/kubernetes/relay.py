@@ -144,15 +144,22 @@ class TtydStream:
         return b""
 
     async def write(self, data: bytes) -> None:
-        sent = self._post(protocol.OUTPUT_PREFIX + data)  # INPUT is "0" too
-        if sent is not None:
-            try:
-                await sent
-            except WebSocketClosedError:
-                pass  # the end of the output tells the session
+        await self._send(protocol.OUTPUT_PREFIX + data)  # INPUT is "0" too
 
-    def resize(self, rows: int, columns: int) -> None:
-        self._post(protocol.encode_resize(columns, rows))
+    def resize(self, rows: int, columns: int) -> asyncio.Future[None]:
+        return self._send(protocol.encode_resize(columns, rows))  # queued now, in order
+
+    def _send(self, frame: bytes) -> asyncio.Future[None]:
+        """Queue ``frame`` on the socket now (so frames keep their order); the future is done once it
+        is written, or the connection is gone (the end of the output tells the session). A future,
+        not a coroutine: a caller that cannot wait (a client attaching) may drop it."""
+        done: asyncio.Future[None] = self._loop.create_future()
+        sent = self._post(frame)
+        if sent is None:
+            done.set_result(None)
+        else:
+            sent.add_done_callback(lambda _: done.done() or done.set_result(None))
+        return done
 
     def pause(self) -> None:
         self._flowing.clear()  # not sent to ttyd: see the module's docstring
