@@ -37,13 +37,15 @@ from pathlib import Path
 
 from bench.relay import KEYS, throughput
 from bench.report import Figure, Table, percentiles, write_figures
+from bench.terminal import echo_times
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.controlplane import ControlPlane
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.kubelet import Api, Kubelet
-from tests.harness.servers import JupyterProcess
+from tests.harness.shells_on_cluster import server as jupyter_server
+from tests.harness.shells_on_cluster import terminal as proxied_terminal
 
 NS = "bench"
 READS, WRITES = {"get", "list"}, {"create", "update", "patch", "delete"}
@@ -57,13 +59,7 @@ async def keystrokes(term: TtydClient, count: int) -> list[float]:
     """
     await term.send(KEYS)
     await term.expect(rb"\rREADY\r\n")
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await term.send(b"a")
-        while (await term.read()) != b"a":
-            pass
-        samples.append(time.perf_counter() - start)
+    samples = await echo_times(term, count)
     await term.send(b"\x03")
     await term.wait_closed(30)
     return samples
@@ -231,14 +227,7 @@ def at_scale(
 async def terminals(cluster: ControlPlane, options: argparse.Namespace, work: Path) -> tuple[Table, list[Figure]]:
     """ttyd directly, through the API server's service proxy, and through a Jupyter server's relay."""
     kubeconfig = grant_documented_role(cluster, NS)
-    admin = {"ca_certs": str(cluster.ca_file), "client_cert": str(cluster.admin.with_name("admin.crt")),
-             "client_key": str(cluster.admin.with_name("admin.key"))}  # fmt: skip
-
-    root = work / "jupyter"
-    root.mkdir()
-    args = ("--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={NS}",
-            "--CloudTTY.owner=bench", "--CloudTTY.connect_via=apiserver")  # fmt: skip
-    async with JupyterProcess("jupyter_server", root, args=args) as server:
+    async with jupyter_server(NS, kubeconfig, work / "jupyter", owner="bench") as server:
         assert (await server.fetch("cloudtty/api/shells", "POST", {"name": "relayed"})).code == 201
         first = await server.terminal("relayed")  # waits for Ready; the file to cat, in the pod's /tmp
         await first.send(f"head -c {int(options.size_mb * 750_000)} /dev/urandom | base64 > /tmp/data; echo MADE\r")
@@ -246,13 +235,10 @@ async def terminals(cluster: ControlPlane, options: argparse.Namespace, work: Pa
         await first.close()
         pod = json.loads(cluster.kubectl("get", "pods", "-n", NS, "-l", "job-name=cloudshell-relayed", "-o", "json"))
         direct = f"ws://{pod['items'][0]['status']['podIP']}:7681/ws"
-        proxied = (
-            f"{cluster.url.replace('https', 'wss')}/api/v1/namespaces/{NS}/services/cloudshell-relayed:7681/proxy/ws"
-        )
 
         paths = {
             "ttyd at the pod's address, directly": lambda: TtydClient.connect(direct),
-            "the API server's service proxy": lambda: TtydClient.connect(proxied, **admin),
+            "the API server's service proxy": lambda: proxied_terminal(cluster, NS, "cloudshell-relayed"),
             "Jupyter server relay (connect_via=apiserver)": lambda: server.terminal("relayed"),
         }
         rates: dict[str, list[float]] = {p: [] for p in paths}
@@ -283,8 +269,7 @@ async def main(options: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         work = Path(tmp)
         with ControlPlane(work / "cluster", crds=(crd_yaml(),)) as cluster, Kubelet(cluster, work / "node"):
-            cluster.kubectl("create", "namespace", NS)
-            cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", NS, "--timeout=60s")
+            cluster.create_namespace(NS, timeout=60)
             with Installed(cluster, NS, work) as release, Seen(cluster.admin) as seen:
                 table, figures = lifecycle(cluster, release, seen)
                 table.print()

@@ -34,8 +34,7 @@ def serve(pods: int, work: Path) -> None:
     from tests.harness.controlplane import ControlPlane
 
     with ControlPlane(work / "cluster") as cluster:
-        cluster.kubectl("create", "namespace", NS)
-        cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", NS, "--timeout=60s")
+        cluster.create_namespace(NS, timeout=60)
         items = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"web-{i}", "labels": {"app": "web"}},
                   "spec": {"nodeName": "node-9", "containers": [{"name": "main", "image": "nginx"}]}}
                  for i in range(pods)]  # fmt: skip

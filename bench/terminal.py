@@ -109,8 +109,8 @@ async def open_terminado(server: JupyterProcess):
     return await websocket_connect(HTTPRequest(url, headers=server.headers))
 
 
-async def type_and_time(term: TtydClient, count: int) -> list[float]:
-    """Type one byte at a time; time each until its echo arrives."""
+async def echo_times(term: TtydClient, count: int) -> list[float]:
+    """Type one byte at a time; time each until its echo arrives. The terminal stays open."""
     samples = []
     for _ in range(count):
         start = time.perf_counter()
@@ -118,6 +118,12 @@ async def type_and_time(term: TtydClient, count: int) -> list[float]:
         while (await term.read()) != b"a":
             pass
         samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def type_and_time(term: TtydClient, count: int) -> list[float]:
+    """``echo_times``, then the client leaves."""
+    samples = await echo_times(term, count)
     await term.close()
     return samples
 

@@ -260,6 +260,18 @@ class ControlPlane:
         }
         return self._write(f"{name}.kubeconfig", yaml.safe_dump(config).encode())
 
+    def create_namespace(self, name: str, timeout: int = 30) -> None:
+        """A new namespace, once pods may be made in it: the ServiceAccount controller has made its
+        ``default`` (until then the API server refuses them)."""
+        self.kubectl("create", "namespace", name)
+        self.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, f"--timeout={timeout}s")
+
+    def service_account_kubeconfig(self, namespace: str, account: str) -> Path:
+        """A kubeconfig with a token of ServiceAccount ``account`` (``kubectl create token``), as a pod
+        of that account would hold it."""
+        token = self.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
+        return self.kubeconfig(f"{namespace}-{account}", user=account, token=token)
+
     # --- processes ----------------------------------------------------------------------------------
 
     def _start(self, program: str, args: list[str]) -> None:

@@ -37,8 +37,6 @@ def node(control_plane, tmp_path_factory) -> Kubelet:
 def namespace(control_plane) -> str:
     """A namespace of its own for the test, deleted after it."""
     name = f"test-{next(_namespaces)}"
-    control_plane.kubectl("create", "namespace", name)
-    # Pods are refused until the ServiceAccount controller made the namespace's `default`.
-    control_plane.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s")
+    control_plane.create_namespace(name)
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false")

@@ -51,5 +51,4 @@ def grant_documented_role(cluster: ControlPlane, namespace: str, account: str = 
     cluster.kubectl(
         "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]})
     )
-    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
-    return cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)
+    return cluster.service_account_kubeconfig(namespace, account)

@@ -36,9 +36,7 @@ class Installed:
 
     def kubeconfig_of(self, account: str, namespace: str | None = None) -> Path:
         """A kubeconfig with a token of ``account`` (a ServiceAccount), as a pod of it would hold."""
-        namespace = namespace or self.namespace
-        token = self.cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
-        return self.cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)
+        return self.cluster.service_account_kubeconfig(namespace or self.namespace, account)
 
     def __enter__(self) -> Installed:
         applied = [o for o in self.objects if o["kind"] not in NOT_APPLIED]

@@ -1,16 +1,23 @@
 """CloudShells on the real control plane as a user meets them: applied with kubectl, awaited until a
 phase, and their terminal reached through the API server's service proxy (tests/integration/
-test_operator_on_cluster.py, test_routes_on_cluster.py)."""
+test_operator_on_cluster.py, test_routes_on_cluster.py); or made through alice's Jupyter server
+outside the cluster, its REST API and its event stream (test_server_on_cluster.py,
+test_backend_on_cluster.py, test_notebook_on_cluster.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
+from typing import Any
 
 import yaml
+from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.controlplane import ControlPlane
+from tests.harness.servers import JupyterProcess
+from tests.harness.sse import EventStream
 
 
 def kubectl_json(cluster: ControlPlane, *args: str) -> dict:
@@ -48,3 +55,42 @@ async def answers(client: TtydClient) -> None:
         await client.expect("42")
     finally:
         await client.close()
+
+
+# --- through alice's Jupyter server ---------------------------------------------------------------
+
+
+def server(namespace: str, kubeconfig: Path, root: Path, **options: object) -> JupyterProcess:
+    """alice's Jupyter server outside the cluster, as docs/administrators.md configures it, and ``options``
+    (``c.CloudTTY.<name>``: a list is given item by item, a dict as key=value pairs)."""
+    root.mkdir(exist_ok=True)
+    settings = {"backend": "kubernetes", "kubeconfig": kubeconfig, "namespace": namespace, "owner": "alice",
+                "connect_via": "apiserver", **options}  # fmt: skip
+    args: list[str] = []
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            value = [f"{key}={item}" for key, item in value.items()]
+        args += [f"--CloudTTY.{name}={item}" for item in (value if isinstance(value, list) else [value])]
+    return JupyterProcess("jupyter_server", root, args=tuple(args))
+
+
+async def call(jupyter: JupyterProcess, method: str = "GET", path: str = "", body: object = None) -> tuple[int, Any]:
+    """A REST call as the panel makes it: (status, the JSON answer)."""
+    try:
+        response = await jupyter.fetch(f"cloudtty/api/shells{path}", method, body)
+    except HTTPClientError as e:
+        assert e.response is not None, e
+        response = e.response
+    return response.code, json.loads(response.body) if response.body else None
+
+
+async def shells(jupyter: JupyterProcess) -> dict[str, str]:
+    """name -> phase, as the server lists them."""
+    status, listed = await call(jupyter)
+    assert status == 200, listed
+    return {shell["name"]: shell["status"].get("phase", "") for shell in listed}
+
+
+def events(jupyter: JupyterProcess) -> EventStream:
+    """The server's event stream (``async with``)."""
+    return EventStream(f"http://127.0.0.1:{jupyter.port}/cloudtty/api/events", jupyter.headers)

@@ -15,18 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd.protocol import close_reason
 from tests.harness.controlplane import ControlPlane
 from tests.harness.documented import documented, grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.servers import JupyterProcess
-from tests.harness.shells_on_cluster import kubectl_json, ready
-from tests.harness.sse import EventStream
+from tests.harness.shells_on_cluster import call, events, kubectl_json, ready, server, shells
 
 pytestmark = pytest.mark.slow
 
@@ -35,44 +32,9 @@ DELETED = (4002, "the shell was deleted")
 UNREACHABLE = "cannot reach the shell's terminal"
 
 
-def server(namespace: str, kubeconfig: Path, root: Path, **options: object) -> JupyterProcess:
-    """alice's Jupyter server outside the cluster, as docs/administrators.md configures it, and ``options``
-    (``c.CloudTTY.<name>``: a list is given item by item, a dict as key=value pairs)."""
-    root.mkdir(exist_ok=True)
-    settings = {"backend": "kubernetes", "kubeconfig": kubeconfig, "namespace": namespace, "owner": "alice",
-                "connect_via": "apiserver", **options}  # fmt: skip
-    args: list[str] = []
-    for name, value in settings.items():
-        if isinstance(value, dict):
-            value = [f"{key}={item}" for key, item in value.items()]
-        args += [f"--CloudTTY.{name}={item}" for item in (value if isinstance(value, list) else [value])]
-    return JupyterProcess("jupyter_server", root, args=tuple(args))
-
-
-async def call(jupyter: JupyterProcess, method: str = "GET", path: str = "", body: object = None) -> tuple[int, Any]:
-    """A REST call as the panel makes it: (status, the JSON answer)."""
-    try:
-        response = await jupyter.fetch(f"cloudtty/api/shells{path}", method, body)
-    except HTTPClientError as e:
-        assert e.response is not None, e
-        response = e.response
-    return response.code, json.loads(response.body) if response.body else None
-
-
-async def shells(jupyter: JupyterProcess) -> dict[str, str]:
-    """name -> phase, as the server lists them."""
-    status, listed = await call(jupyter)
-    assert status == 200, listed
-    return {shell["name"]: shell["status"].get("phase", "") for shell in listed}
-
-
 async def about(jupyter: JupyterProcess) -> dict:
     """``GET /cloudtty/api/info``: which backend, where, and why."""
     return json.loads((await jupyter.fetch("cloudtty/api/info")).body)
-
-
-def events(jupyter: JupyterProcess) -> EventStream:
-    return EventStream(f"http://127.0.0.1:{jupyter.port}/cloudtty/api/events", jupyter.headers)
 
 
 def stored(cluster: ControlPlane, namespace: str, name: str) -> dict:
@@ -92,8 +54,7 @@ def grant(cluster: ControlPlane, namespace: str, account: str, role: dict | None
         }  # fmt: skip
         items = [role, binding]
         cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
-    return cluster.kubeconfig(f"{namespace}-{account}", user=account, token=token)
+    return cluster.service_account_kubeconfig(namespace, account)
 
 
 def no_errors(jupyter: JupyterProcess) -> None:

@@ -33,8 +33,7 @@ def shells_namespace(control_plane):
     """The recipe's `shells` (where the chart and the shells live) and `jhub` (the hub's) namespaces."""
     names = "hub-shells", "hub-jhub"
     for name in names:
-        control_plane.kubectl("create", "namespace", name)
-        control_plane.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s")
+        control_plane.create_namespace(name)
     yield names[0]
     control_plane.kubectl("delete", "namespace", *names, "--wait=false")
 

@@ -109,18 +109,12 @@ subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {USER}}}]
 )
 
 
-def create_namespace(cluster, name: str) -> None:
-    cluster.kubectl("create", "namespace", name)
-    # Pods are refused until the ServiceAccount controller made the namespace's `default`.
-    cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s")
-
-
 @pytest.fixture(scope="module")
 def cluster(control_plane, tmp_path_factory):
     """The pods above on the real control plane, and kubectl's environment: ada's kubeconfig, with contexts
     'kubectl-magic' (namespace kubectl-magic, the current one) and 'other' (namespace kubectl-magic-other)."""
     for namespace in (TEAM, OTHER):
-        create_namespace(control_plane, namespace)
+        control_plane.create_namespace(namespace)
     control_plane.kubectl("apply", "-f", "-", input=RBAC)
     for manifest, status in PODS:
         control_plane.kubectl("create", "-f", "-", input=json.dumps(manifest))

@@ -15,31 +15,9 @@ import pytest
 
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
-from tests.harness.servers import JupyterProcess
-from tests.harness.shells_on_cluster import answers, ready
-from tests.harness.sse import EventStream
+from tests.harness.shells_on_cluster import answers, events, ready, server, shells
 
 pytestmark = pytest.mark.slow
-
-
-def server(namespace: str, kubeconfig, root) -> JupyterProcess:
-    """alice's Jupyter server, configured as docs/administrators.md says for a server outside the cluster."""
-    root.mkdir(exist_ok=True)
-    args = (
-        "--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={namespace}",
-        "--CloudTTY.owner=alice", "--CloudTTY.connect_via=apiserver",
-    )  # fmt: skip
-    return JupyterProcess("jupyter_server", root, args=args)
-
-
-async def shells(jupyter: JupyterProcess) -> dict[str, str]:
-    """name -> phase, as the server lists them."""
-    listed = json.loads((await jupyter.fetch("cloudtty/api/shells")).body)
-    return {shell["name"]: shell["status"].get("phase", "") for shell in listed}
-
-
-def events(jupyter: JupyterProcess) -> EventStream:
-    return EventStream(f"http://127.0.0.1:{jupyter.port}/cloudtty/api/events", jupyter.headers)
 
 
 async def test_the_documented_role_is_all_the_server_needs(control_plane, node, namespace, tmp_path):
