@@ -1,8 +1,10 @@
 """The operator's configuration, as Helm renders it."""
 
 import pytest
+import yaml
 
 from jupyter_cloudtty.operator.settings import GatewayRef, InvalidSettings, Settings
+from tests.harness import chart
 
 
 def test_defaults():
@@ -51,6 +53,14 @@ def test_a_full_config():
         ({"jobTemplate": []}, "jobTemplate: must be dict"),
         ({"retryBackoffSeconds": 0}, "retryBackoffSeconds: must be a positive number of seconds"),
         ({"requestTimeoutSeconds": "30s"}, "requestTimeoutSeconds: must be a positive number of seconds"),
+        ({"policy": {"allowedImage": ["x"]}}, "policy.allowedImage: unknown setting"),
+        ({"policy": {"exposureModes": ["Nodeport"]}}, "policy.exposureModes: 'Nodeport' is not a mode"),
+        ({"policy": {"allowedImages": "x:*"}}, "policy.allowedImages: must be list"),
+        ({"policy": {"allowRoot": "false"}}, "policy.allowRoot: must be bool"),
+        ({"policy": {"maxTtlSeconds": -1}}, "policy.maxTtlSeconds: must be 0"),
+        ({"networkPolicy": {"allowFrom": ["pods"]}}, r"networkPolicy.allowFrom\[0\]: must be dict"),
+        ({"ingressAnnotations": {"a": 1}}, "ingressAnnotations.a: must be str"),
+        ({"userNamespaces": {"enabled": True}}, "userNamespaces.clusterRole: required"),
     ],
 )
 def test_bad_settings_name_the_key(config, message):
@@ -66,3 +76,25 @@ def test_retries_back_off_exponentially_with_jitter_up_to_the_max():
         assert len(set(delays)) > 1, "no jitter: a hub's clients would all come back at once"
     assert settings.retry_delay(0, retry_after=5) == 5  # a 429's Retry-After, at least
     assert settings.retry_delay(0, retry_after=600) <= 60
+
+
+def test_the_defaults_are_the_secure_ones_and_the_chart_s_values_reach_the_operator():
+    """Without a config (tests, a bare operator) the policy is the chart's default: ClusterIP only,
+    no root, no foreign kubeconfig or valueFrom, the operator's image only; pods limited; a
+    NetworkPolicy per shell. The chart's config map gives the same, and what its values change."""
+    default = Settings()
+    assert default.policy.exposure_modes == ("ClusterIP",) and not default.policy.allow_root
+    assert default.policy.allowed_images == () and not default.policy.allow_env_value_from
+    assert default.resources["limits"] == {"cpu": "1", "memory": "512Mi"}
+    assert default.network_policy.enabled and not default.user_namespaces.enabled
+
+    def configured(values):
+        (config_map,) = [o for o in chart.render(values) if o["kind"] == "ConfigMap"]
+        return Settings.from_config(yaml.safe_load(config_map["data"]["config.yaml"]))
+
+    assert configured({}).policy == default.policy
+    assert configured({}).network_policy == default.network_policy
+    wide = configured({"clusterWide": True, "jupyterServers": {"userNamespaces": {"enabled": True}},
+                       "policy": {"exposureModes": ["ClusterIP", "Ingress"], "allowedImages": ["reg/*"]}})  # fmt: skip
+    assert wide.policy.exposure_modes == ("ClusterIP", "Ingress") and wide.policy.allowed_images == ("reg/*",)
+    assert wide.user_namespaces.enabled and wide.user_namespaces.cluster_role == "rel-operator-jupyter"

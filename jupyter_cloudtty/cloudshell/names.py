@@ -22,6 +22,26 @@ def object_name(shell: dict[str, Any]) -> str:
     return f"cloudshell-{shell_name(shell)}"
 
 
+def secret_name(shell: dict[str, Any]) -> str:
+    """The shell's own Secret: its ttyd token (``TOKEN_KEY``) and its env values (``env.<NAME>``)."""
+    return object_name(shell)
+
+
+# The Secret's key holding the shell's ttyd token: ttyd serves only under ``ttyd_base_path``.
+TOKEN_KEY = "token"
+
+
+def ttyd_base_path(shell: dict[str, Any], token: str) -> str:
+    """Where the shell's ttyd serves (``ttyd -b``): the route path in path-routed modes, then the token.
+
+    A token in the path rather than ttyd's basic auth (``-c``): the API server's service proxy
+    removes the Authorization header, so basic auth could not reach ttyd through it. Without the
+    token a client gets 404 from ttyd: knowing the pod's address is not enough.
+    """
+    base = route_path(shell) if routed_by_path(shell.get("spec") or {}) else ""
+    return f"{base}/{token}" if token else base
+
+
 def labels(shell: dict[str, Any]) -> dict[str, str]:
     return {SHELL_LABEL: shell_name(shell)}
 

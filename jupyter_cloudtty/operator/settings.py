@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_cloudtty.cloudshell.spec import EXPOSURE_MODES
 from jupyter_cloudtty.kube import backoff
 
 FEATURE_GATES = ("AllowSecretStoreKubeconfig",)
@@ -26,6 +28,51 @@ class GatewayRef:
 
 
 @dataclass(frozen=True)
+class ShellPolicy:
+    """What a CloudShell may ask for: the administrator's, for every shell, whoever wrote it.
+
+    The chart's ValidatingAdmissionPolicy refuses the rest at the API server for everyone but the
+    administrators (the first line); the operator refuses it again with an ``InvalidSpec`` condition
+    (the second line, and the only one for an administrator's own shells or a cluster without the
+    admission policy). Same values in both: the chart's ``policy``.
+    """
+
+    allowed_images: tuple[str, ...] = ()  # fnmatch patterns; empty: only the operator's own image
+    allow_root: bool = False  # runAsUser: root (or 0)
+    kubeconfig_secrets: tuple[str, ...] = ()  # Secrets a shell may mount as its kubeconfig (secretRef)
+    kubeconfig_config_maps: tuple[str, ...] = ()  # ConfigMaps likewise (configmapName)
+    allow_env_value_from: bool = False  # env[].valueFrom: any Secret or ConfigMap of the namespace
+    exposure_modes: tuple[str, ...] = ("ClusterIP",)
+    max_ttl_seconds: int = 0  # 0: no limit
+
+
+@dataclass(frozen=True)
+class NetworkPolicySettings:
+    """A NetworkPolicy per shell: its ttyd reachable only from these NetworkPolicyPeers."""
+
+    enabled: bool = True
+    # kubespawner labels every single-user server pod so; in the shell's own namespace.
+    allow_from: tuple[dict[str, Any], ...] = ({"podSelector": {"matchLabels": {"component": "singleuser-server"}}},)
+
+
+@dataclass(frozen=True)
+class UserNamespaces:
+    """Per-user namespaces (KubeSpawner's ``enable_user_namespaces``): in each namespace labelled
+    ``label``, the operator binds ``cluster_role`` to the ServiceAccount the user's server runs as."""
+
+    enabled: bool = False
+    label: str = "jupyter-cloudtty.io/owner"
+    service_account: str = "default"
+    cluster_role: str = ""
+
+
+DEFAULT_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     image: str = "jupyter-cloudtty/cloudshell:latest"
     kubeconfig_key: str = "config"
@@ -39,6 +86,11 @@ class Settings:
     retry_backoff: float = 1.0
     max_retry_backoff: float = 60.0
     request_timeout: float = 30.0  # a request the API server leaves unanswered this long failed
+    policy: ShellPolicy = ShellPolicy()
+    resources: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_RESOURCES))
+    network_policy: NetworkPolicySettings = NetworkPolicySettings()
+    ingress_annotations: dict[str, str] = field(default_factory=dict)  # on every shared Ingress
+    user_namespaces: UserNamespaces = UserNamespaces()
 
     def retry_delay(self, retry: int, retry_after: float = 0.0) -> float:
         """Seconds before a handler's retry number ``retry`` (0: the first run failed)."""
@@ -49,7 +101,8 @@ class Settings:
         """Settings from the operator's YAML config (camelCase keys, as in Helm values)."""
         config = dict(config or {})
         known = {"image", "kubeconfigKey", "featureGates", "shellRole", "jobTemplate", "ttlSecondsAfterFinished",
-                 "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds"}  # fmt: skip
+                 "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds",
+                 "policy", "resources", "networkPolicy", "ingressAnnotations", "userNamespaces"}  # fmt: skip
         for key in config:
             if key not in known:
                 raise InvalidSettings(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -83,7 +136,80 @@ class Settings:
                 config.get("maxRetryBackoffSeconds", cls.max_retry_backoff), "maxRetryBackoffSeconds"
             ),
             request_timeout=_seconds(config.get("requestTimeoutSeconds", cls.request_timeout), "requestTimeoutSeconds"),
+            policy=_policy(_mapping(config.get("policy", {}), "policy")),
+            resources=_mapping(config.get("resources", DEFAULT_RESOURCES), "resources"),
+            network_policy=_network_policy(_mapping(config.get("networkPolicy", {}), "networkPolicy")),
+            ingress_annotations=_strings(config.get("ingressAnnotations", {}), "ingressAnnotations"),
+            user_namespaces=_user_namespaces(_mapping(config.get("userNamespaces", {}), "userNamespaces")),
         )
+
+
+def _known(config: dict[str, Any], key: str, known: set[str]) -> None:
+    for name in config:
+        if name not in known:
+            raise InvalidSettings(f"{key}.{name}: unknown setting (known: {', '.join(sorted(known))})")
+
+
+def _policy(config: dict[str, Any]) -> ShellPolicy:
+    d = ShellPolicy()
+    _known(config, "policy", {"allowedImages", "allowRoot", "kubeconfigSecrets", "kubeconfigConfigMaps",
+                              "allowEnvValueFrom", "exposureModes", "maxTtlSeconds"})  # fmt: skip
+    modes = _names(config.get("exposureModes", d.exposure_modes), "policy.exposureModes")
+    for mode in modes:
+        if mode not in EXPOSURE_MODES:
+            raise InvalidSettings(f"policy.exposureModes: {mode!r} is not a mode (modes: {', '.join(EXPOSURE_MODES)})")
+    ttl = _typed(config.get("maxTtlSeconds", d.max_ttl_seconds), int, "policy.maxTtlSeconds")
+    if ttl < 0:
+        raise InvalidSettings(f"policy.maxTtlSeconds: must be 0 (no limit) or more, got {ttl}")
+    return ShellPolicy(
+        allowed_images=_names(config.get("allowedImages", ()), "policy.allowedImages"),
+        allow_root=_typed(config.get("allowRoot", d.allow_root), bool, "policy.allowRoot"),
+        kubeconfig_secrets=_names(config.get("kubeconfigSecrets", ()), "policy.kubeconfigSecrets"),
+        kubeconfig_config_maps=_names(config.get("kubeconfigConfigMaps", ()), "policy.kubeconfigConfigMaps"),
+        allow_env_value_from=_typed(config.get("allowEnvValueFrom", d.allow_env_value_from), bool,
+                                    "policy.allowEnvValueFrom"),  # fmt: skip
+        exposure_modes=modes,
+        max_ttl_seconds=ttl,
+    )
+
+
+def _network_policy(config: dict[str, Any]) -> NetworkPolicySettings:
+    d = NetworkPolicySettings()
+    _known(config, "networkPolicy", {"enabled", "allowFrom"})
+    peers = _typed(config.get("allowFrom", list(d.allow_from)), list, "networkPolicy.allowFrom")
+    for i, peer in enumerate(peers):
+        _typed(peer, dict, f"networkPolicy.allowFrom[{i}]")
+    return NetworkPolicySettings(
+        enabled=_typed(config.get("enabled", d.enabled), bool, "networkPolicy.enabled"), allow_from=tuple(peers)
+    )
+
+
+def _user_namespaces(config: dict[str, Any]) -> UserNamespaces:
+    d = UserNamespaces()
+    _known(config, "userNamespaces", {"enabled", "label", "serviceAccount", "clusterRole"})
+    settings = UserNamespaces(
+        enabled=_typed(config.get("enabled", d.enabled), bool, "userNamespaces.enabled"),
+        label=_typed(config.get("label", d.label), str, "userNamespaces.label"),
+        service_account=_typed(config.get("serviceAccount", d.service_account), str, "userNamespaces.serviceAccount"),
+        cluster_role=_typed(config.get("clusterRole", d.cluster_role), str, "userNamespaces.clusterRole"),
+    )
+    if settings.enabled and not settings.cluster_role:
+        raise InvalidSettings("userNamespaces.clusterRole: required when userNamespaces.enabled (the chart sets it)")
+    return settings
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    items = _typed(value if not isinstance(value, tuple) else list(value), list, key)
+    for i, item in enumerate(items):
+        _typed(item, str, f"{key}[{i}]")
+    return tuple(items)
+
+
+def _strings(value: Any, key: str) -> dict[str, str]:
+    mapping = _mapping(value, key)
+    for name, item in mapping.items():
+        _typed(item, str, f"{key}.{name}")
+    return mapping
 
 
 def _typed(value: Any, kind: type, key: str) -> Any:
