@@ -57,6 +57,19 @@ def test_access_url(access_url, url):
     assert upstream.terminal_url(shell(access_url=access_url), "url", "") == url
 
 
+@pytest.mark.parametrize("via", ["service", "apiserver", "url"])
+@pytest.mark.parametrize("mode", ["ClusterIP", "Ingress"])
+def test_the_token_is_the_last_part_of_ttyd_s_base_path_in_every_way(via, mode):
+    """ttyd serves under ``<route path>/<token>`` (names.ttyd_base_path): every URL has the token
+    right before ``/ws``, after the route path of a path-routed shell; never in accessUrl itself."""
+    access = "https://h/apis/v1alpha1/cloudshell/s1/?ttl=60" if mode == "Ingress" else "10.96.0.7:7681"
+    obj = shell(mode, access_url=access)
+    url = upstream.terminal_url(obj, via, "https://10.0.0.1:6443", "T0k-en_")
+    route = "/apis/v1alpha1/cloudshell/s1" if mode == "Ingress" else ""
+    assert url.endswith(f"{route}/T0k-en_/ws") and url.count("T0k-en_") == 1
+    assert upstream.terminal_url(obj, via, "https://10.0.0.1:6443", "") == url.replace("/T0k-en_", "")
+
+
 @pytest.mark.parametrize(
     "access_url, why",
     [

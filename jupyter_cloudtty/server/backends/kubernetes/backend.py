@@ -10,6 +10,8 @@ there), shared by the clients of a ``Session``; when the last client goes, it st
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import socket
@@ -24,6 +26,7 @@ from urllib3.exceptions import HTTPError
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
 from jupyter_cloudtty.cloudshell.errors import ShellExists, ShellNotFound, TooManyShells
 from jupyter_cloudtty.cloudshell.model import Phase, Shell
+from jupyter_cloudtty.cloudshell.names import TOKEN_KEY, secret_name
 from jupyter_cloudtty.cloudshell.spec import generate_name
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
@@ -312,7 +315,8 @@ class KubernetesBackend(Backend):
     async def _connect(self, name: str, session: Session, rows: int, columns: int) -> TtydStream | None:
         try:
             obj = await self._ready(name)
-            url = terminal_url.terminal_url(obj, self.connect_via, self.access.host)
+            token = await self._token(obj)
+            url = terminal_url.terminal_url(obj, self.connect_via, self.access.host, token)
         except Unavailable as e:
             session.end(e.code, close_reason(e.reason))
             return None
@@ -331,10 +335,11 @@ class KubernetesBackend(Backend):
         except (OSError, HTTPClientError, WebSocketError, asyncio.TimeoutError) as e:
             why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
             said = apiserver_said(e)  # its own words (who may not do what), for the administrator's log
-            log.warning("shell %s: %s (%s)%s", name, why, url, f"; the API server said: {said}" if said else "")
+            shown = hidden(url, token)
+            log.warning("shell %s: %s (%s)%s", name, why, shown, f"; the API server said: {said}" if said else "")
             session.end(CloseCode.UNREACHABLE, close_reason(why))
             return None
-        log.info("shell %s: relaying %s", name, url)
+        log.info("shell %s: relaying %s", name, hidden(url, token))
         session.title, session.preferences = stream.title, stream.preferences
 
         def still_there() -> Awaitable[bool]:
@@ -342,6 +347,32 @@ class KubernetesBackend(Backend):
 
         asyncio.ensure_future(self._end_with_output(name, session, stream, still_there))
         return stream
+
+    async def _token(self, obj: dict[str, Any]) -> str:
+        """The shell's ttyd token, from the Secret the operator made for it ("" if it made none:
+        an operator from before tokens). Read at each connection, never kept: the Secret, not this
+        server, is where it lives, and only the shell's owner may read it."""
+        name = secret_name(obj)
+        try:
+            secret = await asyncio.to_thread(
+                self.access.core.read_namespaced_secret, name, self.namespace,
+                _request_timeout=self.timing.request_timeout,
+            )  # fmt: skip
+        except ApiException as e:
+            if e.status == 404:
+                return ""
+            if e.status == 403:
+                raise Unavailable(
+                    CloseCode.UNREACHABLE,
+                    "this Jupyter server may not read the shell's Secret (the Role in docs/administrators.md)",
+                ) from None
+            raise Unavailable(CloseCode.UNREACHABLE, str(cloudshells.error(e, "read", self.namespace))) from None
+        except HTTPError as e:
+            raise Unavailable(CloseCode.UNREACHABLE, str(cloudshells.unreachable(self.access, e))) from None
+        try:
+            return base64.b64decode((secret.data or {}).get(TOKEN_KEY) or "", validate=True).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unavailable(CloseCode.UNREACHABLE, f"the shell's Secret {name!r} holds no valid token") from None
 
     async def _ready(self, name: str) -> dict[str, Any]:
         """The shell once Ready; Unavailable if it ends, goes, or takes longer than ``ready_timeout``."""
@@ -421,6 +452,11 @@ class KubernetesBackend(Backend):
                 session.end(CloseCode.NORMAL, f"closed: no client for {self.detach_timeout:g}s")
 
         self._detach_timers[name] = asyncio.get_running_loop().call_later(self.detach_timeout, expire)
+
+
+def hidden(url: str, token: str) -> str:
+    """``url`` for a log line: the token is a credential."""
+    return url.replace(f"/{token}/", "/<token>/") if token else url
 
 
 def describe(e: BaseException, url: str, connect_via: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client import ApiClient, CustomObjectsApi
+from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from urllib3 import Retry
 from urllib3.exceptions import HTTPError
@@ -60,6 +60,10 @@ class ClusterAccess:
     @property
     def custom(self) -> CustomObjectsApi:
         return CustomObjectsApi(self.api)
+
+    @property
+    def core(self) -> CoreV1Api:
+        return CoreV1Api(self.api)
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate us to the API server (a bearer token, refreshed if it expires)."""

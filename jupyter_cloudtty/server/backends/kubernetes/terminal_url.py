@@ -9,8 +9,8 @@ Pure: a CloudShell (and the API server's address) in, a WebSocket URL out, or
   (``services/proxy``), from anywhere that reaches the API server;
 - ``url``: the ``status.accessUrl`` the operator wrote.
 
-In path-routed exposure modes ttyd serves under the route path (``ttyd -b``), so the path
-is part of every URL.
+ttyd serves under its base path (``ttyd -b``): the route path in path-routed exposure modes,
+then the shell's token (from its Secret), so both are part of every URL.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from jupyter_cloudtty.cloudshell.names import TTYD_PORT, object_name, route_path, routed_by_path
+from jupyter_cloudtty.cloudshell.names import TTYD_PORT, object_name, ttyd_base_path
 
 CONNECT_VIA = ("service", "apiserver", "url")
 
@@ -27,16 +27,12 @@ class Unreachable(Exception):
     """No address for the shell's terminal; ``str()`` says why, for the browser's close reason."""
 
 
-def _base_path(shell: dict[str, Any]) -> str:
-    return route_path(shell) if routed_by_path(shell.get("spec") or {}) else ""
-
-
-def service_url(shell: dict[str, Any]) -> str:
+def service_url(shell: dict[str, Any], token: str = "") -> str:
     meta = shell["metadata"]
-    return f"ws://{object_name(shell)}.{meta['namespace']}.svc:{TTYD_PORT}{_base_path(shell)}/ws"
+    return f"ws://{object_name(shell)}.{meta['namespace']}.svc:{TTYD_PORT}{ttyd_base_path(shell, token)}/ws"
 
 
-def apiserver_url(shell: dict[str, Any], apiserver: str) -> str:
+def apiserver_url(shell: dict[str, Any], apiserver: str, token: str = "") -> str:
     """The service proxy: ``/proxy/<path>`` reaches ``<path>`` on the Service's ttyd port."""
     meta = shell["metadata"]
     scheme, _, rest = apiserver.rstrip("/").partition("://")
@@ -44,11 +40,12 @@ def apiserver_url(shell: dict[str, Any], apiserver: str) -> str:
     if ws is None:
         raise Unreachable(f"the API server's address {apiserver!r} is not an http(s) URL")
     proxy = f"/api/v1/namespaces/{meta['namespace']}/services/{object_name(shell)}:{TTYD_PORT}/proxy"
-    return f"{ws}://{rest}{proxy}{_base_path(shell)}/ws"
+    return f"{ws}://{rest}{proxy}{ttyd_base_path(shell, token)}/ws"
 
 
-def access_url(shell: dict[str, Any]) -> str:
-    """The WebSocket beside the page at ``status.accessUrl`` (``host:port``, or a URL with a path)."""
+def access_url(shell: dict[str, Any], token: str = "") -> str:
+    """The WebSocket beside the page at ``status.accessUrl`` (``host:port``, or a URL with a path),
+    under the token (the URL the operator writes never holds it: status is readable more widely)."""
     url = ((shell.get("status") or {}).get("accessUrl") or "").strip()
     if not url:
         raise Unreachable("the shell has no accessUrl yet")
@@ -62,12 +59,14 @@ def access_url(shell: dict[str, Any]) -> str:
     if ws is None or not parts.netloc:
         raise Unreachable(f"its accessUrl {url!r} is not an address this server can connect to")
     path = parts.path.rstrip("/")  # the page's path; ttyd's WebSocket is beside it
+    if token:
+        path += f"/{token}"
     return f"{ws}://{parts.netloc}{path}/ws"
 
 
-def terminal_url(shell: dict[str, Any], connect_via: str, apiserver: str) -> str:
+def terminal_url(shell: dict[str, Any], connect_via: str, apiserver: str, token: str = "") -> str:
     if connect_via == "service":
-        return service_url(shell)
+        return service_url(shell, token)
     if connect_via == "apiserver":
-        return apiserver_url(shell, apiserver)
-    return access_url(shell)
+        return apiserver_url(shell, apiserver, token)
+    return access_url(shell, token)
