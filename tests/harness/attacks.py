@@ -378,6 +378,9 @@ ATTACKS: list[Attack] = [
     *_server_decides("local"),
     *_server_decides("kubernetes"),
     *_someone_elses(),
+    Attack("terminals-disabled", "asks for a local shell (a terminal) where the administrator turned terminals off",
+           _post({}), Refused(403, "has terminals turned off (ServerApp.terminals_enabled = False)"),
+           server={"terminals_enabled": False}),
 ]  # fmt: skip
 
 assert len({attack.id for attack in ATTACKS}) == len(ATTACKS), "attack ids must be unique"

@@ -100,14 +100,17 @@ def own_processes() -> set[int]:
 
 
 class LocalWorld:
-    """The local backend: the user's shell ``target``, created, never connected to (no process yet)."""
+    """The local backend: the user's shell ``target``, created, never connected to (no process yet);
+    none where the administrator turned terminals off (``ServerApp.terminals_enabled = False``)."""
 
     def __init__(self, serverapp: Any):
         self.backend = extension(serverapp).shell_backend
+        self.terminals = serverapp.terminals_enabled
 
     async def build(self) -> LocalWorld:
         # Through the backend, not the API: some rows run under an authorizer that refuses the API.
-        await self.backend.create("target", {})
+        if self.terminals:
+            await self.backend.create("target", {})
         return self
 
     async def snapshot(self) -> Any:
