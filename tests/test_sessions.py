@@ -4,6 +4,7 @@ terminal stream shared by many clients, against an in-memory stream; what each c
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from types import SimpleNamespace
 
 import pytest
@@ -361,27 +362,97 @@ async def test_clients_opening_at_once_start_one_program():
     assert term.opened == [(30, 100)]
 
 
-async def test_the_stream_stays_paused_while_any_client_asks_it():
+async def test_the_stream_pauses_only_while_every_client_asks_it():
+    term = Terminal()
+    a, b = await term.join(Viewer()), await term.join(Viewer())
+    term.session.pause(a)
+    assert term.stream.flow == []  # b still reads: one client does not hold the others back
+    term.session.pause(b)
+    term.session.pause(a)  # twice: still one pause
+    assert term.stream.flow == ["pause"]
+    term.session.resume(a)
+    assert term.stream.flow == ["pause", "resume"]
+    term.session.pause(a)
+    term.session.detach(b)  # a pause leaves with its client
+    assert term.stream.flow == ["pause", "resume", "pause"]  # a alone, paused
+    c = await term.join(Viewer())  # a client that has not paused lets it flow
+    assert term.stream.flow == ["pause", "resume", "pause", "resume"]
+    term.session.detach(c)
+    term.session.pause(b)  # one that left pauses nothing
+    assert term.stream.flow == ["pause", "resume", "pause", "resume", "pause"]
+
+
+async def test_a_paused_client_holds_back_only_itself_and_gets_what_it_missed_at_resume():
+    """As in issue 17: a tab that holds PAUSE froze the kernel's widget, which saw none of its typing."""
+    term = Terminal()
+    tab, widget = await term.join(Viewer()), await term.join(Viewer())
+    await term.output(b"$ ", tab, widget)
+    term.session.pause(tab)
+    await term.output(b"echo hi\r\nhi\r\n", widget)  # at once, while the tab holds PAUSE
+    await term.output(b"$ ", widget)
+    assert tab.shown == b"$ " and term.stream.flow == []
+    term.session.resume(tab)
+    await tab.shows(b"$ echo hi\r\nhi\r\n$ ")  # what it missed, in order, once
+    await term.output(b"more\r\n", tab, widget)
+    assert tab.shown == widget.shown == b"$ echo hi\r\nhi\r\n$ more\r\n"
+
+
+async def test_a_client_resuming_while_output_flows_gets_each_byte_once_in_order():
+    term = Terminal()
+    fast, tab = await term.join(Viewer()), await term.join(Viewer(slow=True))
+    term.session.pause(tab)
+    await term.output(b"one\r\n", fast)
+    term.session.resume(tab)
+    await asyncio.wait_for(tab.writing.wait(), 5)  # the session is sending the tab what it missed
+    term.stream.emit(b"two\r\n")  # comes while that write is under way: it must wait its turn
+    term.session.pause(tab)
+    term.session.resume(tab)  # again, while the first catch-up still writes: no second one beside it
+    tab.let_through(2)
+    await tab.shows(b"one\r\ntwo\r\n")
+    await fast.shows(b"one\r\ntwo\r\n")
+    tab.let_through()
+    await term.output(b"three\r\n", fast, tab)
+    assert tab.shown == fast.shown == b"one\r\ntwo\r\nthree\r\n"
+
+
+async def test_a_client_paused_through_more_than_the_scrollback_is_closed_without_taking_memory():
+    """Output flows to the others; the paused client's backlog is the scrollback, so once the scrollback no
+    longer holds what it missed it is closed (1013, "try again later": clients reconnect), and it can come
+    back for what is kept."""
+    term = Terminal(scrollback_bytes=64 * 1024)
+    reader, stalled = await term.join(Viewer()), await term.join(Viewer(), resume=("tab-1", 0))
+    term.session.pause(stalled)
+    line = b"x" * 1023 + b"\n"
+    tracemalloc.start()
+    try:
+        for _ in range(4096):  # 4 MiB, 64 times the scrollback
+            await term.output(line, reader)
+            reader.shown.clear()  # the reader shows it and lets it go, as a terminal does
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stalled.closed == (
+        sessions.FELL_BEHIND,
+        "fell behind: paused through more output than the scrollback holds (65536 bytes)",
+    )
+    assert stalled.shown == b""
+    assert peak < 3 * 64 * 1024, f"{peak} bytes held for a client that reads nothing"
+    back = await term.join(Viewer(), resume=("tab-1", 0))
+    assert bytes(back.shown) == bytes(term.session.scrollback) and len(back.shown) == 64 * 1024
+
+
+async def test_release_lets_the_output_flow_to_every_client_whoever_paused():
     term = Terminal()
     a, b = await term.join(Viewer()), await term.join(Viewer())
     term.session.pause(a)
     term.session.pause(b)
-    term.session.pause(a)  # twice: still one pause
-    term.session.resume(a)
-    assert term.stream.flow == ["pause"]  # b still holds it
-    term.session.detach(b)  # a pause leaves with its client
-    assert term.stream.flow == ["pause", "resume"]
-    term.session.pause(b)  # one that left pauses nothing
-    assert term.stream.flow == ["pause", "resume"]
-
-
-async def test_release_resumes_the_stream_whoever_paused_it():
-    term = Terminal()
-    a = await term.join(Viewer())
-    term.session.pause(a)
+    term.stream.emit(b"bye\r\n")
     term.session.release()
     assert term.stream.flow == ["pause", "resume"]
-    term.session.resume(a)
+    await a.shows(b"bye\r\n")
+    await b.shows(b"bye\r\n")
+    term.session.pause(a)
+    term.session.pause(b)  # the session is ending: nothing holds its output any more
     assert term.stream.flow == ["pause", "resume"]
 
 

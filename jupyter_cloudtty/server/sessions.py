@@ -1,10 +1,17 @@
 """The session layer: one terminal stream shared by any number of attached clients.
 
-A session pumps output from a ``TerminalStream`` (a local PTY today, a remote ttyd later)
+A session pumps output from a ``TerminalStream`` (a local PTY, or a pod's ttyd through the relay)
 into a bounded scrollback and to every attached client. It never buffers without bound:
 the pump awaits each client's write before reading more, so a slow client slows the
-stream (and, through the PTY or TCP, the program) instead of filling memory. A client's
-PAUSE pauses the stream until that client RESUMEs or leaves.
+stream (and, through the PTY or TCP, the program) instead of filling memory.
+
+Flow control is per client. A client's PAUSE stops what is sent to that client alone; the stream
+itself pauses only while every attached client has paused, so a stalled or hostile tab cannot
+freeze the other clients of the shell (the kernel's widget among them). What a paused client
+misses stays where all output is kept anyway, the scrollback: at RESUME it gets it, in order.
+No client has a buffer of its own, so a paused client costs no memory; one that misses more than
+the scrollback holds is closed with ``FELL_BEHIND`` and can come back with ``?client=&received=``
+(the replay then starts where the scrollback does).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional, Protocol, Tuple
 
 log = logging.getLogger(__name__)
@@ -19,6 +27,8 @@ log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
 DEFAULT_SIZE = (24, 80)  # (rows, columns) when the first client sends no size
 RESUMABLE_CLIENTS = 256  # client ids a session remembers for resuming
+# RFC 6455's "Try Again Later": not an end of the shell, so clients reconnect (and resume), as after a drop.
+FELL_BEHIND = 1013
 
 
 class TerminalStream(Protocol):
@@ -111,6 +121,16 @@ StreamOpener = Callable[[int, int], Awaitable[Optional[TerminalStream]]]
 Resume = Tuple[str, int]  # (client id, output bytes it has received from this session)
 
 
+@dataclass(eq=False)
+class Attached:
+    """A client as its session tracks it."""
+
+    size: tuple[int, int] | None
+    sent: int  # scrollback offset after the last byte handed to the client (its replay included)
+    paused: bool = False
+    catching_up: asyncio.Future[None] | None = None  # delivering what it missed while paused
+
+
 class Session:
     """Fan-out of one ``TerminalStream`` to many clients, with scrollback and flow control.
 
@@ -137,8 +157,9 @@ class Session:
         self.scrollback = Scrollback(scrollback_bytes)
         self.ended: tuple[int, str] | None = None
         self._on_last_detach = on_last_detach
-        self._clients: dict[Client, tuple[int, int] | None] = {}
-        self._paused_by: set[Client] = set()
+        self._clients: dict[Client, Attached] = {}
+        self._held = False  # the stream is paused (every client has paused)
+        self._released = False  # ending: the stream flows whoever pauses
         self._size: tuple[int, int] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         # client id -> the offset its byte count starts from (see attach)
@@ -165,15 +186,40 @@ class Session:
         read = stream.read
         try:
             while chunk := await read():
+                start = self.scrollback.end
                 self.scrollback.append(chunk)
-                # A snapshot: clients may come and go while we await their writes.
-                clients = list(self._clients)
-                if len(clients) == 1:
-                    await clients[0].send_output(chunk)  # the common case, without gather
-                elif clients:
-                    await asyncio.gather(*[client.send_output(chunk) for client in clients])
+                writes = []
+                for client, attached in list(self._clients.items()):  # a snapshot: clients come and go meanwhile
+                    write = self._deliver(client, attached, chunk, start)
+                    if write is not None:
+                        writes.append(write)
+                if len(writes) == 1:
+                    await writes[0]  # the common case, without gather
+                elif writes:
+                    await asyncio.gather(*writes)
         except Exception:
             log.exception("terminal stream failed; ending its output")
+
+    def _deliver(self, client: Client, attached: Attached, chunk: bytes, start: int) -> Awaitable[None] | None:
+        """What the pump awaits for ``client`` to have the chunk just read (at offset ``start``)."""
+        if attached.paused:
+            if attached.sent < self.scrollback.start:
+                self._fell_behind(client)
+            return None
+        if attached.catching_up is not None and not attached.catching_up.done():
+            return attached.catching_up  # it goes on to this chunk once it has sent what came before
+        data = chunk if attached.sent == start else self.scrollback.since(attached.sent)
+        attached.sent = self.scrollback.end
+        return client.send_output(data)
+
+    def _fell_behind(self, client: Client) -> None:
+        # Keeping what it missed would take memory without bound: it may come back for what is kept.
+        log.info("closing a terminal client that stayed paused through more output than the scrollback holds")
+        self.detach(client)
+        client.end(
+            FELL_BEHIND,
+            f"fell behind: paused through more output than the scrollback holds ({self.scrollback.limit} bytes)",
+        )
 
     async def drained(self) -> None:
         """Wait until the stream has ended and every byte of it has been delivered."""
@@ -195,7 +241,8 @@ class Session:
         received (``resume``) gets only what came after them, if the scrollback still
         holds it: a browser back from a network drop sees nothing twice.
         """
-        self._clients[client] = size
+        self._clients[client] = Attached(size, sent=self.scrollback.end)
+        self._flow()  # a client that has not paused lets the stream flow
         if size:
             self._apply_size(size)  # queued in order; not awaited: see above
         replay_from = self.scrollback.start
@@ -213,15 +260,15 @@ class Session:
         if client not in self._clients:
             return
         del self._clients[client]
-        self._unpause(client)
+        self._flow()
         if not self._clients and self.ended is None and self._on_last_detach:
             self._on_last_detach()
 
     async def write(self, client: Client, data: bytes) -> None:
         # The terminal follows the size of whoever is typing (tmux's "latest").
-        size = self._clients.get(client)
-        if size and size != self._size:
-            sent = self._apply_size(size)
+        attached = self._clients.get(client)
+        if attached and attached.size and attached.size != self._size:
+            sent = self._apply_size(attached.size)
             if sent is not None:
                 await sent
         if self.stream is not None:
@@ -230,8 +277,9 @@ class Session:
     async def resize(self, client: Client, rows: int, columns: int) -> None:
         """Returns once the new size is on its way to the program: a client sending resizes faster
         than a stalled ttyd takes them waits, instead of growing a send buffer without bound."""
-        if client in self._clients:
-            self._clients[client] = (rows, columns)
+        attached = self._clients.get(client)
+        if attached is not None:
+            attached.size = (rows, columns)
             sent = self._apply_size((rows, columns))
             if sent is not None:
                 await sent
@@ -243,26 +291,41 @@ class Session:
         return None
 
     def pause(self, client: Client) -> None:
-        if client in self._clients and client not in self._paused_by:
-            self._paused_by.add(client)
-            if len(self._paused_by) == 1 and self.stream is not None:
-                self.stream.pause()
+        """Send ``client`` nothing more until it resumes; the others go on."""
+        attached = self._clients.get(client)
+        if attached is not None and not attached.paused:
+            attached.paused = True
+            self._flow()
 
     def resume(self, client: Client) -> None:
-        self._unpause(client)
+        """Send ``client`` what it missed while paused, then the live output again."""
+        attached = self._clients.get(client)
+        if attached is not None and attached.paused:
+            attached.paused = False
+            if attached.sent < self.scrollback.end and (attached.catching_up is None or attached.catching_up.done()):
+                attached.catching_up = asyncio.ensure_future(self._catch_up(client, attached))
+            self._flow()
 
-    def _unpause(self, client: Client) -> None:
-        if client in self._paused_by:
-            self._paused_by.discard(client)
-            if not self._paused_by and self.stream is not None:
-                self.stream.resume()
+    async def _catch_up(self, client: Client, attached: Attached) -> None:
+        # One write at a time, as the pump's: a client that does not read holds only this one.
+        while not attached.paused and attached.sent < self.scrollback.end and self._clients.get(client) is attached:
+            data = self.scrollback.since(attached.sent)
+            attached.sent = self.scrollback.end
+            await client.send_output(data)
+
+    def _flow(self) -> None:
+        """Pause the stream while every client has paused (and there is one), else let it flow."""
+        hold = not self._released and bool(self._clients) and all(a.paused for a in self._clients.values())
+        if hold != self._held and self.stream is not None:
+            self._held = hold
+            self.stream.pause() if hold else self.stream.resume()
 
     def release(self) -> None:
-        """Resume the stream whoever paused it: the session is ending and must drain."""
-        if self._paused_by:
-            self._paused_by.clear()
-            if self.stream is not None:
-                self.stream.resume()
+        """Let the output flow to every client whoever paused: the session is ending and must drain."""
+        self._released = True
+        for client in list(self._clients):
+            self.resume(client)
+        self._flow()
 
     def end(self, code: int, reason: str) -> None:
         """Close every client with ``code``; later clients get the replay, then the same."""
@@ -272,6 +335,5 @@ class Session:
         for client in list(self._clients):
             client.end(code, reason)
         self._clients.clear()
-        self._paused_by.clear()
         if self.stream is not None:
             self.stream.close()

@@ -22,6 +22,7 @@ from jupyter_cloudtty.server.sessions import Session
 from jupyter_cloudtty.ttyd.protocol import CloseCode, client_option_value, close_reason
 
 from . import ptys
+from .reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class LocalShell:
             log.error("shell %s: %s", self.name, why)
             self.end_soon(End("failed", CloseCode.FAILED, why))
             return None
+        backend.reaper.watch(self.pty.ptyproc.pid)  # its session ends with the server, however the server ends
         log.info("shell %s: started %s as pid %s", self.name, self.argv, self.pid)
         self.model.conditions = [condition("Ready", True, "Running", f"running as pid {self.pid}", now())]
         backend._changed(self)
@@ -155,6 +157,7 @@ class LocalShell:
             self._ttl_timer.cancel()
         if self.pty is not None:
             await self._stop_processes()
+            self.backend.reaper.forget(self.pty.ptyproc.pid)
             if end.cause == "exited":
                 end = self._exit_end()
         self._record_end(end)
@@ -246,6 +249,7 @@ class LocalBackend(Backend):
         self.scrollback_bytes = scrollback_bytes
         self.kill_timeout = kill_timeout
         self.signaller = ptys.SessionSignaller()  # one /proc scan for the shells that end together
+        self.reaper = Reaper(kill_timeout)  # for when the server dies without ending its shells
         self.hostname = socket.gethostname()
         self._shells: dict[str, LocalShell] = {}
         super().__init__()
@@ -323,4 +327,5 @@ class LocalBackend(Backend):
         if shells:
             log.info("ending %d shell(s)", len(shells))
         await asyncio.gather(*(shell.end(STOPPING) for shell in shells))
+        await asyncio.to_thread(self.reaper.close)
         self.events.close()

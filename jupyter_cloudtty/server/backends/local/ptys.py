@@ -12,14 +12,15 @@ import asyncio
 import errno
 import fcntl
 import os
-import signal
 import struct
 import termios
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from terminado.management import DEFAULT_TERM_TYPE, PtyWithClients
 
 from jupyter_cloudtty.server.sessions import READ_SIZE
+
+from .reaper import processes, signal_session, signal_sessions  # noqa: F401 - ptys.* for the test harness too
 
 
 def spawn(argv: Sequence[str], *, cwd: str, env: dict[str, str], rows: int = 24, columns: int = 80) -> PtyWithClients:
@@ -150,57 +151,7 @@ class PtyStream:
                 self._waiter.set_result(None)
 
 
-# --- the processes of a terminal session ---------------------------------------------------
-
-
-def processes() -> Iterator[tuple[int, list[bytes]]]:
-    """(pid, the fields of /proc/<pid>/stat after its command name) for every process.
-
-    Those fields start: state ppid pgrp session ...; the name itself may contain spaces and
-    parentheses, hence the split after its last ")". Nothing without procfs (macOS).
-    """
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # gone meanwhile
-            continue
-        yield int(entry), stat[stat.rindex(b")") + 2 :].split()
-
-
-def session_process_groups(*sids: int) -> dict[int, set[int]]:
-    """For each session ``sid``: the process groups with a member in it (job control gives each
-    job its own). One scan of /proc serves them all."""
-    groups = {sid: {sid} for sid in sids}  # without procfs, the leader's group is all we can name
-    for _, fields in processes():
-        found = groups.get(int(fields[3]))
-        if found is not None:
-            found.add(int(fields[2]))
-    return groups
-
-
-def signal_sessions(signals: Sequence[tuple[int, int]]) -> None:
-    """For each ``(sid, sig)``, in order: send ``sig`` to every process of the terminal session led by ``sid``."""
-    groups = session_process_groups(*{sid for sid, _ in signals})
-    for sid, sig in signals:
-        for group in groups[sid]:
-            try:
-                os.killpg(group, sig)
-                if sig == signal.SIGHUP:
-                    os.killpg(group, signal.SIGCONT)  # a stopped job must run to see its SIGHUP
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-def signal_session(sid: int, sig: int) -> None:
-    """Send ``sig`` to every process of the terminal session led by ``sid``."""
-    signal_sessions([(sid, sig)])
+# --- signalling terminal sessions -----------------------------------------------------------
 
 
 class SessionSignaller:
