@@ -45,7 +45,8 @@ from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.kubelet import Api, Kubelet
 from tests.harness.shells_on_cluster import server as jupyter_server
-from tests.harness.shells_on_cluster import terminal as proxied_terminal
+from tests.harness.shells_on_cluster import shell_terminal as proxied_terminal
+from tests.harness.shells_on_cluster import token
 
 NS = "bench"
 READS, WRITES = {"get", "list"}, {"create", "update", "patch", "delete"}
@@ -234,11 +235,11 @@ async def terminals(cluster: ControlPlane, options: argparse.Namespace, work: Pa
         await first.expect(r"\rMADE\r\n", timeout=120)
         await first.close()
         pod = json.loads(cluster.kubectl("get", "pods", "-n", NS, "-l", "job-name=cloudshell-relayed", "-o", "json"))
-        direct = f"ws://{pod['items'][0]['status']['podIP']}:7681/ws"
+        direct = f"ws://{pod['items'][0]['status']['podIP']}:7681/{token(cluster, NS, 'relayed')}/ws"
 
         paths = {
             "ttyd at the pod's address, directly": lambda: TtydClient.connect(direct),
-            "the API server's service proxy": lambda: proxied_terminal(cluster, NS, "cloudshell-relayed"),
+            "the API server's service proxy": lambda: proxied_terminal(cluster, NS, "relayed"),
             "Jupyter server relay (connect_via=apiserver)": lambda: server.terminal("relayed"),
         }
         rates: dict[str, list[float]] = {p: [] for p in paths}
@@ -270,7 +271,9 @@ async def main(options: argparse.Namespace) -> None:
         work = Path(tmp)
         with ControlPlane(work / "cluster", crds=(crd_yaml(),)) as cluster, Kubelet(cluster, work / "node"):
             cluster.create_namespace(NS, timeout=60)
-            with Installed(cluster, NS, work) as release, Seen(cluster.admin) as seen:
+            # NodePort: the lifecycle's shell is CloudTTY's default kind (the chart allows ClusterIP only).
+            values = {"policy": {"exposureModes": ["ClusterIP", "NodePort"]}}
+            with Installed(cluster, NS, work, values) as release, Seen(cluster.admin) as seen:
                 table, figures = lifecycle(cluster, release, seen)
                 table.print()
                 if options.shells:

@@ -45,6 +45,8 @@ class OperatorApp(JupyterApp):
     }
 
     def start(self) -> None:
+        import logging
+
         import kopf
         import yaml
 
@@ -66,6 +68,9 @@ class OperatorApp(JupyterApp):
                 "no cluster credentials: no in-cluster ServiceAccount, no kubeconfig at $KUBECONFIG or ~/.kube/config"
             )
         self.log.info("CloudShell operator with %s", found.source)
+        # What `kopf run` does: kopf's and our handlers' records (a handler's failure, a retry, a
+        # refused request) go to stderr with time, logger and level, where `kubectl logs` shows them.
+        kopf.configure(debug=self.log_level <= logging.DEBUG)
         registry = make_registry(settings, Cluster(found.client(), timeout=settings.request_timeout))
         kopf_settings = kopf.OperatorSettings()
         # No scanning of namespaces or CRDs: the chart grants neither (least privilege), so kopf would be

@@ -9,7 +9,7 @@ import yaml
 
 from jupyter_cloudtty.cloudshell.crd import crd, crd_yaml, spec_schema
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
-from jupyter_cloudtty.cloudshell.spec import SPEC_FIELDS, validate_spec
+from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE, SPEC_FIELDS, validate_spec
 from tests.harness.objects import FULL_SPEC
 
 
@@ -75,7 +75,7 @@ def test_the_schema_is_structural():
 def test_defaults_the_api_server_writes_back():
     properties = spec_schema()["properties"]
     assert properties["commandAction"]["default"] == "bash"
-    assert properties["exposureMode"]["default"] == "NodePort"
+    assert properties["exposureMode"]["default"] == DEFAULT_EXPOSURE == "ClusterIP"  # never a NodePort unasked
 
 
 def test_the_crd_and_our_validator_know_the_same_fields():

@@ -1,13 +1,15 @@
 """Pure rendering of a CloudShell's objects: every field and exposure mode, no cluster."""
 
+import base64
 import json
+import subprocess
 
 import pytest
 
 from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.operator import manifests as m
-from jupyter_cloudtty.operator.settings import GatewayRef, Settings
+from jupyter_cloudtty.operator.settings import GatewayRef, NetworkPolicySettings, Settings
 from tests.harness.objects import cloudshell, container_of, pod_of
 
 SETTINGS = Settings(
@@ -16,17 +18,32 @@ SETTINGS = Settings(
 )
 
 
+TOKEN = "k3Y_t0ken-of-the-shell"
+
+
 def env_of(job):
     return {var["name"]: var for var in container_of(job)["env"]}
+
+
+def from_secret(name, key):
+    """An env variable as the shell's own Secret gives it."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": "cloudshell-s1", "key": key}}}
+
+
+def ttyd_command(command):
+    """The ttyd flags after the token's unwrapping (``sh -c <unwrap> ttyd <flags...>``)."""
+    assert command[:2] == ["sh", "-c"] and command[3] == "ttyd", command
+    return command[4:]
 
 
 # --- names, labels, ownership ---------------------------------------------------------------
 
 
 def test_every_owned_object_is_named_labelled_and_owned():
-    objects = m.owned_objects(cloudshell(exposureMode="GatewayAPI"), SETTINGS)
+    objects = m.owned_objects(cloudshell(exposureMode="GatewayAPI"), SETTINGS, TOKEN)
     kinds = [o["kind"] for o in objects]
-    assert kinds == ["ServiceAccount", "RoleBinding", "Job", "Service", "HTTPRoute"]
+    # The Secret and NetworkPolicy before the Job: its pod never runs without them.
+    assert kinds == ["Secret", "NetworkPolicy", "ServiceAccount", "RoleBinding", "Job", "Service", "HTTPRoute"]
     for obj in objects:
         meta = obj["metadata"]
         assert meta["name"] == "cloudshell-s1" and meta["namespace"] == "team"
@@ -50,7 +67,7 @@ def test_the_job_runs_one_pod_of_ttyd():
     assert container["name"] == "web-tty"
     assert container["image"] == "registry.example/cloudshell:1"
     assert container["ports"] == [{"name": "ttyd", "containerPort": 7681, "protocol": "TCP"}]
-    assert container["command"] == ["ttyd", "-W", "-p", "7681", "sh", "-c", "bash"]
+    assert ttyd_command(container["command"]) == ["-W", "-p", "7681", "sh", "-c", "bash"]
     # Ready only once ttyd listens (an upstream defect was Ready before).
     assert container["readinessProbe"]["tcpSocket"] == {"port": "ttyd"}
     assert container["livenessProbe"]["tcpSocket"] == {"port": "ttyd"}
@@ -79,17 +96,44 @@ def test_pod_facts_and_prompt_are_exported_into_the_shell():
          ["-W", "-p", "7681", "--ping-interval", "$(TTYD_PING_INTERVAL)"]),
         ({"env": [{"name": "TTYD_SERVER_BUFFER_SIZE", "value": "8192"}]},
          ["-W", "-p", "7681", "--srv-buf-size", "$(TTYD_SERVER_BUFFER_SIZE)"]),
-        ({"exposureMode": "Ingress"}, ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1"]),
-        ({"exposureMode": "VirtualService", "virtualServiceConfig": {"gateway": "gw"}, "pathPrefix": "/p/"},
-         ["-W", "-p", "7681", "-b", "/p/apis/v1alpha1/cloudshell/s1"]),
-        ({"exposureMode": "GatewayAPI", "pathSuffix": "x"},
-         ["-W", "-p", "7681", "-b", "/apis/v1alpha1/cloudshell/s1/x"]),
-        ({"exposureMode": "ClusterIP"}, ["-W", "-p", "7681"]),
     ],
 )  # fmt: skip
 def test_ttyd_flags(spec, flags):
     command = container_of(m.job(cloudshell(**spec), SETTINGS))["command"]
-    assert command == ["ttyd", *flags, "sh", "-c", "bash"]
+    assert ttyd_command(command) == [*flags, "sh", "-c", "bash"]
+
+
+def run_unwrap(tmp_path, container, env):
+    """The container's command run by sh with a ``ttyd`` that prints its arguments and environment."""
+    (tmp_path / "ttyd").write_text('#!/bin/sh\nprintf "%s\\n" "$@"; echo ---; env\n')
+    (tmp_path / "ttyd").chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", **env}
+    return subprocess.run(container["command"], env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{}, {"exposureMode": "Ingress"}, {"exposureMode": "GatewayAPI", "pathPrefix": "team", "pathSuffix": "x"},
+     {"exposureMode": "VirtualService", "virtualServiceConfig": {"gateway": "gw"}}],
+    ids=["ClusterIP", "Ingress", "GatewayAPI", "VirtualService"],
+)  # fmt: skip
+def test_ttyd_serves_under_the_token_which_the_shell_never_sees(tmp_path, spec):
+    shell = cloudshell(**spec)
+    container = container_of(m.job(shell, SETTINGS))
+    assert env_of(m.job(shell, SETTINGS))["TTYD_TOKEN"] == from_secret("TTYD_TOKEN", "token")
+    ran = run_unwrap(tmp_path, container, {"TTYD_TOKEN": TOKEN})
+    args, env = ran.stdout.split("---\n")
+    base = names.ttyd_base_path(shell, TOKEN)  # where the Jupyter server connects
+    assert base.endswith(f"/{TOKEN}") and base.startswith(names.route_path(shell) if "exposureMode" in spec else "/")
+    assert args.splitlines() == ["-b", base, "-W", "-p", "7681", "sh", "-c", "bash"]
+    assert TOKEN not in env and "TTYD_TOKEN" not in env  # ttyd's environment is the shell's
+
+
+def test_without_its_token_ttyd_never_starts(tmp_path):
+    container = container_of(m.job(cloudshell(), SETTINGS))
+    for env in ({}, {"TTYD_TOKEN": ""}):
+        ran = run_unwrap(tmp_path, container, env)
+        assert ran.returncode != 0 and ran.stdout == "" and "TTYD_TOKEN" in ran.stderr
 
 
 def test_command_action_is_one_argument_never_reparsed():
@@ -99,35 +143,71 @@ def test_command_action_is_one_argument_never_reparsed():
     assert command[-3:] == ["sh", "-c", "kubectl get pods -A; echo 'done' \"$X\""]
 
 
-def test_a_credential_never_appears_in_the_pod_spec():
+def test_a_credential_never_appears_in_the_pod_spec(tmp_path):
     secret = {"name": "TTYD_CREDENTIAL", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "basic"}}}
     job = m.job(cloudshell(env=[secret]), SETTINGS)
-    command = container_of(job)["command"]
-    assert command[:2] == ["sh", "-c"] and 'exec ttyd -c "$c" "$@"' in command[2]
-    assert "unset TTYD_CREDENTIAL" in command[2]  # the shell ttyd starts does not see it
-    assert command[3:] == ["ttyd", "-W", "-p", "7681", "sh", "-c", "bash"]
     assert env_of(job)["TTYD_CREDENTIAL"] == secret
+    ran = run_unwrap(tmp_path, container_of(job), {"TTYD_TOKEN": TOKEN, "TTYD_CREDENTIAL": "user:hunter2"})
+    args, env = ran.stdout.split("---\n")
+    assert args.splitlines()[:4] == ["-b", f"/{TOKEN}", "-c", "user:hunter2"]  # with the token, both
+    assert "hunter2" not in env and "TTYD_CREDENTIAL" not in env  # the shell ttyd starts does not see it
     plain = m.job(cloudshell(env=[{"name": "TTYD_CREDENTIAL", "value": "user:hunter2"}]), SETTINGS)
-    assert "hunter2" not in json.dumps(container_of(plain)["command"])
+    assert "hunter2" not in json.dumps(plain)
+    assert env_of(plain)["TTYD_CREDENTIAL"] == from_secret("TTYD_CREDENTIAL", "env.TTYD_CREDENTIAL")
 
 
-def test_user_env_is_honoured_and_wins_by_name():
-    env = env_of(m.job(cloudshell(env=[{"name": "FOO", "value": "bar"}, {"name": "PS1", "value": "$ "}]), SETTINGS))
-    assert env["FOO"] == {"name": "FOO", "value": "bar"}
-    assert env["PS1"] == {"name": "PS1", "value": "$ "}
+def test_user_env_is_honoured_and_wins_by_name_its_values_kept_in_the_shell_s_secret():
+    shell = cloudshell(env=[{"name": "FOO", "value": "bar"}, {"name": "PS1", "value": "$ "},
+                            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}])  # fmt: skip
+    job = m.job(shell, SETTINGS)
+    env = env_of(job)
+    assert env["FOO"] == from_secret("FOO", "env.FOO")
+    assert env["PS1"] == from_secret("PS1", "env.PS1")
+    assert env["NODE"] == {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    assert "bar" not in json.dumps(job)  # a pod spec, which any `view` account reads, shows no value
+    data = m.secret(shell, TOKEN)["data"]
+    assert {key: base64.b64decode(value).decode() for key, value in data.items()} == {
+        "token": TOKEN, "env.FOO": "bar", "env.PS1": "$ "}  # fmt: skip
+
+
+def test_the_shell_s_token_is_ttyd_s_not_the_user_s():
+    env = m.container_env(cloudshell(env=[{"name": "TTYD_TOKEN", "value": "guess"}]), kubeconfig=False)
+    assert [var for var in env if var["name"] == "TTYD_TOKEN"] == [from_secret("TTYD_TOKEN", "token")]
+
+
+def test_the_shell_s_secret():
+    secret = m.secret(cloudshell(), TOKEN)
+    assert secret["kind"] == "Secret" and secret["type"] == "Opaque"
+    assert secret["metadata"] == m.metadata(cloudshell(), names.secret_name(cloudshell()))
+    assert secret["immutable"] is True  # the shell's token for its life: never rewritten
+    assert secret["data"] == {"token": base64.b64encode(TOKEN.encode()).decode()}
 
 
 def test_image_override():
     assert container_of(m.job(cloudshell(image="my/shell:2"), SETTINGS))["image"] == "my/shell:2"
 
 
+RESTRICTED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_every_shell_pod_meets_pod_security_restricted_with_requests_and_limits():
+    job = m.job(cloudshell(), SETTINGS)
+    assert pod_of(job)["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container_of(job)["securityContext"] == RESTRICTED
+    assert container_of(job)["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                              "limits": {"cpu": "1", "memory": "512Mi"}}  # fmt: skip
+    small = Settings(resources={"limits": {"memory": "128Mi"}})
+    assert container_of(m.job(cloudshell(), small))["resources"] == {"limits": {"memory": "128Mi"}}
+
+
 @pytest.mark.parametrize(
     "user, context",
-    [("root", {"runAsUser": 0, "runAsNonRoot": False}), ("1000", {"runAsUser": 1000}), (None, None)],
-)
+    [("root", {"runAsUser": 0, "runAsNonRoot": False}), ("0", {"runAsUser": 0, "runAsNonRoot": False}),
+     ("1000", {"runAsUser": 1000}), (None, {})],
+)  # fmt: skip
 def test_run_as_user(user, context):
     spec = {"runAsUser": user} if user else {}
-    assert container_of(m.job(cloudshell(**spec), SETTINGS)).get("securityContext") == context
+    assert container_of(m.job(cloudshell(**spec), SETTINGS))["securityContext"] == {**RESTRICTED, **context}
 
 
 def test_an_invalid_field_is_refused_naming_it():
@@ -163,7 +243,8 @@ def test_a_secret_kubeconfig_is_mounted_never_passed_on_a_command_line():
     assert "my-kubeconfig" not in json.dumps(container["command"])
     # With the user's own kubeconfig, no token of the namespace is mounted either.
     assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod
-    assert [o["kind"] for o in m.owned_objects(cloudshell(secretRef={"name": "k"}), SETTINGS)] == ["Job", "Service"]
+    owned = m.owned_objects(cloudshell(secretRef={"name": "k"}), SETTINGS, TOKEN)
+    assert [o["kind"] for o in owned] == ["Secret", "NetworkPolicy", "Job", "Service"]
 
 
 def test_the_kubeconfig_key_is_an_operator_setting():
@@ -222,10 +303,47 @@ def test_the_admin_job_template_is_merged_under_ours():
     assert pod["tolerations"] == [{"key": "shells", "operator": "Exists"}]
     container = container_of(job)
     assert container["image"] == "corp/shell:7"  # the template's image beats the setting...
-    assert container["resources"] == {"limits": {"memory": "512Mi"}}
-    assert container["command"][0] == "ttyd" and container["securityContext"] == {"runAsUser": 1000}
+    assert m.default_image(Settings(job_template=template)) == "corp/shell:7"
+    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                      "limits": {"cpu": "1", "memory": "512Mi"}}  # fmt: skip
+    assert ttyd_command(container["command"])[0] == "-W"
+    assert container["securityContext"] == {**RESTRICTED, "runAsUser": 1000}
     user_image = m.job(cloudshell(image="mine:1"), Settings(job_template=template))
     assert container_of(user_image)["image"] == "mine:1"  # ...and the user's beats both
+
+
+def test_the_admin_job_template_may_change_the_pod_security_defaults():
+    # The admin's choice, over ours: e.g. more memory, a capability back, a pod-level fsGroup.
+    template = {"spec": {"template": {"spec": {
+        "securityContext": {"fsGroup": 100},
+        "containers": [{"name": "web-tty", "resources": {"limits": {"memory": "2Gi"}},
+                        "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}}}],
+    }}}}  # fmt: skip
+    job = m.job(cloudshell(runAsUser="1000"), Settings(job_template=template))
+    assert pod_of(job)["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"},
+                                              "fsGroup": 100}  # fmt: skip
+    container = container_of(job)
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "runAsUser": 1000,
+                                            "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}}  # fmt: skip
+
+
+# --- the NetworkPolicy --------------------------------------------------------------------------------
+
+
+def test_only_the_admin_s_peers_reach_the_shell_s_ttyd():
+    policy = m.network_policy(cloudshell(), SETTINGS)
+    assert policy["apiVersion"] == "networking.k8s.io/v1" and policy["metadata"] == m.metadata(cloudshell())
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": {"cloudshell.cloudtty.io/owner-name": "s1"}},  # the shell's pod only
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"component": "singleuser-server"}}}],
+                     "ports": [{"port": 7681, "protocol": "TCP"}]}],
+    }  # fmt: skip
+    nobody = Settings(network_policy=NetworkPolicySettings(allow_from=()))
+    assert m.network_policy(cloudshell(), nobody)["spec"]["ingress"] == []  # not a rule without `from`: everyone
+    off = Settings(network_policy=NetworkPolicySettings(enabled=False))
+    assert "NetworkPolicy" not in [o["kind"] for o in m.owned_objects(cloudshell(), off, TOKEN)]
 
 
 # --- Service, routes and URLs -------------------------------------------------------------------------
@@ -233,7 +351,7 @@ def test_the_admin_job_template_is_merged_under_ours():
 
 @pytest.mark.parametrize(
     "mode, kind",
-    [("NodePort", "NodePort"), (None, "NodePort"), ("ClusterIP", "ClusterIP"), ("Ingress", "ClusterIP"),
+    [("NodePort", "NodePort"), (None, "ClusterIP"), ("ClusterIP", "ClusterIP"), ("Ingress", "ClusterIP"),
      ("GatewayAPI", "ClusterIP")],
 )  # fmt: skip
 def test_the_service(mode, kind):
@@ -259,8 +377,7 @@ def test_route_paths_never_double_a_slash(prefix, suffix, path):
 
 def test_ingress_mode():
     shell = cloudshell(
-        exposureMode="Ingress",
-        ingressConfig={"ingressClassName": "nginx", "annotations": {"a": "b"}, "host": "shells.example.com"},
+        exposureMode="Ingress", ingressConfig={"ingressClassName": "nginx", "host": "shells.example.com"}
     )
     path = m.ingress_path(shell)
     assert path == {
@@ -268,9 +385,10 @@ def test_ingress_mode():
         "pathType": "Prefix",
         "backend": {"service": {"name": "cloudshell-s1", "port": {"number": 7681}}},
     }
-    ingress = m.ingress(shell, [path])
+    ingress = m.ingress(shell, [path], Settings(ingress_annotations={"a": "b"}))
     assert ingress["metadata"]["name"] == "cloudshell-ingress" and ingress["metadata"]["namespace"] == "team"
-    assert ingress["metadata"]["annotations"] == {"a": "b"}
+    assert ingress["metadata"]["annotations"] == {"a": "b"}  # the administrator's, never a shell's
+    assert ingress["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jupyter-cloudtty-operator"
     assert ingress["spec"] == {
         "ingressClassName": "nginx",
         "rules": [{"host": "shells.example.com", "http": {"paths": [path]}}],
@@ -278,12 +396,14 @@ def test_ingress_mode():
     assert m.ingress_name(cloudshell(ingressConfig={"ingressName": "mine"})) == ("team", "mine")
     with pytest.raises(InvalidShell, match="^spec.ingressConfig.namespace: an Ingress can only route"):
         m.ingress_name(cloudshell(ingressConfig={"namespace": "elsewhere"}))
+    with pytest.raises(InvalidShell, match="^spec.ingressConfig.annotations: the shared Ingress's annotations are"):
+        m.ingress_name(cloudshell(ingressConfig={"annotations": {"a": "b"}}))
 
 
 def test_virtual_service_mode():
     shell = cloudshell(
         exposureMode="VirtualService",
-        virtualServiceConfig={"namespace": "istio-routes", "export_to": ".", "gateway": "istio-system/gw"},
+        virtualServiceConfig={"namespace": "team", "export_to": ".", "gateway": "istio-system/gw"},
     )
     route = m.virtual_service_route(shell)
     assert route["match"] == [{"uri": {"prefix": "/apis/v1alpha1/cloudshell/s1"}}]
@@ -293,11 +413,14 @@ def test_virtual_service_mode():
     assert "rewrite" not in route  # ttyd serves under -b: no rewrite, no `//ws`
     vs = m.virtual_service(shell, [route])
     assert vs["apiVersion"] == "networking.istio.io/v1beta1"
-    assert (vs["metadata"]["namespace"], vs["metadata"]["name"]) == ("istio-routes", "cloudshell-virtualservice")
+    assert (vs["metadata"]["namespace"], vs["metadata"]["name"]) == ("team", "cloudshell-virtualservice")
+    assert vs["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "jupyter-cloudtty-operator"
     assert vs["spec"] == {"hosts": ["*"], "gateways": ["istio-system/gw"], "exportTo": ["."], "http": [route]}
     assert m.DEFAULT_VIRTUAL_SERVICE == m.DEFAULT_VIRTUAL_SERVICE.lower()  # upstream's was not a valid name
     with pytest.raises(InvalidShell, match="^spec.virtualServiceConfig.gateway: is required"):
         m.virtual_service_name(cloudshell(exposureMode="VirtualService"))
+    with pytest.raises(InvalidShell, match="^spec.virtualServiceConfig.namespace: a shell's route stays in"):
+        m.virtual_service_name(cloudshell(virtualServiceConfig={"namespace": "istio-system", "gateway": "gw"}))
 
 
 def test_gateway_api_mode():
@@ -323,8 +446,9 @@ PATH = "/apis/v1alpha1/cloudshell/s1"
         ({"exposureMode": "ClusterIP"}, {"cluster_ip": "10.0.0.7"}, "10.0.0.7:7681"),
         ({"exposureMode": "ClusterIP"}, {"cluster_ip": ""}, None),  # never ":7681"
         ({"exposureMode": "ClusterIP"}, {"cluster_ip": "None"}, None),
-        ({}, {"node_address": "203.0.113.5", "node_port": 31234}, "203.0.113.5:31234"),
-        ({}, {"node_port": 31234}, None),
+        ({"exposureMode": "NodePort"}, {"node_address": "203.0.113.5", "node_port": 31234}, "203.0.113.5:31234"),
+        ({"exposureMode": "NodePort"}, {"node_port": 31234}, None),
+        ({}, {"cluster_ip": "10.0.0.7"}, "10.0.0.7:7681"),  # ClusterIP, the default
         ({"exposureMode": "Ingress"}, {"host": "shells.example.com"}, f"http://shells.example.com{PATH}/"),
         (
             {"exposureMode": "Ingress"},

@@ -3,7 +3,14 @@
 import pytest
 import yaml
 
-from jupyter_cloudtty.operator.settings import GatewayRef, InvalidSettings, Settings
+from jupyter_cloudtty.operator.settings import (
+    GatewayRef,
+    InvalidSettings,
+    NetworkPolicySettings,
+    Settings,
+    ShellPolicy,
+    UserNamespaces,
+)
 from tests.harness import chart
 
 
@@ -37,10 +44,42 @@ def test_a_full_config():
     assert (settings.retry_backoff, settings.max_retry_backoff, settings.request_timeout) == (2.0, 120.0, 15.5)
 
 
+def test_the_shell_policy_and_pod_settings_as_the_chart_passes_them():
+    settings = Settings.from_config(
+        {
+            "policy": {"allowedImages": ["corp/*"], "allowRoot": True, "kubeconfigSecrets": ["kc"],
+                       "kubeconfigConfigMaps": ["cm"], "allowEnvValueFrom": True,
+                       "exposureModes": ["ClusterIP", "Ingress"], "maxTtlSeconds": 3600},
+            "resources": {"limits": {"memory": "1Gi"}},
+            "networkPolicy": {"enabled": False, "allowFrom": [{"namespaceSelector": {}}]},
+            "ingressAnnotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"},
+            "userNamespaces": {"enabled": True, "serviceAccount": "hub-user", "clusterRole": "rel-jupyter"},
+        }
+    )  # fmt: skip
+    assert settings.policy == ShellPolicy(("corp/*",), True, ("kc",), ("cm",), True, ("ClusterIP", "Ingress"), 3600)
+    assert settings.resources == {"limits": {"memory": "1Gi"}}
+    assert settings.network_policy == NetworkPolicySettings(False, ({"namespaceSelector": {}},))
+    assert settings.ingress_annotations == {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"}
+    assert settings.user_namespaces == UserNamespaces(True, "jupyter-cloudtty.io/owner", "hub-user", "rel-jupyter")
+
+
+def test_the_default_policy_is_the_strict_one():
+    policy = Settings.from_config({}).policy
+    assert policy == ShellPolicy() and policy.exposure_modes == ("ClusterIP",)
+    assert not (policy.allowed_images or policy.allow_root or policy.allow_env_value_from)
+    assert Settings.from_config({}).network_policy.enabled is True
+
+
 @pytest.mark.parametrize(
     "config, message",
     [
         ({"imgae": "x"}, "imgae: unknown setting"),
+        ({"policy": {"allowRoots": True}}, "policy.allowRoots: unknown setting"),
+        ({"policy": {"exposureModes": ["LoadBalancer"]}}, "policy.exposureModes: 'LoadBalancer' is not a mode"),
+        ({"policy": {"maxTtlSeconds": -1}}, "policy.maxTtlSeconds: must be 0"),
+        ({"policy": {"allowedImages": "corp/*"}}, "policy.allowedImages: must be list"),
+        ({"networkPolicy": {"allowFrom": ["everyone"]}}, "networkPolicy.allowFrom.0.: must be dict"),
+        ({"userNamespaces": {"enabled": True}}, "userNamespaces.clusterRole: required"),
         ({"image": 5}, "image: must be str"),
         ({"featureGates": {"Nope": True}}, "featureGates.Nope: unknown gate"),
         (

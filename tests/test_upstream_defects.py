@@ -45,6 +45,26 @@ def test_no_node_port_outlives_its_shell():
     assert service["metadata"]["ownerReferences"] == [m.owner_reference(cloudshell())]
 
 
+def test_no_open_ttyd_on_every_node_by_default():
+    # CloudTTY's default (NodePort, no credential) put a writable terminal on every node's address.
+    assert m.service(cloudshell())["spec"]["type"] == "ClusterIP"
+    command = container_of(m.job(cloudshell(), Settings()))["command"]
+    assert command[:2] == ["sh", "-c"] and 'exec ttyd -b /"$t"' in command[2]  # served under the shell's token only
+
+
+def test_no_privileged_shell_pods_by_default():
+    pod = pod_of(m.job(cloudshell(), Settings()))
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"]
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert container["resources"]["limits"]
+
+
+def test_no_env_values_in_pod_specs():
+    job = m.job(cloudshell(env=[{"name": "GITHUB_TOKEN", "value": "ghp_s3cret"}]), Settings())
+    assert "ghp_s3cret" not in json.dumps(job)
+
+
 def test_no_credentials_on_argv():
     job = m.job(
         cloudshell(env=[{"name": "TTYD_CREDENTIAL", "value": "u:secret"}], secretRef={"name": "kc"}), Settings()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import GROUP, VERSION
+from .spec import DEFAULT_EXPOSURE
 
 # ttyd's port in every shell pod (the Job's container, its Service, the readiness probe).
 TTYD_PORT = 7681
@@ -47,7 +48,7 @@ def labels(shell: dict[str, Any]) -> dict[str, str]:
 
 
 def routed_by_path(spec: dict[str, Any]) -> bool:
-    return spec.get("exposureMode", "NodePort") in ("Ingress", "VirtualService", "GatewayAPI")
+    return spec.get("exposureMode", DEFAULT_EXPOSURE) in ("Ingress", "VirtualService", "GatewayAPI")
 
 
 def route_path(shell: dict[str, Any]) -> str:

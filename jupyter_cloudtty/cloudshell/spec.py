@@ -26,6 +26,9 @@ MAX_INT32 = 2**31 - 1
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 EXPOSURE_MODES = ("ClusterIP", "NodePort", "Ingress", "VirtualService", "GatewayAPI")
+# A shell that names no mode (the CRD's default too): reached only through the Jupyter server's
+# relay, never from outside the cluster.
+DEFAULT_EXPOSURE = "ClusterIP"
 
 
 # --- names ------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "EndpointSlice": ("discovery.k8s.io/v1", "endpointslices", True),
     "ServiceAccount": ("v1", "serviceaccounts", True),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "Secret": ("v1", "secrets", True),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
     "Ingress": ("networking.k8s.io/v1", "ingresses", True),
     "VirtualService": ("networking.istio.io/v1beta1", "virtualservices", True),
     "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes", True),

@@ -18,7 +18,7 @@ import kopf
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION, names
 from jupyter_cloudtty.kube.client import Cluster
 
-from . import indexes
+from . import indexes, namespaces
 from .indexes import Cache
 from .reconciler import Memory, Reconciler
 from .routes import KINDS as ROUTE_KINDS
@@ -99,6 +99,8 @@ def make_registry(
     kopf.index("v1", "events", when=indexes.kubeconfig_unmountable, registry=registry)(indexes.unmountable)
 
     kopf.index(**shells)(shell_memories)
+
+    namespaces.register(registry, settings, cluster)  # per-user namespaces: their servers' RoleBindings
 
     # --- the daemon: every pass over a shell --------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import kopf
 
 from jupyter_cloudtty.cloudshell import names
+from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE
 
 from . import routes
 from .status import Observed
@@ -124,7 +125,7 @@ class Cache:
     def observed(self, shell: dict[str, Any]) -> Observed:
         """What ``status.next_status`` decides on, for this shell."""
         namespace, spec = shell["metadata"]["namespace"], shell.get("spec", {})
-        mode = spec.get("exposureMode", "NodePort")
+        mode = spec.get("exposureMode", DEFAULT_EXPOSURE)
         pods = self.objects(shell, "Pod")
         observed = Observed(
             job=self.one(shell, "Job"),

@@ -8,14 +8,25 @@ operator (``validated``); everything here renders from a validated spec.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import shlex
 from typing import Any
 
 from jupyter_cloudtty.cloudshell import API_VERSION, GROUP, KIND
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
-from jupyter_cloudtty.cloudshell.names import TTYD_PORT, labels, object_name, route_path, routed_by_path, shell_name
-from jupyter_cloudtty.cloudshell.spec import ttl_seconds, validate_spec
+from jupyter_cloudtty.cloudshell.names import (
+    TOKEN_KEY,
+    TTYD_PORT,
+    labels,
+    object_name,
+    route_path,
+    secret_name,
+    shell_name,
+    ttyd_base_path,
+)
+from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE, ttl_seconds, validate_spec
 from jupyter_cloudtty.ttyd.protocol import client_option_value
 
 from .settings import Settings
@@ -26,6 +37,11 @@ DEFAULT_INGRESS = "cloudshell-ingress"
 DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: CloudTTY's default was not a valid name
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
+TTYD_TOKEN = "TTYD_TOKEN"  # the shell's token, from its Secret, on its way to ttyd's -b (never the user's)
+# Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
+# every shell pod's, under the admin's jobTemplate (which may change them: their choice).
+POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 def validated(shell: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +87,7 @@ def access_url(
     https: bool = False,
 ) -> str | None:
     """Where the terminal page is, by exposure mode; None while the mode's facts are unknown."""
-    mode = spec.get("exposureMode", "NodePort")
+    mode = spec.get("exposureMode", DEFAULT_EXPOSURE)
     if mode == "ClusterIP":
         url = f"{cluster_ip}:{TTYD_PORT}" if cluster_ip and cluster_ip != "None" else None
     elif mode == "NodePort":
@@ -105,15 +121,16 @@ def node_address(nodes: list[dict[str, Any]]) -> str | None:
 
 
 def ttyd_command(shell: dict[str, Any]) -> list[str]:
-    """The container's command: ttyd and its flags, then ``sh -c <commandAction>``.
+    """The container's command: ``sh -c`` reading the shell's token, then ttyd and its flags, then
+    ``sh -c <commandAction>``.
 
-    A TTYD_CREDENTIAL reaches ttyd from the environment at run time, so it is never in the
-    pod's spec (which anyone who may read pods can see).
+    ttyd serves under ``names.ttyd_base_path``: the route path in path-routed modes, then the
+    token, so a client without it gets 404. The token (and a TTYD_CREDENTIAL) reaches ttyd from
+    the environment at run time, so it is never in the pod's spec (which anyone who may read pods
+    can see), and is unset before ttyd starts, so the shell ttyd runs does not see it either.
     """
     spec = shell["spec"]
     args = ["-W", "-p", str(TTYD_PORT)]
-    if routed_by_path(spec):
-        args += ["-b", route_path(shell)]
     if spec.get("once"):
         args.append("-o")
     if spec.get("urlArg"):
@@ -125,11 +142,16 @@ def ttyd_command(shell: dict[str, Any]) -> list[str]:
         if name in env:
             args += [flag, f"$({name})"]  # expanded by the kubelet from the container's env
     args += ["sh", "-c", spec.get("commandAction", "bash")]
+    # Read each, hide it from the shell ttyd will start, then hand it to ttyd; no token, no ttyd
+    # (`:?` exits): ttyd must never serve without one.
+    unwrap = f't="${{{TTYD_TOKEN}:?}}"; unset {TTYD_TOKEN}; '
+    credential = ""
     if TTYD_CREDENTIAL in env:
-        # Read it, hide it from the shell ttyd will start, then hand it to ttyd.
-        unwrap = f'c="${TTYD_CREDENTIAL}"; unset {TTYD_CREDENTIAL}; exec ttyd -c "$c" "$@"'
-        return ["sh", "-c", unwrap, "ttyd", *args]
-    return ["ttyd", *args]
+        unwrap += f'c="${TTYD_CREDENTIAL}"; unset {TTYD_CREDENTIAL}; '
+        credential = ' -c "$c"'
+    base = shlex.quote(ttyd_base_path(shell, "") + "/") + '"$t"'  # ttyd_base_path(shell, <the token>)
+    unwrap += f'exec ttyd -b {base}{credential} "$@"'
+    return ["sh", "-c", unwrap, "ttyd", *args]
 
 
 def client_option(value: str) -> str:
@@ -161,17 +183,39 @@ def kubeconfig_source(spec: dict[str, Any], settings: Settings) -> tuple[dict[st
     return None, None
 
 
+def run_as_root(spec: dict[str, Any]) -> bool:
+    """The spec asks for root (``root``, or UID 0 however written)."""
+    user = spec.get("runAsUser")
+    return user is not None and (user == "root" or int(user) == 0)
+
+
 def security_context(spec: dict[str, Any]) -> dict[str, Any]:
+    """The container's user, from the spec (else the image's); root only if the spec asks for it
+    (the policy allows that only with ``policy.allowRoot``)."""
     user = spec.get("runAsUser")
     if user is None:
         return {}
-    if user == "root":
+    if run_as_root(spec):
         return {"runAsUser": 0, "runAsNonRoot": False}
     return {"runAsUser": int(user)}
 
 
+def _from_secret(shell: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(shell), "key": key}}}
+
+
+def env_key(name: str) -> str:
+    """The key of the shell's Secret holding the value of its env variable ``name``."""
+    return f"env.{name}"
+
+
 def container_env(shell: dict[str, Any], kubeconfig: bool) -> list[dict[str, Any]]:
-    """The shell's environment: pod facts and a prompt, then the user's (which win by name)."""
+    """The shell's environment: pod facts and a prompt, then the user's (which win by name), then
+    the token for ttyd (which nothing overrides).
+
+    The user's values come from the shell's Secret (``secret``): a pod spec, which any ``view``
+    account reads, shows only where they are.
+    """
     env: list[dict[str, Any]] = [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
@@ -180,23 +224,27 @@ def container_env(shell: dict[str, Any], kubeconfig: bool) -> list[dict[str, Any
     ]
     if kubeconfig:
         env.append({"name": "KUBECONFIG", "value": f"{KUBECONFIG_DIR}/config"})
-    user = shell["spec"].get("env", [])
+    user = [_from_secret(shell, var["name"], env_key(var["name"])) if "value" in var else var
+            for var in shell["spec"].get("env", []) if var["name"] != TTYD_TOKEN]  # fmt: skip
     overridden = {var["name"] for var in user}
-    return [var for var in env if var["name"] not in overridden] + list(user)
+    token = _from_secret(shell, TTYD_TOKEN, TOKEN_KEY)
+    return [var for var in env if var["name"] not in overridden] + user + [token]
+
+
+def default_image(settings: Settings) -> str:
+    """The image of a shell that names none: the jobTemplate's web-tty container's, else ``settings.image``."""
+    containers = settings.job_template.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    return _named(containers, CONTAINER).get("image") or settings.image
 
 
 def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The Job whose one pod runs ttyd (``shell`` validated)."""
     spec = shell.get("spec", {})
     source, _note = kubeconfig_source(spec, settings)
-    template = copy.deepcopy(settings.job_template)
-    base_container = _named(
-        template.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []), CONTAINER
-    )
     probe = {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 5}
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": spec.get("image") or base_container.get("image") or settings.image,
+        "image": spec.get("image") or default_image(settings),
         "command": ttyd_command(shell),
         "ports": [{"name": "ttyd", "containerPort": TTYD_PORT, "protocol": "TCP"}],
         "env": container_env(shell, kubeconfig=source is not None),
@@ -220,14 +268,19 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if ttl := ttl_seconds(spec):
         job_spec["activeDeadlineSeconds"] = ttl  # the TTL holds even while the operator is down
     rendered = {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(shell), "spec": job_spec}
-    return merge(template, rendered)
+    # Pod Security and resources first, the admin's template on them, ours (the spec's user) on top.
+    restricted = {"spec": {"template": {"spec": {
+        "securityContext": POD_SECURITY,
+        "containers": [{"name": CONTAINER, "securityContext": CONTAINER_SECURITY, "resources": settings.resources}],
+    }}}}  # fmt: skip
+    return merge(merge(copy.deepcopy(restricted), copy.deepcopy(settings.job_template)), rendered)
 
 
 # --- the Service and routes ---------------------------------------------------------------------
 
 
 def service(shell: dict[str, Any]) -> dict[str, Any]:
-    mode = shell["spec"].get("exposureMode", "NodePort")
+    mode = shell["spec"].get("exposureMode", DEFAULT_EXPOSURE)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -240,14 +293,28 @@ def service(shell: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A shared Ingress/VirtualService the operator created: the only kind it edits or deletes (an
+# administrator's object of the same name is never the operator's to change).
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OPERATOR = "jupyter-cloudtty-operator"
+SHARED_LABELS = {MANAGED_BY: OPERATOR, f"{GROUP}/shared": "true"}
+
+
 def ingress_name(shell: dict[str, Any]) -> tuple[str, str]:
-    """(namespace, name) of the shared Ingress a shell's path goes into."""
+    """(namespace, name) of the shared Ingress a shell's path goes into; InvalidShell for a config
+    the shell may not give it."""
     config = shell["spec"].get("ingressConfig", {})
     namespace = config.get("namespace") or shell["metadata"]["namespace"]
     if namespace != shell["metadata"]["namespace"]:
         raise InvalidShell(
             "spec.ingressConfig.namespace",
             "an Ingress can only route to Services of its own namespace; leave it empty or use the shell's",
+        )
+    if config.get("annotations"):
+        raise InvalidShell(
+            "spec.ingressConfig.annotations",
+            "the shared Ingress's annotations are the administrator's (the chart's shell.ingressAnnotations): "
+            "one shell's would act on every shell's paths",
         )
     return namespace, config.get("ingressName") or DEFAULT_INGRESS
 
@@ -261,16 +328,17 @@ def ingress_path(shell: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ingress(shell: dict[str, Any], paths: list[dict[str, Any]]) -> dict[str, Any]:
-    """The shared Ingress holding ``paths`` (class, annotations and host from this shell's config)."""
+def ingress(shell: dict[str, Any], paths: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    """The shared Ingress holding ``paths``: class and host from the shell that creates it, annotations
+    from the administrator's settings."""
     config = shell["spec"].get("ingressConfig", {})
     namespace, name = ingress_name(shell)
     rule: dict[str, Any] = {"http": {"paths": paths}}
     if config.get("host"):
         rule["host"] = config["host"]
-    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": {f"{GROUP}/shared": "true"}}
-    if config.get("annotations"):
-        meta["annotations"] = dict(config["annotations"])
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(SHARED_LABELS)}
+    if settings.ingress_annotations:
+        meta["annotations"] = dict(settings.ingress_annotations)
     spec: dict[str, Any] = {"rules": [rule]}
     if config.get("ingressClassName"):
         spec["ingressClassName"] = config["ingressClassName"]
@@ -278,13 +346,19 @@ def ingress(shell: dict[str, Any], paths: list[dict[str, Any]]) -> dict[str, Any
 
 
 def virtual_service_name(shell: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of the shared VirtualService a shell's route goes into; InvalidShell for a
+    config the shell may not give it."""
     config = shell["spec"].get("virtualServiceConfig")
     if not config or not config.get("gateway"):
         raise InvalidShell("spec.virtualServiceConfig.gateway", "is required in VirtualService mode")
-    return (
-        config.get("namespace") or shell["metadata"]["namespace"],
-        config.get("virtualServiceName") or DEFAULT_VIRTUAL_SERVICE,
-    )
+    namespace = config.get("namespace") or shell["metadata"]["namespace"]
+    if namespace != shell["metadata"]["namespace"]:
+        # Elsewhere (istio-system, another user's namespace) its routes would be the operator's doing, not the user's.
+        raise InvalidShell(
+            "spec.virtualServiceConfig.namespace",
+            "a shell's route stays in the shell's namespace; leave it empty or use the shell's",
+        )
+    return namespace, config.get("virtualServiceName") or DEFAULT_VIRTUAL_SERVICE
 
 
 def virtual_service_route(shell: dict[str, Any]) -> dict[str, Any]:
@@ -305,6 +379,7 @@ def virtual_service_route(shell: dict[str, Any]) -> dict[str, Any]:
 
 
 def virtual_service(shell: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shared VirtualService holding ``routes``: gateway and exportTo from the shell that creates it."""
     config = shell["spec"]["virtualServiceConfig"]
     namespace, name = virtual_service_name(shell)
     spec: dict[str, Any] = {"hosts": ["*"], "gateways": [config["gateway"]], "http": routes}
@@ -313,7 +388,7 @@ def virtual_service(shell: dict[str, Any], routes: list[dict[str, Any]]) -> dict
     return {
         "apiVersion": "networking.istio.io/v1beta1",
         "kind": "VirtualService",
-        "metadata": {"name": name, "namespace": namespace, "labels": {f"{GROUP}/shared": "true"}},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(SHARED_LABELS)},
         "spec": spec,
     }
 
@@ -357,6 +432,38 @@ def service_account(shell: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(shell)}
 
 
+def secret(shell: dict[str, Any], token: str) -> dict[str, Any]:
+    """The shell's own Secret: ttyd's ``token``, and the value of each of its env variables.
+
+    Made once, before the Job, and never changed (immutable): the token is the shell's for its
+    life. Readable only by those who may read Secrets in the namespace (the shell's owner's
+    Jupyter server); the operator itself never reads it back.
+    """
+    values = {env_key(var["name"]): var["value"] for var in shell["spec"].get("env", []) if "value" in var}
+    data = {TOKEN_KEY: token, **values}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(shell, secret_name(shell)),
+        "type": "Opaque",
+        "immutable": True,
+        "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
+    }
+
+
+def network_policy(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Only the admin's peers (``networkPolicy.allowFrom``) reach the shell's ttyd; none if there are none."""
+    peers = [copy.deepcopy(peer) for peer in settings.network_policy.allow_from]
+    # A rule without `from` would admit every source: no peers, no rule.
+    rules = [{"from": peers, "ports": [{"port": TTYD_PORT, "protocol": "TCP"}]}] if peers else []
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(shell),
+        "spec": {"podSelector": {"matchLabels": labels(shell)}, "policyTypes": ["Ingress"], "ingress": rules},
+    }
+
+
 def role_binding(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Binds the admin's chosen role (default: read-only ``view``) in the shell's namespace only."""
     kind, name = settings.shell_role
@@ -371,13 +478,16 @@ def role_binding(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     }
 
 
-def owned_objects(shell: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
-    """Everything a shell owns outright, in the order they are created (shared route entries are apart).
+def owned_objects(shell: dict[str, Any], settings: Settings, token: str) -> list[dict[str, Any]]:
+    """Everything a shell owns outright, in the order they are created (shared route entries are apart):
+    its Secret (holding ``token``, if it makes one) and NetworkPolicy before its pod can run.
 
     ``shell`` validated; raises InvalidShell for a mode the operator's settings do not allow.
     """
     spec = shell.get("spec", {})
-    objects = []
+    objects = [secret(shell, token)]
+    if settings.network_policy.enabled:
+        objects.append(network_policy(shell, settings))
     if kubeconfig_source(spec, settings)[0] is None:
         objects += [service_account(shell), role_binding(shell, settings)]
     objects += [job(shell, settings), service(shell)]

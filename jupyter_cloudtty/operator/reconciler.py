@@ -1,8 +1,9 @@
 """One pass over a CloudShell: create what is missing, write the status if it changed, release an ended shell.
 
 I/O only: what the cluster shows comes from kopf's indexes (``indexes.Cache``), decisions from
-``status.py``, objects from ``manifests.py``, route entries from ``routes.py``; this module makes the
-writes (in threads: the ``kubernetes`` client blocks) and the few reads an index cannot answer.
+``status.py``, what the administrator allows from ``policy.py``, objects from ``manifests.py``, route
+entries from ``routes.py``; this module makes the writes (in threads: the ``kubernetes`` client
+blocks) and the few reads an index cannot answer.
 
 An API server that fails for a while (429, 5xx, no answer) fails no shell: the pass raises
 ``kopf.TemporaryError`` with a backoff, and kopf runs it again.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, TypeVar
@@ -29,7 +31,7 @@ from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
 from jupyter_cloudtty.kube.errors import api_message, transient
 
-from . import manifests, routes
+from . import manifests, policy, routes
 from .indexes import Cache
 from .settings import Settings
 from .status import condition_since, next_status
@@ -45,6 +47,9 @@ FAILING = {
 }
 # What an ended shell gives back, in this order (its Job's pod may still use the ServiceAccount).
 RELEASED = ("HTTPRoute", "Service", "Job", "RoleBinding", "ServiceAccount")
+# Created before the Job, so a Job implies them: the operator watches neither (it never reads a
+# Secret), and a restarted operator writes nothing for a running shell.
+BEFORE_THE_JOB = ("Secret", "NetworkPolicy")
 
 
 def _now() -> datetime:
@@ -116,15 +121,26 @@ class Reconciler:
             return Outcome(ended=True)
         try:
             shell = manifests.validated(shell)  # the one check of the spec
-            objects = manifests.owned_objects(shell, self.settings)  # all computed first: nothing is half-created
+            defaults: dict[str, Any] = {}
+            if not cache.owns(shell, "Job") and "Job" not in memory.created:
+                # What the administrator allows, before anything runs for it; a running shell keeps what
+                # it was allowed (a new policy or shell image never fails it, a restart writes nothing).
+                policy.check(shell, self.settings)
+                # A shell without a TTL under a longest TTL gets that one (as the Jupyter server gives
+                # it), written back with the image: the bound holds for shells written by anyone.
+                defaults = policy.defaults(shell, self.settings)
+                shell = {**shell, "spec": {**shell["spec"], **defaults}}
+            # All computed first: nothing is half-created. A fresh token each pass, used only if the
+            # shell has no Secret yet (never replaced: create, and a 409 says it exists).
+            objects = manifests.owned_objects(shell, self.settings, token=secrets.token_urlsafe(32))
             route = routes.shared_route(shell)
-            await self._write_back_image(shell, objects, memory)
+            if route is not None:  # first: a shared route that refuses the shell leaves nothing created
+                await self._add_route_entry(shell, route, cache)
+            await self._write_back(shell, objects, defaults, memory)
             for obj in objects:
                 await self._ensure(shell, obj, cache, memory)
                 if obj["kind"] == "Job" and not (shell.get("status") or {}).get("phase"):
                     await self._advance(shell, cache, memory, Phase.CREATED_JOB)
-            if route is not None:
-                await self._add_route_entry(shell, route, cache)
             status = next_status(shell, cache.observed(shell), self.settings, self.clock(), Phase.CREATED_ROUTE_RULE)
             if status["phase"] in Phase.ENDED:
                 if status["phase"] == Phase.FAILED:
@@ -146,24 +162,31 @@ class Reconciler:
 
     # --- writing ------------------------------------------------------------------------------
 
-    async def _write_back_image(self, shell: dict[str, Any], objects: list[dict[str, Any]], memory: Memory) -> None:
-        """The default image, written into the spec as CloudTTY does, so that `kubectl get -o yaml` shows it."""
-        if "image" in shell["spec"]:
+    async def _write_back(
+        self, shell: dict[str, Any], objects: list[dict[str, Any]], defaults: dict[str, Any], memory: Memory
+    ) -> None:
+        """The default image, written into the spec as CloudTTY does, so that `kubectl get -o yaml` shows it;
+        with it the policy's ``defaults`` that the stored spec lacks (a TTL)."""
+        written = dict(defaults)
+        if "image" not in shell["spec"]:
+            job = next(o for o in objects if o["kind"] == "Job")
+            written["image"] = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        if not written:
             memory.image_written = False  # were it taken out again, it is written again
             return
         if memory.image_written:
             return  # the watch has not shown it yet
-        job = next(o for o in objects if o["kind"] == "Job")
-        image = job["spec"]["template"]["spec"]["containers"][0]["image"]
         meta = shell["metadata"]
         answer = await self._call(self.cluster.patch, "CloudShell", meta["namespace"], meta["name"],
-                                  {"spec": {"image": image}})  # fmt: skip
+                                  {"spec": written})  # fmt: skip
         memory.image_written = True
         _remember_generation(shell, answer, memory)
 
     async def _ensure(self, shell: dict[str, Any], obj: dict[str, Any], cache: Cache, memory: Memory) -> None:
         """Create ``obj`` unless it exists: a steady state writes nothing (CloudTTY re-ran its setup)."""
         kind = obj["kind"]
+        if kind in BEFORE_THE_JOB and cache.owns(shell, "Job"):
+            return
         if cache.owns(shell, kind):
             memory.created.discard(kind)  # seen: from now on the index knows, even if someone deletes it
             return
@@ -226,8 +249,8 @@ class Reconciler:
         kind, namespace, name = route
 
         async def add(current: dict[str, Any] | None) -> bool:
-            if current is None:
-                return await self._call(self.cluster.create, routes.fresh(shell, kind))  # False: another shell's first
+            if current is None:  # False: another shell's first
+                return await self._call(self.cluster.create, routes.fresh(shell, kind, self.settings))
             patch = routes.with_entry(shell, kind, current)
             if patch is not None:  # None: already there, no write
                 await self._call(self.cluster.patch, kind, namespace, name, patch)
@@ -264,15 +287,20 @@ class Reconciler:
         cached: dict[str, Any] | None,
     ) -> None:
         """Apply ``edit`` to the shared object (``cached``, else the latest copy); again on the latest copy
-        if another shell changed it first (409) or took it away (404)."""
+        if another shell changed it first (409) or took it away (404), or refused the shell (InvalidShell)
+        on the index's copy: a shell fails for what the latest copy shows, never for a lagging index."""
         kind, namespace, name = route
         current = cached
         for _attempt in range(5):
-            if current is None:
+            read = current is None
+            if read:
                 current = await self._call(self.cluster.get, kind, namespace, name)
             try:
                 if await edit(current):
                     return
+            except InvalidShell:
+                if read:
+                    raise
             except ApiException as e:
                 if e.status not in (404, 409) or current is None:  # a 404 creating it: no such API
                     raise

@@ -166,8 +166,9 @@ def _policy(config: dict[str, Any]) -> ShellPolicy:
         allow_root=_typed(config.get("allowRoot", d.allow_root), bool, "policy.allowRoot"),
         kubeconfig_secrets=_names(config.get("kubeconfigSecrets", ()), "policy.kubeconfigSecrets"),
         kubeconfig_config_maps=_names(config.get("kubeconfigConfigMaps", ()), "policy.kubeconfigConfigMaps"),
-        allow_env_value_from=_typed(config.get("allowEnvValueFrom", d.allow_env_value_from), bool,
-                                    "policy.allowEnvValueFrom"),  # fmt: skip
+        allow_env_value_from=_typed(
+            config.get("allowEnvValueFrom", d.allow_env_value_from), bool, "policy.allowEnvValueFrom"
+        ),  # fmt: skip
         exposure_modes=modes,
         max_ttl_seconds=ttl,
     )

@@ -10,10 +10,12 @@ operator's integration tests that stay on the emulator (faults).
 
 from __future__ import annotations
 
+import base64
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.operator.settings import Settings
 from tests.harness.emulator import Api, Operator, emulated_kubernetes
 from tests.harness.kube import NS, ThreadedApi
@@ -110,10 +112,19 @@ async def serve_on_node_port(api: Api | ThreadedApi, home: Path, name: str = "s1
     await eventually(rendered, what="the operator's Job and Service")
     job = await api.get("Job", NS, objects)
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    env = container_env(container, name=pod_name(name), namespace=NS)
+    shell = await api.get("CloudShell", NS, name)
+    secret = await api.get("Secret", NS, names.secret_name(shell))
+    values = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+    def lookup(source: dict[str, Any]) -> str | None:  # the shell's own Secret: its token, its env values
+        ref = source.get("secretKeyRef") or {}
+        return values.get(ref["key"]) if ref.get("name") == secret["metadata"]["name"] else None
+
+    env = container_env(container, name=pod_name(name), namespace=NS, lookup=lookup)
     command = [expand(arg, env) for arg in container["command"]]
     uid = container.get("securityContext", {}).get("runAsUser", UID)
-    async with Pod(command, home=home, env=env, name=pod_name(name), uid=uid) as pod:
+    base = names.ttyd_base_path(shell, values[names.TOKEN_KEY])
+    async with Pod(command, home=home, env=env, name=pod_name(name), uid=uid, base_path=base) as pod:
         await node_at(api, pod.address_ip)
         service = await api.get("Service", NS, objects)
         ports = [{**service["spec"]["ports"][0], "nodePort": pod.port}]

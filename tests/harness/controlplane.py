@@ -61,7 +61,7 @@ rules:
 CONTROLLERS = ",".join([
     "job-controller", "garbage-collector-controller", "endpointslice-controller", "namespace-controller",
     "serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
-    "ttl-after-finished-controller", "resourcequota-controller",
+    "ttl-after-finished-controller", "resourcequota-controller", "validatingadmissionpolicy-status-controller",
 ])  # fmt: skip
 
 

@@ -32,9 +32,10 @@ import kopf
 from kubernetes.client import ApiClient, Configuration
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
+from jupyter_cloudtty.cloudshell.spec import EXPOSURE_MODES
 from jupyter_cloudtty.kube.client import Cluster, path
 from jupyter_cloudtty.operator.handlers import make_registry
-from jupyter_cloudtty.operator.settings import Settings
+from jupyter_cloudtty.operator.settings import Settings, ShellPolicy
 
 NOT_BUNDLED = {
     (GROUP, VERSION, PLURAL): ("CloudShell", {"status"}),
@@ -465,7 +466,10 @@ class Operator:
     def __init__(self, k8s: VersionedEmulator, settings: Settings | None = None):
         self.url = str(k8s.url)
         # Short backoffs and timeouts, so that an outage and the recovery take seconds.
-        self.settings = settings or Settings(retry_backoff=0.1, max_retry_backoff=1.0, request_timeout=2.0)
+        # Every exposure mode allowed: the tests here stage modes; the admin's policy is checked on the
+        # real control plane (test_shell_pods_on_cluster.py) and in tests/test_operator_policy.py.
+        self.settings = settings or Settings(retry_backoff=0.1, max_retry_backoff=1.0, request_timeout=2.0,
+                                             policy=ShellPolicy(exposure_modes=EXPOSURE_MODES))  # fmt: skip
         self.cluster = Cluster(ApiClient(Configuration(host=self.url)), timeout=self.settings.request_timeout)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

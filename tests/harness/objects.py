@@ -19,12 +19,12 @@ FULL_SPEC = {
     "exposureMode": "Ingress",
     "ingressConfig": {
         "ingressName": "cloudshell-ingress",
-        "namespace": "default",
+        "namespace": "team",  # cloudshell()'s: the operator refuses routes in another namespace
         "ingressClassName": "nginx",
-        "annotations": {"a": "b"},
+        "annotations": {"a": "b"},  # valid to the schema; the operator refuses it (the admin sets them)
         "host": "shell.example.com",
     },
-    "virtualServiceConfig": {"virtualServiceName": "vs", "namespace": "istio", "export_to": ".", "gateway": "gw"},
+    "virtualServiceConfig": {"virtualServiceName": "vs", "namespace": "team", "export_to": ".", "gateway": "gw"},
     "pathPrefix": "/prefix",
     "pathSuffix": "suffix",
     "env": [

@@ -6,8 +6,10 @@ test_backend_on_cluster.py, test_notebook_on_cluster.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.harness.controlplane import ControlPlane
+from tests.harness.controlplane import ControlPlane, KubectlError
 from tests.harness.servers import JupyterProcess
 from tests.harness.sse import EventStream
 
@@ -38,6 +40,21 @@ def ready(cluster: ControlPlane, namespace: str, name: str, phase: str = "Ready"
     return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
 
 
+def enforced(cluster: ControlPlane, kubeconfig: Path, beyond: dict, timeout: float = 60) -> None:
+    """Once the API server enforces the chart's admission policy, for the holder of ``kubeconfig``:
+    it loads a new policy by itself (a second or so after it is stored, more on a busy machine) and
+    says so nowhere, so a refused dry run of ``beyond`` (a CloudShell beyond the policy) is the sign."""
+    probe = json.dumps(beyond)
+    deadline = time.monotonic() + timeout
+    while True:  # each try is a request: no sleep between them is needed
+        try:
+            cluster.kubectl("create", "--dry-run=server", "-f", "-", input=probe, kubeconfig=kubeconfig)
+        except KubectlError as e:
+            assert "denied request" in e.stderr, e.stderr
+            return
+        assert time.monotonic() < deadline, f"the policy was not enforced within {timeout:g}s"
+
+
 async def terminal(cluster: ControlPlane, namespace: str, service: str, path: str = "") -> TtydClient:
     """The shell's ttyd through the API server's service proxy, as the admin."""
     folder = cluster.admin.parent
@@ -46,6 +63,18 @@ async def terminal(cluster: ControlPlane, namespace: str, service: str, path: st
         url.replace("https://", "wss://"), ca_certs=str(cluster.ca_file),
         client_cert=str(folder / "admin.crt"), client_key=str(folder / "admin.key"),
     )  # fmt: skip
+
+
+def token(cluster: ControlPlane, namespace: str, name: str) -> str:
+    """The shell's ttyd token, from its Secret, as its owner's Jupyter server reads it."""
+    secret = kubectl_json(cluster, "get", "secret", f"cloudshell-{name}", "-n", namespace)
+    return base64.b64decode(secret["data"]["token"]).decode()
+
+
+async def shell_terminal(cluster: ControlPlane, namespace: str, name: str, route: str = "") -> TtydClient:
+    """Shell ``name``'s ttyd through the API server's service proxy, as the admin: under its route
+    path (path-routed modes), then its token."""
+    return await terminal(cluster, namespace, f"cloudshell-{name}", f"{route}/{token(cluster, namespace, name)}")
 
 
 async def answers(client: TtydClient) -> None:

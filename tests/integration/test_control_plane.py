@@ -70,7 +70,7 @@ def test_the_crd_schema_defaults_and_prunes(control_plane, namespace):
     assert 'unknown field "spec.notAField"' in refused(cluster, "apply", "-n", namespace, "-f", "-", input=written)
     cluster.kubectl("apply", "--validate=false", "-n", namespace, "-f", "-", input=written)  # pruned instead
     stored = json.loads(cluster.kubectl("get", "cloudshell", "s1", "-n", namespace, "-o", "json"))
-    assert stored["spec"] == {"commandAction": "bash", "exposureMode": "NodePort", "ttl": 60}
+    assert stored["spec"] == {"commandAction": "bash", "exposureMode": "ClusterIP", "ttl": 60}
     message = refused(cluster, "apply", "-n", namespace, "-f", "-", input=shell("s2", ttl="soon"))
     assert "spec.ttl" in message and "integer" in message
 

@@ -68,9 +68,10 @@ async def test_the_operators_job_runs_a_terminal_reached_through_the_service_pro
     }))  # fmt: skip
     shell = manifests.validated(get(cluster, namespace, "cloudshell/s1"))
     job = manifests.job(shell, Settings())
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:4] == ["ttyd", "-W", "-p", "7681"]
-    name = job["metadata"]["name"]
-    apply(cluster, namespace, manifests.service_account(shell), manifests.service(shell), job)
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][3:7] == ["ttyd", "-W", "-p", "7681"]
+    name, token = job["metadata"]["name"], "the-token-of-s1"
+    secret = manifests.secret(shell, token)  # the kubelet reads the token from it (secretKeyRef)
+    apply(cluster, namespace, secret, manifests.service_account(shell), manifests.service(shell), job)
 
     wait(cluster, namespace, f"job/{name}", "jsonpath={.status.ready}=1")
     [running] = get(cluster, namespace, "pods")["items"]
@@ -85,7 +86,7 @@ async def test_the_operators_job_runs_a_terminal_reached_through_the_service_pro
     wait(cluster, namespace, f"endpointslice -l kubernetes.io/service-name={name}",
          "jsonpath={.endpoints[0].addresses[0]}=" + status["podIP"])  # fmt: skip
 
-    proxy = f"{cluster.url}/api/v1/namespaces/{namespace}/services/{name}:7681/proxy/"
+    proxy = f"{cluster.url}/api/v1/namespaces/{namespace}/services/{name}:7681/proxy/{token}/"
     certs = tls(cluster)
     context = ssl.create_default_context(cafile=certs["ca_certs"])
     context.load_cert_chain(certs["client_cert"], certs["client_key"])

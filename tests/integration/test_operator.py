@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_cloudtty.operator.settings import GatewayRef, Settings
+from jupyter_cloudtty.cloudshell.spec import EXPOSURE_MODES
+from jupyter_cloudtty.operator.settings import GatewayRef, Settings, ShellPolicy
 from tests.harness.controllers import (
     NS,
     Running,
@@ -28,6 +29,9 @@ from tests.harness.controllers import (
 )
 from tests.harness.emulator import Api
 from tests.harness.waiting import eventually
+
+GATEWAY = GatewayRef("gw", "infra", hostname="shells.example.com", https=True)
+EVERY_MODE = ShellPolicy(exposure_modes=EXPOSURE_MODES)  # the modes are staged here, the policy elsewhere
 
 
 async def gateway_says(api: Api, condition: dict[str, str], name: str = "s1") -> None:
@@ -79,7 +83,7 @@ async def test_gateway_mode_without_a_gateway_configured_fails_clearly():
 
 @pytest.mark.slow
 async def test_a_route_the_gateway_refuses_fails_with_its_reason():
-    settings = Settings(gateway=GatewayRef("gw", "infra", hostname="shells.example.com", https=True))
+    settings = Settings(gateway=GATEWAY, policy=EVERY_MODE)
     async with Running(settings) as api:
         await api.create(cloudshell(exposureMode="GatewayAPI"))
         await wait_phase(api, "CreatedRouteRule")
@@ -95,7 +99,7 @@ async def test_a_route_the_gateway_refuses_fails_with_its_reason():
 
 @pytest.mark.slow
 async def test_gateway_mode_ready_once_accepted():
-    settings = Settings(gateway=GatewayRef("gw", "infra", hostname="shells.example.com", https=True))
+    settings = Settings(gateway=GATEWAY, policy=EVERY_MODE)
     async with Running(settings) as api:
         await api.create(cloudshell(exposureMode="GatewayAPI"))
         await wait_phase(api, "CreatedRouteRule")
@@ -133,7 +137,9 @@ async def test_virtual_service_mode_shares_one_virtual_service():
 async def test_a_missing_kubeconfig_secret_fails_the_shell():
     """Here only: a kubelet that cannot mount a Secret keeps the pod ContainerCreating and says why in a
     FailedMount Event alone; the tests' kubelet writes no Events (it reports the pod's waiting state)."""
-    async with Running() as api:
+    async with Running(
+        Settings(policy=ShellPolicy(exposure_modes=EXPOSURE_MODES, kubeconfig_secrets=("nope",)))
+    ) as api:
         await api.create(cloudshell(secretRef={"name": "nope"}))
         await wait_phase(api, "CreatedRouteRule")
         await run_pod(api, ready=False)

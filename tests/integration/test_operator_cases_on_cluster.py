@@ -3,28 +3,35 @@
 The chart's operator (tests/harness/installed.py) under its own RBAC, the real API server's admission
 and the tests' node (tests/harness/kubelet.py) running the pods: phases as the shell's watch delivers
 them, the objects a shell owns and gives back when it ends, invalid specs refused at admission or by
-the operator, an image no node can pull, shells sharing one Ingress edited at once, and the API
-server's own audit log counting what the operator asks in a steady state and after a restart. What
-only kmock's emulator can stage (faults on cue) stays in test_operator.py.
+the operator, an image no node can pull, shells sharing one Ingress edited at once, the API
+server's own audit log counting what the operator asks in a steady state and after a restart, and
+what holds against a user who goes around the shell's owner (Pod Security, the shell's Secret and
+token, its NetworkPolicy, the administrator's policy). What only kmock's emulator can stage (faults
+on cue) stays in test_operator.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
+from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.controlplane import ControlPlane
 from tests.harness.installed import Installed
-from tests.harness.shells_on_cluster import answers, kubectl_json, ready, terminal
+from tests.harness.shells_on_cluster import answers, kubectl_json, ready, shell_terminal
 from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 SHELL_IMAGE = "jupyter-cloudtty/cloudshell:latest"  # the chart's default `shell.image`
-OWNED = ("job", "service", "serviceaccount", "rolebinding")  # what a shell without a kubeconfig owns
+OWNED = ("job", "service", "serviceaccount", "rolebinding")  # what a shell without a kubeconfig gives back
+# The chart's policy, opened for what a test's shells ask for (by default: ClusterIP, the shell image).
+MODES = {"policy": {"exposureModes": ["ClusterIP", "NodePort", "Ingress"]}}
 
 
 def apply(cluster: ControlPlane, namespace: str, shells: dict[str, dict]) -> None:
@@ -112,12 +119,15 @@ async def test_a_shell_s_phases_objects_and_url_as_its_user_sees_them(control_pl
     shell runs as its own account."""
     cluster = control_plane
     command = "echo I am $POD_NAME in $POD_NAMESPACE, $CONTAINER; exec bash"
-    gate = {"featureGates": {"AllowSecretStoreKubeconfig": True}}
-    async with Installed(cluster, namespace, tmp_path, gate) as release:
+    values = {
+        "featureGates": {"AllowSecretStoreKubeconfig": True},
+        "policy": {"exposureModes": ["ClusterIP", "NodePort"], "kubeconfigConfigMaps": ["old-kubeconfig"]},
+    }
+    async with Installed(cluster, namespace, tmp_path, values) as release:
         since = kubectl_json(cluster, "get", "cloudshells", "-n", namespace)["metadata"]["resourceVersion"]
         apply(cluster, namespace, {
-            "s1": {"commandAction": command},  # NodePort, the default
-            "cip": {"exposureMode": "ClusterIP", "ttlSecondsAfterStarted": 3600},
+            "s1": {"commandAction": command, "exposureMode": "NodePort"},
+            "cip": {"ttlSecondsAfterStarted": 3600},  # ClusterIP, the default
             "old": {"exposureMode": "ClusterIP", "configmapName": "old-kubeconfig"},
         })  # fmt: skip
         seen = await statuses(cluster, namespace, "s1", since, until="Ready")
@@ -135,12 +145,12 @@ async def test_a_shell_s_phases_objects_and_url_as_its_user_sees_them(control_pl
         job = kubectl_json(cluster, "get", "job", "cloudshell-s1", "-n", namespace)
         [container] = job["spec"]["template"]["spec"]["containers"]
         assert container["image"] == SHELL_IMAGE
-        assert container["command"] == ["ttyd", "-W", "-p", "7681", "sh", "-c", command]
+        assert container["command"][3:] == ["ttyd", "-W", "-p", "7681", "sh", "-c", command]  # after the token's unwrap
         assert job["spec"]["template"]["spec"]["serviceAccountName"] == "cloudshell-s1"
         binding = kubectl_json(cluster, "get", "rolebinding", "cloudshell-s1", "-n", namespace)
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "cloudshell-s1", "namespace": namespace}]
-        for kind in OWNED:  # all garbage-collected with the shell
+        for kind in (*OWNED, "secret", "networkpolicy"):  # all garbage-collected with the shell
             owner = kubectl_json(cluster, "get", kind, "cloudshell-s1", "-n", namespace)["metadata"]["ownerReferences"]
             assert [(o["kind"], o["uid"]) for o in owner] == [("CloudShell", shell["metadata"]["uid"])]
 
@@ -156,7 +166,7 @@ async def test_a_shell_s_phases_objects_and_url_as_its_user_sees_them(control_pl
         endpoints = [e["addresses"] for s in slices for e in s["endpoints"] if e["conditions"]["ready"]]
         assert endpoints == [[pod["status"]["podIP"]]]
 
-        client = await terminal(cluster, namespace, "cloudshell-s1")
+        client = await shell_terminal(cluster, namespace, "s1")
         try:
             await client.expect(rf"I am {pod['metadata']['name']} in {namespace}, web-tty\r\n")
             await client.send("echo $((6*7)) > answer; echo wrote $(cat answer)\r")
@@ -165,8 +175,10 @@ async def test_a_shell_s_phases_objects_and_url_as_its_user_sees_them(control_pl
             await client.close()
 
         cip = ready(cluster, namespace, "cip")
-        cluster_ip = kubectl_json(cluster, "get", "service", "cloudshell-cip", "-n", namespace)["spec"]["clusterIP"]
-        assert cip["status"]["accessUrl"] == f"{cluster_ip}:7681?ttl=3600"
+        service = kubectl_json(cluster, "get", "service", "cloudshell-cip", "-n", namespace)
+        assert cip["spec"]["exposureMode"] == "ClusterIP"  # the CRD's default, as the API server stores it
+        assert service["spec"]["type"] == "ClusterIP" and "nodePort" not in service["spec"]["ports"][0]
+        assert cip["status"]["accessUrl"] == f"{service['spec']['clusterIP']}:7681?ttl=3600"
 
         old = ready(cluster, namespace, "old")
         [ignored] = [c for c in old["status"]["conditions"] if c["type"] == "KubeconfigIgnored"]
@@ -182,7 +194,8 @@ async def test_specs_and_images_that_cannot_work_fail_with_a_reason(control_plan
     field, a Warning Event (`kubectl describe`), and nothing created for it, not even attempted. An
     image no node can pull fails the shell with the kubelet's reason, and it gives back what it held."""
     cluster = control_plane
-    async with Installed(cluster, namespace, tmp_path) as release:
+    values = {"policy": {"exposureModes": ["ClusterIP", "Ingress"], "allowedImages": ["registry.invalid/*"]}}
+    async with Installed(cluster, namespace, tmp_path, values) as release:
         refused = {
             "admin": ({"runAsUser": "admin"}, 'spec.runAsUser: Invalid value: "admin"'),
             "colour": ({"colour": "green"}, 'unknown field "colour"'),  # kubectl checks it against the CRD's schema
@@ -213,7 +226,8 @@ async def test_specs_and_images_that_cannot_work_fail_with_a_reason(control_plan
         assert {e["involvedObject"]["name"] for e in warned} == set(invalid)
         created = [w for w in requests.writes() if w.startswith("create ")]
         assert created and set(created) == {"create events"}, "nothing may be (half-)created"
-        assert cluster.kubectl("get", "jobs,services,ingresses", "-n", namespace, "-o", "name") == ""
+        assert cluster.kubectl("get", "jobs,services,ingresses,secrets,networkpolicies", "-n", namespace, "-o",
+                               "name") == ""  # fmt: skip
 
         image = "registry.invalid/no/such:1"  # a registry that never resolves (RFC 6761)
         apply(cluster, namespace, {"pull": {"image": image}})
@@ -231,12 +245,12 @@ async def test_an_ended_shell_gives_back_everything_it_held(control_plane, node,
     async with Installed(cluster, namespace, tmp_path) as release:
         apply(cluster, namespace, {
             "exits": {"commandAction": "kill $PPID"},  # the first client's command stops ttyd, its parent
-            "expires": {"exposureMode": "ClusterIP", "ttlSecondsAfterStarted": 3},
-            "single": {"exposureMode": "ClusterIP", "once": True, "cleanup": True},
+            "expires": {"ttlSecondsAfterStarted": 3},
+            "single": {"once": True, "cleanup": True},
         })  # fmt: skip
 
         ready(cluster, namespace, "exits")
-        client = await terminal(cluster, namespace, "cloudshell-exits")
+        client = await shell_terminal(cluster, namespace, "exits")
         await client.wait_closed(30)  # ttyd exited: the container too, with 0
         exited = ready(cluster, namespace, "exits", "Complete", timeout=60)["status"]["conditions"]
         assert [(c["type"], c["status"], c["reason"], c["message"]) for c in exited] == [
@@ -248,7 +262,7 @@ async def test_an_ended_shell_gives_back_everything_it_held(control_plane, node,
         released(cluster, namespace, "expires")
 
         ready(cluster, namespace, "single")
-        await answers(await terminal(cluster, namespace, "cloudshell-single"))  # the one client, then it leaves
+        await answers(await shell_terminal(cluster, namespace, "single"))  # the one client, then it leaves
         cluster.kubectl("wait", "--for=delete", "cloudshell/single", "-n", namespace, "--timeout=60s")  # `cleanup`
         released(cluster, namespace, "single")
         # Kept, Complete, without their objects: the shells without `cleanup`.
@@ -274,7 +288,7 @@ async def test_shells_created_and_deleted_at_once_each_keep_their_own_path_in_th
         assert rule["host"] == "shells.example.com"
         return {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
 
-    async with Installed(cluster, namespace, tmp_path) as release:
+    async with Installed(cluster, namespace, tmp_path, MODES) as release:
         apply(cluster, namespace, {name: {"exposureMode": "Ingress", "ingressConfig": config} for name in names})
         for name in names:
             assert ready(cluster, namespace, name)["status"]["accessUrl"] == f"http://shells.example.com{path[name]}/"
@@ -285,7 +299,7 @@ async def test_shells_created_and_deleted_at_once_each_keep_their_own_path_in_th
         # kubectl returns once the shells are gone: after the operator took their paths out (their finalizer).
         cluster.kubectl("delete", "cloudshell", *names[:3], "-n", namespace, "--timeout=60s")
         assert paths() == {path[name]: f"cloudshell-{name}" for name in names[3:]}
-        await answers(await terminal(cluster, namespace, "cloudshell-c3", path["c3"]))  # the others still answer
+        await answers(await shell_terminal(cluster, namespace, "c3", path["c3"]))  # the others still answer
         cluster.kubectl("delete", "cloudshell", *names[3:], "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "ingress/cloudshell-ingress", "-n", namespace, "--timeout=30s")
     assert_no_errors(release)
@@ -321,7 +335,7 @@ async def test_a_steady_state_and_a_restarted_operator_read_nothing_and_rewrite_
         assert requests.writes() == ["patch cloudshells/status"]
 
     async with Installed(cluster, namespace, tmp_path) as release:
-        apply(cluster, namespace, {"s1": {"exposureMode": "ClusterIP"}})
+        apply(cluster, namespace, {"s1": {}})
         before = ready(cluster, namespace, "s1")
         [pod] = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-s1")["items"]
 
@@ -343,4 +357,158 @@ async def test_a_steady_state_and_a_restarted_operator_read_nothing_and_rewrite_
         assert after["status"]["lastScheduleTime"] == before["status"]["lastScheduleTime"]
         [same] = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-s1")["items"]
         assert same["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert_no_errors(release)
+
+
+async def test_a_narrower_policy_refuses_new_shells_and_leaves_running_ones_alone(
+    control_plane, node, namespace, tmp_path
+):
+    """The administrator narrows the chart's policy (no more NodePort) and the operator restarts with
+    it: a new shell asking for a NodePort is Failed; one already running, as it was allowed, keeps
+    running, and the operator rewrites nothing of it (a spec change of it is still seen)."""
+    cluster = control_plane
+    for run in ("before", "after"):
+        (tmp_path / run).mkdir()
+    async with Installed(cluster, namespace, tmp_path / "before", MODES) as before:
+        apply(cluster, namespace, {"s1": {"exposureMode": "NodePort"}})
+        running = ready(cluster, namespace, "s1")
+        before.stop_operator()
+    assert_no_errors(before)
+    async with Installed(cluster, namespace, tmp_path / "after") as after:  # the chart's default: ClusterIP
+        requests = OperatorRequests(cluster, after)
+        apply(cluster, namespace, {"s2": {"exposureMode": "NodePort"}})
+        failed = ready(cluster, namespace, "s2", "Failed")["status"]["conditions"][-1]
+        said = "spec.exposureMode: 'NodePort' is not allowed (policy.exposureModes: ClusterIP)"
+        assert (failed["reason"], failed["message"]) == ("InvalidSpec", said)
+
+        cluster.kubectl("patch", "cloudshell", "s1", "-n", namespace, "--type=merge", "-p", '{"spec": {"ttl": 600}}')
+        generation = kubectl_json(cluster, "get", "cloudshell", "s1", "-n", namespace)["metadata"]["generation"]
+        cluster.kubectl("wait", f"--for=jsonpath={{.status.observedGeneration}}={generation}", "cloudshell/s1",
+                        "-n", namespace, "--timeout=60s")  # fmt: skip
+        status = kubectl_json(cluster, "get", "cloudshell", "s1", "-n", namespace)["status"]
+        assert status["phase"] == "Ready" and status["lastScheduleTime"] == running["status"]["lastScheduleTime"]
+        assert status["accessUrl"].endswith("?ttl=600")
+        mine = [e for e in requests.all() if (e.get("objectRef") or {}).get("name") in ("s1", "cloudshell-s1")]
+        assert [_request(e, "subresource") for e in mine if e["verb"] not in ("get", "list", "watch")] == [
+            "patch cloudshells/status"]  # fmt: skip
+    assert_no_errors(after)
+
+
+# --- what holds against a user who goes around the shell's owner ----------------------------------
+# The pod meets Pod Security "restricted" (the real API server's admission enforces it in the
+# namespace) and its spec, which any `view` account reads, holds neither the user's env values nor
+# ttyd's token: both are in the shell's own Secret. Its ttyd, reached straight at the pod's address,
+# answers only under that token. A NetworkPolicy of its own admits only the administrator's peers
+# (the tests' node enforces none, so its rules are checked as the API server stores them). A shell the
+# administrator's policy does not allow, written by an administrator (whom the chart's
+# ValidatingAdmissionPolicy exempts), is Failed, InvalidSpec, with nothing made for it.
+
+SHELL_LABEL = "cloudshell.cloudtty.io/owner-name"
+PEERS = [
+    {"podSelector": {"matchLabels": {"component": "singleuser-server"}}},
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+]
+
+
+async def status_of(url: str) -> int:
+    """The HTTP status of a page, straight at an address (no proxy)."""
+    response = await AsyncHTTPClient().fetch(url, raise_error=False)
+    return response.code
+
+
+async def test_a_shell_pod_is_restricted_its_secrets_out_of_its_spec_its_ttyd_behind_its_token(
+    control_plane, node, namespace, tmp_path
+):
+    cluster = control_plane
+    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    values = {"shell": {"networkPolicy": {"allowFrom": PEERS}}}
+    async with Installed(cluster, namespace, tmp_path, values) as release:
+        action = 'echo "FOO=$FOO TOKEN=${TTYD_TOKEN:-unset} UID=$(id -u)"; exec bash'
+        apply(cluster, namespace, {"s1": {"commandAction": action, "env": [{"name": "FOO", "value": "s3cret-value"}]}})
+        shell = ready(cluster, namespace, "s1")  # its pod admitted under "restricted"
+
+        # The admission is on: a pod without the restricted settings is refused in this namespace.
+        bare = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"},
+                "spec": {"containers": [{"name": "c", "image": shell["spec"]["image"]}]}}  # fmt: skip
+        with pytest.raises(subprocess.CalledProcessError) as refused:
+            cluster.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(bare))
+        assert 'violates PodSecurity "restricted:latest"' in refused.value.stderr
+
+        [pod] = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-s1")["items"]
+        assert pod["spec"]["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+        [container] = pod["spec"]["containers"]
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+        assert container["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"cpu": "1", "memory": "512Mi"}}  # fmt: skip
+
+        secret = kubectl_json(cluster, "get", "secret", "cloudshell-s1", "-n", namespace)
+        values_in_it = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+        token = values_in_it.pop("token")
+        assert values_in_it == {"env.FOO": "s3cret-value"} and len(token) >= 43  # 32 random bytes
+        assert secret["immutable"] is True
+        assert [(o["kind"], o["uid"]) for o in secret["metadata"]["ownerReferences"]] == [
+            ("CloudShell", shell["metadata"]["uid"])]  # fmt: skip
+        for readable in (pod, kubectl_json(cluster, "get", "job", "cloudshell-s1", "-n", namespace)):
+            assert "s3cret-value" not in json.dumps(readable) and token not in json.dumps(readable)
+        assert token not in json.dumps(shell)  # nor in its status (the value is in the spec the user wrote)
+
+        # Straight at the pod's address: nothing without the token, the terminal with it.
+        ttyd = f"{pod['status']['podIP']}:7681"
+        for path in ("/", "/ws", "/token/", f"/{token[:-1]}/"):
+            assert await status_of(f"http://{ttyd}{path}") == 404, path
+        with pytest.raises(HTTPClientError):  # the WebSocket upgrade refused
+            await TtydClient.connect(f"ws://{ttyd}/ws")
+        assert await status_of(f"http://{ttyd}/{token}/") == 200
+        client = await TtydClient.connect(f"ws://{ttyd}/{token}/ws")
+        try:
+            await client.expect(r"FOO=s3cret-value TOKEN=unset UID=1000\r\n")  # the value, not the token
+        finally:
+            await client.close()
+
+        policy = kubectl_json(cluster, "get", "networkpolicy", "cloudshell-s1", "-n", namespace)
+        assert policy["spec"] == {
+            "podSelector": {"matchLabels": {SHELL_LABEL: "s1"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": PEERS, "ports": [{"port": 7681, "protocol": "TCP"}]}],
+        }
+        selected = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", f"{SHELL_LABEL}=s1")["items"]
+        assert [p["metadata"]["name"] for p in selected] == [pod["metadata"]["name"]]  # the shell's pod, only it
+        assert [(o["kind"], o["uid"]) for o in policy["metadata"]["ownerReferences"]] == [
+            ("CloudShell", shell["metadata"]["uid"])]  # fmt: skip
+    assert_no_errors(release)
+
+
+async def test_a_shell_the_policy_does_not_allow_fails_with_nothing_made_for_it(
+    control_plane, node, namespace, tmp_path
+):
+    """Written by an administrator (exempt from the chart's admission policy): the operator refuses
+    it, naming the field and the chart's value; `kubectl describe` says so."""
+    cluster = control_plane
+    async with Installed(cluster, namespace, tmp_path) as release:  # the chart's default policy
+        requests = OperatorRequests(cluster, release)
+        refused = {
+            "image": ({"image": "evil/shell:latest"},
+                      "spec.image: 'evil/shell:latest' is not an allowed image (policy.allowedImages: none;"),
+            "root": ({"runAsUser": "root"}, "spec.runAsUser: 'root' is root, not allowed (policy.allowRoot: false)"),
+            "kubeconfig": ({"secretRef": {"name": "team-b-admin"}},
+                           "spec.secretRef.name: 'team-b-admin' is not an allowed kubeconfig Secret"),
+            "valuefrom": ({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "other", "key": "k"}}}]},
+                          "spec.env[0].valueFrom: not allowed (policy.allowEnvValueFrom: false)"),
+            "nodeport": ({"exposureMode": "NodePort"},
+                         "spec.exposureMode: 'NodePort' is not allowed (policy.exposureModes: ClusterIP)"),
+        }  # fmt: skip
+        apply(cluster, namespace, {name: spec for name, (spec, _) in refused.items()})
+        for name, (_, said) in refused.items():
+            conditions = ready(cluster, namespace, name, "Failed")["status"]["conditions"]
+            assert [(c["type"], c["status"], c["reason"]) for c in conditions] == [
+                ("Ready", "False", "InvalidSpec"), ("Failed", "True", "InvalidSpec")]  # fmt: skip
+            assert conditions[-1]["message"].startswith(said), conditions
+        described = cluster.kubectl("describe", "cloudshell", "nodeport", "-n", namespace)
+        assert "InvalidSpec" in described and refused["nodeport"][1] in described.replace("\n", " "), described
+
+        created = [w for w in requests.writes() if w.startswith("create ")]
+        assert created and set(created) == {"create events"}, "nothing may be (half-)created"
+        owned = cluster.kubectl("get", "jobs,services,secrets,networkpolicies,serviceaccounts,rolebindings",
+                                "-n", namespace, "-l", SHELL_LABEL, "-o", "name")  # fmt: skip
+        assert owned == ""
     assert_no_errors(release)

@@ -4,7 +4,8 @@ The chart is rendered by Helm's engine and applied with kubectl; the operator ru
 cloudtty operator` (its Deployment's command, as a process: the tests' node runs no images) with a
 token of the chart's ServiceAccount, so every request it makes passes real RBAC. A CloudShell written
 as CloudTTY's documentation writes it then reaches Ready on the tests' node, its terminal answers
-through the API server's service proxy, and deleting it takes its Job and Service along. A Jupyter
+through the API server's service proxy (under the token in the shell's Secret), and deleting it
+takes its Job and Service along. A Jupyter
 server outside the cluster, as the ServiceAccount the chart's `jupyterServers` value grants, does
 the same through its REST API and relays the terminal through the API server (connect_via=apiserver).
 """
@@ -18,7 +19,7 @@ import pytest
 
 from tests.harness.installed import Installed
 from tests.harness.servers import JupyterProcess
-from tests.harness.shells_on_cluster import answers, kubectl_json, ready, terminal
+from tests.harness.shells_on_cluster import answers, kubectl_json, ready, shell_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +34,11 @@ async def test_a_cloudshell_reaches_ready_under_the_chart_s_rbac(control_plane, 
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(shell))
         status = ready(cluster, namespace, "s1")["status"]
         service = kubectl_json(cluster, "get", "service", "cloudshell-s1", "-n", namespace)
-        node_port = service["spec"]["ports"][0]["nodePort"]
-        assert status["accessUrl"].endswith(f":{node_port}?ttl=600")  # NodePort, CloudTTY's default
+        # ClusterIP, the default (CloudTTY's NodePort put an open ttyd on every node's address)
+        assert service["spec"]["type"] == "ClusterIP"
+        assert status["accessUrl"] == f"{service['spec']['clusterIP']}:7681?ttl=600"
 
-        await answers(await terminal(cluster, namespace, "cloudshell-s1"))
+        await answers(await shell_terminal(cluster, namespace, "s1"))
 
         cluster.kubectl("delete", "cloudshell", "s1", "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-s1", "service/cloudshell-s1", "-n", namespace,
@@ -83,12 +85,13 @@ async def test_every_exposure_mode_and_lifecycle_field_as_cloudtty_documents_the
     cluster = control_plane
     shells = {
         "clusterip": {"exposureMode": "ClusterIP", "commandAction": "bash"},
-        "nodeport": {"ttl": 600},  # the older TTL field; NodePort by default
+        "nodeport": {"exposureMode": "NodePort", "ttl": 600},  # the older TTL field
         "ingress": {"exposureMode": "Ingress", "pathPrefix": "team/", "ingressConfig": {"host": "shells.example.com"}},
         "short": {"exposureMode": "ClusterIP", "ttlSecondsAfterStarted": 3, "cleanup": True},
         "single": {"exposureMode": "ClusterIP", "once": True},
     }
-    async with Installed(cluster, namespace, tmp_path) as release:
+    values = {"policy": {"exposureModes": ["ClusterIP", "NodePort", "Ingress"]}}  # the chart's default: ClusterIP
+    async with Installed(cluster, namespace, tmp_path, values) as release:
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
             "items": [{"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell",
                        "metadata": {"name": name}, "spec": spec} for name, spec in shells.items()]}))  # fmt: skip
@@ -107,13 +110,14 @@ async def test_every_exposure_mode_and_lifecycle_field_as_cloudtty_documents_the
         shared = kubectl_json(cluster, "get", "ingress", "cloudshell-ingress", "-n", namespace)
         [rule] = shared["spec"]["rules"]
         assert rule["host"] == "shells.example.com" and [p["path"] for p in rule["http"]["paths"]] == [path]
-        await answers(await terminal(cluster, namespace, "cloudshell-ingress", path))  # ttyd serves under the path
+        await answers(await shell_terminal(cluster, namespace, "ingress", path))  # ttyd serves under the path
 
-        ready(cluster, namespace, "short")  # then its 3 s run out, and with `cleanup` it goes entirely
+        # Its 3 s run out, and with `cleanup` it goes entirely (only a Complete shell is deleted so). Maybe
+        # before it was seen Ready: the Job's deadline counts from its start, and a busy node is slow.
         cluster.kubectl("wait", "--for=delete", "cloudshell/short", "-n", namespace, "--timeout=60s")
 
         ready(cluster, namespace, "single")
-        client = await terminal(cluster, namespace, "cloudshell-single")  # the first and only client
+        client = await shell_terminal(cluster, namespace, "single")  # the first and only client
         await client.send("echo $((6*7))\r")
         await client.expect("42")
         await client.close()  # it leaves: ttyd --once exits, the Job completes
@@ -130,7 +134,7 @@ async def test_shells_live_through_an_operator_restart(control_plane, node, name
     def create(name: str) -> None:
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
             "apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": name},
-            "spec": {"exposureMode": "ClusterIP"},
+            "spec": {},
         }))  # fmt: skip
 
     async with Installed(cluster, namespace, tmp_path) as release:
@@ -147,7 +151,7 @@ async def test_shells_live_through_an_operator_restart(control_plane, node, name
         assert again["status"] == before["status"]  # untouched by the new operator
         [same] = kubectl_json(cluster, "get", "pods", "-n", namespace, "-l", "job-name=cloudshell-before")["items"]
         assert same["metadata"]["uid"] == pod["metadata"]["uid"]
-        await answers(await terminal(cluster, namespace, "cloudshell-before"))
+        await answers(await shell_terminal(cluster, namespace, "before"))
         cluster.kubectl("delete", "cloudshell", "before", "-n", namespace, "--timeout=60s")
         cluster.kubectl("wait", "--for=delete", "job/cloudshell-before", "-n", namespace, "--timeout=60s")
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
@@ -180,7 +184,8 @@ async def test_a_shell_s_lifecycle_costs_the_operator_writes_and_no_reads(contro
     reads = [f"{e['verb']} {e['requestURI']}" for e in answered if e["verb"] in ("get", "list")]
     writes = Counter(f"{e['verb']} {e['objectRef']['resource']}" for e in answered
                      if e["verb"] in ("create", "update", "patch", "delete"))  # fmt: skip
-    print(f"one NodePort shell's lifecycle on a real API server: {sum(writes.values())} writes {dict(writes)}")
+    print(f"one ClusterIP shell's lifecycle on a real API server: {sum(writes.values())} writes {dict(writes)}")
     assert reads == []
     assert writes["create jobs"] == 1 and writes["create services"] == 1
+    assert writes["create secrets"] == 1 and writes["create networkpolicies"] == 1  # made once, never read back
     assert sum(writes.values()) <= 16, writes

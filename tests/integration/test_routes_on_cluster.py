@@ -1,10 +1,13 @@
-"""A shell's route beyond an Ingress, on the real control plane: Istio VirtualService and Gateway API modes.
+"""A shell's route on the real control plane: Istio VirtualService and Gateway API modes, and what a
+shell may not make the operator do to a shared Ingress or VirtualService.
 
 The cluster has the CRDs Istio and the Gateway API publish (tests/harness/route_crds.py), so the real
 API server checks what the chart's operator writes, under the chart's RBAC, against their schemas. No
 Istio or gateway controller runs: a VirtualService is only stored, and the test plays the gateway
 controller that judges an HTTPRoute (it writes the route's status, as one would). The terminal
-answers through the API server's service proxy under the route's path, where ttyd serves it.
+answers through the API server's service proxy under the route's path and the shell's token, where
+ttyd serves it. The chart's policy allows ClusterIP shells only by default: each test's values allow
+its modes.
 """
 
 from __future__ import annotations
@@ -15,11 +18,17 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.harness.installed import Installed
-from tests.harness.shells_on_cluster import answers, kubectl_json, ready, terminal
+from tests.harness.shells_on_cluster import answers, kubectl_json, ready, shell_terminal
 
 pytestmark = pytest.mark.slow
 
 GATEWAY_CONTROLLER = "gateways.example.com/tests"  # the controller the test plays
+MANAGED = {"app.kubernetes.io/managed-by": "jupyter-cloudtty-operator", "cloudshell.cloudtty.io/shared": "true"}
+
+
+def allowing(*modes: str) -> dict:
+    """The chart's values that let shells use these exposure modes."""
+    return {"policy": {"exposureModes": list(modes)}}
 
 
 def apply(cluster, namespace: str, shells: dict[str, dict]) -> None:
@@ -33,6 +42,19 @@ def apply(cluster, namespace: str, shells: dict[str, dict]) -> None:
 def assert_no_errors(release: Installed) -> None:
     """The operator was refused nothing (RBAC) and did not crash."""
     assert "Forbidden" not in release.log and "Traceback" not in release.log, release.log[-6000:]
+
+
+async def answers_at(cluster, namespace: str, shell: str, path: str) -> None:
+    """The shell's terminal answers under its route path, with its token (in its Secret) after it."""
+    await answers(await shell_terminal(cluster, namespace, shell, path))
+
+
+def refused(cluster, namespace: str, shell: str) -> str:
+    """The message of a shell the operator refused (Failed, InvalidSpec)."""
+    conditions = ready(cluster, namespace, shell, "Failed")["status"]["conditions"]
+    assert [(c["type"], c["status"], c["reason"]) for c in conditions] == [
+        ("Ready", "False", "InvalidSpec"), ("Failed", "True", "InvalidSpec")]  # fmt: skip
+    return conditions[-1]["message"]
 
 
 # --- VirtualService mode ------------------------------------------------------------------------------
@@ -60,13 +82,14 @@ async def test_virtual_service_shells_share_one_virtual_service(control_plane, n
     destination = {
         name: {"host": f"cloudshell-{name}.{namespace}.svc.cluster.local", "port": {"number": 7681}} for name in path
     }
-    async with Installed(cluster, namespace, tmp_path) as release:
+    async with Installed(cluster, namespace, tmp_path, allowing("VirtualService")) as release:
         apply(cluster, namespace, {name: spec for name in path})
         for name in path:
             assert ready(cluster, namespace, name)["status"]["accessUrl"] == f"{path[name]}/?ttl=500"
-            await answers(await terminal(cluster, namespace, f"cloudshell-{name}", path[name]))
+            await answers_at(cluster, namespace, name, path[name])
 
         shared = kubectl_json(cluster, "get", "virtualservice", "cloudshell-vs-demo", "-n", namespace)
+        assert shared["metadata"]["labels"] == MANAGED  # the operator's: the only kind it edits or deletes
         assert shared["spec"]["gateways"] == ["istio-system/istio-gateway"]
         assert shared["spec"]["exportTo"] == ["istio-system"]
         assert routes(cluster, namespace, "cloudshell-vs-demo") == {path[n]: destination[n] for n in path}
@@ -80,6 +103,68 @@ async def test_virtual_service_shells_share_one_virtual_service(control_plane, n
     assert_no_errors(release)
 
 
+# --- a shared route is the operator's, never a shell's to steer ------------------------------------------
+
+
+async def test_a_shell_cannot_make_the_operator_touch_what_it_did_not_create_or_steer_a_shared_route(
+    control_plane, node, namespace, tmp_path
+):
+    """issue 17's confused deputy. A shell naming the administrator's Ingress is refused, and that
+    Ingress is never written, not when the shell fails nor when it is deleted (it has no rules: taking
+    out the shell's path would have left none, and the Ingress would have gone). A shell's annotations,
+    a class other than the shared Ingress's, a VirtualService in another namespace: refused, naming
+    the field, before anything is made for the shell. The shared Ingress the operator creates carries
+    its label and the administrator's annotations, and only the path of the shell it routes to."""
+    cluster = control_plane
+    platform = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "platform", "namespace": namespace, "annotations": {"team": "platform"}},
+                "spec": {"defaultBackend": {"service": {"name": "platform-web", "port": {"number": 80}}}}}  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(platform))
+    before = kubectl_json(cluster, "get", "ingress", "platform", "-n", namespace)
+    annotations = {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"}
+    values = {**allowing("Ingress", "VirtualService"), "shell": {"ingressAnnotations": annotations}}
+    host = {"host": "shells.example.com"}
+    async with Installed(cluster, namespace, tmp_path, values) as release:
+        mine = {"exposureMode": "Ingress", "ingressConfig": {**host, "ingressClassName": "nginx"}}
+        apply(cluster, namespace, {"mine": mine})
+        ready(cluster, namespace, "mine")  # the shared Ingress is made: the next shells meet it
+        snippet = {"nginx.ingress.kubernetes.io/configuration-snippet": "return 200 'owned';"}
+        _, mark = cluster.audit()
+        apply(cluster, namespace, {
+            "takeover": {"exposureMode": "Ingress", "ingressConfig": {**host, "ingressName": "platform"}},
+            "snippet": {"exposureMode": "Ingress", "ingressConfig": {**host, "annotations": snippet}},
+            "public": {"exposureMode": "Ingress", "ingressConfig": {**host, "ingressClassName": "public"}},
+            "istio": {"exposureMode": "VirtualService",
+                      "virtualServiceConfig": {"namespace": "default", "gateway": "istio-system/gw"}},
+        })  # fmt: skip
+        said = {name: refused(cluster, namespace, name) for name in ("takeover", "snippet", "public", "istio")}
+        assert said["takeover"] == (
+            "spec.ingressConfig.ingressName: Ingress 'platform' was not created by the operator; name another"
+        )
+        assert said["snippet"].startswith("spec.ingressConfig.annotations: ")
+        shared_class = "Ingress 'cloudshell-ingress', shared by shells, has class 'nginx'"
+        assert said["public"].startswith(f"spec.ingressConfig.ingressClassName: {shared_class}")
+        assert said["istio"].startswith("spec.virtualServiceConfig.namespace: ")
+        created = {e["objectRef"]["resource"] for e in cluster.audit(mark)[0]
+                   if e["user"]["username"] == release.operator_user and e["verb"] == "create"}  # fmt: skip
+        assert created == {"events"}, "a shell the route refuses is refused before anything is made for it"
+
+        shared = kubectl_json(cluster, "get", "ingress", "cloudshell-ingress", "-n", namespace)
+        assert shared["metadata"]["labels"] == MANAGED and shared["metadata"]["annotations"] == annotations
+        assert shared["spec"]["ingressClassName"] == "nginx"
+        [rule] = shared["spec"]["rules"]
+        assert [p["backend"]["service"]["name"] for p in rule["http"]["paths"]] == ["cloudshell-mine"]
+        assert cluster.kubectl("get", "virtualservice", "cloudshell-virtualservice", "-n", "default",
+                               "--ignore-not-found", "-o", "name") == ""  # fmt: skip
+
+        # kubectl returns once the shells are gone: after the operator handled their routes (its finalizer).
+        cluster.kubectl("delete", "cloudshells", "--all", "-n", namespace, "--timeout=60s")
+        cluster.kubectl("wait", "--for=delete", "ingress/cloudshell-ingress", "-n", namespace, "--timeout=30s")
+    after = kubectl_json(cluster, "get", "ingress", "platform", "-n", namespace)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]  # never written
+    assert_no_errors(release)
+
+
 # --- Gateway API mode ---------------------------------------------------------------------------------
 
 
@@ -87,7 +172,7 @@ async def test_virtual_service_shells_share_one_virtual_service(control_plane, n
 def gateway(control_plane, namespace):
     """The cluster's Gateway, as its owner creates it: a GatewayClass and, in a namespace of the
     gateway's own where the operator has no rights, a Gateway with a listener for the shells.
-    Yields the chart's values that attach shells' routes to it."""
+    Yields the chart's values for GatewayAPI shells, their routes attached to it."""
     cluster, owner = control_plane, f"{namespace}-gateways"
     cluster.kubectl("create", "namespace", owner)
     objects = [
@@ -100,7 +185,8 @@ def gateway(control_plane, namespace):
               "allowedRoutes": {"namespaces": {"from": "All"}}}]}},
     ]  # fmt: skip
     cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-    yield {"gateway": {"name": "shells", "namespace": owner, "sectionName": "web", "hostname": "shells.example.com"}}
+    yield {"gateway": {"name": "shells", "namespace": owner, "sectionName": "web", "hostname": "shells.example.com"},
+           **allowing("GatewayAPI")}  # fmt: skip
     cluster.kubectl("delete", "namespace", owner, "--wait=false")
     cluster.kubectl("delete", "gatewayclass", owner, "--wait=false")
 
@@ -142,7 +228,7 @@ async def test_a_shell_is_ready_once_the_gateway_accepts_its_route(control_plane
 
         gateway_says(cluster, namespace, "gw", True, "Accepted", "")
         assert ready(cluster, namespace, "gw")["status"]["accessUrl"] == f"http://shells.example.com{path}/"
-        await answers(await terminal(cluster, namespace, "cloudshell-gw", path))
+        await answers_at(cluster, namespace, "gw", path)
 
         cluster.kubectl("delete", "cloudshell", "gw", "-n", namespace, "--timeout=60s")
         # Owned by the shell: the garbage collector takes it (it knows the kind: the CRDs came first).

@@ -1,11 +1,12 @@
 """Every ttyd flag the operator renders, as the real ttyd 1.7.7 (Debian's) takes it.
 
-Each test renders a shell's Job (``manifests.job``), runs its container's command line with the env
-the kubelet gives it (``$(VAR)`` expanded; a Secret's value read) as a pod (tests/harness/pods.py), and
-connects as a client of the pod would: at the route's base path, with the credential, with
-``?arg=``. What it checks is what the shell's user sees: the shell's own command runs (its output,
-computed by the shell, never a flag's value taken for the command), and each flag does what it is
-for. Values the real ttyd would refuse or misread are refused with the spec (the last test).
+Each test renders a shell's Job (``manifests.job``) and Secret (``manifests.secret``), runs its
+container's command line with the env the kubelet gives it (``$(VAR)`` expanded; a Secret's value
+read) as a pod (tests/harness/pods.py), and connects as a client of the pod would: at ttyd's base
+path (the route's, then the shell's token), with the credential, with ``?arg=``. What it checks
+is what the shell's user sees: the shell's own command runs (its output, computed by the shell,
+never a flag's value taken for the command), and each flag does what it is for. Values the real
+ttyd would refuse or misread are refused with the spec (the last test).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tests.harness.waiting import eventually
 NS = "team"
 POD = "cloudshell-s1-x7k2p"
 SETTINGS = Settings(gateway=GatewayRef("gw", "infra", hostname="shells.example.com", https=True))
-SECRETS = {("creds", "basic"): "alice:s3cret"}  # what the kubelet reads from the Secret
+SECRETS = {("creds", "basic"): "alice:s3cret"}  # what the kubelet reads from a Secret of the user's
+TOKEN = "Zq3-token_of_s1"  # what the operator put in the shell's own Secret
 
 # Quoting, a pipe, arithmetic and the pod's env: only the shell running the command prints this.
 COMMAND = """printf '%s ' "it's" "$((6*7))" "$POD_NAMESPACE" | tr a-z A-Z; echo; exec sleep 60"""
@@ -67,7 +69,7 @@ def cloudshell(**spec: Any) -> dict[str, Any]:
         "apiVersion": "cloudshell.cloudtty.io/v1alpha1",
         "kind": "CloudShell",
         "metadata": {"name": "s1", "namespace": NS, "uid": "uid-1"},
-        "spec": {"commandAction": COMMAND, "exposureMode": "NodePort", **spec},
+        "spec": {"commandAction": COMMAND, "exposureMode": "ClusterIP", **spec},  # the CRD's default mode
     }
 
 
@@ -76,12 +78,17 @@ async def shell_pod(tmp_path: Path, **spec: Any) -> AsyncIterator[Pod]:
     """The shell's pod: its Job's container run as the kubelet runs it."""
     shell = cloudshell(**spec)
     (container,) = manifests.job(shell, SETTINGS)["spec"]["template"]["spec"]["containers"]
-    env = container_env(container, name=POD, namespace=NS)
-    for var in container["env"]:
-        if ref := var.get("valueFrom", {}).get("secretKeyRef"):
-            env[var["name"]] = SECRETS[ref["name"], ref["key"]]
+    own = manifests.secret(shell, TOKEN)
+    secrets = {**SECRETS, **{(own["metadata"]["name"], key): base64.b64decode(value).decode()
+                             for key, value in own["data"].items()}}  # fmt: skip
+
+    def lookup(source: dict[str, Any]) -> str | None:
+        ref = source.get("secretKeyRef")
+        return secrets[ref["name"], ref["key"]] if ref else None
+
+    env = container_env(container, name=POD, namespace=NS, lookup=lookup)
     command = [expand(arg, env) for arg in container["command"]]
-    base = names.route_path(shell) if names.routed_by_path(shell["spec"]) else ""
+    base = names.ttyd_base_path(shell, TOKEN)  # where the Jupyter server connects
     async with Pod(command, env=env, home=tmp_path / "home", name=POD, base_path=base) as pod:
         yield pod
 
@@ -170,16 +177,20 @@ async def test_the_ping_interval_is_ttyd_s(tmp_path):
 
 @pytest.mark.parametrize(
     "spec",
-    [SPECS["Ingress-prefix-suffix"], SPECS["VirtualService"], SPECS["GatewayAPI"]],
-    ids=["Ingress", "VirtualService", "GatewayAPI"],
+    [SPECS["default"], SPECS["Ingress-prefix-suffix"], SPECS["VirtualService"], SPECS["GatewayAPI"]],
+    ids=["ClusterIP", "Ingress", "VirtualService", "GatewayAPI"],
 )
-async def test_a_routed_shell_is_served_under_its_route_path_only(tmp_path, spec):
-    """A proxy passes the route's path on as it is: ttyd serves its page and terminal there (-b)."""
+async def test_ttyd_serves_under_the_route_path_and_the_shell_s_token_only(tmp_path, spec):
+    """A proxy passes the route's path on as it is: ttyd serves its page and terminal there (-b), under
+    the shell's token. Knowing the pod's address, or the route, is not enough: 404 without the token."""
+    route = names.route_path(cloudshell(**spec)) if "exposureMode" in spec else ""
     async with shell_pod(tmp_path, **spec) as pod:
-        assert pod.base_path == names.route_path(cloudshell(**spec))
+        assert pod.base_path == f"{route}/{TOKEN}"
         assert await page(pod, f"{pod.base_path}/") == 200
-        assert await page(pod, "/") == 404
-        assert await page(pod, "/ws") == 404
+        for without_the_token in ("/", "/ws", f"{route}/", f"{route}/ws", f"{route}/{TOKEN[:-1]}/"):
+            assert await page(pod, without_the_token) == 404, without_the_token
+        with pytest.raises(HTTPClientError):  # the upgrade refused: ttyd closes the connection
+            await TtydClient.connect(f"ws://{pod.address}{route}/ws")
         term = await connect(pod)
         await term.expect(RAN)
         await term.close()
@@ -189,10 +200,11 @@ async def test_a_routed_shell_is_served_under_its_route_path_only(tmp_path, spec
 async def test_a_credential_is_asked_for_and_the_shell_does_not_see_it(tmp_path, credential):
     action = f'echo "credential: ${{TTYD_CREDENTIAL:-not set}}"; {COMMAND}'
     async with shell_pod(tmp_path, commandAction=action, env=[credential]) as pod:
-        good = f"Basic {basic('alice:s3cret')}"
-        assert await page(pod, "/") == 401
-        assert await page(pod, "/", Authorization=f"Basic {basic('alice:wrong')}") == 401
-        assert await page(pod, "/", Authorization=good) == 200
+        good, base = f"Basic {basic('alice:s3cret')}", f"{pod.base_path}/"
+        assert await page(pod, base) == 401
+        assert await page(pod, base, Authorization=f"Basic {basic('alice:wrong')}") == 401
+        assert await page(pod, base, Authorization=good) == 200
+        assert await page(pod, "/", Authorization=good) == 404  # the credential and the token: both
 
         with pytest.raises(HTTPClientError):  # no Authorization: refused before the upgrade
             await TtydClient.connect(pod.url, auth_token=basic("alice:s3cret"))
