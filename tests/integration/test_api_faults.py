@@ -59,6 +59,9 @@ async def test_during_an_outage_users_get_clear_errors_and_after_it_all_works(
     assert (await api("POST", body={"name": "s1"}))[0] == 201
     await pods.ready("s1")
     term = await connect("s1")
+    # Open: the server has reached the shell's ttyd (with the token from its Secret, read once).
+    await term.send("echo $((6*6))\r")
+    await term.expect(rb"\r36\r\n")
     async with EventStream(events_url, jp_auth_header) as events:
         assert [s["name"] for s in (await events.next())[1]] == ["s1"]
         with k8s.k8s.outage(status) as outage:

@@ -106,6 +106,7 @@ class KubernetesBackend(Backend):
         self._list_error: ClusterError | None = None
         self._changed = asyncio.Event()  # replaced at every change: await it to see the next one
         self._sessions: dict[str, Session] = {}
+        self._tokens: dict[str, str] = {}  # shell uid -> its ttyd token (its Secret is immutable)
         self._detach_timers: dict[str, asyncio.TimerHandle] = {}
         self._reflector: Reflector | None = None
 
@@ -166,6 +167,7 @@ class KubernetesBackend(Backend):
     def _forget(self, name: str) -> None:
         obj = self._objects.pop(name, None)
         if obj is not None:
+            self._tokens.pop(obj["metadata"].get("uid") or "", None)
             self.events.publish(events.DELETED, policy.shell(obj).to_json())
             self._status_changed(name, None)
 
@@ -350,8 +352,12 @@ class KubernetesBackend(Backend):
 
     async def _token(self, obj: dict[str, Any]) -> str:
         """The shell's ttyd token, from the Secret the operator made for it ("" if it made none:
-        an operator from before tokens). Read at each connection, never kept: the Secret, not this
-        server, is where it lives, and only the shell's owner may read it."""
+        an operator from before tokens). Read once per shell and kept while the shell is known (the
+        operator never changes it): a terminal reconnecting while the API server is down still
+        reaches its ttyd."""
+        uid = obj["metadata"].get("uid") or ""
+        if uid in self._tokens:
+            return self._tokens[uid]
         name = secret_name(obj)
         try:
             secret = await asyncio.to_thread(
@@ -359,7 +365,8 @@ class KubernetesBackend(Backend):
                 _request_timeout=self.timing.request_timeout,
             )  # fmt: skip
         except ApiException as e:
-            if e.status == 404:
+            if e.status == 404:  # made before Ready by an operator that makes one: there is none
+                self._tokens[uid] = ""
                 return ""
             if e.status == 403:
                 raise Unavailable(
@@ -370,9 +377,11 @@ class KubernetesBackend(Backend):
         except HTTPError as e:
             raise Unavailable(CloseCode.UNREACHABLE, str(cloudshells.unreachable(self.access, e))) from None
         try:
-            return base64.b64decode((secret.data or {}).get(TOKEN_KEY) or "", validate=True).decode("ascii")
+            token = base64.b64decode((secret.data or {}).get(TOKEN_KEY) or "", validate=True).decode("ascii")
         except (binascii.Error, UnicodeDecodeError):
             raise Unavailable(CloseCode.UNREACHABLE, f"the shell's Secret {name!r} holds no valid token") from None
+        self._tokens[uid] = token
+        return token
 
     async def _ready(self, name: str) -> dict[str, Any]:
         """The shell once Ready; Unavailable if it ends, goes, or takes longer than ``ready_timeout``."""
