@@ -31,12 +31,24 @@ def documented(kind: str, page: Path = ADMINISTRATORS) -> dict:
     return example
 
 
+def z2jh_values(page: Path = ADMINISTRATORS) -> dict:
+    """The page's zero-to-jupyterhub values (the one example with a ``singleuser`` section)."""
+    [values] = [doc for doc in examples(page) if "singleuser" in doc]
+    return values
+
+
 def z2jh_server_config(page: Path = ADMINISTRATORS) -> tuple[str, dict]:
     """The config file the page's zero-to-jupyterhub values mount in every single-user server: its
     file name (where Jupyter looks for it decides whether it is read at all) and its contents."""
-    [values] = [doc for doc in examples(page) if "singleuser" in doc]
-    extra = values["singleuser"]["extraFiles"]["cloudtty"]
+    extra = z2jh_values(page)["singleuser"]["extraFiles"]["cloudtty"]
     return Path(extra["mountPath"]).name, extra["data"]
+
+
+def z2jh_user_namespace_labels(username: str, page: Path = ADMINISTRATORS) -> dict[str, str]:
+    """The labels KubeSpawner puts on ``username``'s namespace with the page's `user_namespace_labels`
+    (``{username}`` expanded, as KubeSpawner expands it for a name that needs no escaping)."""
+    labels = z2jh_values(page)["hub"]["config"]["KubeSpawner"]["user_namespace_labels"]
+    return {key: value.format(username=username) for key, value in labels.items()}
 
 
 def grant_documented_role(cluster: ControlPlane, namespace: str, account: str = "cloudtty-user") -> Path:

@@ -22,7 +22,9 @@ SimpleLocalProcessSpawner, each in its own home ``<root>/home/<user>``. Everythi
                             headers=browser.headers("/user/alice/cloudtty/api/shells", xsrf=True))
 
 ``singleuser_args`` go to every server's command line (``c.Spawner.args``), ``singleuser_env`` into its
-environment (``c.Spawner.environment``; of the hub's own environment only PATH, LANG and LC_ALL pass).
+environment (``c.Spawner.environment``; of the hub's own environment only PATH, LANG and LC_ALL pass),
+and ``user_env`` into one user's server's only, over ``singleuser_env`` (``user_env={"alice":
+{"KUBECONFIG": alice_kubeconfig}}``: each user's server with credentials of its own).
 A list option must be given by repeating it (``--CloudTTY.shell_command=bash
 --CloudTTY.shell_command=--norc``): the server parses its command line before it loads the
 extension, so CloudTTY's options are not yet known and a ``["bash", "--norc"]`` literal would stay one
@@ -112,7 +114,10 @@ s = json.loads(Path(__file__).with_name("hub.json").read_text())
 
 
 class LoggingSpawner(SimpleLocalProcessSpawner):
-    """SimpleLocalProcessSpawner whose servers log to <logs>/<user>.log."""
+    """SimpleLocalProcessSpawner whose servers log to <logs>/<user>.log and get their user's user_env."""
+
+    def get_env(self):
+        return {**super().get_env(), **s["user_env"].get(self.user.name, {})}
 
     async def start(self):
         with open(Path(s["logs"]) / f"{self.user.name}.log", "ab") as log:
@@ -199,6 +204,7 @@ class Hub:
         users: Iterable[str] = ("alice", "bob"),
         singleuser_args: Iterable[str] = (),
         singleuser_env: Mapping[str, str] | None = None,
+        user_env: Mapping[str, Mapping[str, str]] | None = None,
         start_timeout: float = 60,
     ):
         self.root = Path(root)
@@ -230,6 +236,7 @@ class Hub:
             "python": sys.executable,
             "args": [*args, *singleuser_args],
             "env": {**(singleuser_env or {}), MARKER: self.marker.split("=", 1)[1]},
+            "user_env": {user: dict(env) for user, env in (user_env or {}).items()},
         }
         self.process: subprocess.Popen | None = None
         self.timings: dict[str, float] = {}  # seconds: "hub", "server:<user>"
