@@ -75,6 +75,8 @@ class FakeStream:
         self.sizes: list[tuple[int, int]] = []
         self.flow: list[str] = []  # "pause" / "resume", in order
         self.closed = False
+        self._flowing = asyncio.Event()  # cleared while paused: read() holds, as a PTY's unread output
+        self._flowing.set()
 
     def emit(self, data: bytes | Exception) -> None:
         """The program writes ``data``; ``b""`` ends its output, an exception fails the read."""
@@ -86,6 +88,8 @@ class FakeStream:
         return self._output.qsize()
 
     async def read(self) -> bytes:
+        """As a PTY's: returns without a turn of the loop when output is there."""
+        await self._flowing.wait()
         self.reads += 1
         data = b"" if self.closed else await self._output.get()
         if isinstance(data, Exception):
@@ -100,12 +104,15 @@ class FakeStream:
 
     def pause(self) -> None:
         self.flow.append("pause")
+        self._flowing.clear()
 
     def resume(self) -> None:
         self.flow.append("resume")
+        self._flowing.set()
 
     def close(self) -> None:
         self.closed = True
+        self._flowing.set()
         self._output.put_nowait(b"")
 
 
@@ -365,6 +372,8 @@ async def test_clients_opening_at_once_start_one_program():
 async def test_the_stream_pauses_only_while_every_client_asks_it():
     term = Terminal()
     a, b = await term.join(Viewer()), await term.join(Viewer())
+    assert term.stream.flow == ["pause", "resume"]  # held from its opening until its first client attached
+    term.stream.flow.clear()
     term.session.pause(a)
     assert term.stream.flow == []  # b still reads: one client does not hold the others back
     term.session.pause(b)
@@ -386,6 +395,7 @@ async def test_a_paused_client_holds_back_only_itself_and_gets_what_it_missed_at
     """As in issue 17: a tab that holds PAUSE froze the kernel's widget, which saw none of its typing."""
     term = Terminal()
     tab, widget = await term.join(Viewer()), await term.join(Viewer())
+    term.stream.flow.clear()  # the pause of its opening: test_the_stream_pauses_only_while_every_client_asks_it
     await term.output(b"$ ", tab, widget)
     term.session.pause(tab)
     await term.output(b"echo hi\r\nhi\r\n", widget)  # at once, while the tab holds PAUSE
@@ -441,19 +451,101 @@ async def test_a_client_paused_through_more_than_the_scrollback_is_closed_withou
     assert bytes(back.shown) == bytes(term.session.scrollback) and len(back.shown) == 64 * 1024
 
 
-async def test_release_lets_the_output_flow_to_every_client_whoever_paused():
+async def test_release_reads_the_rest_whoever_paused_and_the_end_hands_it_to_each():
+    """The program is gone (the local backend releases its session then): what it left in its terminal is
+    read though every client paused, and each gets it before its close."""
     term = Terminal()
     a, b = await term.join(Viewer()), await term.join(Viewer())
+    term.stream.flow.clear()  # the pause of its opening: test_the_stream_pauses_only_while_every_client_asks_it
     term.session.pause(a)
     term.session.pause(b)
     term.stream.emit(b"bye\r\n")
+    term.stream.emit(b"")  # the program's end
     term.session.release()
     assert term.stream.flow == ["pause", "resume"]
-    await a.shows(b"bye\r\n")
-    await b.shows(b"bye\r\n")
-    term.session.pause(a)
-    term.session.pause(b)  # the session is ending: nothing holds its output any more
+    await asyncio.wait_for(term.session.drained(), 5)
+    term.session.pause(a)  # the session is ending: nothing holds its output any more
     assert term.stream.flow == ["pause", "resume"]
+    term.session.end(1000, "exited")
+    for viewer in (a, b):
+        await viewer.shows(b"bye\r\n")
+        assert viewer.closed == (1000, "exited")
+
+
+async def test_a_client_slow_when_the_program_ends_costs_the_others_none_of_its_last_output():
+    """A tab whose connection stalls as the program exits: the rest of the output is read all the same (the
+    local backend gives the terminal kill_timeout to reach its end, then closes it), and every client
+    gets it before its close, the stalled one once its connection moves again."""
+    term = Terminal()
+    fast, stalled = await term.join(Viewer()), await term.join(Viewer(slow=True))
+    term.stream.emit(b"first\r\n")
+    await fast.shows(b"first\r\n")
+    await asyncio.wait_for(stalled.writing.wait(), 5)  # "first" has not reached the stalled tab
+    term.stream.emit(b"last\r\n")
+    term.stream.emit(b"")  # the program has exited
+    term.session.release()
+    await asyncio.wait_for(term.session.drained(), 5)  # not held up by the stalled tab
+    term.session.end(1000, "exited")
+    await fast.shows(b"first\r\nlast\r\n")
+    assert fast.closed == (1000, "exited")
+    stalled.let_through(2)
+    await stalled.shows(b"first\r\nlast\r\n")
+    assert stalled.closed == (1000, "exited")
+
+
+async def test_a_client_paused_when_the_session_ends_gets_what_it_missed_before_its_close():
+    """A tab that holds PAUSE (xterm.js catching up) as a cluster shell's ttyd ends: what the others saw
+    meanwhile is the end of the output, not to be lost under a normal close."""
+    term = Terminal()
+    tab, widget = await term.join(Viewer()), await term.join(Viewer())
+    term.session.pause(tab)
+    await term.output(b"the last lines\r\n", widget)
+    term.session.end(1000, "the terminal's process ended")
+    assert widget.closed == (1000, "the terminal's process ended")
+    await tab.shows(b"the last lines\r\n")
+    assert tab.closed == (1000, "the terminal's process ended")
+
+
+async def test_a_client_that_missed_more_than_the_scrollback_by_the_end_is_told_it_fell_behind():
+    """Released, the session reads whatever is written, and a process that escaped the kill may write on:
+    a client that missed more than the scrollback keeps is closed so that it comes back for the replay."""
+    term = Terminal(scrollback_bytes=16)
+    viewer = await term.join(Viewer(), resume=("tab-1", 0))
+    term.session.release()
+    for i in range(10):
+        term.stream.emit(b"line %d\r\n" % i)
+    term.stream.emit(b"")
+    await asyncio.wait_for(term.session.drained(), 5)
+    term.session.end(1000, "exited")
+    why = "fell behind: paused through more output than the scrollback holds (16 bytes)"
+    assert (viewer.shown, viewer.closed) == (b"", (sessions.FELL_BEHIND, why))
+    back = await term.join(Viewer(), resume=("tab-1", 0))
+    assert (back.shown, back.closed) == (b"line 8\r\nline 9\r\n", (1000, "exited"))
+
+
+@pytest.mark.parametrize("scrollback_bytes", [1024, 0], ids=["scrollback", "none kept"])
+async def test_the_client_that_starts_the_program_sees_all_it_writes_however_much_at_once(scrollback_bytes):
+    """A command that prints more than the scrollback holds the moment it starts (`seq 1 35000000`): the
+    browser that started it gets every line from the first, not a replay of the scrollback's last ones."""
+    term = Terminal(scrollback_bytes=scrollback_bytes)
+    lines = b"".join(b"line %d\r\n" % i for i in range(1000))
+    for i in range(0, len(lines), 100):
+        term.stream.emit(lines[i : i + 100])  # there to read as soon as the stream opens
+    viewer = await term.join(Viewer())
+    assert lines.startswith(viewer.shown), f"it was shown {bytes(viewer.shown[:20])!r}… first"
+    await viewer.shows(lines)
+
+
+async def test_a_program_writing_fast_to_nobody_leaves_the_server_turns_for_the_rest():
+    """A shell left running by its last client, printing without pause: the session reads it into the
+    scrollback a chunk per turn of the loop, so other terminals and requests are still served."""
+    term = Terminal()
+    term.session.detach(await term.join(Viewer()))  # a tab closed: nobody holds the program back now
+    for _ in range(1000):
+        term.stream.emit(b"y\n" * 50)
+    await asyncio.sleep(0)  # one turn for the rest of the server
+    assert term.stream.held > 900, "the session read the program's output without letting the loop turn"
+    await eventually(lambda: asyncio.sleep(0, term.stream.held == 0), what="the output read into the scrollback")
 
 
 async def test_the_last_client_leaving_is_told_once():

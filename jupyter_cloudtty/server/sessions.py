@@ -12,6 +12,10 @@ misses stays where all output is kept anyway, the scrollback: at RESUME it gets 
 No client has a buffer of its own, so a paused client costs no memory; one that misses more than
 the scrollback holds is closed with ``FELL_BEHIND`` and can come back with ``?client=&received=``
 (the replay then starts where the scrollback does).
+
+Nothing is read before the client that opened the stream has attached, so it sees the program's first
+byte; at the end, each client is handed what it has not had before its close, however slow or paused
+(``release``, ``end``).
 """
 
 from __future__ import annotations
@@ -158,8 +162,11 @@ class Session:
         self.ended: tuple[int, str] | None = None
         self._on_last_detach = on_last_detach
         self._clients: dict[Client, Attached] = {}
-        self._held = False  # the stream is paused (every client has paused)
-        self._released = False  # ending: the stream flows whoever pauses
+        self._held = False  # the stream is paused (every client has paused, or none has attached yet)
+        self._attached_once = False  # a client has attached: the opener has taken its place
+        self._released = False  # ending: the rest of the stream is read whoever pauses or is slow
+        self._releasing = asyncio.Event()  # set with _released, for a pump waiting on a slow client
+        self._closing: set[asyncio.Task[None]] = set()  # clients being handed the rest before their close
         self._size: tuple[int, int] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         # client id -> the offset its byte count starts from (see attach)
@@ -180,10 +187,12 @@ class Session:
             stream.close()
             return
         self.stream, self._size = stream, size
+        self._flow()  # held until the client that opened it attaches: it sees the first byte live
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(stream))
 
     async def _pump(self, stream: TerminalStream) -> None:
         read = stream.read
+        released = asyncio.ensure_future(self._releasing.wait())
         try:
             while chunk := await read():
                 start = self.scrollback.end
@@ -193,12 +202,20 @@ class Session:
                     write = self._deliver(client, attached, chunk, start)
                     if write is not None:
                         writes.append(write)
-                if len(writes) == 1:
-                    await writes[0]  # the common case, without gather
-                elif writes:
-                    await asyncio.gather(*writes)
+                if writes:
+                    delivered = asyncio.ensure_future(writes[0] if len(writes) == 1 else asyncio.gather(*writes))
+                    # Released, a slow client holds back nothing more: it gets the rest with its end.
+                    await asyncio.wait((delivered, released), return_when=asyncio.FIRST_COMPLETED)
+                    if delivered.done():
+                        delivered.result()
+                else:
+                    # Nobody to wait for, and a read that finds output does not yield: let the loop turn,
+                    # or a program that writes fast shuts out every other terminal and request.
+                    await asyncio.sleep(0)
         except Exception:
             log.exception("terminal stream failed; ending its output")
+        finally:
+            released.cancel()
 
     def _deliver(self, client: Client, attached: Attached, chunk: bytes, start: int) -> Awaitable[None] | None:
         """What the pump awaits for ``client`` to have the chunk just read (at offset ``start``)."""
@@ -206,6 +223,8 @@ class Session:
             if attached.sent < self.scrollback.start:
                 self._fell_behind(client)
             return None
+        if self._released:
+            return None  # the end hands it over (see end)
         if attached.catching_up is not None and not attached.catching_up.done():
             return attached.catching_up  # it goes on to this chunk once it has sent what came before
         data = chunk if attached.sent == start else self.scrollback.since(attached.sent)
@@ -216,13 +235,15 @@ class Session:
         # Keeping what it missed would take memory without bound: it may come back for what is kept.
         log.info("closing a terminal client that stayed paused through more output than the scrollback holds")
         self.detach(client)
-        client.end(
-            FELL_BEHIND,
-            f"fell behind: paused through more output than the scrollback holds ({self.scrollback.limit} bytes)",
-        )
+        client.end(FELL_BEHIND, self._fell_behind_reason)
+
+    @property
+    def _fell_behind_reason(self) -> str:
+        return f"fell behind: paused through more output than the scrollback holds ({self.scrollback.limit} bytes)"
 
     async def drained(self) -> None:
-        """Wait until the stream has ended and every byte of it has been delivered."""
+        """Wait until the stream has ended and every byte of it has been delivered (once released: read,
+        for ``end`` to hand over)."""
         if self._pump_task is not None:
             await asyncio.shield(self._pump_task)
 
@@ -242,6 +263,7 @@ class Session:
         holds it: a browser back from a network drop sees nothing twice.
         """
         self._clients[client] = Attached(size, sent=self.scrollback.end)
+        self._attached_once = True
         self._flow()  # a client that has not paused lets the stream flow
         if size:
             self._apply_size(size)  # queued in order; not awaited: see above
@@ -314,26 +336,43 @@ class Session:
             await client.send_output(data)
 
     def _flow(self) -> None:
-        """Pause the stream while every client has paused (and there is one), else let it flow."""
-        hold = not self._released and bool(self._clients) and all(a.paused for a in self._clients.values())
+        """Pause the stream while every client has paused (and there is one), or until the first client
+        attaches; else let it flow (with nobody attached any more, into the scrollback)."""
+        everyone_paused = bool(self._clients) and all(a.paused for a in self._clients.values())
+        hold = not self._released and (everyone_paused or not self._attached_once)
         if hold != self._held and self.stream is not None:
             self._held = hold
             self.stream.pause() if hold else self.stream.resume()
 
     def release(self) -> None:
-        """Let the output flow to every client whoever paused: the session is ending and must drain."""
+        """The program is gone: read the rest of the stream (no more than its terminal held) whoever paused
+        or is slow, so that one slow client costs no other the end of the output; ``end`` hands it over."""
         self._released = True
-        for client in list(self._clients):
-            self.resume(client)
+        self._releasing.set()
         self._flow()
 
     def end(self, code: int, reason: str) -> None:
-        """Close every client with ``code``; later clients get the replay, then the same."""
+        """Close every client with ``code`` once it has been handed what it has not had (it may have paused,
+        or the session was released); later clients get the replay, then the same."""
         if self.ended is not None:
             return
         self.ended = (code, reason)
-        for client in list(self._clients):
-            client.end(code, reason)
+        for client, attached in list(self._clients.items()):
+            if attached.sent < self.scrollback.start:
+                client.end(FELL_BEHIND, self._fell_behind_reason)  # it comes back for the replay, and this end
+            elif attached.sent < self.scrollback.end:
+                rest, attached.sent = self.scrollback.since(attached.sent), self.scrollback.end
+                closing = asyncio.ensure_future(_last_words(client, rest, code, reason))
+                self._closing.add(closing)  # the loop keeps only a weak reference to a task
+                closing.add_done_callback(self._closing.discard)
+            else:
+                client.end(code, reason)
         self._clients.clear()
         if self.stream is not None:
             self.stream.close()
+
+
+async def _last_words(client: Client, rest: bytes, code: int, reason: str) -> None:
+    # After what it is already being sent (its writes are queued in order), and before its close.
+    await client.send_output(rest)
+    client.end(code, reason)

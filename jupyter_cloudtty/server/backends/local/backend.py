@@ -169,7 +169,6 @@ class LocalShell:
     async def _stop_processes(self) -> None:
         assert self.pty is not None and self.pid is not None
         grace = self.backend.kill_timeout
-        self.session.release()  # what a paused client held back must still flow out
         # Hang up, as closing a terminal window does (bash passes it on to its jobs),
         # then kill whatever is left of the terminal's session: no orphans, even `nohup`.
         await self.backend.signaller.send(self.pid, signal.SIGHUP)
@@ -177,6 +176,9 @@ class LocalShell:
         await self.backend.signaller.send(self.pid, signal.SIGKILL)
         if not await _wait(self._exited.wait(), grace):
             log.error("shell %s: pid %s survived SIGKILL", self.name, self.pid)
+        # Nothing writes any more: what the terminal holds is read whoever paused or is slow, and each client
+        # gets it before its close. (Released earlier, a program still writing would not be held back.)
+        self.session.release()
         if not await _wait(self.session.drained(), grace):
             log.warning("shell %s: its terminal stayed open after SIGKILL; closing it", self.name)
             if self.session.stream is not None:
