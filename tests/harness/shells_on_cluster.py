@@ -40,6 +40,14 @@ def ready(cluster: ControlPlane, namespace: str, name: str, phase: str = "Ready"
     return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
 
 
+def refused(cluster: ControlPlane, namespace: str, name: str) -> str:
+    """The message of a shell the operator refused (Failed, InvalidSpec: its Ready and Failed conditions)."""
+    conditions = ready(cluster, namespace, name, "Failed")["status"]["conditions"]
+    assert [(c["type"], c["status"], c["reason"]) for c in conditions] == [
+        ("Ready", "False", "InvalidSpec"), ("Failed", "True", "InvalidSpec")]  # fmt: skip
+    return conditions[-1]["message"]
+
+
 def enforced(cluster: ControlPlane, kubeconfig: Path, beyond: dict, timeout: float = 60) -> None:
     """Once the API server enforces the chart's admission policy, for the holder of ``kubeconfig``:
     it loads a new policy by itself (a second or so after it is stored, more on a busy machine) and

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.harness.installed import Installed
-from tests.harness.shells_on_cluster import answers, kubectl_json, ready, shell_terminal
+from tests.harness.shells_on_cluster import answers, kubectl_json, ready, refused, shell_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +47,6 @@ def assert_no_errors(release: Installed) -> None:
 async def answers_at(cluster, namespace: str, shell: str, path: str) -> None:
     """The shell's terminal answers under its route path, with its token (in its Secret) after it."""
     await answers(await shell_terminal(cluster, namespace, shell, path))
-
-
-def refused(cluster, namespace: str, shell: str) -> str:
-    """The message of a shell the operator refused (Failed, InvalidSpec)."""
-    conditions = ready(cluster, namespace, shell, "Failed")["status"]["conditions"]
-    assert [(c["type"], c["status"], c["reason"]) for c in conditions] == [
-        ("Ready", "False", "InvalidSpec"), ("Failed", "True", "InvalidSpec")]  # fmt: skip
-    return conditions[-1]["message"]
 
 
 # --- VirtualService mode ------------------------------------------------------------------------------
