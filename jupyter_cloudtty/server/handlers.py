@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from asyncio import Future
+from typing import Any, Awaitable, Callable
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
@@ -34,7 +35,7 @@ from jupyter_cloudtty.ttyd import protocol
 from jupyter_cloudtty.ttyd.protocol import CloseCode, ProtocolError
 
 from .events import Subscription
-from .sessions import Resume, Session
+from .sessions import Resume, Session, pending
 
 AUTH_RESOURCE = "cloudtty"
 API_PATH = "cloudtty/api/shells"
@@ -251,35 +252,37 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
         self.set_nodelay(True)  # a keystroke is one small frame: never wait for Nagle
         self._handshake_timer = IOLoop.current().call_later(self.handshake_timeout, self._fail, "no handshake received")
 
-    async def on_message(self, message: str | bytes) -> None:
-        # Returning an awaitable makes tornado wait before reading the next frame:
-        # input is backpressured by the PTY, not queued here.
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        # Returning an awaitable makes tornado wait before reading the next frame: input is
+        # backpressured by the PTY, not queued here. Input the stream took at once returns None:
+        # tornado then reads on without a task per keystroke.
         if isinstance(message, str):
             message = message.encode()
         if not message or self.session is None:
-            return
+            return None
         command = message[0]
         if not self._attached:
             if command != protocol.HANDSHAKE:
                 self._fail("expected the JSON handshake first")
-                return
+                return None
             try:
                 handshake = protocol.parse_handshake(message)
             except ProtocolError as e:
                 self._fail(str(e))
-                return
-            await self._attach(handshake.size)
-        elif command == protocol.INPUT:
-            await self.session.write(self, message[1:])
-        elif command == protocol.RESIZE_TERMINAL:
+                return None
+            return self._attach(handshake.size)
+        if command == protocol.INPUT:
+            return pending(self.session.write(self, message[1:]))
+        if command == protocol.RESIZE_TERMINAL:
             size = protocol.parse_resize(message[1:])
             if size:
-                await self.session.resize(self, *size)  # backpressured like input
+                return self.session.resize(self, *size)  # backpressured like input
         elif command == protocol.PAUSE:
             self.session.pause(self)
         elif command == protocol.RESUME:
             self.session.resume(self)
         # Anything else (a second handshake, unknown commands) is ignored, as ttyd does.
+        return None
 
     async def _attach(self, size: tuple[int, int] | None) -> None:
         assert self.session is not None
@@ -314,11 +317,19 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
 
     # --- the session's view of this client ------------------------------------------
 
-    async def send_output(self, data: bytes) -> None:
+    def send_output(self, data: bytes) -> Awaitable[None] | None:
+        # tornado writes the frame to the socket now, as far as the socket takes it; what it returns is
+        # a task that ends once all is written. The session need not wait for that task when the
+        # stream has nothing left to write (the usual case): it reads on at once.
         try:
-            await self.write_message(protocol.OUTPUT_PREFIX + data, binary=True)
+            written = self.write_message(protocol.OUTPUT_PREFIX + data, binary=True)
         except WebSocketClosedError:
-            pass  # on_close detaches us
+            return None  # on_close detaches us
+        written.add_done_callback(_closed_is_fine)
+        connection = self.ws_connection
+        if connection is None or not connection.stream.writing():
+            return None
+        return _written(written)
 
     def end(self, code: int, reason: str) -> None:
         self.close(code, reason)
@@ -328,6 +339,18 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             IOLoop.current().remove_timeout(self._handshake_timer)
         if self.session is not None:
             self.session.detach(self)
+
+
+def _closed_is_fine(written: Future[None]) -> None:
+    if not written.cancelled():
+        written.exception()  # a WebSocketClosedError: on_close detaches the client
+
+
+async def _written(written: Future[None]) -> None:
+    try:
+        await written
+    except WebSocketClosedError:
+        pass
 
 
 def handlers(

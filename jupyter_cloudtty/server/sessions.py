@@ -41,8 +41,9 @@ class TerminalStream(Protocol):
     async def read(self) -> bytes:
         """The next output chunk; ``b""`` once the stream has ended."""
 
-    async def write(self, data: bytes) -> None:
-        """Input for the program; returns once the stream has taken all of it."""
+    def write(self, data: bytes) -> Awaitable[None]:
+        """Input for the program, queued in order now; done once the stream has taken all of it (at
+        once, usually: then it is an already done future, so a keystroke costs no task)."""
 
     def resize(self, rows: int, columns: int) -> Optional[Awaitable[None]]:
         """Set the terminal's size; an awaitable when the change goes over a socket (done once it
@@ -59,8 +60,9 @@ class TerminalStream(Protocol):
 class Client(Protocol):
     """An attached viewer (the WebSocket handler), as the session sees it."""
 
-    def send_output(self, data: bytes) -> Awaitable[None]:
-        """Deliver output; resolves when it is written (never raises for a gone client)."""
+    def send_output(self, data: bytes) -> Awaitable[None] | None:
+        """Deliver output, queued in order now: None when it is already on its way (on the socket), else
+        an awaitable done once it is (never raising for a gone client)."""
 
     def end(self, code: int, reason: str) -> None:
         """The session is over: close with this code and reason."""
@@ -286,15 +288,21 @@ class Session:
         if not self._clients and self.ended is None and self._on_last_detach:
             self._on_last_detach()
 
-    async def write(self, client: Client, data: bytes) -> None:
-        # The terminal follows the size of whoever is typing (tmux's "latest").
+    def write(self, client: Client, data: bytes) -> Awaitable[None]:
+        """Queue ``data`` for the program now; done once the stream has taken it (at once, usually:
+        ``pending`` tells). Await it before sending more: a program that does not read holds its
+        typist back."""
+        # The terminal follows the size of whoever is typing (tmux's "latest"); the resize goes first.
         attached = self._clients.get(client)
+        resized = None
         if attached and attached.size and attached.size != self._size:
-            sent = self._apply_size(attached.size)
-            if sent is not None:
-                await sent
-        if self.stream is not None:
-            await self.stream.write(data)
+            resized = self._apply_size(attached.size)
+        if self.stream is None:
+            return resized or _done()
+        written = self.stream.write(data)
+        if resized is None or pending(resized) is None:
+            return written
+        return asyncio.gather(resized, written)
 
     async def resize(self, client: Client, rows: int, columns: int) -> None:
         """Returns once the new size is on its way to the program: a client sending resizes faster
@@ -333,7 +341,9 @@ class Session:
         while not attached.paused and attached.sent < self.scrollback.end and self._clients.get(client) is attached:
             data = self.scrollback.since(attached.sent)
             attached.sent = self.scrollback.end
-            await client.send_output(data)
+            sent = client.send_output(data)
+            if sent is not None:
+                await sent
 
     def _flow(self) -> None:
         """Pause the stream while every client has paused (and there is one), or until the first client
@@ -374,5 +384,20 @@ class Session:
 
 async def _last_words(client: Client, rest: bytes, code: int, reason: str) -> None:
     # After what it is already being sent (its writes are queued in order), and before its close.
-    await client.send_output(rest)
+    sent = client.send_output(rest)
+    if sent is not None:
+        await sent
     client.end(code, reason)
+
+
+def _done() -> asyncio.Future[None]:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+def pending(written: Awaitable[None]) -> Awaitable[None] | None:
+    """``written`` if it is still to be awaited; None for a future that is done (and did not fail)."""
+    if isinstance(written, asyncio.Future) and written.done() and not written.cancelled() and not written.exception():
+        return None
+    return written

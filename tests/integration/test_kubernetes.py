@@ -148,10 +148,14 @@ async def test_pausing_and_resuming_while_output_floods_loses_none_of_it(api, po
     term = await connect("s1")
     await term.send("stty -echo; echo READY-$((1+1))\r")
     await term.expect(rb"READY-2\r\n")
-    lines = 1_000_000  # 6.9 MB: more than ttyd, the TCP connection and the relay can hold
+    lines = 10_000_000  # 79 MB: more than ttyd, the TCP connection and the relay can hold, 20 times over
     await term.send(f"seq {lines}; echo END-$((1+1))\r")
     seen = bytearray()
-    for _ in range(20):
+    pauses = 0
+    # Each RESUME lets through what the sockets' buffers hold, which TCP grows as the flood goes on:
+    # pause while a fifth of it has come, at most 20 times.
+    while pauses < 20 and len(seen) < 16_000_000:
+        pauses += 1
         await term.pause()
 
         before: int | None = None
@@ -164,8 +168,10 @@ async def test_pausing_and_resuming_while_output_floods_loses_none_of_it(api, po
 
         await eventually(held_back, what="seq to be held back by the paused terminal")
         await term.resume()
-        for _ in range(5):  # some output flows, then the next PAUSE
+        flowed = len(seen) + 64 * 1024
+        while len(seen) < flowed:  # some output flows, then the next PAUSE
             seen += await term.read()
+    assert pauses >= 5
     while b"END-2\r\n" not in seen[-100:]:
         seen += await asyncio.wait_for(term.read(), 10)
     numbers = re.findall(rb"(?m)^(\d+)\r$", bytes(seen))

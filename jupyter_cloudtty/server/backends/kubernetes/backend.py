@@ -14,13 +14,13 @@ import base64
 import binascii
 import json
 import logging
+import os
 import socket
+import ssl
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from kubernetes.client.exceptions import ApiException
-from tornado.httpclient import HTTPClientError
-from tornado.websocket import WebSocketError
 from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
@@ -36,7 +36,7 @@ from jupyter_cloudtty.ttyd.protocol import CloseCode, close_reason
 from . import cloudshells, policy, terminal_url
 from .cloudshells import ClusterAccess, ClusterError
 from .mirror import ERROR, SYNC, Reflector, Timing
-from .relay import TtydStream, answers
+from .relay import TtydRefused, TtydStream, answers
 
 log = logging.getLogger(__name__)
 
@@ -328,13 +328,14 @@ class KubernetesBackend(Backend):
         options: dict[str, Any] = {}
         if self.connect_via == "apiserver":
             # A kubeconfig's exec plugin may run to refresh the token: not on the event loop.
-            options = {"headers": await asyncio.to_thread(self.access.auth_headers), **self.access.tls_options()}
+            headers = await asyncio.to_thread(self.access.auth_headers)
+            options = {"headers": headers, "ssl_context": self.access.ssl_context()}
         try:
             stream = await TtydStream.connect(
                 url, rows=rows, columns=columns, timeout=self.connect_timeout, ping_interval=self.ping_interval,
                 **options,
             )  # fmt: skip
-        except (OSError, HTTPClientError, WebSocketError, asyncio.TimeoutError) as e:
+        except (OSError, asyncio.TimeoutError) as e:
             why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
             said = apiserver_said(e)  # its own words (who may not do what), for the administrator's log
             shown = hidden(url, token)
@@ -476,20 +477,22 @@ def describe(e: BaseException, url: str, connect_via: str) -> str:
         if connect_via == "service":
             return "its Service's name does not resolve (outside the cluster? use connect_via 'apiserver')"
         return f"{host} does not resolve"
-    if isinstance(e, HTTPClientError):
+    if isinstance(e, TtydRefused):
         if connect_via == "apiserver" and e.code == 403 and apiserver_said(e):  # RBAC, not ttyd behind the proxy
             return "this Jupyter server may not use services/proxy (the Role in docs/administrators.md)"
-        return f"HTTP {e.code} {e.message} from {host}"
+        return f"HTTP {e.code} {e.reason} from {host}"
     if isinstance(e, asyncio.TimeoutError):
         return f"no answer from {host}"
-    return f"{e.strerror or e}" if isinstance(e, OSError) else str(e) or type(e).__name__
+    if isinstance(e, OSError) and e.errno and not isinstance(e, ssl.SSLError):
+        return os.strerror(e.errno)  # asyncio's own words name only the address: "Connect call failed (...)"
+    return str(e) or type(e).__name__
 
 
 def apiserver_said(e: BaseException) -> str:
     """The API server's own words when it refused a request itself (a Kubernetes Status), else ""."""
-    response = getattr(e, "response", None) if isinstance(e, HTTPClientError) else None
+    body = e.body if isinstance(e, TtydRefused) else b""
     try:
-        status = json.loads(response.body) if response is not None and response.body else {}
+        status = json.loads(body) if body else {}
     except ValueError:
         return ""
     if not (isinstance(status, dict) and status.get("kind") == "Status"):

@@ -8,8 +8,8 @@ official ``kubernetes`` client; the backend runs them off the event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import ssl
+from dataclasses import dataclass, field
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
@@ -39,6 +39,7 @@ class ClusterAccess:
 
     api: ApiClient
     credentials: Credentials
+    _ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
 
     @property
     def namespace(self) -> str:
@@ -70,15 +71,19 @@ class ClusterAccess:
         settings = self.api.configuration.auth_settings().values()  # refreshes an expiring token
         return {s["key"]: s["value"] for s in settings if s.get("in") == "header" and s.get("value")}
 
-    def tls_options(self) -> dict[str, Any]:
-        """tornado request options for the API server's TLS (CA, client certificate)."""
-        cfg = self.api.configuration
-        options: dict[str, Any] = {"validate_cert": bool(cfg.verify_ssl)}
-        if cfg.ssl_ca_cert:
-            options["ca_certs"] = cfg.ssl_ca_cert
-        if cfg.cert_file and cfg.key_file:
-            options["client_cert"], options["client_key"] = cfg.cert_file, cfg.key_file
-        return options
+    def ssl_context(self) -> ssl.SSLContext:
+        """The API server's TLS as the kubeconfig (or the pod's ServiceAccount) says: its CA, our
+        client certificate; made once (loading a CA file costs milliseconds)."""
+        if self._ssl_context is None:
+            cfg = self.api.configuration
+            context = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+            if not cfg.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if cfg.cert_file and cfg.key_file:
+                context.load_cert_chain(cfg.cert_file, cfg.key_file)
+            self._ssl_context = context
+        return self._ssl_context
 
 
 def find(kubeconfig_file: str = "", context: str = "") -> ClusterAccess | None:

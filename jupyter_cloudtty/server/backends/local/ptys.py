@@ -58,6 +58,8 @@ class PtyStream:
         self._paused = False
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
+        self._done = self._loop.create_future()  # what write() returns when the PTY took it all
+        self._done.set_result(None)
 
     async def read(self) -> bytes:
         while not self._closed:
@@ -117,8 +119,23 @@ class PtyStream:
         if self._waiter is not None and not self._waiter.done() and not self._closed:
             self._loop.add_reader(self.fd, self._wake)
 
-    async def write(self, data: bytes) -> None:
-        view = memoryview(data)
+    def write(self, data: bytes) -> asyncio.Future[None]:
+        """Write what the PTY takes now; the rest (a program not reading its input) in a task."""
+        if self._closed:
+            return self._done
+        try:
+            written = os.write(self.fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return self._done  # the program is gone; its end is reported elsewhere
+            raise
+        if written == len(data):
+            return self._done
+        return asyncio.ensure_future(self._write_rest(memoryview(data)[written:]))
+
+    async def _write_rest(self, view: memoryview) -> None:
         while view and not self._closed:
             try:
                 written = os.write(self.fd, view)
