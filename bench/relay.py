@@ -24,6 +24,14 @@ The CPU time of the Jupyter server a path crosses is read for each transfer (CPU
 what the relay costs even when something else sets the pace).
 Floors: the same cat on a bare PTY (no socket), and a bare WebSocket echo server (no PTY). The
 paths take turns, ``--rounds`` times, so a shared machine's load falls on all of them alike.
+
+Placement (``--no-pin`` to leave it to the scheduler): a shell pod runs on a node of its own, not on
+the CPU of the Jupyter server that relays it, nor on the browser's. On a machine with 2 CPUs or more
+the pod (ttyd, bash, cat) gets the last CPU to itself; the measuring client and the Jupyter server of
+(b) and (d) share the others; the local backend's server (a) takes the pod's place, with its shell,
+as it serves a shell the way ttyd does; the bare-PTY floor runs there too. Unpinned, the scheduler
+puts ttyd and the relay on one CPU in some rounds and not in others, and one run's figures for (b)
+spread from 45 to 120 MB/s: the placement, not the relay, is then what is measured.
 With ``--profile DIR``, py-spy samples each Jupyter server while it carries (a), (b) and (d)
 (bench/hotpath.py). Prints tables; asserts nothing.
 """
@@ -34,12 +42,14 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import statistics
 import tempfile
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import psutil
 
@@ -102,9 +112,11 @@ async def commands(term: TtydClient, count: int) -> list[float]:
 
 
 @asynccontextmanager
-async def upstream(home: Path) -> AsyncIterator[str]:
-    """A shell pod (the real ttyd) whose home is ``home``; yields its ``host:port``."""
+async def upstream(home: Path, placement: Placement) -> AsyncIterator[str]:
+    """A shell pod (the real ttyd) whose home is ``home``, on its CPU; yields its ``host:port``."""
     async with ttyd_pod(SHELL, home=home, name="bench-shell") as pod:
+        assert pod.process is not None
+        placement.put(pod.process.pid, placement.node)
         yield pod.address
 
 
@@ -173,6 +185,60 @@ def server_of(paths: Paths, path: str) -> JupyterProcess | None:
     return {"a": paths.local, "b": paths.relay, "d": paths.relay}.get(path)
 
 
+@dataclass
+class Placement:
+    """CPUs for the parts of a run (see the module's docstring); empty sets: the scheduler decides."""
+
+    node: set[int]
+    rest: set[int]
+
+    @classmethod
+    def make(cls, pin: bool) -> Placement:
+        cpus = sorted(os.sched_getaffinity(0))
+        if not pin or len(cpus) < 2:
+            return cls(set(), set())
+        return cls({cpus[-1]}, set(cpus[:-1]))
+
+    def describe(self) -> str:
+        if not self.node:
+            return "placement: left to the scheduler"
+        return (
+            f"placement: the pod (ttyd, bash, cat), the local backend's server (a) and its shell on CPU "
+            f"{_cpus(self.node)}; the measuring client and the relaying server (b, d) on CPU {_cpus(self.rest)}"
+        )
+
+    def put(self, pid: int, cpus: set[int]) -> None:
+        """``pid`` and every process under it (those it starts later inherit it)."""
+        if not cpus:
+            return
+        process = psutil.Process(pid)
+        for each in [process, *process.children(recursive=True)]:
+            each.cpu_affinity(sorted(cpus))
+
+    @contextmanager
+    def on_node(self) -> Iterator[None]:
+        """This process (and what it forks meanwhile) on the pod's CPU."""
+        if not self.node:
+            yield
+            return
+        os.sched_setaffinity(0, self.node)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, self.rest)
+
+
+def _cpus(cpus: set[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every process of the machine has used (busy time since boot): a path's whole cost,
+    ttyd's, bash's, the kernel's and the measuring client's included, where they share the cores."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - t.iowait - t.guest - t.guest_nice  # a guest's time is in user's already
+
+
 def cpu_seconds(server: JupyterProcess | None) -> float:
     if server is None or server.process is None:
         return 0.0
@@ -184,15 +250,17 @@ async def measure(paths: Paths, which: str, count: int, rounds: int):
     """Per path: MB/s per round, the server's CPU seconds per 100 MB, keystroke and command samples (s)."""
     mbps: dict[str, list[float]] = {p: [] for p in which}
     cpu: dict[str, list[float]] = {p: [] for p in which}
+    machine: dict[str, list[float]] = {p: [] for p in which}
     keys: dict[str, list[float]] = {p: [] for p in which}
     lines: dict[str, list[float]] = {p: [] for p in which}
     for _ in range(rounds):
         for p in which:
             connect = paths.connector(p)
             term = await connect()
-            before = cpu_seconds(server_of(paths, p))
+            before, machine_before = cpu_seconds(server_of(paths, p)), machine_cpu_seconds()
             received, elapsed = await throughput(term, paths.file_for(p))
             cpu[p].append((cpu_seconds(server_of(paths, p)) - before) / (received / 1e8))
+            machine[p].append((machine_cpu_seconds() - machine_before) / (received / 1e8))
             await paths.done(term)
             mbps[p].append(received / 1e6 / elapsed)
             term = await connect()
@@ -201,7 +269,7 @@ async def measure(paths: Paths, which: str, count: int, rounds: int):
             term = await connect()
             lines[p] += await commands(term, max(1, count // 10))
             await paths.done(term)
-    return mbps, cpu, keys, lines
+    return mbps, cpu, machine, keys, lines
 
 
 async def profiles(paths: Paths, which: str, count: int, directory: Path) -> list[Table]:
@@ -234,6 +302,9 @@ async def main(options: argparse.Namespace) -> None:
         print("(d) left out: jupyter-server-proxy is not installed (pip install -e '.[bench]')")
         which = which.replace("d", "")
     profile = Path(options.profile) if options.profile else None
+    placement = Placement.make(options.pin)
+    if placement.rest:
+        os.sched_setaffinity(0, placement.rest)  # the measuring client
     if profile:
         profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, EmulatorThread() as k8s:
@@ -246,22 +317,24 @@ async def main(options: argparse.Namespace) -> None:
         cluster = ("--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", "--CloudTTY.connect_via=url")
         local = ("--CloudTTY.backend=local", *(f"--CloudTTY.shell_command={arg}" for arg in SHELL))
         async with AsyncExitStack() as stack:
-            address = await stack.enter_async_context(upstream(home)) if set(which) & set("bcd") else ""
+            address = await stack.enter_async_context(upstream(home, placement)) if set(which) & set("bcd") else ""
             if "d" in which:  # jupyter-server-proxy reaches 127.0.0.1 alone unless told
                 cluster += (f"--ServerProxy.host_allowlist=['{address.rsplit(':', 1)[0]}']",)
             servers = {}
             for p, args in [("a", local), ("b", cluster)]:
                 if p in which or (p == "b" and "d" in which):  # (d) goes through the relay's server
                     servers[p] = await stack.enter_async_context(JupyterProcess("jupyter_server", root, TOKEN, args))
-            for server in servers.values():
+            for p, server in servers.items():
+                placement.put(server.process.pid, placement.node if p == "a" else placement.rest)
                 await settled(server.process.pid)
             paths = Paths(address, servers.get("a"), servers.get("b"), k8s, file)
             profiled = await profiles(paths, which, options.keystrokes, profile) if profile else []
-            mbps, cpu, keys, lines = await measure(paths, which, options.keystrokes, options.rounds)
+            mbps, cpu, machine, keys, lines = await measure(paths, which, options.keystrokes, options.rounds)
             for server in servers.values():
                 await server.stop()
-        floor_mbps = [received / 1e6 / elapsed for received, elapsed in
-                      (raw_pty_throughput(file) for _ in range(options.rounds))]  # fmt: skip
+        with placement.on_node():  # cat and its reader where the pod's ttyd and cat were
+            floor_mbps = [received / 1e6 / elapsed for received, elapsed in
+                          (raw_pty_throughput(file) for _ in range(options.rounds))]  # fmt: skip
         floor_pty = raw_pty_keystroke(options.keystrokes * options.rounds, cat_echoes=True)
         floor_ws = await websocket_floor_keystroke(options.keystrokes * options.rounds)
 
@@ -274,6 +347,7 @@ async def main(options: argparse.Namespace) -> None:
             "MB/s",
             "MB/s range",
             "server CPU s / 100 MB",
+            "machine CPU s / 100 MB",
             "keystroke p50 ms",
             "p90",
             "p99",
@@ -288,13 +362,14 @@ async def main(options: argparse.Namespace) -> None:
         line_ms = [1000 * v for v in percentiles(lines[p])]
         p50[p], line_p50[p] = ms[0], line_ms[0]
         server_cpu = f"{statistics.median(cpu[p]):.2f}" if server_of(paths, p) else "–"
-        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", server_cpu, *ms,
+        table.add(PATHS[p], med[p], f"{min(mbps[p]):.1f}–{max(mbps[p]):.1f}", server_cpu,
+                  f"{statistics.median(machine[p]):.2f}", *ms,
                   line_ms[0], line_ms[2])  # fmt: skip
     raw = [1000 * v for v in percentiles(floor_pty)]
     ws = [1000 * v for v in percentiles(floor_ws)]
     table.add("floor: cat on a bare PTY, no socket", statistics.median(floor_mbps),
-              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", "", *raw, "", "")  # fmt: skip
-    table.add("floor: bare WebSocket echo, no PTY", "", "", "", *ws, "", "")
+              f"{min(floor_mbps):.1f}–{max(floor_mbps):.1f}", "", "", *raw, "", "")  # fmt: skip
+    table.add("floor: bare WebSocket echo, no PTY", "", "", "", "", *ws, "", "")
 
     figures = []
     for p in which:
@@ -320,6 +395,7 @@ async def main(options: argparse.Namespace) -> None:
         figures.append(Figure("paths", "keystroke p50 overhead a−floor (bare WebSocket + bare PTY)",
                               f"{p50['a'] - floor:.3f} ms"))  # fmt: skip
         figures.append(Figure("paths", "throughput a / bare PTY", f"{med['a'] / statistics.median(floor_mbps):.2f}"))
+    table.notes.append(placement.describe())
     table.notes += [f.figure + ": " + f.value + (f" (goal {f.goal}: {f.verdict})" if f.goal else "") for f in figures]
     table.print()
     for profile_table in profiled:
@@ -334,6 +410,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="turns each path takes (default 3)")
     parser.add_argument("--paths", default="abcd", help="which of the paths a, b, c, d (default abcd)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the servers during (a), (b), (d); recordings here")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="leave placement to the scheduler (see the module's docstring)")  # fmt: skip
     parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 
