@@ -1,8 +1,11 @@
-"""Ending terminal sessions: every process of each, one /proc scan for the sessions ending together."""
+"""Local terminals' streams: a fast program leaves the loop its turns; ending terminal sessions: every
+process of each, one /proc scan for the sessions ending together."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import re
 import select
@@ -12,6 +15,43 @@ from jupyter_cloudtty.server.backends.local import ptys
 from tests.harness.waiting import alive, process_gone
 
 JOB = ["bash", "--norc", "--noprofile", "-c", "sleep 300 & echo JOB=$!; wait"]
+
+
+async def test_output_always_there_to_read_leaves_the_server_its_turns():
+    """A program faster than the server reads (its terminal never empty): each chunk read costs a turn of
+    the event loop, so the server's other terminals and requests are served while it prints. (A pipe
+    stands in for the PTY: filled beforehand, it always has the next chunk, which a PTY cannot be
+    made to guarantee.)"""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 1 << 20)
+    os.set_blocking(write_end, False)
+    filled = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            filled += os.write(write_end, b"y\n" * 32768)
+    stream = ptys.PtyStream(read_end)
+    turns = 0
+
+    async def rest_of_the_server() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    other = asyncio.ensure_future(rest_of_the_server())
+    try:
+        await asyncio.sleep(0)
+        turns = 0
+        chunks = filled // ptys.READ_SIZE
+        assert chunks >= 8
+        for _ in range(chunks):
+            assert len(await stream.read()) == ptys.READ_SIZE
+        assert turns >= chunks - 1, f"{turns} turns of the loop while {chunks} chunks were read"
+    finally:
+        other.cancel()
+        stream.close()
+        os.close(read_end)
+        os.close(write_end)
 
 
 def started_job(pty) -> int:

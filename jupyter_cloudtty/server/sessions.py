@@ -39,7 +39,8 @@ class TerminalStream(Protocol):
     """Where a session's bytes come from and go to."""
 
     async def read(self) -> bytes:
-        """The next output chunk; ``b""`` once the stream has ended."""
+        """The next output chunk; ``b""`` once the stream has ended. It lets the event loop turn
+        between chunks (the session's pump does not), so one busy program never holds the loop."""
 
     def write(self, data: bytes) -> Awaitable[None]:
         """Input for the program, queued in order now; done once the stream has taken all of it (at
@@ -210,10 +211,6 @@ class Session:
                     await asyncio.wait((delivered, released), return_when=asyncio.FIRST_COMPLETED)
                     if delivered.done():
                         delivered.result()
-                else:
-                    # Nobody to wait for, and a read that finds output does not yield: let the loop turn,
-                    # or a program that writes fast shuts out every other terminal and request.
-                    await asyncio.sleep(0)
         except Exception:
             log.exception("terminal stream failed; ending its output")
         finally:

@@ -58,6 +58,7 @@ class PtyStream:
         self._paused = False
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
+        self._turned = True  # the event loop has turned since read() last returned output
         self._done = self._loop.create_future()  # what write() returns when the PTY took it all
         self._done.set_result(None)
 
@@ -73,8 +74,14 @@ class PtyStream:
                         return b""
                     raise
                 else:
+                    if data and not self._turned:
+                        # Read without waiting, so the loop has not turned since the last chunk: let it
+                        # turn, or a program that writes fast shuts out every other terminal and request.
+                        await asyncio.sleep(0)
+                    self._turned = False
                     return self._more(data) if data else data
             await self._readable()
+            self._turned = True
         return b""
 
     def _more(self, data: bytes) -> bytes:
