@@ -38,7 +38,7 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("paths", "relay", "throughput and keystroke latency: (a) local, (b) relay, (c) direct, (d) proxy"),
     Benchmark("terminal", "terminal", "a local shell next to a raw PTY and JupyterLab's terminado"),
-    Benchmark("concurrency", "concurrency", "N local shells streaming at once: MB/s, CPU, RSS"),
+    Benchmark("concurrency", "concurrency", "N shells streaming at once, local and relayed: MB/s, CPU, RSS"),
     Benchmark(
         "operator",
         "cluster",

@@ -52,6 +52,8 @@ def test_quick_run_prints_every_benchmark_and_the_summary():
         ("paths", "command at a prompt p50 b vs d (d / b)"),
         ("concurrency", "aggregate MB/s with 10 session(s)"),
         ("concurrency", "10 sessions' aggregate / 1's"),
+        ("concurrency", "relayed: 10 sessions' aggregate / 1's"),
+        ("concurrency", "relayed: server RSS per idle session"),
         ("operator", "requests over one shell's lifecycle: reads / writes"),
         ("operator", "steady state, 5 shells: reads / writes"),
         ("operator", "terminal, Jupyter server relay (connect_via=apiserver): MB/s; keystroke p50"),
