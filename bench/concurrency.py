@@ -1,7 +1,7 @@
 """Many terminals at once: aggregate throughput, the server's CPU and its memory per session.
 
-    python -m bench.concurrency [--backend local|relay|direct|all] [--sessions 1,10,50,200] [--size-mb 200]
-                                [--rounds 2] [--no-pin] [--profile DIR] [--json FILE]
+    python -m bench.concurrency [--backend local|relay|direct|all] [--pods one|each] [--sessions 1,10,50,200]
+                                [--size-mb 200] [--rounds 2] [--no-pin] [--profile DIR] [--json FILE]
 
 For each N, and for each backend, a fresh `jupyter server` (its own process, c.CloudTTY.max_shells
 raised) gets N shells, and our ttyd client opens one connection per shell, all in this process's
@@ -16,6 +16,8 @@ random bytes):
     the PTY when its command exits (a few KiB, the same straight to ttyd): "MB each" shows it;
   - direct: the same N connections straight to the pod's ttyd, no Jupyter server: what the one pod
     can give N sessions at all, so that "relayed / direct" tells the relay's share from ttyd's.
+With ``--pods each``, every relayed or direct session has a pod of its own (as in a cluster: a pod per
+CloudShell), all on the pods' CPU; by default they share one pod.
 Once all N are attached and idle, the server's RSS is read ("idle"); then Enter goes to every shell
 at once and all N stream at the same time until each ends; meanwhile the RSS is sampled (its peak:
 "busy") and the CPU time of the server and of this client process are read. Each level runs
@@ -33,6 +35,7 @@ import argparse
 import asyncio
 import collections
 import functools
+import itertools
 import json
 import os
 import re
@@ -52,6 +55,7 @@ from bench.report import Figure, Table, write_figures
 from bench.terminal import make_file
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.kube import EmulatorThread, server_args, write_kubeconfig
+from tests.harness.pods import HOME
 from tests.harness.servers import JupyterProcess
 
 TOKEN = "bench-token"
@@ -73,7 +77,7 @@ class Setup:
 
     root: Path  # the Jupyter servers'
     file: Path  # in the pod's home, which the local shells read too
-    address: str  # the pod's ttyd, host:port ("" without the relay backend)
+    addresses: list[str]  # the pods' ttyds, host:port (none without the relay and direct backends)
     placement: Placement
     rounds: int
     profile: Path | None
@@ -116,6 +120,17 @@ async def open_local(server: JupyterProcess, command: str) -> TtydClient:
     return await server.terminal(json.loads(response.body)["name"])
 
 
+def opener(setup: Setup, server: JupyterProcess | None, k8s: EmulatorThread | None, command: str) -> Open:
+    """New sessions on the pods in turn (one pod: all on it): relayed by ``server``, or straight to ttyd."""
+    pods = itertools.cycle(setup.addresses)
+
+    def open_() -> Awaitable[TtydClient]:
+        paths = Paths(next(pods), None, server, k8s, setup.file)  # type: ignore[arg-type]
+        return open_relayed(paths, command, direct=server is None)
+
+    return open_
+
+
 async def open_relayed(paths: Paths, command: str, direct: bool = False) -> TtydClient:
     # bash echoes the line as it is typed: the marker's quotes keep that echo from matching
     term = await (paths.direct() if direct else paths.relayed())
@@ -133,10 +148,9 @@ async def run(backend: str, sessions: int, setup: Setup, total_mb: float) -> dic
     args = (f"--CloudTTY.max_shells={sessions * setup.rounds + 8}",)  # ended shells count too
     placement = setup.placement
     if backend == "direct":
-        paths = Paths(setup.address, None, None, None, setup.file)  # type: ignore[arg-type]
-        command = f"read go; exec head -c {size} {paths.file_for('c')}"
-        open_ = functools.partial(open_relayed, paths, command, direct=True)
-        runs = [await stream(open_, psutil.Process(), sessions, placement.node, None) for _ in range(setup.rounds)]
+        command = f"read go; exec head -c {size} {HOME}/{setup.file.name}"
+        runs = [await stream(opener(setup, None, None, command), psutil.Process(), sessions, placement.node, None)
+                for _ in range(setup.rounds)]  # fmt: skip
         return summary(backend, sessions, runs, None, [], None)
     with EmulatorThread() if backend == "relay" else nullcontext() as k8s:
         if k8s is None:
@@ -155,9 +169,8 @@ async def run(backend: str, sessions: int, setup: Setup, total_mb: float) -> dic
                 command = f"stty -echo; read go; exec head -c {size} {setup.file}"
                 open_ = functools.partial(open_local, server, command)
             else:
-                paths = Paths(setup.address, None, server, k8s, setup.file)
-                command = f"read go; exec head -c {size} {paths.file_for('b')}"
-                open_ = functools.partial(open_relayed, paths, command)
+                command = f"read go; exec head -c {size} {HOME}/{setup.file.name}"
+                open_ = opener(setup, server, k8s, command)
             recording = None
             if setup.profile:
                 recording = Recording(process.pid, setup.profile / f"{backend}-{sessions}-sessions.txt")
@@ -288,8 +301,9 @@ async def main(options: argparse.Namespace) -> None:
         file = make_file(home, options.size_mb)
         async with AsyncExitStack() as stack:
             pod = {"relay", "direct"} & set(backends)
-            address = await stack.enter_async_context(upstream(home, placement)) if pod else ""
-            setup = Setup(root, file, address, placement, options.rounds, profile)
+            count = (max(levels) if options.pods == "each" else 1) if pod else 0
+            addresses = [await stack.enter_async_context(upstream(home, placement)) for _ in range(count)]
+            setup = Setup(root, file, addresses, placement, options.rounds, profile)
             # the backends take turns at each level, so a shared machine's load falls on both alike
             results = [await run(b, n, setup, options.size_mb) for n in levels for b in backends]
 
@@ -340,6 +354,8 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=list(BACKENDS), default="all",
                         help="local shells, relayed, straight to ttyd, or all at each level (default all)")  # fmt: skip
+    parser.add_argument("--pods", choices=("one", "each"), default="one",
+                        help="relayed and direct: all sessions on one pod, or a pod each (default one)")  # fmt: skip
     parser.add_argument("--sessions", default="1,10,50,200", help="levels of N, comma-separated (default 1,10,50,200)")
     parser.add_argument("--size-mb", type=float, default=200, help="output of each level, split among N (default 200)")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each level in its server (default 2)")
