@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from asyncio import Future
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from jupyter_core.utils import ensure_async
@@ -186,6 +187,9 @@ class InfoHandler(ApiHandler):
         self.finish(json.dumps(self.info()))
 
 
+ACTIVITY = "cloudtty_last_activity"  # in the server's settings
+
+
 class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
     """A browser's terminal: ttyd's protocol in, a shared session behind it."""
 
@@ -260,6 +264,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             message = message.encode()
         if not message or self.session is None:
             return None
+        self._active()
         command = message[0]
         if not self._attached:
             if command != protocol.HANDSHAKE:
@@ -339,9 +344,17 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             except WebSocketClosedError:
                 return None
             written.add_done_callback(_closed_is_fine)
+        self._active()
         if not connection.stream.writing():
             return None
         return _written(written)
+
+    def _active(self) -> None:
+        # The server's activity, as JupyterLab's own terminals record theirs (any setting named
+        # *_last_activity counts in /api/status and in what jupyterhub-singleuser reports): a hub's
+        # idle culler must not stop the server of someone who works only in a cloud shell. Input and
+        # output count; an idle prompt sends neither (keep-alive pings are not messages).
+        self.settings[ACTIVITY] = datetime.now(timezone.utc)
 
     def end(self, code: int, reason: str) -> None:
         self.close(code, reason)

@@ -54,7 +54,7 @@ class TtydRefused(ConnectionError):
 class TtydStream(picows.WSListener):
     """A connected ttyd, after its title and preferences (which a session shows its clients)."""
 
-    def __init__(self, ping_interval: float | None = None):
+    def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.transport: picows.WSTransport | None = None
         self.title = ""
@@ -74,7 +74,6 @@ class TtydStream(picows.WSListener):
         self._writable: list[asyncio.Future[None]] = []  # _send futures waiting for the transport's buffer
         self._done = self._loop.create_future()  # what _send returns when the transport has room
         self._done.set_result(None)
-        self._ping_interval = ping_interval
         self._last_heard = self._loop.time()
         self._waiting_since: float | None = None  # while read() waits for ttyd
         self._watchdog: asyncio.Task[None] | None = None
@@ -103,7 +102,7 @@ class TtydStream(picows.WSListener):
         try:
             transport, stream = await asyncio.wait_for(
                 picows.ws_connect(
-                    lambda: cls(ping_interval), url, ssl_context=ssl_context, extra_headers=extra,
+                    cls, url, ssl_context=ssl_context, extra_headers=extra,
                     websocket_handshake_timeout=timeout, max_frame_size=MAX_FRAME, max_redirects=0,
                     enable_auto_ping=False, enable_auto_pong=True, logger_name=log,
                 ),

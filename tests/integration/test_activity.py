@@ -1,0 +1,50 @@
+"""A user working only in a cloud shell keeps the server active, as JupyterLab's own terminals do.
+
+``/api/status``'s ``last_activity`` is what a hub's idle culler goes by (jupyterhub-singleuser reports
+the same figure). REST calls count by themselves, and ``/api/status`` does not; so after the last
+REST call of a test, only the terminal can move it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+from jupyter_cloudtty.ttyd import TtydClient
+
+
+async def last_activity(jp_fetch) -> datetime:
+    response = await jp_fetch("api", "status")
+    return datetime.fromisoformat(json.loads(response.body)["last_activity"].replace("Z", "+00:00"))
+
+
+async def read_by_the_server(term: TtydClient) -> None:
+    """Once the server has read every frame sent so far: it answers a ping after them (and a ping is
+    no activity: it is not a message)."""
+    pong = asyncio.get_running_loop().create_future()
+    term.connection.on_pong = lambda data: pong.done() or pong.set_result(None)  # type: ignore[method-assign]
+    term.connection.ping(b"are you there")
+    await asyncio.wait_for(pong, 10)
+
+
+async def test_typing_in_a_shell_is_the_server_s_activity(create_shell, connect, jp_fetch):
+    await create_shell("typing")
+    term = await connect("typing")
+    await term.send("stty -echo; echo READY; cat > /dev/null\r")
+    await term.expect(rb"READY\r\n")
+    before = datetime.now(timezone.utc)
+    await term.send("typed into cat, which prints nothing\r")  # input, and no output at all
+    await read_by_the_server(term)
+    assert await last_activity(jp_fetch) >= before
+
+
+async def test_output_of_a_running_command_is_the_server_s_activity(create_shell, connect, jp_fetch):
+    """A long command printing as it goes (a build, `kubectl logs -f`) while nobody types."""
+    await create_shell("printing")
+    term = await connect("printing")
+    await term.send("stty -echo; for i in 1 2 3 4 5 6 7 8 9; do echo tick-$i; sleep 0.1; done\r")
+    await term.expect(rb"tick-1\r\n")
+    before = datetime.now(timezone.utc)
+    await term.expect(rb"tick-3\r\n")  # printed after `before`, with no input since
+    assert await last_activity(jp_fetch) >= before
