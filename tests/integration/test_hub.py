@@ -6,12 +6,14 @@ a failing test's report ends with the logs of the hub, the proxy and both server
 """
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.hub import Hub, logs_on_failure
+from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.slow  # a real JupyterHub and its users' servers
 
@@ -19,7 +21,8 @@ pytestmark = pytest.mark.slow  # a real JupyterHub and its users' servers
 # parses its command line before it knows CloudTTY's traits, so a ["a", "b"] literal would be one item.
 SHELL = ["bash", "--norc", "--noprofile"]
 ARGS = [*(f"--CloudTTY.shell_command={arg}" for arg in SHELL), "--CloudTTY.kill_timeout=1.0"]
-ENV = {"CLOUDTTY_HUB_TEST": "passed-through"}
+# jupyterhub-singleuser tells the hub its last activity every second (300 by default), for the activity test.
+ENV = {"CLOUDTTY_HUB_TEST": "passed-through", "JUPYTERHUB_ACTIVITY_INTERVAL": "1"}
 FORBIDDEN = {"message": "Forbidden", "reason": None}  # what a server's JupyterHub auth answers, as JSON
 
 
@@ -156,3 +159,52 @@ async def test_alices_browser_session_needs_xsrf_and_her_origin(hub):
 
     response = await browser.fetch(f"{shells}/tab", "DELETE", headers=browser.headers(shells, xsrf=True))
     assert response.code == 204
+
+
+def server_activity(hub: Hub, user: str) -> datetime:
+    """The hub's last_activity of ``user``'s server: what an idle culler goes by."""
+    status, model = hub.hub_request("GET", f"users/{user}")
+    assert status == 200, model
+    return datetime.fromisoformat(model["servers"][""]["last_activity"].replace("Z", "+00:00"))
+
+
+def activity_reports(hub: Hub, user: str) -> int:
+    """How many times ``user``'s server has told the hub its activity (changed or not)."""
+    return (hub.log_dir / "hub.log").read_text().count(f" POST /hub/api/users/{user}/activity ")
+
+
+@logs_on_failure
+async def test_alices_typing_in_a_shell_is_her_activity_on_the_hub_and_an_idle_prompt_is_not(hub):
+    """Only the terminal is used after the shell is made: the hub's last_activity for her server moves
+    with her typing (so z2jh's idle culler leaves her server alone), and stays put while the terminal
+    sits idle, through reports of her server to the hub."""
+    alice = hub.user("alice")
+    assert (await alice.api("POST", body={"name": "typing"}))[0] == 201
+    term = await alice.terminal("typing")
+    await term.send("PS1='$ '; stty -echo; echo READY; cat > /dev/null\r")
+    await term.expect(rb"READY\r\n")
+
+    async def activity_since(moment: datetime) -> None:
+        async def moved() -> bool:
+            return server_activity(hub, "alice") >= moment
+
+        await eventually(moved, what=f"the hub's last_activity of alice's server to pass {moment}")
+
+    before = datetime.now(timezone.utc)
+    await term.send("typed into cat, which prints nothing\r")
+    await activity_since(before)  # input alone counts
+
+    before = datetime.now(timezone.utc)
+    await term.send("\x04")  # the end of cat's input: bash's prompt comes back
+    await term.expect(rb"\$ $")
+    await activity_since(before)
+    at_the_prompt = server_activity(hub, "alice")
+    reports = activity_reports(hub, "alice")
+
+    async def reported_twice() -> bool:
+        return activity_reports(hub, "alice") >= reports + 2
+
+    await eventually(reported_twice, what="two more activity reports of alice's server")
+    assert server_activity(hub, "alice") == at_the_prompt, "an idle prompt counted as activity"
+    term.connection.close()
+    assert (await alice.api("DELETE", "typing"))[0] == 204
