@@ -295,7 +295,7 @@ class Session:
         if attached and attached.size and attached.size != self._size:
             resized = self._apply_size(attached.size)
         if self.stream is None:
-            return resized or _done()
+            return resized or completed()
         written = self.stream.write(data)
         if resized is None or pending(resized) is None:
             return written
@@ -387,7 +387,9 @@ async def _last_words(client: Client, rest: bytes, code: int, reason: str) -> No
     client.end(code, reason)
 
 
-def _done() -> asyncio.Future[None]:
+def completed() -> asyncio.Future[None]:
+    """A future already done: what a write the stream took at once returns (a stream keeps one to hand
+    out again, so a keystroke costs no new object)."""
     done = asyncio.get_running_loop().create_future()
     done.set_result(None)
     return done

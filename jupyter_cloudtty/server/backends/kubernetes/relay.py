@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import picows
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from jupyter_cloudtty.server.sessions import completed
 from jupyter_cloudtty.ttyd import protocol
 from jupyter_cloudtty.ttyd.client import _preferences
 
@@ -72,8 +73,7 @@ class TtydStream(picows.WSListener):
         self._closed = False  # close() was called
         self._write_paused = False
         self._writable: list[asyncio.Future[None]] = []  # _send futures waiting for the transport's buffer
-        self._done = self._loop.create_future()  # what _send returns when the transport has room
-        self._done.set_result(None)
+        self._done = completed()  # what _send returns when the transport has room
         self._last_heard = self._loop.time()
         self._waiting_since: float | None = None  # while read() waits for ttyd
         self._watchdog: asyncio.Task[None] | None = None
@@ -174,8 +174,7 @@ class TtydStream(picows.WSListener):
             self._reading = False
             self.transport.underlying_transport.pause_reading()
         self._wake()
-        if not self._greeted.done():
-            self._greeted.set_result(None)
+        self._greet()
 
     def _command(self) -> None:
         """A whole title or preferences message (in ``_control``)."""
@@ -184,15 +183,13 @@ class TtydStream(picows.WSListener):
             self.title = payload.decode(errors="replace")
         elif first == b"2":
             self.preferences = _preferences(payload)
-            if not self._greeted.done():
-                self._greeted.set_result(None)
+            self._greet()
         self._control.clear()
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
         self._ended = True
         self._wake()
-        if not self._greeted.done():
-            self._greeted.set_result(None)
+        self._greet()
         self._resume_writers()
         self._stop_watching()
 
@@ -208,6 +205,11 @@ class TtydStream(picows.WSListener):
         for future in waiting:
             if not future.done():
                 future.set_result(None)
+
+    def _greet(self) -> None:
+        """``connect`` may return: ttyd's preferences came, or its output (it sent none), or its end."""
+        if not self._greeted.done():
+            self._greeted.set_result(None)
 
     def _wake(self) -> None:
         # Once per batch: the reader runs after the callbacks of this socket read, so every frame

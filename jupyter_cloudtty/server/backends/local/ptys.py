@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from terminado.management import DEFAULT_TERM_TYPE, PtyWithClients
 
-from jupyter_cloudtty.server.sessions import READ_SIZE
+from jupyter_cloudtty.server.sessions import READ_SIZE, completed
 
 from .reaper import processes, signal_session, signal_sessions  # noqa: F401 - ptys.* for the test harness too
 
@@ -59,8 +59,7 @@ class PtyStream:
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
         self._turned = True  # the event loop has turned since read() last returned output
-        self._done = self._loop.create_future()  # what write() returns when the PTY took it all
-        self._done.set_result(None)
+        self._done = completed()  # what write() returns when the PTY took it all
 
     async def read(self) -> bytes:
         while not self._closed:
