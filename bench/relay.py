@@ -199,13 +199,11 @@ class Placement:
             return cls(set(), set())
         return cls({cpus[-1]}, set(cpus[:-1]))
 
-    def describe(self) -> str:
+    def describe(self, on_node: str, on_rest: str) -> str:
+        """A table's note: what runs on the pod's CPU and what on the others, in a benchmark's words."""
         if not self.node:
             return "placement: left to the scheduler"
-        return (
-            f"placement: the pod (ttyd, bash, cat), the local backend's server (a) and its shell on CPU "
-            f"{_cpus(self.node)}; the measuring client and the relaying server (b, d) on CPU {_cpus(self.rest)}"
-        )
+        return f"placement: {on_node} on CPU {_cpus(self.node)}; {on_rest} on CPU {_cpus(self.rest)}"
 
     def put(self, pid: int, cpus: set[int]) -> None:
         """``pid`` and every process under it (those it starts later inherit it)."""
@@ -232,11 +230,17 @@ def _cpus(cpus: set[int]) -> str:
     return ",".join(map(str, sorted(cpus)))
 
 
+def busy_seconds(times) -> float:
+    """CPU seconds spent on anything in ``times`` (psutil's cpu_times, of the machine or of one CPU):
+    every process's, the kernel's PTY and network work included."""
+    # A guest's time is in user's already; iowait is idle.
+    return sum(times) - times.idle - times.iowait - times.guest - times.guest_nice
+
+
 def machine_cpu_seconds() -> float:
-    """CPU seconds every process of the machine has used (busy time since boot): a path's whole cost,
-    ttyd's, bash's, the kernel's and the measuring client's included, where they share the cores."""
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - t.iowait - t.guest - t.guest_nice  # a guest's time is in user's already
+    """What every process of the machine has used since boot: a path's whole cost, ttyd's, bash's, the
+    kernel's and the measuring client's included, where they share the cores."""
+    return busy_seconds(psutil.cpu_times())
 
 
 def cpu_seconds(server: JupyterProcess | None) -> float:
@@ -410,7 +414,12 @@ async def main(options: argparse.Namespace) -> None:
         figures.append(Figure("paths", "keystroke p50 overhead a−floor (bare WebSocket + bare PTY)",
                               f"{p50['a'] - floor:.3f} ms"))  # fmt: skip
         figures.append(Figure("paths", "throughput a / bare PTY", f"{med['a'] / statistics.median(floor_mbps):.2f}"))
-    table.notes.append(placement.describe())
+    table.notes.append(
+        placement.describe(
+            "the pod (ttyd, bash, cat), the local backend's server (a) and its shell",
+            "the measuring client and the relaying server (b, d)",
+        )
+    )
     table.notes += [f.figure + ": " + f.value + (f" (goal {f.goal}: {f.verdict})" if f.goal else "") for f in figures]
     table.print()
     for profile_table in profiled:
