@@ -28,11 +28,17 @@ async def read_by_the_server(term: TtydClient) -> None:
     await asyncio.wait_for(pong, 10)
 
 
+async def running(create_shell, connect, name: str, command: str, started: bytes) -> TtydClient:
+    """A new shell's terminal once ``command`` typed there (echo off) has printed ``started``."""
+    await create_shell(name)
+    term = await connect(name)
+    await term.send(f"stty -echo; {command}\r")
+    await term.expect(started)
+    return term
+
+
 async def test_typing_in_a_shell_is_the_server_s_activity(create_shell, connect, jp_fetch):
-    await create_shell("typing")
-    term = await connect("typing")
-    await term.send("stty -echo; echo READY; cat > /dev/null\r")
-    await term.expect(rb"READY\r\n")
+    term = await running(create_shell, connect, "typing", "echo READY; cat > /dev/null", rb"READY\r\n")
     before = datetime.now(timezone.utc)
     await term.send("typed into cat, which prints nothing\r")  # input, and no output at all
     await read_by_the_server(term)
@@ -41,10 +47,8 @@ async def test_typing_in_a_shell_is_the_server_s_activity(create_shell, connect,
 
 async def test_output_of_a_running_command_is_the_server_s_activity(create_shell, connect, jp_fetch):
     """A long command printing as it goes (a build, `kubectl logs -f`) while nobody types."""
-    await create_shell("printing")
-    term = await connect("printing")
-    await term.send("stty -echo; for i in 1 2 3 4 5 6 7 8 9; do echo tick-$i; sleep 0.1; done\r")
-    await term.expect(rb"tick-1\r\n")
+    ticks = "for i in 1 2 3 4 5 6 7 8 9; do echo tick-$i; sleep 0.1; done"
+    term = await running(create_shell, connect, "printing", ticks, rb"tick-1\r\n")
     before = datetime.now(timezone.utc)
     await term.expect(rb"tick-3\r\n")  # printed after `before`, with no input since
     assert await last_activity(jp_fetch) >= before
