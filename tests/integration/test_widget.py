@@ -54,6 +54,8 @@ async def test_send_output_and_wait_for_in_a_kernel(tmp_path):
             "30 100\n"
         )
         await browser.expect(rb"\r42\r\n30 100\r\n")  # what the browser shows, the kernel's output has
+        # bash writes its next prompt after the output: the kernel has it once it is there (not before)
+        await run(kernel, r"t.wait_for(r'^30 100\nbash-[\d.]+[#$]$')")
         lines = (await run(kernel, "print(t.output)")).splitlines()
         assert lines[-4:] == [lines[-4], "42", "30 100", lines[-1]]
         assert lines[-4].endswith("echo $((6*7)); stty size") and lines[-1] == lines[-4].split(" ")[0]
