@@ -31,6 +31,15 @@ class ShellExists(ShellError):
         super().__init__(f"a shell named {name!r} already exists")
 
 
+class ShellEnded(ShellError):
+    """A change asked of a shell that has ended (it runs no more: nothing to change)."""
+
+    status = 409
+
+    def __init__(self, name: str):
+        super().__init__(f"shell {name!r} has ended: nothing of it can change any more")
+
+
 class TooManyShells(ShellError):
     status = 429
 

@@ -124,6 +124,11 @@ def _positive_int(value: Any, path: str) -> int:
     return value
 
 
+def _seconds_or_zero(value: Any, path: str) -> int:
+    """0 (off) or a positive number of seconds."""
+    return 0 if value == 0 and not isinstance(value, bool) else _positive_int(value, path)
+
+
 def _matching(pattern: re.Pattern[str], what: str) -> Validator:
     def check(value: Any, path: str) -> str:
         if not pattern.fullmatch(_string(value, path)) or len(value) > 253:
@@ -247,6 +252,7 @@ SPEC_FIELDS: dict[str, Validator] = {
     "urlArg": _boolean,
     "ttlSecondsAfterStarted": _positive_int,
     "ttl": _positive_int,
+    "idleTimeoutSeconds": _seconds_or_zero,
     "cleanup": _boolean,
     "exposureMode": _enum(*EXPOSURE_MODES),
     "ingressConfig": _object(
@@ -312,6 +318,58 @@ def parse_create_request(body: Any) -> tuple[str | None, dict[str, Any]]:
     if name is not None:
         validate_name(name)
     return name, validate_spec(body.get("spec"))
+
+
+TTL_FIELDS = ("ttlSecondsAfterStarted", "ttl")
+
+
+def parse_change_request(body: Any, current: dict[str, Any]) -> int:
+    """``{"spec": {"ttlSecondsAfterStarted": N}}`` (a PATCH of a running shell) -> N, its new TTL.
+
+    A running shell can change its lifetime and nothing else: its pod already runs what the rest
+    of the spec asked for. A field given with the value it already has is no change (a client
+    may send the whole spec back); any other is refused, naming it, rather than ignored.
+    """
+    if not isinstance(body, dict):
+        raise InvalidShell("body", f"must be a JSON object, got {_kind(body)}")
+    for key in body:
+        if key != "spec":
+            raise InvalidShell(_field("", key)[1:], "cannot change (a change has only 'spec')")
+    spec = validate_spec(body.get("spec"))
+    for key, value in spec.items():
+        if key not in TTL_FIELDS and value != current.get(key):
+            raise InvalidShell(
+                f"spec.{key}",
+                "cannot change on a running shell (only spec.ttlSecondsAfterStarted can): "
+                "delete it and create a new one",
+            )
+    ttl = ttl_seconds(spec)
+    if ttl is None:
+        raise InvalidShell("spec.ttlSecondsAfterStarted", "missing: the new lifetime in seconds")
+    return ttl
+
+
+def check_ttl(ttl: int, max_ttl: int, field: str = "spec.ttlSecondsAfterStarted") -> int:
+    """``ttl`` if the administrator's longest (``max_ttl``; 0: no limit) allows it, else InvalidShell."""
+    if max_ttl and ttl > max_ttl:
+        raise InvalidShell(field, f"at most {max_ttl} seconds here (c.CloudTTY.max_ttl), got {ttl}")
+    return ttl
+
+
+def with_idle_rule(spec: dict[str, Any], idle_timeout: int) -> dict[str, Any]:
+    """``spec`` under the administrator's idle rule (``idle_timeout`` seconds; 0: none): a shell that
+    names none gets it, one may ask for a shorter one, never for a longer one or none."""
+    if not idle_timeout:
+        return spec
+    asked = spec.get("idleTimeoutSeconds")
+    if asked is None:
+        return {**spec, "idleTimeoutSeconds": idle_timeout}
+    if asked == 0 or asked > idle_timeout:
+        raise InvalidShell(
+            "spec.idleTimeoutSeconds",
+            f"at most {idle_timeout} seconds here (c.CloudTTY.idle_timeout), got {asked or '0 (never)'}",
+        )
+    return spec
 
 
 def ttl_seconds(spec: dict[str, Any]) -> int | None:

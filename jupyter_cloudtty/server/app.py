@@ -121,6 +121,12 @@ class CloudTTY(ExtensionApp):
         config=True,
         help="Longest lifetime a request may ask for (seconds); also the TTL of shells that ask for none. 0: no limit.",
     )
+    idle_timeout = Integer(
+        0,
+        config=True,
+        help="Seconds a shell may go without input or output before it ends (never while a foreground "
+        "job runs); also the longest a request may ask for (spec.idleTimeoutSeconds). 0: no idle rule.",
+    )
     default_exposure = Enum(
         list(EXPOSURE_MODES),
         "ClusterIP",
@@ -214,6 +220,8 @@ class CloudTTY(ExtensionApp):
             max_shells=self.max_shells,
             scrollback_bytes=self.scrollback_bytes,
             kill_timeout=self.kill_timeout,
+            max_ttl=self.max_ttl,
+            idle_timeout=self.idle_timeout,
             # A local shell is a terminal of the server's machine: an administrator who turned the
             # server's terminals off turned these off too.
             disabled=""

@@ -3,6 +3,7 @@
     GET    /cloudtty/api/shells                  list
     POST   /cloudtty/api/shells                  create ({"name"?, "spec"?}) -> 201 + Location
     GET    /cloudtty/api/shells/{name}           one shell
+    PATCH  /cloudtty/api/shells/{name}           a running shell's new TTL ({"spec": {"ttlSecondsAfterStarted"}})
     DELETE /cloudtty/api/shells/{name}           end and forget it -> 204
     WS     /cloudtty/api/shells/{name}/terminal  the terminal, in ttyd's protocol
     GET    /cloudtty/api/events                  shell changes as Server-Sent Events
@@ -29,8 +30,8 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from jupyter_cloudtty.cloudshell.errors import InvalidShell, RequestTooLarge, ShellError
-from jupyter_cloudtty.cloudshell.spec import parse_create_request, validate_name
+from jupyter_cloudtty.cloudshell.errors import InvalidShell, RequestTooLarge, ShellEnded, ShellError
+from jupyter_cloudtty.cloudshell.spec import parse_change_request, parse_create_request, validate_name
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.ttyd import protocol
 from jupyter_cloudtty.ttyd.protocol import CloseCode, ProtocolError
@@ -79,6 +80,19 @@ class ApiHandler(APIHandler):
     def shell_url(self, name: str) -> str:
         return url_path_join(self.base_url, API_PATH, name)
 
+    def json_body(self) -> Any:
+        """The request's JSON (None for an empty body); InvalidShell or RequestTooLarge saying what is wrong."""
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"body: at most {MAX_BODY_BYTES} bytes, got {len(self.request.body)}")
+        if not self.request.body.strip():
+            return None
+        try:
+            return json.loads(self.request.body)
+        except ValueError as e:
+            raise InvalidShell("body", f"is not valid JSON ({e})") from None
+        except RecursionError:  # `[[[[…` is valid JSON, until it is too deep for the parser
+            raise InvalidShell("body", "is nested too deeply") from None
+
 
 def log_refusal(handler: web.RequestHandler, error: Any) -> bool:
     """Log an HTTPError without the query string (tornado's own log line has the URL's ?token=)."""
@@ -101,17 +115,7 @@ class ShellsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body: Any = None
-        if len(self.request.body) > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"body: at most {MAX_BODY_BYTES} bytes, got {len(self.request.body)}")
-        if self.request.body.strip():
-            try:
-                body = json.loads(self.request.body)
-            except ValueError as e:
-                raise InvalidShell("body", f"is not valid JSON ({e})") from None
-            except RecursionError:  # `[[[[…` is valid JSON, until it is too deep for the parser
-                raise InvalidShell("body", "is nested too deeply") from None
-        name, spec = parse_create_request(body)
+        name, spec = parse_create_request(self.json_body())
         shell = await self.backend.create(name, spec)
         self.set_status(201)
         self.set_header("Location", self.shell_url(shell.name))
@@ -123,6 +127,16 @@ class ShellHandler(ApiHandler):
     @authorized
     async def get(self, name: str) -> None:
         shell = await self.backend.get(validate_name(name))
+        self.finish(json.dumps(shell.to_json()))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        body = self.json_body()
+        current = await self.backend.get(validate_name(name))
+        if current.ended:
+            raise ShellEnded(name)
+        shell = await self.backend.set_ttl(name, parse_change_request(body, current.spec))
         self.finish(json.dumps(shell.to_json()))
 
     @web.authenticated

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional, Protocol, Tuple
@@ -174,6 +175,7 @@ class Session:
         self._pump_task: asyncio.Task[None] | None = None
         # client id -> the offset its byte count starts from (see attach)
         self._resume_bases: OrderedDict[str, int] = OrderedDict()
+        self.last_activity = time.monotonic()  # of input or output (the idle rule's clock)
 
     async def open(self, size: tuple[int, int] | None) -> None:
         """Open the stream unless it is open (or opening, or the session has ended)."""
@@ -198,6 +200,7 @@ class Session:
         released = asyncio.ensure_future(self._releasing.wait())
         try:
             while chunk := await read():
+                self.last_activity = time.monotonic()
                 start = self.scrollback.end
                 self.scrollback.append(chunk)
                 writes = []
@@ -239,6 +242,25 @@ class Session:
     @property
     def _fell_behind_reason(self) -> str:
         return f"fell behind: paused through more output than the scrollback holds ({self.scrollback.limit} bytes)"
+
+    def notice(self, text: str) -> None:
+        """A line of ours in the output (dim, on a line of its own): in the scrollback and to every client."""
+        data = f"\r\n\x1b[2m[{text}]\x1b[0m\r\n".encode()
+        start = self.scrollback.end
+        self.scrollback.append(data)
+        for client, attached in list(self._clients.items()):
+            self._deliver(client, attached, data, start)  # queued in order with the output; not awaited
+
+    async def reopen(self) -> bool:
+        """Open a new stream after the last one ended without the session ending (a cluster shell's pod
+        was replaced): the clients stay attached and go on with it. False if it could not be opened."""
+        if self.ended is not None:
+            return False
+        if self._pump_task is not None:
+            await asyncio.shield(self._pump_task)
+        self.stream, self._opening, self._pump_task, self._held = None, None, None, False
+        await self.open(self._size)
+        return self.stream is not None
 
     async def drained(self) -> None:
         """Wait until the stream has ended and every byte of it has been delivered (once released: read,
@@ -289,6 +311,7 @@ class Session:
         """Queue ``data`` for the program now; done once the stream has taken it (at once, usually:
         ``pending`` tells). Await it before sending more: a program that does not read holds its
         typist back."""
+        self.last_activity = time.monotonic()
         # The terminal follows the size of whoever is typing (tmux's "latest"); the resize goes first.
         attached = self._clients.get(client)
         resized = None

@@ -44,6 +44,7 @@ class CloseCode(IntEnum):
     PROTOCOL_ERROR = 4003  # the client broke the protocol (bad handshake, input before it)
     SERVER_STOPPING = 4004  # the Jupyter server is shutting down
     UNREACHABLE = 4005  # the shell's terminal cannot be reached (not Ready, no address, refused)
+    IDLE = 4006  # the shell ended after its idle timeout without input or output
 
 
 def close_is_final(code: int | None) -> bool:
@@ -52,7 +53,10 @@ def close_is_final(code: int | None) -> bool:
     Any other close (4004 server stopping, 4005 unreachable, 1001, 1006, none at all) is a dropped
     connection: clients reconnect, as labextension/src/protocol.ts's ``describeClose`` decides.
     """
-    return code in (CloseCode.NORMAL, CloseCode.FAILED, CloseCode.EXPIRED, CloseCode.DELETED, CloseCode.PROTOCOL_ERROR)
+    return code in (
+        CloseCode.NORMAL, CloseCode.FAILED, CloseCode.EXPIRED, CloseCode.IDLE, CloseCode.DELETED,
+        CloseCode.PROTOCOL_ERROR,
+    )  # fmt: skip
 
 
 class ProtocolError(ValueError):

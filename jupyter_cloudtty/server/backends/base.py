@@ -44,6 +44,11 @@ class Backend(abc.ABC):
         """Raise ``ShellNotFound`` when there is no such shell."""
 
     @abc.abstractmethod
+    async def set_ttl(self, name: str, ttl: int) -> Shell:
+        """Give a running shell a new lifetime (seconds from when it was first Ready); ``ShellEnded``
+        if it has ended, ``InvalidShell`` past the administrator's longest."""
+
+    @abc.abstractmethod
     async def delete(self, name: str) -> None:
         """End the shell and forget it; raise ``ShellNotFound`` when there is none."""
 

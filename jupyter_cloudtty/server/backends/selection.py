@@ -29,6 +29,7 @@ class BackendSettings:
     default_image: str = ""
     allowed_images: tuple[str, ...] = ()
     max_ttl: int = 0
+    idle_timeout: int = 0
     default_exposure: str = "ClusterIP"
     kubeconfig_secret: str = ""
     extra_labels: dict[str, str] = field(default_factory=dict)
@@ -74,6 +75,7 @@ def choose_backend(settings: BackendSettings, local: Callable[[], Backend]) -> t
             default_image=settings.default_image,
             allowed_images=tuple(settings.allowed_images),
             max_ttl=settings.max_ttl,
+            idle_timeout=settings.idle_timeout,
             default_exposure=settings.default_exposure,
             kubeconfig_secret=settings.kubeconfig_secret,
             extra_labels=dict(settings.extra_labels),

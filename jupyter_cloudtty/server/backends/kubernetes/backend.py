@@ -24,10 +24,10 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
-from jupyter_cloudtty.cloudshell.errors import ShellExists, ShellNotFound, TooManyShells
+from jupyter_cloudtty.cloudshell.errors import ShellEnded, ShellExists, ShellNotFound, TooManyShells
 from jupyter_cloudtty.cloudshell.model import Phase, Shell
 from jupyter_cloudtty.cloudshell.names import TOKEN_KEY, secret_name
-from jupyter_cloudtty.cloudshell.spec import generate_name
+from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.server.sessions import Session
@@ -60,7 +60,7 @@ def end_of(obj: dict[str, Any] | None) -> tuple[int, str] | None:
         return CloseCode.FAILED, close_reason(failed.get("message") or "the shell failed")
     if status.get("phase") == Phase.COMPLETE:
         ready = conditions.get("Ready") or {}
-        code = CloseCode.EXPIRED if ready.get("reason") == "Expired" else CloseCode.NORMAL
+        code = {"Expired": CloseCode.EXPIRED, "IdleTimeout": CloseCode.IDLE}.get(ready.get("reason"), CloseCode.NORMAL)
         return code, close_reason(ready.get("message") or "the shell completed")
     return None
 
@@ -261,6 +261,26 @@ class KubernetesBackend(Backend):
     async def get(self, name: str) -> Shell:
         return policy.shell(await self._object(name))
 
+    async def set_ttl(self, name: str, ttl: int) -> Shell:
+        """A merge patch of the TTL alone: the operator moves the Job's deadline and the status URL with it."""
+        obj = await self._object(name)
+        if end_of(obj) is not None:
+            raise ShellEnded(name)
+        check_ttl(ttl, self.policy.max_ttl)
+        patched = await self._call(
+            "patch",
+            self.access.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            {"spec": {"ttlSecondsAfterStarted": ttl}},
+        )
+        log.info("CloudShell %s/%s: TTL now %ds", self.namespace, name, ttl)
+        self._store(patched)
+        return policy.shell(patched)
+
     async def delete(self, name: str) -> None:
         obj = await self._object(name)
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
@@ -428,21 +448,35 @@ class KubernetesBackend(Backend):
         if stream.closed_by_ttyd or await still_there():
             session.end(*(end_of(self._objects.get(name)) or (CloseCode.NORMAL, "the terminal's process ended")))
             return
-        ended = await self._status_end(name, self.lost_grace)
+        ended = await self._status_end(name, self.lost_grace, or_not_ready=True)
+        now_status = (self._objects.get(name) or {}).get("status") or {}
+        if ended is None and name in self._objects and now_status.get("phase") != Phase.READY:
+            # The operator says the shell is no longer Ready but has not ended: its pod is being
+            # replaced (a Restarted condition will say why). The clients stay, and go on in the new one.
+            session.notice("the shell's pod is gone; waiting for a new one")
+            if await session.reopen():
+                restarted = _condition(self._objects.get(name), "Restarted")
+                why = f" ({restarted['message']})" if restarted and restarted.get("message") else ""
+                session.notice(f"a new pod{why}: the old process and what it held are gone")
+            return
         # Through the service proxy the API server is one of the two ends that can go (a restart of
         # the control plane breaks every proxied connection): name both, not only ttyd.
         gone = "the API server or the shell's ttyd" if self.connect_via == "apiserver" else "its ttyd"
         why = f"the connection to the shell's terminal was lost mid-stream ({gone} no longer answers)"
         session.end(*(ended or (CloseCode.UNREACHABLE, why)))
 
-    async def _status_end(self, name: str, timeout: float) -> tuple[int, str] | None:
-        """How the shell ended, once its status says so (watch events), or None after ``timeout`` seconds."""
+    async def _status_end(self, name: str, timeout: float, or_not_ready: bool = False) -> tuple[int, str] | None:
+        """How the shell ended, once its status says so (watch events), or None after ``timeout`` seconds
+        (or, ``or_not_ready``, once it is not Ready any more without having ended)."""
 
-        async def ended() -> tuple[int, str]:
+        async def ended() -> tuple[int, str] | None:
             while True:
                 changed = self._changed
-                if (end := end_of(self._objects.get(name))) is not None:
+                obj = self._objects.get(name)
+                if (end := end_of(obj)) is not None:
                     return end
+                if or_not_ready and ((obj or {}).get("status") or {}).get("phase") != Phase.READY:
+                    return None
                 await changed.wait()
 
         try:
@@ -462,6 +496,11 @@ class KubernetesBackend(Backend):
                 session.end(CloseCode.NORMAL, f"closed: no client for {self.detach_timeout:g}s")
 
         self._detach_timers[name] = asyncio.get_running_loop().call_later(self.detach_timeout, expire)
+
+
+def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind and c.get("status") == "True"), None)
 
 
 def hidden(url: str, token: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_cloudtty.cloudshell import GROUP, VERSION
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now, parse_time
-from jupyter_cloudtty.cloudshell.spec import ttl_seconds
+from jupyter_cloudtty.cloudshell.spec import check_ttl, ttl_seconds, with_idle_rule
 
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 OWNER_ANNOTATION = "jupyter-cloudtty.io/owner"
@@ -50,6 +50,7 @@ class Policy:
     default_image: str = ""
     allowed_images: tuple[str, ...] = ()
     max_ttl: int = 0  # seconds; 0: no limit
+    idle_timeout: int = 0  # seconds; 0: no idle rule
     default_exposure: str = "ClusterIP"
     kubeconfig_secret: str = ""
     extra_labels: dict[str, str] = field(default_factory=dict)
@@ -134,9 +135,11 @@ def apply(spec: dict[str, Any], policy: Policy) -> dict[str, Any]:
     if policy.max_ttl:
         if ttl is None:
             out["ttlSecondsAfterStarted"] = policy.max_ttl
-        elif ttl > policy.max_ttl:
-            key = "ttlSecondsAfterStarted" if "ttlSecondsAfterStarted" in spec else "ttl"
-            raise InvalidShell(f"spec.{key}", f"at most {policy.max_ttl} seconds here (c.CloudTTY.max_ttl), got {ttl}")
+        else:
+            check_ttl(
+                ttl, policy.max_ttl, "spec.ttlSecondsAfterStarted" if "ttlSecondsAfterStarted" in spec else "spec.ttl"
+            )
+    out = with_idle_rule(out, policy.idle_timeout)
     out["exposureMode"] = policy.default_exposure
     if policy.kubeconfig_secret:
         out["secretRef"] = {"name": policy.kubeconfig_secret}

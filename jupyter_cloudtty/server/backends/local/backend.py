@@ -8,20 +8,28 @@ import os
 import re
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from terminado.management import PtyWithClients
 
-from jupyter_cloudtty.cloudshell.errors import InvalidShell, ShellExists, ShellNotFound, ShellsDisabled, TooManyShells
+from jupyter_cloudtty.cloudshell.errors import (
+    InvalidShell,
+    ShellEnded,
+    ShellExists,
+    ShellNotFound,
+    ShellsDisabled,
+    TooManyShells,
+)
 from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now
-from jupyter_cloudtty.cloudshell.spec import generate_name, ttl_seconds
+from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name, ttl_seconds, with_idle_rule
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.server.sessions import Session
 from jupyter_cloudtty.ttyd.protocol import CloseCode, client_option_value, close_reason
 
-from . import ptys
+from . import foreground, ptys
 from .reaper import Reaper
 
 log = logging.getLogger(__name__)
@@ -47,7 +55,7 @@ _ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\
 class End:
     """Why a shell ends, and what its clients and status are told."""
 
-    cause: str  # "exited", "expired", "once", "deleted", "stopping"
+    cause: str  # "exited", "expired", "idle", "once", "deleted", "stopping"
     code: int = CloseCode.NORMAL
     reason: str = ""
 
@@ -56,6 +64,17 @@ ONCE = End("once", CloseCode.NORMAL, "ended: its last client left (once)")
 DELETED = End("deleted", CloseCode.DELETED, "the shell was deleted")
 STOPPING = End("stopping", CloseCode.SERVER_STOPPING, "the Jupyter server is stopping")
 EXITED = End("exited")
+
+
+def duration(seconds: float) -> str:
+    """``90`` -> ``1m 30s``: how long, as a person says it."""
+    seconds = int(seconds)
+    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "m"), (seconds % 60, "s")]
+    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+# How often a shell whose foreground job runs past its idle timeout is asked again.
+BUSY_RECHECK_SECONDS = 10.0
 
 
 def last_lines(output: bytes, count: int = 5, limit: int = 400) -> str:
@@ -77,6 +96,7 @@ class LocalShell:
         self._exited = asyncio.Event()
         self._end_task: asyncio.Task[None] | None = None
         self._ttl_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.session = Session(
             self._spawn,
             title=f"{command or ' '.join(self.argv)} ({backend.hostname})",
@@ -100,10 +120,38 @@ class LocalShell:
         self.model.access_url = self.backend.terminal_url(self.name)
         self.model.last_schedule_time = started
         self.model.conditions = [condition("Ready", True, "Waiting", "waiting for its first client", started)]
+        self._schedule_ttl()
+        if idle := self.model.spec.get("idleTimeoutSeconds"):
+            self._idle_timer = asyncio.get_running_loop().call_later(idle, self._check_idle)
+
+    def _schedule_ttl(self) -> None:
+        """End the shell when its TTL, counted from when it started, runs out."""
+        if self._ttl_timer:
+            self._ttl_timer.cancel()
         ttl = ttl_seconds(self.model.spec)
-        if ttl:
+        if ttl and self.model.last_schedule_time:
+            left = ttl - (now() - self.model.last_schedule_time).total_seconds()
             expired = End("expired", CloseCode.EXPIRED, f"expired: its TTL of {ttl}s ran out")
-            self._ttl_timer = asyncio.get_running_loop().call_later(ttl, self.end_soon, expired)
+            self._ttl_timer = asyncio.get_running_loop().call_later(max(left, 0), self.end_soon, expired)
+
+    def set_ttl(self, ttl: int) -> None:
+        self.model.spec = {**self.model.spec, "ttlSecondsAfterStarted": ttl}
+        self._schedule_ttl()
+
+    def _check_idle(self) -> None:
+        """At the idle timeout: end the shell if nothing went in or out since, and no foreground job runs."""
+        self._idle_timer = None
+        if self._end_task is not None:
+            return
+        timeout = self.model.spec["idleTimeoutSeconds"]
+        quiet = time.monotonic() - self.session.last_activity
+        loop = asyncio.get_running_loop()
+        if quiet < timeout:
+            self._idle_timer = loop.call_later(timeout - quiet, self._check_idle)
+        elif self.pty is not None and not foreground.at_prompt(self.pty.ptyproc.fd, self.pty.ptyproc.pid, self.argv):
+            self._idle_timer = loop.call_later(min(timeout, BUSY_RECHECK_SECONDS), self._check_idle)
+        else:
+            self.end_soon(End("idle", CloseCode.IDLE, f"ended: no input or output for {duration(timeout)}"))
 
     async def _spawn(self, rows: int, columns: int) -> ptys.PtyStream | None:
         backend, spec = self.backend, self.model.spec
@@ -153,8 +201,9 @@ class LocalShell:
         await asyncio.shield(self._end_task)
 
     async def _end(self, end: End) -> None:
-        if self._ttl_timer:
-            self._ttl_timer.cancel()
+        for timer in (self._ttl_timer, self._idle_timer):
+            if timer:
+                timer.cancel()
         if self.pty is not None:
             await self._stop_processes()
             self.backend.reaper.forget(self.pty.ptyproc.pid)
@@ -212,6 +261,7 @@ class LocalShell:
             reason = {
                 "exited": "Exited",
                 "expired": "Expired",
+                "idle": "IdleTimeout",
                 "once": "OnceEnded",
                 "deleted": "Deleted",
                 "stopping": "ServerStopping",
@@ -241,6 +291,8 @@ class LocalBackend(Backend):
         max_shells: int = 32,
         scrollback_bytes: int = 512 * 1024,
         kill_timeout: float = 2.0,
+        max_ttl: int = 0,
+        idle_timeout: int = 0,
         disabled: str = "",
     ):
         self.disabled = disabled  # why no shell may start here, if the administrator said so
@@ -250,6 +302,8 @@ class LocalBackend(Backend):
         self.max_shells = max_shells
         self.scrollback_bytes = scrollback_bytes
         self.kill_timeout = kill_timeout
+        self.max_ttl = max_ttl  # the administrator's longest TTL (0: none), as for cluster shells
+        self.idle_timeout = idle_timeout
         self.signaller = ptys.SessionSignaller()  # one /proc scan for the shells that end together
         self.reaper = Reaper(kill_timeout)  # for when the server dies without ending its shells
         self.hostname = socket.gethostname()
@@ -280,6 +334,14 @@ class LocalBackend(Backend):
             raise TooManyShells(
                 f"this server already has {count}, the most it allows (c.CloudTTY.max_shells); delete one first"
             )
+        ttl = ttl_seconds(spec)
+        if ttl is None and self.max_ttl:
+            spec = {**spec, "ttlSecondsAfterStarted": self.max_ttl}
+        elif ttl is not None:
+            check_ttl(
+                ttl, self.max_ttl, "spec.ttlSecondsAfterStarted" if "ttlSecondsAfterStarted" in spec else "spec.ttl"
+            )
+        spec = with_idle_rule(spec, self.idle_timeout)
         while name is None or name in self._shells:
             name = generate_name()
         shell = LocalShell(self, name, spec)
@@ -303,6 +365,14 @@ class LocalBackend(Backend):
 
     async def open(self, name: str) -> Session:
         return self._shell(name).session
+
+    async def set_ttl(self, name: str, ttl: int) -> Shell:
+        shell = self._shell(name)
+        if shell.model.ended:
+            raise ShellEnded(name)
+        shell.set_ttl(check_ttl(ttl, self.max_ttl))
+        self._changed(shell)
+        return shell.model
 
     async def delete(self, name: str) -> None:
         shell = self._shells.pop(name, None)
