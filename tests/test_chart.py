@@ -264,9 +264,13 @@ def test_the_admission_policy_checks_what_the_chart_values_forbid():
                     "spec.virtualServiceConfig.namespace", "metadata.labels[jupyter-cloudtty.io/owner]",
                     "a shell's owner (label and annotation jupyter-cloudtty.io/owner) cannot change"):  # fmt: skip
         assert refusal in strict
-    assert "spec.ttl" not in strict  # maxTtlSeconds 0: no limit
+    assert "policy.maxTtlSeconds" not in strict  # maxTtlSeconds 0: no limit
+    # A running shell can change its TTL, and nothing else.
+    for field in ("commandAction", "image", "env", "once", "idleTimeoutSeconds"):
+        assert f"spec.{field}: cannot change on a running shell" in strict
+    assert "spec.ttlSecondsAfterStarted: cannot change" not in strict and "spec.ttl: cannot" not in strict
     lenient = _refusals(_admission(VALUE_SETS["multi-user"])[0])
-    assert "spec.runAsUser" not in lenient and "spec.env[].valueFrom" not in lenient  # allowed by the values
+    assert "policy.allowRoot" not in lenient and "policy.allowEnvValueFrom" not in lenient  # allowed by the values
     assert "(chart value policy.maxTtlSeconds: 3600)" in lenient and "spec.ttlSecondsAfterStarted" in lenient
     assert "(chart value policy.exposureModes: [ClusterIP, Ingress])" in lenient
 

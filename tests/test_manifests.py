@@ -9,7 +9,7 @@ import pytest
 from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.operator import manifests as m
-from jupyter_cloudtty.operator.settings import GatewayRef, NetworkPolicySettings, Settings
+from jupyter_cloudtty.operator.settings import GatewayRef, NetworkPolicySettings, Settings, ShellPolicy
 from tests.harness.objects import cloudshell, container_of, pod_of
 
 SETTINGS = Settings(
@@ -57,7 +57,12 @@ def test_every_owned_object_is_named_labelled_and_owned():
 def test_the_job_runs_one_pod_of_ttyd():
     job = m.job(cloudshell(), SETTINGS)
     assert job["apiVersion"] == "batch/v1"
-    assert job["spec"]["backoffLimit"] == 0
+    # A lost pod is replaced (3 times at most); an evicted one always; the idle rule's end is final.
+    assert job["spec"]["backoffLimit"] == 3
+    assert job["spec"]["podFailurePolicy"]["rules"] == [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {"action": "FailJob", "onExitCodes": {"containerName": "web-tty", "operator": "In", "values": [75]}},
+    ]
     assert job["spec"]["ttlSecondsAfterFinished"] == 300
     assert "activeDeadlineSeconds" not in job["spec"]
     assert job["spec"]["template"]["metadata"]["labels"] == {"cloudshell.cloudtty.io/owner-name": "s1"}
@@ -487,3 +492,38 @@ def node(ready, *addresses):
 )
 def test_node_address_prefers_a_ready_nodes_external_ip(nodes, address):
     assert m.node_address(nodes) == address
+
+
+def test_the_job_records_what_its_pod_holds_without_a_secret_in_it():
+    shell = cloudshell(commandAction="bash", env=[{"name": "TOKEN", "value": "s3cret"}], ttlSecondsAfterStarted=60)
+    job = m.job(shell, SETTINGS)
+    recorded = job["metadata"]["annotations"][m.SPEC_ANNOTATION]
+    assert "s3cret" not in recorded and "TOKEN" not in recorded
+    assert m.changed_fields(shell, job, SETTINGS) == []
+    # The TTL may change, and the operator's image written back is no change.
+    later = cloudshell(commandAction="bash", env=[{"name": "TOKEN", "value": "s3cret"}], ttlSecondsAfterStarted=600,
+                       image="registry.example/cloudshell:1")  # fmt: skip
+    assert m.changed_fields(later, job, SETTINGS) == []
+    changed = cloudshell(commandAction="zsh", env=[{"name": "TOKEN", "value": "other"}], once=True)
+    assert m.changed_fields(changed, job, SETTINGS) == ["commandAction", "env", "once"]
+    assert m.changed_fields(changed, {"metadata": {}}, SETTINGS) == []  # a Job from before the record
+
+
+def test_an_idle_timeout_runs_ttyd_under_the_watcher():
+    plain = container_of(m.job(cloudshell(), SETTINGS))["command"]
+    assert "exec ttyd" in plain[2] and "idle" not in plain[2]
+    command = container_of(m.job(cloudshell(idleTimeoutSeconds=600), SETTINGS))["command"]
+    assert command[:2] == ["sh", "-c"] and "exec ttyd" not in command[2]
+    assert '"$@" & p=$!; n=600\n' in command[2] and "exit 75" in command[2]
+    # The operator's default, unless the spec says otherwise (0: never).
+    settings = Settings(image="registry.example/cloudshell:1", idle_timeout_seconds=900)
+    assert "n=900" in container_of(m.job(cloudshell(), settings))["command"][2]
+    assert "exec ttyd" in container_of(m.job(cloudshell(idleTimeoutSeconds=0), settings))["command"][2]
+
+
+def test_a_ttl_past_the_policy_s_longest_is_cut_to_it():
+    settings = Settings(policy=ShellPolicy(max_ttl_seconds=3600))
+    assert m.effective_ttl({"ttlSecondsAfterStarted": 7200}, settings) == 3600
+    assert m.effective_ttl({"ttl": 60}, settings) == 60
+    assert m.effective_ttl({}, settings) is None
+    assert m.effective_ttl({"ttl": 7200}, Settings()) == 7200

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shlex
 import sys
 import threading
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -20,6 +22,9 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool
+
+from jupyter_cloudtty.cloudshell.model import now, parse_time
+from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 
 from . import kubectl as kubectl_cli
 from . import server_client
@@ -32,9 +37,45 @@ log = logging.getLogger(__name__)
 BODY_VERBS = {"apply", "create", "delete", "replace", "diff"}
 SOURCE_FLAGS = {"-f", "--filename", "-k", "--kustomize"}
 
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+DURATION_FORMS = "seconds (90) or units d, h, m, s (30m, 1h, 1h30m, 2d)"
+
 
 def _error(*lines: str) -> None:
     print("\n".join(line.rstrip("\n") for line in lines if line), file=sys.stderr)
+
+
+def parse_duration(text: str) -> int:
+    """``90`` (seconds), ``30m``, ``1h30m``, ``2d``, ... in seconds; ``ValueError`` unless it is more than 0."""
+    if re.fullmatch(r"[0-9]+", text):
+        seconds = int(text)
+    elif text and (match := DURATION.fullmatch(text)):
+        seconds = sum(int(n) * unit for n, unit in zip(match.groups(), DURATION_UNITS.values(), strict=True) if n)
+    else:
+        raise ValueError(text)
+    if seconds <= 0:
+        raise ValueError(text)
+    return seconds
+
+
+def span(seconds: float) -> str:
+    """A time for one line: its two largest units, the last one rounded (``1h 30m``, ``2h``, ``45s``, ``2d 3h``)."""
+    seconds = max(0, int(seconds + 0.5))
+    largest = next((i for i, unit in enumerate(DURATION_UNITS.values()) if seconds >= unit), 3)
+    step = list(DURATION_UNITS.values())[min(largest + 1, 3)]
+    seconds = (seconds + step // 2) // step * step  # half up, as people round
+    parts = []
+    for name, unit in DURATION_UNITS.items():
+        count, seconds = divmod(seconds, unit)
+        if count:
+            parts.append(f"{count}{name}")
+    return " ".join(parts) or "0s"
+
+
+def _started(shell: dict[str, Any]) -> datetime:
+    """When a shell's TTL started counting: its ``status.lastScheduleTime``, else its creation."""
+    return parse_time((shell.get("status") or {}).get("lastScheduleTime")) or parse_time(shell.get("created")) or now()
 
 
 @magics_class
@@ -165,8 +206,9 @@ class CloudTTYMagics(Magics):
         return self._client
 
     @magic_arguments()
-    @argument("action", choices=["list", "new", "open", "rm", "info"], help="what to do")
-    @argument("name", nargs="?", help="the shell (open, rm; optional for new)")
+    @argument("action", choices=["list", "new", "open", "rm", "extend", "info"], help="what to do")
+    @argument("name", nargs="?", help="the shell (open, rm, extend; optional for new)")
+    @argument("duration", nargs="?", help=f"extend: how much longer the shell may live: {DURATION_FORMS}")
     @argument("--command", help="new: the shell's command (commandAction); default: a login shell")
     @argument("--ttl", type=int, help="new: lifetime in seconds (ttlSecondsAfterStarted)")
     @argument("--once", action="store_true", help="new: end the shell when its last client leaves")
@@ -178,6 +220,7 @@ class CloudTTYMagics(Magics):
         %cloudtty new [NAME] [--command CMD] [--ttl SECONDS] [--once]
         %cloudtty open NAME                 the shell's terminal, here (a ShellTerminal: .send, .output)
         %cloudtty rm NAME                   end the shell and forget it
+        %cloudtty extend NAME DURATION      let the shell live DURATION longer (90 seconds, 30m, 1h30m, 2d)
         %cloudtty info                      the server's backend and identity, and the kernel's kubectl
         """
         try:  # split as a shell would (quotes removed), then magic_arguments' parser
@@ -186,6 +229,10 @@ class CloudTTYMagics(Magics):
             raise UsageError(f"%cloudtty: {e}") from None
         if args.action in ("open", "rm") and not args.name:
             raise UsageError(f"%cloudtty {args.action} needs a shell's NAME")
+        if args.action == "extend" and not args.duration:
+            raise UsageError(f"%cloudtty extend needs a shell's NAME and a DURATION: {DURATION_FORMS}")
+        if args.action != "extend" and args.duration:
+            raise UsageError(f"%cloudtty {args.action}: unexpected argument {args.duration!r}")
         if args.action != "new" and (args.command or args.ttl is not None or args.once):
             raise UsageError("--command, --ttl and --once are options of %cloudtty new")
         try:
@@ -227,6 +274,19 @@ class CloudTTYMagics(Magics):
     def _cloudtty_rm(self, args: Any) -> None:
         self.client.delete(args.name)
         print(f"deleted shell {args.name}")
+
+    def _cloudtty_extend(self, args: Any) -> None:
+        try:
+            more = parse_duration(args.duration)
+        except ValueError:
+            raise UsageError(f"%cloudtty extend: DURATION is {DURATION_FORMS}, not {args.duration!r}") from None
+        shell = self.client.get(args.name)
+        age = max(0.0, (now() - _started(shell)).total_seconds())
+        # The TTL counts from the start: a shell without one has lived its age, and gets DURATION more.
+        ttl = ttl_seconds(shell.get("spec") or {}) or math.ceil(age)
+        shell = self.client.patch(args.name, {"ttlSecondsAfterStarted": ttl + more})
+        ttl = ttl_seconds(shell.get("spec") or {}) or ttl + more
+        print(f"{shell.get('name', args.name)}: {span(ttl - age)} left (TTL {span(ttl)})")
 
     def _cloudtty_info(self, args: Any) -> Table:
         info = self.client.info()

@@ -170,6 +170,10 @@ class CloudTTYClient:
             body["name"] = name
         return request("POST", self.server, f"{API}/shells", body)
 
+    def patch(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Change a running shell's spec (only ``ttlSecondsAfterStarted`` can change); the shell as GET shows it."""
+        return request("PATCH", self.server, f"{API}/shells/{urllib.parse.quote(name, safe='')}", {"spec": spec})
+
     def delete(self, name: str) -> None:
         request("DELETE", self.server, f"{API}/shells/{urllib.parse.quote(name, safe='')}")
 

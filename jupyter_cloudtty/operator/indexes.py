@@ -30,7 +30,9 @@ def _kept(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
     kept: dict[str, Any] = {
         "kind": kind,
         "metadata": {
-            key: copy.deepcopy(meta[key]) for key in ("name", "namespace", "resourceVersion", "labels") if key in meta
+            key: copy.deepcopy(meta[key])
+            for key in ("name", "namespace", "resourceVersion", "labels", "annotations", "deletionTimestamp")
+            if key in meta
         },  # fmt: skip
     }
     for key in ("spec", "status", "endpoints"):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import shlex
+from importlib.resources import files
 from typing import Any
 
 from jupyter_cloudtty.cloudshell import API_VERSION, GROUP, KIND
@@ -26,7 +28,7 @@ from jupyter_cloudtty.cloudshell.names import (
     shell_name,
     ttyd_base_path,
 )
-from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE, ttl_seconds, validate_spec
+from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE, TTL_FIELDS, ttl_seconds, validate_spec
 from jupyter_cloudtty.ttyd.protocol import client_option_value
 
 from .settings import Settings
@@ -36,6 +38,9 @@ KUBECONFIG_DIR = "/etc/cloudshell/kubeconfig"
 DEFAULT_INGRESS = "cloudshell-ingress"
 DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: CloudTTY's default was not a valid name
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
+IDLE_WATCHER = files(__package__).joinpath("idle.sh").read_text()
+IDLE_EXIT_CODE = 75  # the idle rule ended the shell (idle.sh)
+SPEC_ANNOTATION = "cloudshell.cloudtty.io/spec"  # on the Job: held_spec of what it runs
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
 TTYD_TOKEN = "TTYD_TOKEN"  # the shell's token, from its Secret, on its way to ttyd's -b (never the user's)
 # Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
@@ -120,9 +125,9 @@ def node_address(nodes: list[dict[str, Any]]) -> str | None:
 # --- the Job ----------------------------------------------------------------------------------
 
 
-def ttyd_command(shell: dict[str, Any]) -> list[str]:
+def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
     """The container's command: ``sh -c`` reading the shell's token, then ttyd and its flags, then
-    ``sh -c <commandAction>``.
+    ``sh -c <commandAction>``. With an ``idle`` timeout, ttyd runs under the idle rule's watcher.
 
     ttyd serves under ``names.ttyd_base_path``: the route path in path-routed modes, then the
     token, so a client without it gets 404. The token (and a TTYD_CREDENTIAL) reaches ttyd from
@@ -150,8 +155,50 @@ def ttyd_command(shell: dict[str, Any]) -> list[str]:
         unwrap += f'c="${TTYD_CREDENTIAL}"; unset {TTYD_CREDENTIAL}; '
         credential = ' -c "$c"'
     base = shlex.quote(ttyd_base_path(shell, "") + "/") + '"$t"'  # ttyd_base_path(shell, <the token>)
-    unwrap += f'exec ttyd -b {base}{credential} "$@"'
+    if idle:
+        # ttyd as a child, watched by the idle rule (idle.sh), which stays the container's process.
+        unwrap += f'ttyd -b {base}{credential} "$@" & p=$!; n={idle}\n{IDLE_WATCHER}'
+    else:
+        unwrap += f'exec ttyd -b {base}{credential} "$@"'
     return ["sh", "-c", unwrap, "ttyd", *args]
+
+
+def idle_seconds(spec: dict[str, Any], settings: Settings) -> int:
+    """The shell's idle timeout: its spec's, else the operator's default; 0: none."""
+    idle = spec.get("idleTimeoutSeconds")
+    return settings.idle_timeout_seconds if idle is None else idle
+
+
+def held_spec(spec: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """What of the spec a running pod already holds (all but the TTL, the only field that can change
+    while it runs), field by field as digests (an env value is a secret: never written out), as the
+    Job records it: a later spec whose fields differ was not applied."""
+    held = {key: value for key, value in spec.items() if key not in TTL_FIELDS}
+    held.setdefault("image", default_image(settings))  # written back into the spec after the Job
+    return {
+        key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+        for key, value in sorted(held.items())
+    }
+
+
+def changed_fields(shell: dict[str, Any], job: dict[str, Any] | None, settings: Settings) -> list[str]:
+    """The spec fields that changed since the Job was made (they are not applied to a running pod)."""
+    recorded = ((job or {}).get("metadata", {}).get("annotations") or {}).get(SPEC_ANNOTATION)
+    try:
+        was = json.loads(recorded) if recorded else None
+    except ValueError:
+        was = None
+    if not isinstance(was, dict):
+        return []  # a Job from before the record, or not ours to judge
+    now = held_spec(shell.get("spec", {}), settings)
+    return sorted(key for key in set(was) | set(now) if was.get(key) != now.get(key))
+
+
+def effective_ttl(spec: dict[str, Any], settings: Settings) -> int | None:
+    """The TTL the shell gets: its spec's, at most the policy's longest (a running shell asking for
+    more keeps running, up to that)."""
+    ttl, longest = ttl_seconds(spec), settings.policy.max_ttl_seconds
+    return min(ttl, longest) if ttl and longest else ttl
 
 
 def client_option(value: str) -> str:
@@ -245,7 +292,7 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.get("image") or default_image(settings),
-        "command": ttyd_command(shell),
+        "command": ttyd_command(shell, idle_seconds(spec, settings)),
         "ports": [{"name": "ttyd", "containerPort": TTYD_PORT, "protocol": "TCP"}],
         "env": container_env(shell, kubeconfig=source is not None),
         "readinessProbe": {**probe, "initialDelaySeconds": 1},
@@ -261,13 +308,25 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     else:
         pod["serviceAccountName"] = object_name(shell)
     job_spec: dict[str, Any] = {
-        "backoffLimit": 0,
+        # A lost pod (deleted, its node gone) is replaced, up to restart_limit times; an evicted or
+        # drained one (DisruptionTarget) always, uncounted; the idle rule's end is final.
+        "backoffLimit": settings.restart_limit,
+        "podFailurePolicy": {
+            "rules": [
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [IDLE_EXIT_CODE]},
+                },
+            ]
+        },
         "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
         "template": {"metadata": {"labels": labels(shell)}, "spec": pod},
     }
     if ttl := ttl_seconds(spec):
         job_spec["activeDeadlineSeconds"] = ttl  # the TTL holds even while the operator is down
-    rendered = {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(shell), "spec": job_spec}
+    meta = {**metadata(shell), "annotations": {SPEC_ANNOTATION: json.dumps(held_spec(spec, settings))}}
+    rendered = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}
     # Pod Security and resources first, the admin's template on them, ours (the spec's user) on top.
     restricted = {"spec": {"template": {"spec": {
         "securityContext": POD_SECURITY,

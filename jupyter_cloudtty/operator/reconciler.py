@@ -34,7 +34,7 @@ from jupyter_cloudtty.kube.errors import api_message, transient
 from . import manifests, policy, routes
 from .indexes import Cache
 from .settings import Settings
-from .status import condition_since, next_status
+from .status import condition_since, next_status, with_effective_ttl
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class Memory:
     generation: int = 0  # the newest metadata.generation a write answered with
     created: set[str] = field(default_factory=set)  # kinds created, until the index shows them
     image_written: bool = False
+    deadline: tuple[str | None, int] | None = None  # (Job resourceVersion, deadline) last written to it
     failures: int = 0  # transient API failures in a row: the backoff
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # something about the shell changed
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # a pass, or the delete handler, at a time
@@ -141,6 +142,7 @@ class Reconciler:
                 await self._ensure(shell, obj, cache, memory)
                 if obj["kind"] == "Job" and not (shell.get("status") or {}).get("phase"):
                     await self._advance(shell, cache, memory, Phase.CREATED_JOB)
+            await self._follow_ttl(shell, cache, memory)
             status = next_status(shell, cache.observed(shell), self.settings, self.clock(), Phase.CREATED_ROUTE_RULE)
             if status["phase"] in Phase.ENDED:
                 if status["phase"] == Phase.FAILED:
@@ -158,7 +160,7 @@ class Reconciler:
             reason, what = FAILING[e.status]
             await self._fail(shell, reason, f"{what}: {api_message(e)}", cache, memory)
             return Outcome(ended=True)
-        return Outcome(ended=False, again_at=_expiry(shell))
+        return Outcome(ended=False, again_at=_expiry(with_effective_ttl(shell, self.settings)))
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -194,6 +196,23 @@ class Reconciler:
             return  # created by an earlier pass; its watch event has not come yet
         await self._call(self.cluster.create, obj)  # False: it existed after all (409)
         memory.created.add(kind)
+
+    async def _follow_ttl(self, shell: dict[str, Any], cache: Cache, memory: Memory) -> None:
+        """The Job's deadline follows a changed TTL (as far as the policy allows): else the Job would
+        end the shell at its old one, whatever its spec and status say."""
+        job = cache.one(shell, "Job")
+        if job is None or _true_condition(job, ("Complete", "Failed")):
+            return
+        ttl = manifests.effective_ttl(shell["spec"], self.settings)
+        deadline = job.get("spec", {}).get("activeDeadlineSeconds")
+        if ttl is None or ttl == deadline or memory.deadline == (job["metadata"].get("resourceVersion"), ttl):
+            return  # as it should be, or written and not yet watched
+        meta = shell["metadata"]
+        log.info("shell %s/%s: its Job's deadline follows its TTL, %ss -> %ss", meta["namespace"], meta["name"],
+                 deadline, ttl)  # fmt: skip
+        await self._call(self.cluster.patch, "Job", meta["namespace"], names.object_name(shell),
+                         {"spec": {"activeDeadlineSeconds": ttl}})  # fmt: skip
+        memory.deadline = (job["metadata"].get("resourceVersion"), ttl)
 
     async def _advance(self, shell: dict[str, Any], cache: Cache, memory: Memory, phase: str) -> None:
         """Write that the shell reached ``phase`` (CreatedJob), unless it is already further or ending."""
@@ -329,6 +348,11 @@ def _expiry(shell: dict[str, Any]) -> datetime | None:
     """When a started shell's TTL runs out (the Job's activeDeadlineSeconds too, but only once the pod runs)."""
     started, ttl = parse_time((shell.get("status") or {}).get("lastScheduleTime")), ttl_seconds(shell.get("spec", {}))
     return started + timedelta(seconds=ttl) if started and ttl else None
+
+
+def _true_condition(obj: dict[str, Any], kinds: tuple[str, ...]) -> bool:
+    conditions = obj.get("status", {}).get("conditions") or []
+    return any(c.get("type") in kinds and c.get("status") == "True" for c in conditions)
 
 
 def _describe(e: BaseException) -> str:

@@ -91,6 +91,10 @@ class Settings:
     network_policy: NetworkPolicySettings = NetworkPolicySettings()
     ingress_annotations: dict[str, str] = field(default_factory=dict)  # on every shared Ingress
     user_namespaces: UserNamespaces = UserNamespaces()
+    # A shell's pod lost (deleted, its node gone) is replaced up to this many times (the Job's
+    # backoffLimit); an eviction or a node's drain (DisruptionTarget) is not counted.
+    restart_limit: int = 3
+    idle_timeout_seconds: int = 0  # of a shell whose spec names none; 0: no idle rule
 
     def retry_delay(self, retry: int, retry_after: float = 0.0) -> float:
         """Seconds before a handler's retry number ``retry`` (0: the first run failed)."""
@@ -102,7 +106,8 @@ class Settings:
         config = dict(config or {})
         known = {"image", "kubeconfigKey", "featureGates", "shellRole", "jobTemplate", "ttlSecondsAfterFinished",
                  "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds",
-                 "policy", "resources", "networkPolicy", "ingressAnnotations", "userNamespaces"}  # fmt: skip
+                 "policy", "resources", "networkPolicy", "ingressAnnotations", "userNamespaces",
+                 "restartLimit", "idleTimeoutSeconds"}  # fmt: skip
         for key in config:
             if key not in known:
                 raise InvalidSettings(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -141,7 +146,18 @@ class Settings:
             network_policy=_network_policy(_mapping(config.get("networkPolicy", {}), "networkPolicy")),
             ingress_annotations=_strings(config.get("ingressAnnotations", {}), "ingressAnnotations"),
             user_namespaces=_user_namespaces(_mapping(config.get("userNamespaces", {}), "userNamespaces")),
+            restart_limit=_count(config.get("restartLimit", cls.restart_limit), "restartLimit"),
+            idle_timeout_seconds=_count(
+                config.get("idleTimeoutSeconds", cls.idle_timeout_seconds), "idleTimeoutSeconds"
+            ),
         )
+
+
+def _count(value: Any, key: str) -> int:
+    """A whole number, 0 or more."""
+    if _typed(value, int, key) < 0:
+        raise InvalidSettings(f"{key}: must be 0 or more, got {value}")
+    return value
 
 
 def _known(config: dict[str, Any], key: str, known: set[str]) -> None:

@@ -78,6 +78,8 @@ def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: 
     if _true(failed):
         if failed.get("reason") == "DeadlineExceeded" and ttl:
             return Verdict(Phase.COMPLETE, "Expired", f"its TTL of {ttl}s ran out")
+        if (idle := _idle_end(observed.pods)) is not None:
+            return Verdict(Phase.COMPLETE, "IdleTimeout", idle)
         return Verdict(Phase.FAILED, failed.get("reason") or "JobFailed", failed.get("message") or "the Job failed")
     if _true(_condition(observed.job, "Complete")) or (observed.job or {}).get("status", {}).get("succeeded"):
         if spec.get("once"):
@@ -111,8 +113,54 @@ def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: 
         if not done
     ]
     if waiting_for:
+        serving = status.get("podName")
+        if serving and not any(_name(pod) == serving and _running(pod) for pod in observed.pods):
+            _, why = lost_because(next((pod for pod in observed.pods if _name(pod) == serving), None))
+            return Verdict(starting, "PodLost", f"its pod {serving} is gone ({why}); waiting for a new one")
         return Verdict(starting, "Starting", "waiting for " + ", ".join(waiting_for))
     return Verdict(Phase.READY, "Ready", "the terminal is reachable")
+
+
+def _name(pod: dict[str, Any]) -> str:
+    return pod.get("metadata", {}).get("name", "")
+
+
+def _running(pod: dict[str, Any]) -> bool:
+    return pod.get("status", {}).get("phase") == "Running" and not pod.get("metadata", {}).get("deletionTimestamp")
+
+
+def _terminated(pod: dict[str, Any]) -> dict[str, Any]:
+    for container in pod.get("status", {}).get("containerStatuses", []) or []:
+        if container.get("name") == manifests.CONTAINER:
+            return (container.get("state") or {}).get("terminated") or {}
+    return {}
+
+
+def _idle_end(pods: list[dict[str, Any]]) -> str | None:
+    """The idle rule's words, if it ended the shell's pod (its exit code says so)."""
+    for pod in pods:
+        ended = _terminated(pod)
+        if ended.get("exitCode") == manifests.IDLE_EXIT_CODE:
+            return (ended.get("message") or "").strip() or "no input or output for its idle timeout"
+    return None
+
+
+def lost_because(pod: dict[str, Any] | None) -> tuple[str, str]:
+    """(reason, words) for why a shell's pod went, as far as what is left of it says: a disruption
+    (eviction, drain, node gone), its container's end, or, with nothing left of it, a deletion."""
+    if pod is None:
+        return "PodDeleted", "deleted"
+    disruption = _condition(pod, "DisruptionTarget")
+    if _true(disruption):
+        reason = disruption.get("reason") or "Disrupted"
+        return reason, f"{reason}: {disruption.get('message')}" if disruption.get("message") else reason
+    ended = _terminated(pod)
+    if ended:
+        signal = f", signal {ended['signal']}" if ended.get("signal") else ""
+        return "ContainerExited", f"its container ended with exit code {ended.get('exitCode')}{signal}"
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return "PodDeleted", "being deleted"
+    return "PodLost", "it stopped"
 
 
 def url_for(shell: dict[str, Any], observed: Observed, settings: Settings) -> str | None:
@@ -136,19 +184,27 @@ def url_for(shell: dict[str, Any], observed: Observed, settings: Settings) -> st
     )
 
 
+def with_effective_ttl(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``shell`` with the TTL it gets (``manifests.effective_ttl``) as its ttlSecondsAfterStarted."""
+    spec = shell.get("spec", {})
+    ttl = manifests.effective_ttl(spec, settings)
+    return shell if ttl == ttl_seconds(spec) else {**shell, "spec": {**spec, "ttlSecondsAfterStarted": ttl}}
+
+
 def next_status(
     shell: dict[str, Any], observed: Observed, settings: Settings, now: datetime, starting: str = Phase.PENDING
 ) -> dict[str, Any]:
-    """The status to write: phase, accessUrl, lastScheduleTime, conditions, observedGeneration.
+    """The status to write: phase, accessUrl, lastScheduleTime, podName, restarts, conditions, observedGeneration.
 
     ``starting`` is the phase reached so far (CreatedJob, CreatedRouteRule) while not Ready.
     """
     current = shell.get("status") or {}
     if current.get("phase") in Phase.ENDED:
         return current  # an ended shell's status is final
-    result = verdict(shell, observed, now, starting)
+    lived = with_effective_ttl(shell, settings)  # the TTL it gets, in the verdict and the URL
+    result = verdict(lived, observed, now, starting)
     status: dict[str, Any] = {"phase": result.phase}
-    url = url_for(shell, observed, settings) if result.phase == Phase.READY else current.get("accessUrl")
+    url = url_for(lived, observed, settings) if result.phase == Phase.READY else current.get("accessUrl")
     if result.phase == Phase.READY and not url:
         result = Verdict(starting, "Starting", "waiting for an address to reach it")
         status["phase"] = result.phase
@@ -158,8 +214,11 @@ def next_status(
     if started:
         status["lastScheduleTime"] = started
     conditions = [condition_since(current, "Ready", result.phase == Phase.READY, result.reason, result.message, now)]
+    _follow_the_pod(current, status, conditions, observed, result, now)
     if result.phase == Phase.FAILED:
         conditions.append(condition_since(current, "Failed", True, result.reason, result.message, now))
+    if result.phase not in Phase.ENDED:
+        _refused(shell, observed, settings, current, conditions, now)
     _, ignored = manifests.kubeconfig_source(shell.get("spec", {}), settings)
     if ignored and result.phase not in Phase.ENDED:  # said, not silently dropped
         conditions.append(condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, now))
@@ -167,6 +226,55 @@ def next_status(
     if "generation" in shell.get("metadata", {}):
         status["observedGeneration"] = shell["metadata"]["generation"]
     return status
+
+
+def _follow_the_pod(
+    current: dict[str, Any],
+    status: dict[str, Any],
+    conditions: list,
+    observed: Observed,
+    result: Verdict,
+    now: datetime,
+) -> None:
+    """Which pod serves the shell (``podName``), and, once a new one does, that the shell was restarted:
+    ``restarts`` and a Restarted condition that says why the old pod went."""
+    serving, restarts = current.get("podName"), current.get("restarts", 0)
+    restarted = next((c for c in current.get("conditions", []) if c.get("type") == "Restarted"), None)
+    if result.phase == Phase.READY:
+        ready = next((_name(pod) for pod in observed.pods if _running(pod) and _true(_condition(pod, "Ready"))), None)
+        if ready and serving and ready != serving:
+            restarts += 1
+            reason, why = lost_because(next((pod for pod in observed.pods if _name(pod) == serving), None))
+            message = (f"its pod {serving} was lost ({why}); {ready} replaced it, without the old one's "
+                       f"processes and files (restart {restarts})")  # fmt: skip
+            restarted = condition("Restarted", True, reason, message, now)
+        serving = ready or serving
+    if serving:
+        status["podName"] = serving
+    if restarts:
+        status["restarts"] = restarts
+    if restarted is not None and result.phase not in Phase.ENDED:
+        conditions.append(restarted)
+
+
+def _refused(
+    shell: dict[str, Any], observed: Observed, settings: Settings, current: dict, conditions: list, now: datetime
+) -> None:
+    """A SpecChangeRefused condition while the spec asks a running shell for what it cannot take:
+    said (``kubectl describe``), not silently dropped."""
+    spec, problems = shell.get("spec", {}), []
+    changed = manifests.changed_fields(shell, observed.job, settings)
+    if changed:
+        fields = ", ".join(f"spec.{key}" for key in changed)
+        problems.append(f"{fields} changed on a running shell and {'was' if len(changed) == 1 else 'were'} "
+                        "not applied: only spec.ttlSecondsAfterStarted can change (delete the shell and create "
+                        "a new one)")  # fmt: skip
+    ttl, effective = ttl_seconds(spec), manifests.effective_ttl(spec, settings)
+    if ttl != effective:
+        problems.append(f"a TTL of {ttl}s is more than policy.maxTtlSeconds: the shell keeps {effective}s")
+    if problems:
+        reason = "Immutable" if changed else "TTLTooLong"
+        conditions.append(condition_since(current, "SpecChangeRefused", True, reason, "; ".join(problems), now))
 
 
 def condition_since(current: dict[str, Any], kind: str, ok: bool, reason: str, message: str, now: datetime) -> dict:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from jupyter_cloudtty.cloudshell.model import parse_time
 from tests.harness.hub import Hub
 from tests.harness.ipython import text_rows
 from tests.harness.kernels import ServerKernel
@@ -89,6 +91,81 @@ async def test_shells_from_a_notebook(tmp_path):
         usage = await kernel.run("%cloudtty open")
         assert "UsageError: %cloudtty open needs a shell's NAME" in usage.stderr + str(usage.error)
         assert "Traceback" not in usage.stderr
+
+
+async def _shell(server: JupyterProcess, name: str) -> dict:
+    return json.loads((await server.fetch(f"cloudtty/api/shells/{name}")).body)
+
+
+async def _refusal(server: JupyterProcess, name: str, ttl: int) -> str:
+    """The server's own message for a PATCH of this TTL (it must refuse it)."""
+    with pytest.raises(HTTPClientError) as refused:
+        await server.fetch(
+            f"cloudtty/api/shells/{name}", method="PATCH", body={"spec": {"ttlSecondsAfterStarted": ttl}}
+        )
+    return json.loads(refused.value.response.body)["message"]
+
+
+async def test_extending_a_shell(tmp_path):
+    """The TTL counts from the shell's start: extending adds to it, up to the server's max_ttl."""
+    args = (*LOCAL, "--CloudTTY.max_ttl=10800")
+    async with JupyterProcess("jupyter_server", tmp_path, args=args) as server, ServerKernel.of(server) as kernel:
+        await kernel.run("%load_ext jupyter_cloudtty")
+        await server.fetch("cloudtty/api/shells", method="POST", body={"name": "s1", "spec": {"ttl": 1800}})
+
+        extended = await kernel.run("%cloudtty extend s1 1h30m")
+        assert (extended.stdout, extended.stderr, extended.error) == ("s1: 2h left (TTL 2h)\n", "", None)
+        assert (await _shell(server, "s1"))["spec"]["ttlSecondsAfterStarted"] == 7200
+        listing = await kernel.run("%cloudtty list")
+        assert [(r["NAME"], r["TTL"]) for r in text_rows(listing.result["text/plain"])] == [("s1", "7200s")]
+        assert (await kernel.run("%cloudtty extend s1 1800")).stdout == "s1: 2h 30m left (TTL 2h 30m)\n"
+        assert (await _shell(server, "s1"))["spec"]["ttlSecondsAfterStarted"] == 9000
+
+        # Past max_ttl: the server's words, one line; the TTL stays.
+        refused = await _refusal(server, "s1", 9000 + 2 * 86400)
+        assert "10800" in refused
+        beyond = await kernel.run("%cloudtty extend s1 2d")
+        assert (beyond.stdout, beyond.stderr, beyond.error) == ("", f"cloudtty: {refused}\n", None)
+        assert (await _shell(server, "s1"))["spec"]["ttlSecondsAfterStarted"] == 9000
+
+        for duration in ("soon", "0", "1.5h", "30 m", "-5"):
+            usage = await kernel.run(f"%cloudtty extend s1 '{duration}'")
+            said = usage.stderr + str(usage.error)
+            assert (
+                f"UsageError: %cloudtty extend: DURATION is seconds (90) or units d, h, m, s (30m, 1h, 1h30m, 2d), "
+                f"not '{duration}'" in said
+            ), said
+            assert "Traceback" not in usage.stderr and usage.stdout == ""
+        missing = await kernel.run("%cloudtty extend s1")
+        assert "UsageError: %cloudtty extend needs a shell's NAME and a DURATION" in missing.stderr + str(missing.error)
+        assert (await _shell(server, "s1"))["spec"]["ttlSecondsAfterStarted"] == 9000
+
+        # An ended shell and no shell: the server's words too.
+        await server.fetch(
+            "cloudtty/api/shells", method="POST", body={"name": "done", "spec": {"commandAction": "true"}}
+        )
+        assert await (await server.terminal("done")).wait_closed() == (1000, "exited")
+        ended = await _refusal(server, "done", 3600)
+        assert "has ended" in ended
+        assert (await kernel.run("%cloudtty extend done 1h")).stderr == f"cloudtty: {ended}\n"
+        nothing = await kernel.run("%cloudtty extend nope 1h")
+        assert (nothing.stderr, nothing.error) == ("cloudtty: shell 'nope' not found\n", None)
+
+
+async def test_extending_a_shell_without_a_ttl_gives_it_one(tmp_path):
+    """No TTL: the shell has lived its age already, so it gets that age plus the extension."""
+    async with JupyterProcess("jupyter_server", tmp_path, args=LOCAL) as server, ServerKernel.of(server) as kernel:
+        await kernel.run("%load_ext jupyter_cloudtty")
+        await server.fetch("cloudtty/api/shells", method="POST", body={"name": "free"})
+        started = parse_time((await _shell(server, "free"))["status"]["lastScheduleTime"])
+
+        before = datetime.now(timezone.utc)
+        extended = await kernel.run("%cloudtty extend free 1h")
+        after = datetime.now(timezone.utc)
+        # Its age when the kernel asked, in whole seconds, rounded up: the shell gets at least the hour.
+        ttl = (await _shell(server, "free"))["spec"]["ttlSecondsAfterStarted"]
+        assert (before - started).total_seconds() <= ttl - 3600 <= (after - started).total_seconds() + 1
+        assert re.fullmatch(r"free: 1h left \(TTL 1h( 1m)?\)\n", extended.stdout), extended.stdout
 
 
 async def test_each_kernel_finds_its_own_server_among_several(tmp_path):

@@ -1,0 +1,66 @@
+# The idle rule in a shell's pod: POSIX sh and /proc, so it runs in any shell image.
+# Sourced by the container's command (manifests.ttyd_command) after `ttyd ... & p=$!`, with n set
+# to the idle timeout in seconds. Every `step` seconds it looks at ttyd's terminals (each child of
+# ttyd is one's first process, its session's leader). The shell is quiet when no process of them
+# read or wrote a byte (/proc/PID/io) and none started or ended; it is at work, whatever it
+# prints, while any terminal runs more than its shell at the prompt: the foreground process group
+# is the shell alone, and the session holds nothing else (server/backends/local/foreground.py has
+# the rule, and why, for local shells). Quiet for n seconds: ttyd is stopped and the container
+# exits 75 (the Job's podFailurePolicy fails the Job on it, without a retry), saying why in its
+# termination message. The container's SIGTERM goes on to ttyd (sh as PID 1 ignores it else).
+trap 'kill -TERM $p 2>/dev/null' TERM INT HUP
+step=10
+[ "$n" -lt 40 ] && step=$(( (n + 3) / 4 ))
+quiet=0 last= blank=$IFS
+while :; do
+  sleep "$step" & wait $!
+  read -r st < /proc/$p/stat 2>/dev/null || break
+  set -- ${st##*) }
+  [ "$1" = Z ] && break
+  leaders= seen= busy=
+  for f in /proc/[0-9]*/stat; do
+    read -r st < "$f" 2>/dev/null || continue
+    x=${f#/proc/}; x=${x%/stat}
+    set -- ${st##*) }
+    [ "$2" = "$p" ] && leaders="$leaders $x"
+    seen="$seen $x:$2:$3:$4:$6"
+  done
+  print=
+  for s in $leaders; do
+    members= fg= count=0 shell= parent=
+    for e in $seen; do
+      IFS=:; set -- $e; IFS=$blank; x=$1 pp=$2 pg=$3 sid=$4 tp=$5
+      [ "$sid" = "$s" ] || continue
+      members="$members $x"; count=$((count + 1)); fg=$tp
+      if [ -r /proc/$x/io ]; then
+        while read -r k v; do
+          case $k in rchar:|wchar:) print="$print $x:$v" ;; esac
+        done < /proc/$x/io
+      else
+        print="$print $x"
+      fi
+    done
+    infg=0
+    for e in $seen; do
+      IFS=:; set -- $e; IFS=$blank; x=$1 pp=$2 pg=$3 sid=$4 tp=$5
+      [ "$sid" = "$s" ] && [ "$pg" = "$fg" ] && { infg=$((infg + 1)); shell=$x; parent=$pp; }
+    done
+    case $(tr '\0' ' ' < /proc/$s/cmdline 2>/dev/null) in
+      "sh -c "*|*"/sh -c "*) want=2; [ "$parent" = "$s" ] || busy=1 ;;
+      *) want=1; [ "$shell" = "$s" ] || busy=1 ;;
+    esac
+    [ "$infg" = 1 ] && [ "$count" = "$want" ] || busy=1
+  done
+  if [ -n "$busy" ] || [ "$print" != "$last" ]; then
+    quiet=0 last=$print
+  else
+    quiet=$((quiet + step))
+  fi
+  if [ "$quiet" -ge "$n" ]; then
+    echo "no input or output for ${n}s" > /dev/termination-log 2>/dev/null
+    kill -TERM $p 2>/dev/null
+    wait $p
+    exit 75
+  fi
+done
+wait $p
