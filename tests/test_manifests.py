@@ -509,16 +509,16 @@ def test_the_job_records_what_its_pod_holds_without_a_secret_in_it():
     assert m.changed_fields(changed, {"metadata": {}}, SETTINGS) == []  # a Job from before the record
 
 
-def test_an_idle_timeout_runs_ttyd_under_the_watcher():
+def test_ttyd_runs_under_the_supervisor_with_the_idle_rule():
     plain = container_of(m.job(cloudshell(), SETTINGS))["command"]
-    assert "exec ttyd" in plain[2] and "idle" not in plain[2]
+    assert plain[:2] == ["sh", "-c"] and "exec ttyd" not in plain[2]
+    assert '"$@" & p=$!; n=0\n' in plain[2] and "exit 143" in plain[2]  # a stop from outside is no clean end
     command = container_of(m.job(cloudshell(idleTimeoutSeconds=600), SETTINGS))["command"]
-    assert command[:2] == ["sh", "-c"] and "exec ttyd" not in command[2]
     assert '"$@" & p=$!; n=600\n' in command[2] and "exit 75" in command[2]
     # The operator's default, unless the spec says otherwise (0: never).
     settings = Settings(image="registry.example/cloudshell:1", idle_timeout_seconds=900)
-    assert "n=900" in container_of(m.job(cloudshell(), settings))["command"][2]
-    assert "exec ttyd" in container_of(m.job(cloudshell(idleTimeoutSeconds=0), settings))["command"][2]
+    assert "n=900\n" in container_of(m.job(cloudshell(), settings))["command"][2]
+    assert "n=0\n" in container_of(m.job(cloudshell(idleTimeoutSeconds=0), settings))["command"][2]
 
 
 def test_a_ttl_past_the_policy_s_longest_is_cut_to_it():

@@ -63,15 +63,19 @@ def test_a_replaced_pod_is_said_with_why_the_old_one_went():
                                "message": "Eviction API: evicting"}])  # fmt: skip
     gone = next_status(shell, Observed(pods=[evicted], service=SERVING.service), Settings(), NOW,
                        Phase.CREATED_ROUTE_RULE)  # fmt: skip
-    (ready,) = gone["conditions"]
+    ready, restarting = gone["conditions"]
     assert (gone["phase"], ready["reason"]) == (Phase.CREATED_ROUTE_RULE, "PodLost")
     assert ready["message"] == (
         "its pod s1-a is gone (EvictionByEvictionAPI: Eviction API: evicting); waiting for a new one"
     )
-    # A new pod serves it: Restarted, for the reason the old one went; the TTL's start stays.
+    assert (restarting["type"], restarting["status"], restarting["reason"]) == (
+        "Restarted", "False", "EvictionByEvictionAPI")  # fmt: skip
+    # Once removed, the old pod tells nothing more: what was said while it went stays.
     shell["status"] = gone
-    replaced = Observed(pods=[evicted, pod("s1-b")], service=SERVING.service,
-                        endpoint_slices=SERVING.endpoint_slices)  # fmt: skip
+    assert next_status(shell, Observed(service=SERVING.service), Settings(), NOW,
+                       Phase.CREATED_ROUTE_RULE)["conditions"][1] == restarting  # fmt: skip
+    # A new pod serves it: Restarted, for the reason the old one went; the TTL's start stays.
+    replaced = Observed(pods=[pod("s1-b")], service=SERVING.service, endpoint_slices=SERVING.endpoint_slices)
     again = next_status(shell, replaced, Settings(), NOW, Phase.CREATED_ROUTE_RULE)
     assert (again["phase"], again["podName"], again["restarts"]) == (Phase.READY, "s1-b", 1)
     assert again["lastScheduleTime"] == first["lastScheduleTime"]

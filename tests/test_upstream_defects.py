@@ -49,7 +49,7 @@ def test_no_open_ttyd_on_every_node_by_default():
     # CloudTTY's default (NodePort, no credential) put a writable terminal on every node's address.
     assert m.service(cloudshell())["spec"]["type"] == "ClusterIP"
     command = container_of(m.job(cloudshell(), Settings()))["command"]
-    assert command[:2] == ["sh", "-c"] and 'exec ttyd -b /"$t"' in command[2]  # served under the shell's token only
+    assert command[:2] == ["sh", "-c"] and '; ttyd -b /"$t" "$@"' in command[2]  # served under the shell's token only
 
 
 def test_no_privileged_shell_pods_by_default():

@@ -38,8 +38,8 @@ KUBECONFIG_DIR = "/etc/cloudshell/kubeconfig"
 DEFAULT_INGRESS = "cloudshell-ingress"
 DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: CloudTTY's default was not a valid name
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
-IDLE_WATCHER = files(__package__).joinpath("idle.sh").read_text()
-IDLE_EXIT_CODE = 75  # the idle rule ended the shell (idle.sh)
+SUPERVISOR = files(__package__).joinpath("supervisor.sh").read_text()
+IDLE_EXIT_CODE = 75  # the idle rule ended the shell (supervisor.sh)
 SPEC_ANNOTATION = "cloudshell.cloudtty.io/spec"  # on the Job: held_spec of what it runs
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
 TTYD_TOKEN = "TTYD_TOKEN"  # the shell's token, from its Secret, on its way to ttyd's -b (never the user's)
@@ -127,7 +127,7 @@ def node_address(nodes: list[dict[str, Any]]) -> str | None:
 
 def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
     """The container's command: ``sh -c`` reading the shell's token, then ttyd and its flags, then
-    ``sh -c <commandAction>``. With an ``idle`` timeout, ttyd runs under the idle rule's watcher.
+    ``sh -c <commandAction>``, ttyd run by the supervisor (its exit status, the ``idle`` rule).
 
     ttyd serves under ``names.ttyd_base_path``: the route path in path-routed modes, then the
     token, so a client without it gets 404. The token (and a TTYD_CREDENTIAL) reaches ttyd from
@@ -155,11 +155,9 @@ def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
         unwrap += f'c="${TTYD_CREDENTIAL}"; unset {TTYD_CREDENTIAL}; '
         credential = ' -c "$c"'
     base = shlex.quote(ttyd_base_path(shell, "") + "/") + '"$t"'  # ttyd_base_path(shell, <the token>)
-    if idle:
-        # ttyd as a child, watched by the idle rule (idle.sh), which stays the container's process.
-        unwrap += f'ttyd -b {base}{credential} "$@" & p=$!; n={idle}\n{IDLE_WATCHER}'
-    else:
-        unwrap += f'exec ttyd -b {base}{credential} "$@"'
+    # ttyd as a child of the supervisor (supervisor.sh: its exit status, the idle rule), which stays
+    # the container's process.
+    unwrap += f'ttyd -b {base}{credential} "$@" & p=$!; n={idle}\n{SUPERVISOR}'
     return ["sh", "-c", unwrap, "ttyd", *args]
 
 

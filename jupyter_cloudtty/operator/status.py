@@ -236,15 +236,25 @@ def _follow_the_pod(
     result: Verdict,
     now: datetime,
 ) -> None:
-    """Which pod serves the shell (``podName``), and, once a new one does, that the shell was restarted:
-    ``restarts`` and a Restarted condition that says why the old pod went."""
+    """Which pod serves the shell (``podName``), and a Restarted condition: False from when that pod is
+    lost (its reason said while what is left of the pod still shows it), True once a new one serves,
+    with ``restarts`` counting them."""
     serving, restarts = current.get("podName"), current.get("restarts", 0)
     restarted = next((c for c in current.get("conditions", []) if c.get("type") == "Restarted"), None)
-    if result.phase == Phase.READY:
+    old = next((pod for pod in observed.pods if _name(pod) == serving), None)
+    if result.reason == "PodLost":
+        reason, why = lost_because(old)
+        if restarted is None or restarted.get("status") == "True" or old is not None:
+            message = f"its pod {serving} was lost ({why}); waiting for a new one"
+            restarted = condition_since(current, "Restarted", False, reason, message, now)
+    elif result.phase == Phase.READY:
         ready = next((_name(pod) for pod in observed.pods if _running(pod) and _true(_condition(pod, "Ready"))), None)
         if ready and serving and ready != serving:
             restarts += 1
-            reason, why = lost_because(next((pod for pod in observed.pods if _name(pod) == serving), None))
+            if old is not None or restarted is None or restarted.get("status") == "True":
+                reason, why = lost_because(old)
+            else:  # gone by now: as it was said while it went
+                reason, why = restarted["reason"], restarted["message"].split(" (", 1)[-1].rsplit(")", 1)[0]
             message = (f"its pod {serving} was lost ({why}); {ready} replaced it, without the old one's "
                        f"processes and files (restart {restarts})")  # fmt: skip
             restarted = condition("Restarted", True, reason, message, now)

@@ -120,6 +120,20 @@ export class ShellActions {
     return true;
   }
 
+  /**
+   * Give a shell `seconds` more to live (the server's refusal, e.g. over its `max_ttl`, is thrown
+   * as the Error's message). The list shows the new TTL at once, before the event stream says so.
+   */
+  async extend(name: string, seconds: number): Promise<IShell> {
+    const shell = this.model.get(name) ?? (await this.model.api.get(name));
+    if (!shell) {
+      throw new Error(`The shell "${name}" no longer exists.`);
+    }
+    const extended = await this.model.api.extend(shell, seconds);
+    this.model.upsert(extended);
+    return extended;
+  }
+
   /** Reconnect a shell's open terminal, or open one. */
   async reconnect(name: string): Promise<void> {
     const widget = this.find(name);

@@ -15,6 +15,8 @@ export interface IShellSpec {
   ttl?: number;
   once?: boolean;
   cleanup?: boolean;
+  /** The shell ends after this long with no input and no output (absent or 0: never idle-ended). */
+  idleTimeoutSeconds?: number;
   [field: string]: unknown;
 }
 
@@ -75,6 +77,46 @@ export function ttlSeconds(shell: IShell): number | null {
   return typeof ttl === 'number' && ttl > 0 ? ttl : null;
 }
 
+/** When the shell's lifetime began: its TTL counts from here (`lastScheduleTime`, else its creation). */
+export function startedAt(shell: IShell): number {
+  const scheduled = Date.parse(shell.status?.lastScheduleTime ?? '');
+  return Number.isFinite(scheduled) ? scheduled : Date.parse(shell.created);
+}
+
+/**
+ * The `ttlSecondsAfterStarted` that gives a shell `seconds` more: its TTL plus them, or, for a
+ * shell without one, its age plus them (the TTL is a whole lifetime, not the time left).
+ */
+export function extendedTtl(shell: IShell, seconds: number, now: number = Date.now()): number {
+  const ttl = ttlSeconds(shell);
+  if (ttl !== null) {
+    return ttl + seconds;
+  }
+  const age = Math.ceil((now - startedAt(shell)) / 1000);
+  return (Number.isFinite(age) ? Math.max(0, age) : 0) + seconds;
+}
+
+/** The shell's idle rule in seconds, if it has one. */
+export function idleTimeoutSeconds(shell: IShell): number | null {
+  const idle = shell.spec?.idleTimeoutSeconds;
+  return typeof idle === 'number' && idle > 0 ? idle : null;
+}
+
+/** The `Restarted` condition of a shell whose pod was replaced, if it is True. */
+export function restartedCondition(shell: IShell): ICondition | null {
+  return shell.status?.conditions?.find(c => c.type === 'Restarted' && c.status === 'True') ?? null;
+}
+
+/** The `Ready` condition of a shell that ended because it was idle (reason `IdleTimeout`). */
+export function idleEnding(shell: IShell): ICondition | null {
+  if (!hasEnded(shell)) {
+    return null;
+  }
+  return (
+    shell.status?.conditions?.find(c => c.type === 'Ready' && c.reason === 'IdleTimeout') ?? null
+  );
+}
+
 export class ShellsApi {
   constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
 
@@ -99,6 +141,22 @@ export class ShellsApi {
       method: 'POST',
       body: JSON.stringify(request)
     })) as IShell;
+  }
+
+  /**
+   * Change a running shell's spec (`PATCH`): only `ttlSecondsAfterStarted` may change; the server
+   * refuses anything else, and a TTL over its `max_ttl`, with a ShellApiError saying so.
+   */
+  async patch(name: string, spec: IShellSpec): Promise<IShell> {
+    return (await this._request(`shells/${encodeURIComponent(name)}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ spec })
+    })) as IShell;
+  }
+
+  /** Give a shell `seconds` more to live; resolves to the shell with its new TTL. */
+  async extend(shell: IShell, seconds: number): Promise<IShell> {
+    return this.patch(shell.name, { ttlSecondsAfterStarted: extendedTtl(shell, seconds) });
   }
 
   async delete(name: string): Promise<void> {

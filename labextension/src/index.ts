@@ -23,10 +23,10 @@ import { Signal } from '@lumino/signaling';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { ShellActions, ShellWidget } from './actions';
-import { ShellsApi } from './api';
+import { ShellsApi, hasEnded, ttlSeconds } from './api';
 import { shellIcon } from './icons';
 import { IPanelActions, IPanelDefaults, ShellsPanel } from './panel';
-import { buildSpec, parseDuration } from './presets';
+import { buildSpec, extendLabel, humanizeSeconds, parseDuration } from './presets';
 import { addRunningShells } from './running';
 import { ShellSearchProvider } from './search';
 import { ShellsModel } from './shells';
@@ -43,6 +43,7 @@ export namespace CommandIDs {
   export const openByName = 'cloudtty:open-by-name';
   export const openSelected = 'cloudtty:open-selected';
   export const remove = 'cloudtty:delete';
+  export const extend = 'cloudtty:extend';
   export const reconnect = 'cloudtty:reconnect';
   export const copyName = 'cloudtty:copy-name';
   export const copy = 'cloudtty:copy';
@@ -144,6 +145,9 @@ function activate(
     },
     open: name => void actions.open(name).catch(showError('Cannot open the shell')),
     delete: name => actions.delete(name, true),
+    extend: async (name, seconds) => {
+      await actions.extend(name, seconds);
+    },
     reconnect: name => void actions.reconnect(name),
     terminalState: name => actions.find(name)?.content.connectionState ?? null,
     terminalsChanged
@@ -359,6 +363,25 @@ function addCommands(
       const name = targetName(args);
       if (name) {
         await actions.delete(name, true).catch(showError('Cannot delete the shell'));
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.extend, {
+    label: args => extendLabel(typeof args.seconds === 'number' ? args.seconds : 3600),
+    caption: 'Give the shell more time to live',
+    isEnabled: args => {
+      const shell = model.get(targetName(args) ?? '');
+      return !!shell && !hasEnded(shell) && ttlSeconds(shell) !== null;
+    },
+    execute: async args => {
+      const name = targetName(args);
+      const seconds = typeof args.seconds === 'number' ? args.seconds : 3600;
+      if (name) {
+        await actions.extend(name, seconds).catch(error => {
+          const message = humanizeSeconds((error as Error).message ?? String(error));
+          void showErrorMessage(`Cannot extend ${name}`, message);
+        });
       }
     }
   });

@@ -1,14 +1,33 @@
 /**
- * The "Cluster shells" side panel: the user's shells, live, with open / reconnect /
+ * The "Cluster shells" side panel: the user's shells, live, with open / reconnect / extend /
  * delete, and a "New shell" button and form.
  */
-import { ReactWidget, deleteIcon, refreshIcon } from '@jupyterlab/ui-components';
+import { ReactWidget, deleteIcon, historyIcon, refreshIcon } from '@jupyterlab/ui-components';
 import { ISignal, Signal } from '@lumino/signaling';
 import React, { useEffect, useState } from 'react';
 
-import { IServerInfo, IShell, hasEnded, ttlSeconds } from './api';
+import {
+  IServerInfo,
+  IShell,
+  hasEnded,
+  idleEnding,
+  idleTimeoutSeconds,
+  restartedCondition,
+  startedAt,
+  ttlSeconds
+} from './api';
 import { shellIcon } from './icons';
-import { FIELD_LABELS, FieldId, PRESETS, buildSpec, formatDuration, preset } from './presets';
+import {
+  EXTEND_CHOICES,
+  FIELD_LABELS,
+  FieldId,
+  PRESETS,
+  buildSpec,
+  formatDuration,
+  humanizeSeconds,
+  preset
+} from './presets';
+import { idleWhy } from './protocol';
 import { ShellsModel } from './shells';
 import { ConnectionState } from './terminal';
 
@@ -19,6 +38,8 @@ export interface IPanelActions {
   open(name: string): void;
   /** Resolves false when the user cancelled. */
   delete(name: string): Promise<boolean>;
+  /** Give a running shell `seconds` more to live; rejects with the server's message. */
+  extend(name: string, seconds: number): Promise<void>;
   reconnect(name: string): void;
   /** The open terminal's state, or null when the shell has no open tab. */
   terminalState(name: string): ConnectionState | null;
@@ -147,6 +168,21 @@ function PanelView(props: {
     }
   };
 
+  /** Resolves true once the server took the new TTL. */
+  const extend = async (name: string, choice: { seconds: number; label: string }) => {
+    setError(null);
+    try {
+      await actions.extend(name, choice.seconds);
+      return true;
+    } catch (e) {
+      // e.g. over the server's max_ttl: its message names the limit
+      setError(
+        `Cannot extend ${name} by ${choice.label.slice(1)}: ${humanizeSeconds((e as Error).message)}`
+      );
+      return false;
+    }
+  };
+
   return (
     <div className="jp-CloudTTY-panel-body">
       <header className="jp-CloudTTY-header">
@@ -220,6 +256,7 @@ function PanelView(props: {
         now={now}
         actions={actions}
         onDelete={name => void remove(name)}
+        onExtend={extend}
       />
     </div>
   );
@@ -367,8 +404,9 @@ function ShellList(props: {
   now: number;
   actions: IPanelActions;
   onDelete: (name: string) => void;
+  onExtend: (name: string, choice: { seconds: number; label: string }) => Promise<boolean>;
 }): React.ReactElement {
-  const { shells, actions, now } = props;
+  const { shells } = props;
   if (!props.loaded) {
     return <p className="jp-CloudTTY-empty">Loading shells…</p>;
   }
@@ -386,65 +424,215 @@ function ShellList(props: {
   }
   return (
     <ul className="jp-CloudTTY-list" aria-label="Shells">
-      {shells.map(shell => {
-        const phase = shell.status?.phase || 'Pending';
-        const terminal = actions.terminalState(shell.name);
-        const ttl = ttlSeconds(shell);
-        const age = (now - Date.parse(shell.created)) / 1000;
-        const meta = [`${formatDuration(Number.isFinite(age) ? age : 0)} old`];
-        if (ttl !== null && !hasEnded(shell)) {
-          meta.push(`${formatDuration(Math.max(0, ttl - age))} left`);
-        }
-        if (terminal) {
-          meta.push(terminal === 'open' ? 'open' : `tab: ${terminal}`);
-        }
-        const condition = shell.status?.conditions?.find(c => c.message);
-        const command = shell.spec?.commandAction;
-        return (
-          <li
-            key={shell.name}
-            className={`jp-CloudTTY-shell jp-CloudTTY-phase-${PHASE_CLASS[phase] ?? 'pending'}`}
-            data-shell-name={shell.name}
-            title={condition?.message ?? ''}
-          >
-            <button
-              type="button"
-              className="jp-CloudTTY-shell-open"
-              onClick={() => actions.open(shell.name)}
-              title={`Open the terminal of ${shell.name}`}
-            >
-              <span className="jp-CloudTTY-shell-line">
-                <span className="jp-CloudTTY-shell-name">{shell.name}</span>
-                <span className="jp-CloudTTY-phase">{phase}</span>
-              </span>
-              <span className="jp-CloudTTY-shell-command">{command ?? 'interactive shell'}</span>
-              <span className="jp-CloudTTY-shell-meta">{meta.join(' · ')}</span>
-            </button>
-            <span className="jp-CloudTTY-shell-actions">
-              {terminal && terminal !== 'open' && terminal !== 'starting' && (
-                <button
-                  type="button"
-                  className="jp-CloudTTY-icon-button jp-CloudTTY-reconnect"
-                  title={`Reconnect the terminal of ${shell.name}`}
-                  aria-label={`Reconnect ${shell.name}`}
-                  onClick={() => actions.reconnect(shell.name)}
-                >
-                  <refreshIcon.react tag="span" />
-                </button>
-              )}
-              <button
-                type="button"
-                className="jp-CloudTTY-icon-button jp-CloudTTY-delete"
-                title={`Delete ${shell.name}`}
-                aria-label={`Delete ${shell.name}`}
-                onClick={() => props.onDelete(shell.name)}
-              >
-                <deleteIcon.react tag="span" />
-              </button>
-            </span>
-          </li>
-        );
-      })}
+      {shells.map(shell => (
+        <ShellItem
+          key={shell.name}
+          shell={shell}
+          now={props.now}
+          actions={props.actions}
+          onDelete={props.onDelete}
+          onExtend={props.onExtend}
+        />
+      ))}
     </ul>
+  );
+}
+
+/** One piece of an item's meta line, with its tooltip. */
+interface IMeta {
+  text: string;
+  title?: string;
+  className?: string;
+}
+
+function ShellItem(props: {
+  shell: IShell;
+  now: number;
+  actions: IPanelActions;
+  onDelete: (name: string) => void;
+  onExtend: (name: string, choice: { seconds: number; label: string }) => Promise<boolean>;
+}): React.ReactElement {
+  const { shell, actions, now } = props;
+  const [extendOpen, setExtendOpen] = useState(false);
+  const [extending, setExtending] = useState(false);
+  const extendButton = React.useRef<HTMLButtonElement>(null);
+  const phase = shell.status?.phase || 'Pending';
+  const ended = hasEnded(shell);
+  const terminal = actions.terminalState(shell.name);
+  const ttl = ttlSeconds(shell);
+  const age = (now - Date.parse(shell.created)) / 1000;
+  const meta: IMeta[] = [{ text: `${formatDuration(Number.isFinite(age) ? age : 0)} old` }];
+  if (ttl !== null && !ended) {
+    // The TTL is a whole lifetime counted from the start (lastScheduleTime), as the server counts it.
+    const lived = (now - startedAt(shell)) / 1000;
+    meta.push({
+      text: `${formatDuration(Math.max(0, ttl - (Number.isFinite(lived) ? lived : 0)))} left`,
+      title: `Time to live: ${formatDuration(ttl)} in all`,
+      className: 'jp-CloudTTY-shell-left'
+    });
+  }
+  const idle = idleTimeoutSeconds(shell);
+  if (idle !== null && !ended) {
+    meta.push({
+      text: `idle ${formatDuration(idle)}`,
+      title: `Ends after ${formatDuration(idle)} with no input and no output (never while a command runs)`,
+      className: 'jp-CloudTTY-shell-idle'
+    });
+  }
+  if (terminal) {
+    meta.push({ text: terminal === 'open' ? 'open' : `tab: ${terminal}` });
+  }
+  const idleEnd = idleEnding(shell);
+  const restarted = restartedCondition(shell);
+  const condition = shell.status?.conditions?.find(c => c.message);
+  const command = shell.spec?.commandAction;
+  const canExtend = ttl !== null && !ended;
+
+  const closeExtend = () => {
+    setExtendOpen(false);
+    extendButton.current?.focus(); // keyboard users stay where they were
+  };
+
+  const extend = async (choice: { seconds: number; label: string }) => {
+    setExtending(true);
+    const done = await props.onExtend(shell.name, choice);
+    setExtending(false);
+    if (done) {
+      closeExtend();
+    }
+  };
+
+  return (
+    <li
+      className={`jp-CloudTTY-shell jp-CloudTTY-phase-${PHASE_CLASS[phase] ?? 'pending'}`}
+      data-shell-name={shell.name}
+      title={condition?.message ?? ''}
+    >
+      <button
+        type="button"
+        className="jp-CloudTTY-shell-open"
+        onClick={() => actions.open(shell.name)}
+        title={`Open the terminal of ${shell.name}`}
+      >
+        <span className="jp-CloudTTY-shell-line">
+          <span className="jp-CloudTTY-shell-name">{shell.name}</span>
+          <span className="jp-CloudTTY-phase">{phase}</span>
+          {restarted && !ended && (
+            <span
+              className="jp-CloudTTY-restarted"
+              title={restarted.message ?? restarted.reason ?? ''}
+            >
+              restarted
+            </span>
+          )}
+        </span>
+        <span className="jp-CloudTTY-shell-command">{command ?? 'interactive shell'}</span>
+        <span className="jp-CloudTTY-shell-meta">
+          {meta.map((piece, i) => (
+            <React.Fragment key={i}>
+              {i > 0 && ' · '}
+              <span className={piece.className} title={piece.title}>
+                {piece.text}
+              </span>
+            </React.Fragment>
+          ))}
+        </span>
+        {idleEnd && (
+          <span className="jp-CloudTTY-shell-ending">
+            Ended idle{idleEnd.message ? `: ${idleWhy(idleEnd.message)}` : ''}
+          </span>
+        )}
+      </button>
+      <span className="jp-CloudTTY-shell-actions">
+        {terminal && terminal !== 'open' && terminal !== 'starting' && (
+          <button
+            type="button"
+            className="jp-CloudTTY-icon-button jp-CloudTTY-reconnect"
+            title={`Reconnect the terminal of ${shell.name}`}
+            aria-label={`Reconnect ${shell.name}`}
+            onClick={() => actions.reconnect(shell.name)}
+          >
+            <refreshIcon.react tag="span" />
+          </button>
+        )}
+        {canExtend && (
+          <button
+            ref={extendButton}
+            type="button"
+            className="jp-CloudTTY-icon-button jp-CloudTTY-extend"
+            title={`Give ${shell.name} more time to live`}
+            aria-label={`Extend ${shell.name}`}
+            aria-expanded={extendOpen}
+            onClick={() => setExtendOpen(!extendOpen)}
+          >
+            <historyIcon.react tag="span" />
+          </button>
+        )}
+        <button
+          type="button"
+          className="jp-CloudTTY-icon-button jp-CloudTTY-delete"
+          title={`Delete ${shell.name}`}
+          aria-label={`Delete ${shell.name}`}
+          onClick={() => props.onDelete(shell.name)}
+        >
+          <deleteIcon.react tag="span" />
+        </button>
+      </span>
+      {canExtend && extendOpen && (
+        <ExtendChoices
+          name={shell.name}
+          busy={extending}
+          onChoose={choice => void extend(choice)}
+          onClose={closeExtend}
+        />
+      )}
+    </li>
+  );
+}
+
+/** The amounts "Extend" offers, as a row of buttons under the item (Escape closes it). */
+function ExtendChoices(props: {
+  name: string;
+  busy: boolean;
+  onChoose: (choice: { seconds: number; label: string }) => void;
+  onClose: () => void;
+}): React.ReactElement {
+  const first = React.useRef<HTMLButtonElement>(null);
+  useEffect(() => first.current?.focus(), []); // opened from the keyboard: the choices come next
+  return (
+    <div
+      className="jp-CloudTTY-extend-choices"
+      role="group"
+      aria-label={`Extend ${props.name} by`}
+      title={`Give ${props.name} more time to live`}
+      onKeyDown={event => {
+        if (event.key === 'Escape') {
+          event.stopPropagation();
+          props.onClose();
+        }
+      }}
+    >
+      {EXTEND_CHOICES.map((choice, i) => (
+        <button
+          key={choice.seconds}
+          ref={i === 0 ? first : undefined}
+          type="button"
+          className="jp-Button jp-mod-styled jp-mod-accept"
+          disabled={props.busy}
+          onClick={() => props.onChoose(choice)}
+        >
+          {choice.label}
+        </button>
+      ))}
+      <button
+        type="button"
+        className="jp-CloudTTY-icon-button"
+        aria-label="Cancel"
+        title="Cancel"
+        onClick={props.onClose}
+      >
+        ×
+      </button>
+    </div>
   );
 }

@@ -181,3 +181,25 @@ export function buildSpec(values: IFormValues): { spec: IShellSpec } | { error: 
   }
   return { spec };
 }
+
+/** What "Extend" offers a running shell: more time to live. */
+export const EXTEND_CHOICES: readonly { seconds: number; label: string }[] = [
+  { seconds: 1800, label: '+30 min' },
+  { seconds: 3600, label: '+1 h' },
+  { seconds: 14400, label: '+4 h' }
+];
+
+/** "+1 h" for 3600 seconds; another amount as a duration ("+2h"). */
+export function extendLabel(seconds: number): string {
+  return (
+    EXTEND_CHOICES.find(choice => choice.seconds === seconds)?.label ??
+    `+${formatDuration(seconds)}`
+  );
+}
+
+/** A server message's "N seconds" also said for people: "at most 14400 seconds (4h)". */
+export function humanizeSeconds(message: string): string {
+  return message.replace(/\b(\d+) seconds\b/g, (text, n: string) =>
+    Number(n) >= 60 ? `${text} (${formatDuration(Number(n))})` : text
+  );
+}

@@ -110,7 +110,7 @@ function parsePreferences(payload: Uint8Array): Record<string, unknown> {
 /** How a terminal connection ended, for the banner and the reconnect policy. */
 export interface IEnding {
   /**
-   * `ended`: the shell itself is over (exit, TTL, deletion): reconnecting shows the same end.
+   * `ended`: the shell itself is over (exit, TTL, idle, deletion): reconnecting shows the same end.
    * `refused`: the server refused this client (protocol error): reconnecting may help.
    * `dropped`: the connection was lost or the server went away: reconnect automatically.
    */
@@ -140,7 +140,19 @@ export function describeClose(code: number, reason: string): IEnding {
       return { kind: 'dropped', message: 'The Jupyter server is stopping.' };
     case 4005:
       return { kind: 'dropped', message: `The shell's terminal cannot be reached${why || '.'}` };
+    case 4006: {
+      const idle = idleWhy(reason);
+      return { kind: 'ended', message: `The shell ended idle${idle ? `: ${idle}` : '.'}` };
+    }
     default:
       return { kind: 'dropped', message: 'The connection to the shell was lost.' };
   }
+}
+
+/**
+ * Why a shell ended idle, in the server's words ("no input or output for 30m"), without the
+ * "ended: " some servers put first: the banner and the panel say "ended idle" already.
+ */
+export function idleWhy(reason: string): string {
+  return reason.replace(/^ended:\s*/, '').trim();
 }

@@ -7,7 +7,7 @@ import { IRunningSessionManagers, IRunningSessions } from '@jupyterlab/running';
 import { IDisposable } from '@lumino/disposable';
 
 import { ShellActions } from './actions';
-import { IShell, hasEnded, ttlSeconds } from './api';
+import { IShell, hasEnded, idleTimeoutSeconds, ttlSeconds } from './api';
 import { shellIcon } from './icons';
 import { formatDuration } from './presets';
 
@@ -42,11 +42,13 @@ class RunningShell implements IRunningSessions.IRunningItem {
   labelTitle(): string {
     const { spec, status } = this._shell;
     const ttl = ttlSeconds(this._shell);
+    const idle = idleTimeoutSeconds(this._shell);
     return [
       `Shell: ${this._shell.name}`,
       `Command: ${spec?.commandAction ?? 'interactive shell'}`,
       `Phase: ${status?.phase || 'Pending'}`,
-      ttl ? `Time to live: ${formatDuration(ttl)}` : ''
+      ttl ? `Time to live: ${formatDuration(ttl)}` : '',
+      idle ? `Ends after ${formatDuration(idle)} idle` : ''
     ]
       .filter(Boolean)
       .join('\n');

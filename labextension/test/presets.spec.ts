@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildSpec, fieldError, formatDuration, parseDuration } from '../src/presets';
+import {
+  buildSpec,
+  extendLabel,
+  fieldError,
+  formatDuration,
+  humanizeSeconds,
+  parseDuration
+} from '../src/presets';
 
 describe('durations', () => {
   it.each([
@@ -90,5 +97,23 @@ describe('the New shell form', () => {
 
   it('an unknown preset is the interactive shell', () => {
     expect(buildSpec({ preset: 'nope', fields: {}, ttl: '', once: false })).toEqual({ spec: {} });
+  });
+});
+
+describe('the Extend choices', () => {
+  it('are labelled as offered, other amounts as durations', () => {
+    expect([1800, 3600, 14400].map(extendLabel)).toEqual(['+30 min', '+1 h', '+4 h']);
+    expect(extendLabel(7200)).toBe('+2h');
+  });
+
+  it("say the server's limit in hours and minutes", () => {
+    expect(
+      humanizeSeconds(
+        'spec.ttlSecondsAfterStarted: at most 14400 seconds here (c.CloudTTY.max_ttl), got 18000'
+      )
+    ).toBe(
+      'spec.ttlSecondsAfterStarted: at most 14400 seconds (4h) here (c.CloudTTY.max_ttl), got 18000'
+    );
+    expect(humanizeSeconds('at most 30 seconds')).toBe('at most 30 seconds');
   });
 });

@@ -99,6 +99,19 @@ describe('close codes (docs/reference.md)', () => {
     ],
     [4004, '', 'dropped', 'The Jupyter server is stopping.'],
     [4005, 'pod not ready', 'dropped', "The shell's terminal cannot be reached: pod not ready"],
+    [
+      4006,
+      'no input or output for 30m',
+      'ended',
+      'The shell ended idle: no input or output for 30m'
+    ],
+    [4006, '', 'ended', 'The shell ended idle.'],
+    [
+      4006,
+      'ended: no input or output for 2s',
+      'ended',
+      'The shell ended idle: no input or output for 2s'
+    ],
     [1006, '', 'dropped', 'The connection to the shell was lost.'],
     [1001, 'going away', 'dropped', 'The connection to the shell was lost.']
   ])('%i %s', (code, reason, kind, message) => {

@@ -162,7 +162,7 @@ def with_address(command: Sequence[str], address: str) -> list[str]:
 class Pod:
     """``async with Pod(ttyd_command(["bash"]), home=tmp_path) as pod: pod.url`` (ws://127.0.x.y:7681/ws).
 
-    ``command`` is the container's: ``ttyd ...``, or a ``sh -c '... exec ttyd ...' ttyd ARGS``
+    ``command`` is the container's: ``ttyd ...``, or a ``sh -c '... ttyd ... &' ttyd ARGS``
     wrapper as the operator renders for a credential; ``-i <the pod's address>`` is put right
     after the word ``ttyd``.
     """

@@ -10,7 +10,7 @@ running job, and the idle rule never ends it. Nor does it end a shell with a job
 (``make &``, JupyterLab's #12869): any process in the terminal's session beyond the shell (and its
 wrapper) counts as work.
 
-The pods' watcher (operator/idle.sh) applies the same rule to each of ttyd's terminals. Linux's
+The pods' supervisor (operator/supervisor.sh) applies the same rule to each of ttyd's terminals. Linux's
 /proc; elsewhere every foreground is taken as busy, which only ever keeps a shell.
 """
 

@@ -1,18 +1,25 @@
-# The idle rule in a shell's pod: POSIX sh and /proc, so it runs in any shell image.
-# Sourced by the container's command (manifests.ttyd_command) after `ttyd ... & p=$!`, with n set
-# to the idle timeout in seconds. Every `step` seconds it looks at ttyd's terminals (each child of
-# ttyd is one's first process, its session's leader). The shell is quiet when no process of them
-# read or wrote a byte (/proc/PID/io) and none started or ended; it is at work, whatever it
-# prints, while any terminal runs more than its shell at the prompt: the foreground process group
-# is the shell alone, and the session holds nothing else (server/backends/local/foreground.py has
-# the rule, and why, for local shells). Quiet for n seconds: ttyd is stopped and the container
-# exits 75 (the Job's podFailurePolicy fails the Job on it, without a retry), saying why in its
-# termination message. The container's SIGTERM goes on to ttyd (sh as PID 1 ignores it else).
-trap 'kill -TERM $p 2>/dev/null' TERM INT HUP
+# What runs ttyd in a shell's pod, as the container's process: POSIX sh and /proc, so any shell image
+# has what it needs. Sourced by the container's command (manifests.ttyd_command) after
+# `ttyd ... & p=$!`, with n set to the idle timeout in seconds (0: none).
+#
+# A stop from outside (SIGTERM: the pod deleted, evicted, its node drained) ends the container with
+# 143, never 0: ttyd itself exits 0 on SIGTERM, and a Job counts a pod that exits 0 as done, so a
+# deleted pod would end its shell instead of being replaced. ttyd's own end (a `once` shell's last
+# client gone) keeps ttyd's status.
+#
+# The idle rule: every `step` seconds it looks at ttyd's terminals (each child of ttyd is one's
+# first process, its session's leader). The shell is quiet when no process of them read or wrote a
+# byte (/proc/PID/io) and none started or ended; it is at work, whatever it prints, while any
+# terminal runs more than its shell at the prompt: the foreground process group is the shell alone,
+# and the session holds nothing else (server/backends/local/foreground.py has the rule, and why,
+# for local shells). Quiet for n seconds: ttyd is stopped and the container exits 75 (the Job's
+# podFailurePolicy fails the Job on it, without a retry), saying why in its termination message.
+trap 'kill -TERM $p 2>/dev/null; stopped=1' TERM INT HUP
+stopped=
 step=10
 [ "$n" -lt 40 ] && step=$(( (n + 3) / 4 ))
 quiet=0 last= blank=$IFS
-while :; do
+while [ "$n" -gt 0 ] && [ -z "$stopped" ]; do
   sleep "$step" & wait $!
   read -r st < /proc/$p/stat 2>/dev/null || break
   set -- ${st##*) }
@@ -63,4 +70,7 @@ while :; do
     exit 75
   fi
 done
-wait $p
+wait $p; rc=$?
+while [ -d /proc/$p ]; do wait $p; rc=$?; done  # a trapped signal cuts a wait short
+[ -n "$stopped" ] && exit 143
+exit $rc
