@@ -138,7 +138,7 @@ def test_plain_manifests_are_the_chart_rendered_with_defaults():
 JUPYTER = {"jupyterServers": {"serviceAccounts": [{"name": "cloudtty-user", "namespace": "jhub"}]}}
 JUPYTER_RULES = [
     {"apiGroups": ["cloudshell.cloudtty.io"], "resources": ["cloudshells"],
-     "verbs": ["get", "list", "watch", "create", "delete"]},
+     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},  # each shell's token
 ]  # fmt: skip
 

@@ -9,7 +9,7 @@ import pytest
 from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.operator import manifests as m
-from jupyter_cloudtty.operator.settings import GatewayRef, NetworkPolicySettings, Settings, ShellPolicy
+from jupyter_cloudtty.operator.settings import GatewayRef, HomeSettings, NetworkPolicySettings, Settings, ShellPolicy
 from tests.harness.objects import cloudshell, container_of, pod_of
 
 SETTINGS = Settings(
@@ -527,3 +527,28 @@ def test_a_ttl_past_the_policy_s_longest_is_cut_to_it():
     assert m.effective_ttl({"ttl": 60}, settings) == 60
     assert m.effective_ttl({}, settings) is None
     assert m.effective_ttl({"ttl": 7200}, Settings()) == 7200
+
+
+def test_a_user_s_home_is_a_claim_of_their_own_mounted_in_each_of_their_shells():
+    settings = Settings(home=HomeSettings(enabled=True, size="5Gi", storage_class="fast"))
+    shell = cloudshell()
+    shell["metadata"]["labels"] = {"jupyter-cloudtty.io/owner": "alice"}
+    claim = m.home_claim(shell, settings)
+    assert claim["metadata"]["name"] == "cloudshell-home-alice" and "ownerReferences" not in claim["metadata"]
+    assert claim["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}},
+                             "storageClassName": "fast"}  # fmt: skip
+    job = m.job(shell, settings)
+    assert {"name": "home", "mountPath": "/home/shell"} in container_of(job)["volumeMounts"]
+    assert {"name": "home", "persistentVolumeClaim": {"claimName": "cloudshell-home-alice"}} in pod_of(job)["volumes"]
+    security = pod_of(job)["securityContext"]
+    assert (security["fsGroup"], security["runAsNonRoot"]) == (1000, True)  # still Pod Security "restricted"
+    # No owner (a shell written with kubectl), or homes off: no home.
+    assert m.home_claim(cloudshell(), settings) is None and "volumes" not in pod_of(m.job(cloudshell(), settings))
+    assert m.home_claim(shell, Settings()) is None
+
+
+def test_home_claim_names_are_valid_and_one_per_owner():
+    assert names.home_claim_name("bob") == "cloudshell-home-bob"
+    odd = names.home_claim_name("Bob.Smith_2")
+    assert odd.startswith("cloudshell-home-bob-smith-2-") and odd != names.home_claim_name("bob.smith_2")

@@ -3,6 +3,8 @@ these names, the server reads them back (pure)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from . import GROUP, VERSION
@@ -12,6 +14,19 @@ from .spec import DEFAULT_EXPOSURE
 TTYD_PORT = 7681
 # Which shell an object (Job, Service, route, ServiceAccount...) belongs to; not the user who owns the shell.
 SHELL_LABEL = f"{GROUP}/owner-name"
+# The user who owns a shell (the Jupyter server's owner_label of its user), on the shell and on that
+# user's home (a PersistentVolumeClaim of the namespace).
+OWNER_LABEL = "jupyter-cloudtty.io/owner"
+HOME_LABEL = f"{GROUP}/home"
+
+
+def home_claim_name(owner: str) -> str:
+    """The PersistentVolumeClaim of ``owner``'s home (``owner``: the owner label's value, which may hold
+    capitals, dots and underscores a name may not): readable, and one per exact owner."""
+    readable = re.sub(r"[^a-z0-9-]+", "-", owner.lower()).strip("-")[:40].strip("-")
+    if readable == owner:
+        return f"cloudshell-home-{owner}"
+    return f"cloudshell-home-{readable or 'user'}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
 
 
 def shell_name(shell: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "ServiceAccount": ("v1", "serviceaccounts", True),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "Secret": ("v1", "secrets", True),
+    "PersistentVolumeClaim": ("v1", "persistentvolumeclaims", True),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
     "Ingress": ("networking.k8s.io/v1", "ingresses", True),
     "VirtualService": ("networking.istio.io/v1beta1", "virtualservices", True),

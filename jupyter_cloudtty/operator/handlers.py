@@ -18,7 +18,7 @@ import kopf
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION, names
 from jupyter_cloudtty.kube.client import Cluster
 
-from . import indexes, namespaces
+from . import homes, indexes, namespaces
 from .indexes import Cache
 from .reconciler import Memory, Reconciler
 from .routes import KINDS as ROUTE_KINDS
@@ -143,6 +143,22 @@ def make_registry(
     ) -> None:
         for shell in shells_by_pod.get((namespace, body["involvedObject"]["name"]), ()):
             wake(shell_memories, namespace, shell)
+
+    # --- users' homes: an unused one goes after home.retentionDays -----------------------------------
+
+    if settings.home.enabled and settings.home.retention_days:
+        days = settings.home.retention_days
+
+        @kopf.timer("v1", "persistentvolumeclaims", labels={names.HOME_LABEL: "true"}, interval=3600,
+                    initial_delay=60, registry=registry)  # fmt: skip
+        async def forget_an_unused_home(
+            body: kopf.Body, namespace: str, name: str, owned: kopf.Index, **_: Any
+        ) -> None:
+            pods = [obj for (where, _shell), objects in owned.items() if where == namespace
+                    for obj in objects if obj.get("kind") == "Pod"]  # fmt: skip
+            if homes.unused_past(dict(body), pods, reconciler.clock(), days):
+                kopf.info(body, reason="HomeRemoved", message=f"unused for over {days} days (home.retentionDays)")
+                await asyncio.to_thread(cluster.delete, "PersistentVolumeClaim", namespace, name)
 
     # --- a deleted shell's entry in a shared route ------------------------------------------------------
 

@@ -19,8 +19,11 @@ from typing import Any
 from jupyter_cloudtty.cloudshell import API_VERSION, GROUP, KIND
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.names import (
+    HOME_LABEL,
+    OWNER_LABEL,
     TOKEN_KEY,
     TTYD_PORT,
+    home_claim_name,
     labels,
     object_name,
     route_path,
@@ -40,6 +43,7 @@ DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: CloudTTY's d
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
 SUPERVISOR = files(__package__).joinpath("supervisor.sh").read_text()
 IDLE_EXIT_CODE = 75  # the idle rule ended the shell (supervisor.sh)
+HOME_LAST_USED = "jupyter-cloudtty.io/last-used"  # on a home claim: when a shell last started with it
 SPEC_ANNOTATION = "cloudshell.cloudtty.io/spec"  # on the Job: held_spec of what it runs
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
 TTYD_TOKEN = "TTYD_TOKEN"  # the shell's token, from its Secret, on its way to ttyd's -b (never the user's)
@@ -299,12 +303,20 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if security := security_context(spec):
         container["securityContext"] = security
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    mounts, volumes = [], []
     if source is not None:
-        container["volumeMounts"] = [{"name": "kubeconfig", "mountPath": KUBECONFIG_DIR, "readOnly": True}]
-        pod["volumes"] = [{"name": "kubeconfig", **source}]
+        mounts.append({"name": "kubeconfig", "mountPath": KUBECONFIG_DIR, "readOnly": True})
+        volumes.append({"name": "kubeconfig", **source})
         pod["automountServiceAccountToken"] = False  # never the namespace's default token
     else:
         pod["serviceAccountName"] = object_name(shell)
+    if (claim := home_claim_of(shell, settings)) is not None:
+        mounts.append({"name": "home", "mountPath": settings.home.mount_path})
+        volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": claim}})
+        # Its files writable by the shell's user; their group set again only if the root's is not this one.
+        pod["securityContext"] = {"fsGroup": settings.home.fs_group, "fsGroupChangePolicy": "OnRootMismatch"}
+    if mounts:
+        container["volumeMounts"], pod["volumes"] = mounts, volumes
     job_spec: dict[str, Any] = {
         # A lost pod (deleted, its node gone) is replaced, up to restart_limit times; an evicted or
         # drained one (DisruptionTarget) always, uncounted; the idle rule's end is final.
@@ -331,6 +343,38 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "containers": [{"name": CONTAINER, "securityContext": CONTAINER_SECURITY, "resources": settings.resources}],
     }}}}  # fmt: skip
     return merge(merge(copy.deepcopy(restricted), copy.deepcopy(settings.job_template)), rendered)
+
+
+# --- the user's home ----------------------------------------------------------------------------
+
+
+def home_claim_of(shell: dict[str, Any], settings: Settings) -> str | None:
+    """The name of the shell's owner's home claim, if homes are on and the shell has an owner."""
+    owner = (shell["metadata"].get("labels") or {}).get(OWNER_LABEL)
+    return home_claim_name(owner) if settings.home.enabled and owner else None
+
+
+def home_claim(shell: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """The PersistentVolumeClaim of the shell's owner's home: no ownerReference, so it outlives every
+    shell; labelled with its owner, kept or deleted by ``home.retentionDays``."""
+    name = home_claim_of(shell, settings)
+    if name is None:
+        return None
+    home = settings.home
+    spec: dict[str, Any] = {"accessModes": list(home.access_modes), "resources": {"requests": {"storage": home.size}}}
+    if home.storage_class:
+        spec["storageClassName"] = home.storage_class
+    owner = shell["metadata"]["labels"][OWNER_LABEL]
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": name,
+            "namespace": shell["metadata"]["namespace"],
+            "labels": {OWNER_LABEL: owner, HOME_LABEL: "true", MANAGED_BY: OPERATOR},
+        },
+        "spec": spec,
+    }
 
 
 # --- the Service and routes ---------------------------------------------------------------------

@@ -25,7 +25,7 @@ from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
-from jupyter_cloudtty.cloudshell.model import Phase, parse_time
+from jupyter_cloudtty.cloudshell.model import Phase, parse_time, timestamp
 from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
@@ -67,6 +67,7 @@ class Memory:
     generation: int = 0  # the newest metadata.generation a write answered with
     created: set[str] = field(default_factory=set)  # kinds created, until the index shows them
     image_written: bool = False
+    home_stamped: bool = False  # the owner's home claim exists and says it is used by this shell
     deadline: tuple[str | None, int] | None = None  # (Job resourceVersion, deadline) last written to it
     failures: int = 0  # transient API failures in a row: the backoff
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # something about the shell changed
@@ -138,6 +139,8 @@ class Reconciler:
             if route is not None:  # first: a shared route that refuses the shell leaves nothing created
                 await self._add_route_entry(shell, route, cache)
             await self._write_back(shell, objects, defaults, memory)
+            if not cache.owns(shell, "Job") and "Job" not in memory.created:
+                await self._ensure_home(shell, memory)
             for obj in objects:
                 await self._ensure(shell, obj, cache, memory)
                 if obj["kind"] == "Job" and not (shell.get("status") or {}).get("phase"):
@@ -213,6 +216,20 @@ class Reconciler:
         await self._call(self.cluster.patch, "Job", meta["namespace"], names.object_name(shell),
                          {"spec": {"activeDeadlineSeconds": ttl}})  # fmt: skip
         memory.deadline = (job["metadata"].get("resourceVersion"), ttl)
+
+    async def _ensure_home(self, shell: dict[str, Any], memory: Memory) -> None:
+        """The owner's home claim exists, stamped as used now (``home.retentionDays`` counts from it):
+        once per shell, before its Job (its pod would wait for the claim otherwise)."""
+        claim = manifests.home_claim(shell, self.settings)
+        if claim is None or memory.home_stamped:
+            return
+        used = {manifests.HOME_LAST_USED: timestamp(self.clock())}
+        claim["metadata"]["annotations"] = used
+        if not await self._call(self.cluster.create, claim):  # False: the home exists (409)
+            meta = claim["metadata"]
+            await self._call(self.cluster.patch, "PersistentVolumeClaim", meta["namespace"], meta["name"],
+                             {"metadata": {"annotations": used}})  # fmt: skip
+        memory.home_stamped = True
 
     async def _advance(self, shell: dict[str, Any], cache: Cache, memory: Memory, phase: str) -> None:
         """Write that the shell reached ``phase`` (CreatedJob), unless it is already further or ending."""

@@ -66,6 +66,20 @@ class UserNamespaces:
     cluster_role: str = ""
 
 
+@dataclass(frozen=True)
+class HomeSettings:
+    """A home per user that outlives shells: a PersistentVolumeClaim in the shell's namespace, named
+    for the shell's owner (its owner label), mounted at ``mount_path`` in every shell of that user."""
+
+    enabled: bool = False
+    size: str = "1Gi"
+    storage_class: str | None = None  # None: the cluster's default StorageClass
+    access_modes: tuple[str, ...] = ("ReadWriteOnce",)  # ReadWriteMany for shells on several nodes
+    mount_path: str = "/home/shell"  # the shell image's user's home
+    fs_group: int = 1000  # the group that may write it (the shell image's user's)
+    retention_days: int = 0  # a home no shell used for this long is deleted; 0: kept until deleted
+
+
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
@@ -94,6 +108,7 @@ class Settings:
     # A shell's pod lost (deleted, its node gone) is replaced up to this many times (the Job's
     # backoffLimit); an eviction or a node's drain (DisruptionTarget) is not counted.
     restart_limit: int = 3
+    home: HomeSettings = HomeSettings()
     idle_timeout_seconds: int = 0  # of a shell whose spec names none; 0: no idle rule
 
     def retry_delay(self, retry: int, retry_after: float = 0.0) -> float:
@@ -107,7 +122,7 @@ class Settings:
         known = {"image", "kubeconfigKey", "featureGates", "shellRole", "jobTemplate", "ttlSecondsAfterFinished",
                  "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds",
                  "policy", "resources", "networkPolicy", "ingressAnnotations", "userNamespaces",
-                 "restartLimit", "idleTimeoutSeconds"}  # fmt: skip
+                 "restartLimit", "idleTimeoutSeconds", "home"}  # fmt: skip
         for key in config:
             if key not in known:
                 raise InvalidSettings(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -147,10 +162,32 @@ class Settings:
             ingress_annotations=_strings(config.get("ingressAnnotations", {}), "ingressAnnotations"),
             user_namespaces=_user_namespaces(_mapping(config.get("userNamespaces", {}), "userNamespaces")),
             restart_limit=_count(config.get("restartLimit", cls.restart_limit), "restartLimit"),
+            home=_home(_mapping(config.get("home", {}), "home")),
             idle_timeout_seconds=_count(
                 config.get("idleTimeoutSeconds", cls.idle_timeout_seconds), "idleTimeoutSeconds"
             ),
         )
+
+
+def _home(config: dict[str, Any]) -> HomeSettings:
+    d = HomeSettings()
+    _known(config, "home", {"enabled", "size", "storageClassName", "accessModes", "mountPath", "fsGroup",
+                            "retentionDays"})  # fmt: skip
+    storage_class = config.get("storageClassName") or None
+    if storage_class is not None:
+        _typed(storage_class, str, "home.storageClassName")
+    mount_path = _typed(config.get("mountPath", d.mount_path), str, "home.mountPath")
+    if not mount_path.startswith("/"):
+        raise InvalidSettings(f"home.mountPath: must be an absolute path, got {mount_path!r}")
+    return HomeSettings(
+        enabled=_typed(config.get("enabled", d.enabled), bool, "home.enabled"),
+        size=_typed(config.get("size", d.size), str, "home.size"),
+        storage_class=storage_class,
+        access_modes=_names(config.get("accessModes", d.access_modes), "home.accessModes"),
+        mount_path=mount_path,
+        fs_group=_count(config.get("fsGroup", d.fs_group), "home.fsGroup"),
+        retention_days=_count(config.get("retentionDays", d.retention_days), "home.retentionDays"),
+    )
 
 
 def _count(value: Any, key: str) -> int:
