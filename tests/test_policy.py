@@ -87,6 +87,18 @@ def test_max_ttl_is_the_default_ttl_and_the_limit():
         policy.apply({"ttl": 601}, admin)
 
 
+def test_the_idle_timeout_is_the_default_and_the_longest_a_request_gets():
+    idle = Policy(namespace="ns", idle_timeout=1800)
+    assert policy.apply({}, idle)["idleTimeoutSeconds"] == 1800
+    assert policy.apply({"idleTimeoutSeconds": 600}, idle)["idleTimeoutSeconds"] == 600
+    for asked, shown in ((3600, "3600"), (0, "0 (never)")):
+        why = f"spec.idleTimeoutSeconds: at most 1800 seconds here (c.CloudTTY.idle_timeout), got {shown}"
+        with pytest.raises(InvalidShell, match=re.escape(why)):
+            policy.apply({"idleTimeoutSeconds": asked}, idle)
+    assert "idleTimeoutSeconds" not in policy.apply({}, Policy(namespace="ns"))  # no rule: none given
+    assert policy.apply({"idleTimeoutSeconds": 0}, Policy(namespace="ns"))["idleTimeoutSeconds"] == 0
+
+
 @pytest.mark.parametrize(
     "allowed, image, ok",
     [
