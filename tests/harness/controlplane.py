@@ -9,8 +9,9 @@ tests.harness.controlplane`` builds it; .ci/run calls that). Then started as a c
 - kube-apiserver with TLS on 127.0.0.1, client certificates, ServiceAccount token signing, the Node
   and RBAC authorizers, its default admission plugins (PodSecurity and ValidatingAdmissionPolicy
   among them);
-- kube-controller-manager with the Job, garbage-collector, EndpointSlice, ServiceAccount, token and
-  namespace controllers, each controller with its own ServiceAccount's credentials.
+- kube-controller-manager with the Job, garbage-collector, EndpointSlice, ServiceAccount, token,
+  namespace and PersistentVolume (binder, protection) controllers, each controller with its own
+  ServiceAccount's credentials.
 
 What it does not start: a scheduler (the tests' kubelet binds pods itself), kube-proxy (no Service
 IPs are routed: clients reach pods by their IPs, or through the API server's proxy). The admin
@@ -62,6 +63,10 @@ CONTROLLERS = ",".join([
     "job-controller", "garbage-collector-controller", "endpointslice-controller", "namespace-controller",
     "serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
     "ttl-after-finished-controller", "resourcequota-controller", "validatingadmissionpolicy-status-controller",
+    # Claims bound to PersistentVolumes (users' homes); the protection controllers take off the
+    # finalizers admission puts on every claim and volume, else a deleted one stays Terminating.
+    "persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
 ])  # fmt: skip
 
 

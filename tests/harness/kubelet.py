@@ -11,16 +11,40 @@ What it does, each part with the identity it has in a cluster:
   namespaces of its own (``unshare``), ``chroot`` as the container's ``runAsUser`` (else the
   image's 1000), tied to the test run by a parent-death signal. The root is an overlay of the
   image's files and a tmpfs, so what the container writes goes with the container, as with a
-  container runtime; ``/run`` and ``/tmp`` are fresh tmpfs;
+  container runtime; its ``/dev`` is the image's (its device nodes; the machine's ``/dev/pts``);
+  ``/run``, ``/tmp`` and ``/dev/shm`` are fresh tmpfs;
 - gives the container its command and args (``$(VAR)`` expanded), its env (``valueFrom`` Secrets,
-  ConfigMaps and fieldRefs read as the node), and its volumes at their mountPaths: secret, configMap,
-  downwardAPI, projected (the ServiceAccount token from a TokenRequest made as the node, bound to the
-  pod, with kube-root-ca.crt and the namespace, as the kubelet writes them at
-  /var/run/secrets/kubernetes.io/serviceaccount) and emptyDir (which outlives a container restart);
+  ConfigMaps and fieldRefs read as the node), and its volumes at their mountPaths (``subPath`` and
+  ``readOnly`` too): secret, configMap, downwardAPI, projected (the ServiceAccount token from a
+  TokenRequest made as the node, bound to the pod, with kube-root-ca.crt and the namespace, as the
+  kubelet writes them at /var/run/secrets/kubernetes.io/serviceaccount), emptyDir (which outlives a
+  container restart) and persistentVolumeClaim: it reads the claim as the node (the Node authorizer
+  allows a node the claims of its pods and their volumes), then its PersistentVolume once the claim
+  is Bound (kube-controller-manager's persistentvolume-binder-controller binds a claim to a matching
+  PV), and bind-mounts the PV's ``hostPath.path`` or ``local.path``, a folder of this machine;
+- waits, as a kubelet does, for what a pod needs and lacks: a Secret or ConfigMap not there yet (one
+  of a new namespace's kube-root-ca.crt, say), a claim not Bound. It tries again each second while
+  the pod stays Pending, its container waiting with the kubelet's words as the message: reason
+  ContainerCreating for a volume ("MountVolume.SetUp failed ...", "error processing PVC ...", which a
+  kubelet says in FailedMount Events), CreateContainerConfigError for env;
+- ``fsGroup``: the root folder of an emptyDir and of a ``local`` PV (unless read-only) gets the group
+  and g+rwxs before the container starts (the kubelet does so to every file of such a volume, files
+  g+rw; a hostPath volume it leaves as it is, and so does this one), and the container's processes
+  get ``fsGroup`` and ``supplementalGroups`` as supplementary groups, as a container runtime gives them;
+- gives each run of a container an empty file of its own at its ``terminationMessagePath`` (default
+  /dev/termination-log), writable by any user, and once the container exited puts the file's last
+  4096 bytes in ``state.terminated.message``; with ``FallbackToLogsOnError``, an empty file and a
+  non-zero exit code, the last 80 lines (at most 2048 bytes) of what it printed instead, as the kubelet;
 - runs the readiness probe (tcpSocket, httpGet) for real against the pod IP and writes the pod's
   status honestly through pods/status: Pending, Running (podIP, startTime, started/ready), the Ready
   condition, then Succeeded or Failed with the exit code, restarts as restartPolicy says (restartCount);
-- kills a pod being deleted, then removes it (delete with gracePeriodSeconds=0, as the node).
+- stops a pod being deleted as a kubelet does: SIGTERM to the container's process (its command's,
+  which a runtime would make the container's PID 1), SIGKILL to all of the pod's processes after its
+  grace period (``deletionGracePeriodSeconds``, else ``terminationGracePeriodSeconds``, default 30)
+  but never more than 5 s (tests need not wait 30 s); then its status is written terminal
+  (Succeeded if the container exited 0, else Failed, with the exit code: 128 + the signal when
+  killed, as a container runtime reports it, and no ``signal`` field, which a kubelet never sets),
+  and the pod removed (delete with gracePeriodSeconds=0, as the node).
 
 Pod IPs: the API server refuses to proxy to loopback addresses (IsProxyableIP) and EndpointSlices
 refuse them too, so each pod gets a 10.244.x.y address added to ``lo`` (``ip addr add``; this needs
@@ -30,7 +54,7 @@ does), and any other server in a pod must be told to listen on its pod IP itself
 server at 127.0.0.1 (``KUBERNETES_SERVICE_HOST``): there is no kube-proxy to route the ``kubernetes``
 Service's ClusterIP.
 
-Of a securityContext it applies the user and group, ``runAsNonRoot`` (checked, as the kubelet does)
+Of a securityContext it applies the user and groups, ``runAsNonRoot`` (checked, as the kubelet does)
 and ``allowPrivilegeEscalation: false`` (no_new_privs); capabilities, seccomp and read-only roots are
 not applied (Pod Security admission still judges them as written).
 
@@ -39,12 +63,12 @@ registry under ``.invalid`` (RFC 6761: a name that never resolves) cannot be pul
 waits with ErrImagePull, then ImagePullBackOff, as on a node that cannot reach the registry.
 
 What it cannot do: images (beyond the above, ``image`` is ignored), cgroups (no
-requests or limits), NetworkPolicy, one network per pod, init and sidecar containers, hostPath and
-persistent volumes (such a pod stays Pending, its container waiting with the reason, as with a
-kubelet's CreateContainerConfigError), containers after the first (reported waiting, so the pod never
-becomes Ready), exec and liveness probes (not run), logs and exec through the API server (no kubelet
-API is served: ``Kubelet.log`` reads what a container printed), a grace period (a deleted pod is
-killed at once), node heartbeats (no node-lifecycle controller runs to miss them).
+requests or limits), NetworkPolicy, one network per pod, init and sidecar containers, hostPath
+volumes in a pod's spec and PVs of other kinds than hostPath and local (such a pod stays Pending, its
+container waiting with the reason, as with a kubelet's CreateContainerConfigError), containers after
+the first (reported waiting, so the pod never becomes Ready), exec and liveness probes (not run),
+preStop hooks, logs and exec through the API server (no kubelet API is served: ``Kubelet.log`` reads
+what a container printed), node heartbeats (no node-lifecycle controller runs to miss them).
 """
 
 from __future__ import annotations
@@ -62,11 +86,13 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import kubernetes.config
@@ -77,11 +103,26 @@ from tests.harness.pods import HOME, PATH, UID, container_env, die_with_parent, 
 from tests.harness.rootfs import rootfs
 
 HOST_IP = "127.0.0.1"
+T = TypeVar("T")
 RETRY = 0.2  # seconds between a kubelet's retries of what the API server may allow in a moment
+MISSING_RETRY = 1.0  # seconds between a kubelet's tries of what a pod lacks (an object, a Bound claim)
+MAX_GRACE = 5  # seconds: a deleted pod's grace period, at most (the tests need not wait 30 s)
+# The kubelet's limits (pkg/kubelet/container/runtime.go): of the termination message file, and of
+# the end of the log that stands for it with FallbackToLogsOnError.
+MESSAGE_BYTES, LOG_LINES, LOG_BYTES = 4096, 80, 2048
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_FIELDS = {  # a PersistentVolume's spec but its volume source
+    "accessModes", "capacity", "claimRef", "mountOptions", "nodeAffinity", "persistentVolumeReclaimPolicy",
+    "storageClassName", "volumeAttributesClassName", "volumeMode",
+}  # fmt: skip
 
 
 class KubeletError(RuntimeError):
     """What a pod asked for that this node cannot give it (the pod's status says it too)."""
+
+
+class Missing(KubeletError):
+    """What a pod needs that is not there yet: a kubelet tries again until it is (or the pod goes)."""
 
 
 class ApiError(Exception):
@@ -201,8 +242,10 @@ mkdir "$pod/layer/upper" "$pod/layer/work"
 root=$pod/root
 mount -t overlay overlay -o "lowerdir=$lower,upperdir=$pod/layer/upper,workdir=$pod/layer/work" "$root"
 mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
+# The image's /dev (debootstrap's device nodes), not the machine's: what a container mounts there
+# (its termination log) stays in its own layer. Its ptmx finds the ptys in the pts beside it.
 mount --bind /dev/pts "$root/dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 mount -t tmpfs -o mode=755 tmpfs "$root/run"
 hostname "$name"
@@ -216,7 +259,7 @@ while [ "$1" != -- ]; do
 done
 shift
 # Not exec: this root shell stays the pod's PID 1 and keeps the parent-death signal (pods.py says why).
-chroot --userspec="$UID_GID" "$root" "$@"
+chroot --userspec="$UID_GID" --groups="$GROUP_LIST" "$root" "$@"
 """
 
 
@@ -261,6 +304,7 @@ class PodWorker:
         self.address: str | None = None
         self.process: subprocess.Popen | None = None
         self.deleting = threading.Event()
+        self.grace_ends: float | None = None  # when a deleted pod's grace period ends (time.monotonic())
         self.done = False
         self.restarts = 0
         self.started_at = ""
@@ -345,7 +389,7 @@ class PodWorker:
         if found is None:
             if optional:
                 return {}
-            raise KubeletError(f'{kind} "{name}" not found')
+            raise Missing(f'{kind.lower()} "{name}" not found')
         if kind == "secret":
             return {k: base64.b64decode(v).decode(errors="replace") for k, v in found.get("data", {}).items()}
         binary = {k: base64.b64decode(v).decode(errors="replace") for k, v in found.get("binaryData", {}).items()}
@@ -356,7 +400,7 @@ class PodWorker:
             if ref := source.get(key):
                 data = self._object(kind, ref["name"], ref.get("optional", False))
                 if ref["key"] not in data and not ref.get("optional"):
-                    raise KubeletError(f"couldn't find key {ref['key']} in {kind} {self.namespace}/{ref['name']}")
+                    raise Missing(f"couldn't find key {ref['key']} in {kind} {self.namespace}/{ref['name']}")
                 return data.get(ref["key"])
         return None
 
@@ -422,32 +466,120 @@ class PodWorker:
                 files[item["path"]] = (_field(self.pod, path) or "", item.get("mode", mode))
         return files
 
-    def _volumes(self) -> dict[str, tuple[Path, bool]]:
-        """Each volume written under the pod's folder: {name: (folder, read-only)}."""
-        volumes = {}
-        for volume in self.spec.get("volumes", []):
-            folder = self.dir / "volumes" / volume["name"]
-            files = self._files(volume)
-            folder.mkdir(parents=True, exist_ok=True)
-            if files is None:
-                folder.chmod(0o777)  # an emptyDir: anyone in the pod writes it, as the kubelet makes it
-            else:
-                for path, (content, mode) in files.items():
-                    file = folder / path
-                    file.parent.mkdir(parents=True, exist_ok=True)
-                    file.write_text(content)
-                    file.chmod(mode)
-            volumes[volume["name"]] = (folder, files is not None)  # Secrets and the like are read-only
-        return volumes
+    def _retrying(self, step: Callable[[], T], reason: str) -> T:
+        """``step()``, tried again while what it needs is missing, as a kubelet tries again: meanwhile
+        the pod waits, its container with ``reason`` and what is missing as the message."""
+        reported = ""
+        while True:
+            try:
+                return step()
+            except Missing as e:
+                if str(e) != reported:
+                    self._report("Pending", {"waiting": {"reason": reason, "message": str(e)}})
+                    reported = str(e)
+                if self.deleting.wait(MISSING_RETRY):
+                    raise
 
-    def _user(self) -> tuple[int, int]:
+    def _volumes(self) -> dict[str, tuple[Path, bool]]:
+        """Each volume: {name: (folder, read-only)}, each once what it needs is there."""
+        return {
+            v["name"]: self._retrying(partial(self._volume, v), "ContainerCreating")
+            for v in self.spec.get("volumes", [])
+        }
+
+    def _volume(self, volume: Mapping[str, Any]) -> tuple[Path, bool]:
+        """A volume written under the pod's folder, or a claim's PersistentVolume's own folder."""
+        if source := volume.get("persistentVolumeClaim"):
+            folder, read_only, owned = self._claim(source)
+            if owned:
+                self._own(folder)
+            return folder, read_only
+        folder = self.dir / "volumes" / volume["name"]
+        try:
+            files = self._files(volume)
+        except Missing as e:  # the words of the kubelet's FailedMount events
+            raise Missing(f'MountVolume.SetUp failed for volume "{volume["name"]}" : {e}') from e
+        folder.mkdir(parents=True, exist_ok=True)
+        if files is None:
+            folder.chmod(0o777)  # an emptyDir: anyone in the pod writes it, as the kubelet makes it
+            self._own(folder)
+        else:
+            for path, (content, mode) in files.items():
+                file = folder / path
+                file.parent.mkdir(parents=True, exist_ok=True)
+                file.write_text(content)
+                file.chmod(mode)
+        return folder, files is not None  # Secrets and the like are read-only
+
+    def _own(self, folder: Path) -> None:
+        """fsGroup on a volume's root folder: its group, and g+rwxs (u+rwx too) as the kubelet's
+        SetVolumeOwnership sets them, so what the pod's users write there stays the group's."""
+        group = self.spec.get("securityContext", {}).get("fsGroup")
+        if group is not None:
+            os.chown(folder, -1, group)
+            folder.chmod(folder.stat().st_mode & 0o7777 | 0o2770)
+
+    def _claim(self, source: Mapping[str, Any]) -> tuple[Path, bool, bool]:
+        """A persistentVolumeClaim's volume: (its PV's folder here, read-only, whether fsGroup applies
+        to it); Missing while the claim is not Bound, as the kubelet's volume manager has it."""
+        name = source["claimName"]
+        claim = self._as_node(f"/api/v1/namespaces/{self.namespace}/persistentvolumeclaims/{quote(name)}")
+        if claim is None:
+            problem = f'failed to fetch PVC from API server: persistentvolumeclaims "{name}" not found'
+        elif claim["metadata"].get("deletionTimestamp") and PVC_PROTECTION not in claim["metadata"].get(
+            "finalizers", []
+        ):
+            problem = "PVC is being deleted"
+        elif claim.get("status", {}).get("phase") != "Bound":
+            problem = "PVC is not bound"
+        elif not claim["spec"].get("volumeName"):
+            problem = "PVC has empty pvc.Spec.VolumeName"
+        else:
+            problem = ""
+        if problem:  # the words of the kubelet's volume manager
+            raise Missing(f"error processing PVC {self.namespace}/{name}: {problem}")
+        volume_name = claim["spec"]["volumeName"]
+        volume = self._as_node(f"/api/v1/persistentvolumes/{quote(volume_name)}")
+        if volume is None or volume["spec"].get("claimRef", {}).get("uid") != claim["metadata"]["uid"]:
+            raise Missing(f"PersistentVolume {volume_name} is not bound to the claim {name}")
+        read_only = source.get("readOnly", False)
+        if local := volume["spec"].get("local"):
+            folder = Path(local["path"])
+            if not folder.exists():
+                raise KubeletError(f'PersistentVolume {volume_name}: path "{folder}" does not exist')
+            return folder, read_only, not read_only  # the local plugin applies fsGroup when writable
+        if host := volume["spec"].get("hostPath"):
+            return self._host_path(host), read_only, False  # the hostPath plugin never applies fsGroup
+        kinds = sorted(set(volume["spec"]) - PV_FIELDS)
+        raise KubeletError(f"PersistentVolume {volume_name}: {kinds} is not supported by the tests' kubelet "
+                           "(hostPath and local are)")  # fmt: skip
+
+    @staticmethod
+    def _host_path(source: Mapping[str, Any]) -> Path:
+        """A hostPath's path, made or checked as its ``type`` says; with no type, a missing folder is
+        made (a container runtime makes a missing bind-mount source)."""
+        path, kind = Path(source["path"]), source.get("type", "")
+        if kind in ("", "DirectoryOrCreate") and not path.exists():
+            path.mkdir(mode=0o755, parents=True)
+        elif kind == "FileOrCreate" and not path.exists():
+            path.touch(0o644)
+        elif kind == "Directory" and not path.is_dir():
+            raise KubeletError(f"hostPath type check failed: {path} is not a directory")
+        elif kind == "File" and not path.is_file():
+            raise KubeletError(f"hostPath type check failed: {path} is not a file")
+        return path
+
+    def _user(self) -> tuple[int, int, list[int]]:
+        """The container's user, group and groups (its group, the pod's supplementalGroups and fsGroup)."""
         pod = self.spec.get("securityContext", {})
         own = self.container.get("securityContext", {})
         uid = own.get("runAsUser", pod.get("runAsUser", UID))
         gid = own.get("runAsGroup", pod.get("runAsGroup", UID if uid == UID else 0))
         if uid == 0 and own.get("runAsNonRoot", pod.get("runAsNonRoot")):
             raise KubeletError("container has runAsNonRoot and image will run as root")
-        return uid, gid
+        fs_group = [pod["fsGroup"]] if "fsGroup" in pod else []
+        groups = list(dict.fromkeys([gid, *pod.get("supplementalGroups", []), *fs_group]))
+        return uid, gid, groups
 
     def _argv(self, env: Mapping[str, str]) -> list[str]:
         command = self.container.get("command")
@@ -487,15 +619,25 @@ class PodWorker:
     # --- a run of the container ---
 
     def _start(self, volumes: Mapping[str, tuple[Path, bool]]) -> subprocess.Popen:
-        uid, gid = self._user()
+        uid, gid, groups = self._user()
         env = self._environment(uid)
         mounts: list[str] = []
         for mount in self.container.get("volumeMounts", []):
             if mount["name"] not in volumes:
                 raise KubeletError(f"volumeMount {mount['name']}: no such volume")
             folder, read_only = volumes[mount["name"]]
-            source = folder / mount["subPath"] if mount.get("subPath") else folder
+            source = folder
+            if subpath := mount.get("subPath"):
+                source = folder / subpath
+                if not source.exists():  # the kubelet makes it, with the mode of the volume's root
+                    source.mkdir(parents=True)
+                    source.chmod(folder.stat().st_mode & 0o7777)
             mounts += [str(source), mount["mountPath"], "ro" if read_only or mount.get("readOnly") else "rw"]
+        if path := self.container.get("terminationMessagePath", "/dev/termination-log"):
+            message = self._message_file()
+            message.touch()
+            message.chmod(0o666)  # as the kubelet makes it: whatever user the container runs as writes it
+            mounts += [str(message), path, "rw"]
         for name in ("layer", "root"):
             (self.dir / name).mkdir(parents=True, exist_ok=True)
         workdir = self.container.get("workingDir") or HOME  # the image's WORKDIR
@@ -516,10 +658,36 @@ class PodWorker:
         try:
             return subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={"PATH": os.environ.get("PATH", PATH), "UID_GID": f"{uid}:{gid}"}, preexec_fn=prepare,
+                env={"PATH": os.environ.get("PATH", PATH), "UID_GID": f"{uid}:{gid}",
+                     "GROUP_LIST": ",".join(map(str, groups))},
+                preexec_fn=prepare,
             )  # fmt: skip
         finally:
             log.close()
+
+    def _message_file(self) -> Path:
+        """This run's termination message file (bind-mounted at the container's terminationMessagePath)."""
+        return self.dir / f"termination-{self.restarts}"
+
+    def _terminated(self, code: int) -> dict[str, Any]:
+        """The state of this run, ended with ``code``: with its termination message, as the kubelet
+        reads it (the file's end; with FallbackToLogsOnError, an empty file and a failure, the log's)."""
+        message = b""
+        if self.container.get("terminationMessagePath", "/dev/termination-log"):
+            with open(self._message_file(), "rb") as file:
+                file.seek(max(0, os.fstat(file.fileno()).st_size - MESSAGE_BYTES))
+                message = file.read()
+        if not message and code != 0 and self.container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            printed = (self.dir / f"container-{self.restarts}.log").read_bytes()
+            message = b"".join(printed.splitlines(keepends=True)[-LOG_LINES:])[-LOG_BYTES:]
+        terminated = {
+            "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+            "startedAt": self.started_at, "finishedAt": now(),
+            "containerID": f"tests-kubelet://{self.uid}/{self.restarts}",
+        }  # fmt: skip
+        if message:
+            terminated["message"] = message.decode(errors="replace")
+        return terminated
 
     def _probe(self) -> bool:
         """The readiness probe, once, against the pod IP (no probe: ready)."""
@@ -610,17 +778,13 @@ class PodWorker:
         self.address = add_address()
         while not self.deleting.is_set():
             self.started_at = now()
-            self.process = self._start(volumes)
-            if self.deleting.is_set():  # deleted while it started
+            self.process = self._retrying(partial(self._start, volumes), "CreateContainerConfigError")
+            if self.deleting.is_set():  # deleted while it started: no grace for what never ran
                 self.process.kill()
             self._report("Running", {"running": {"startedAt": self.started_at}}, last=last,
                          ready=not self.container.get("readinessProbe"))  # fmt: skip
             code = self._watch_run(self.process)
-            ended = {"terminated": {
-                "exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                "startedAt": self.started_at, "finishedAt": now(),
-                "containerID": f"tests-kubelet://{self.uid}/{self.restarts}",
-            }}  # fmt: skip
+            ended = {"terminated": self._terminated(code)}
             again = policy == "Always" or (policy == "OnFailure" and code != 0)
             if self.deleting.is_set() or self.kubelet.stopping.is_set() or not again:
                 if not self.kubelet.stopping.is_set():
@@ -630,7 +794,10 @@ class PodWorker:
             self.restarts += 1
             last = ended
             self._report("Running", {"waiting": {"reason": "CrashLoopBackOff"}}, last=last)
-            if self.deleting.wait(backoff) or self.kubelet.stopping.is_set():
+            if self.deleting.wait(backoff):  # deleted between runs: it ends as its last run did
+                self._report("Succeeded" if code == 0 else "Failed", ended)
+                return
+            if self.kubelet.stopping.is_set():
                 return
 
     def _pull_fails(self, image: str, host: str) -> None:
@@ -643,6 +810,33 @@ class PodWorker:
                                                  "message": f'Back-off pulling image "{image}"'}})  # fmt: skip
             self.deleting.wait()
 
+    def terminate(self, grace: float) -> None:
+        """Stop the pod as a kubelet stops a deleted one: SIGTERM to the container's process now, and
+        every process of the pod killed ``grace`` seconds later (sooner if asked again with less)."""
+        ends = time.monotonic() + grace
+        if self.grace_ends is not None and ends >= self.grace_ends:
+            return  # being stopped, as soon or sooner
+        if self.grace_ends is None:
+            self.deleting.set()
+            self._signal(signal.SIGTERM)
+        self.grace_ends = ends
+        timer = threading.Timer(grace, self.kill)
+        timer.daemon = True
+        timer.start()
+
+    def _signal(self, number: int) -> None:
+        """Signal the container's process: the child of the pod's PID 1 (the root shell of _START,
+        which stays PID 1), the process a container runtime would signal as the container's PID 1."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        for init in _children(process.pid):
+            for pid in _children(init):
+                try:
+                    os.kill(pid, number)
+                except ProcessLookupError:  # ended meanwhile
+                    pass
+
     def kill(self) -> None:
         """Kill the container now (its namespace's PID 1, and so every process of the pod)."""
         self.deleting.set()
@@ -650,7 +844,22 @@ class PodWorker:
             self.process.send_signal(signal.SIGKILL)
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:  # ended
+        return []
+
+
 # --- the node ------------------------------------------------------------------------------------
+
+
+def _grace(pod: Mapping[str, Any]) -> float:
+    """A deleted pod's grace period: the deletion's, else the pod's own (default 30 s); at most MAX_GRACE."""
+    grace = pod["metadata"].get("deletionGracePeriodSeconds")
+    if grace is None:
+        grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    return min(grace, MAX_GRACE)
 
 
 class Kubelet:
@@ -742,13 +951,13 @@ class Kubelet:
             uid = meta["uid"]
             with self._lock:
                 worker = self.pods.get(uid)
-                if event["type"] == "DELETED":
+                if event["type"] == "DELETED":  # forced (grace 0), or removed by us
                     if worker is not None:
-                        worker.kill()
+                        worker.terminate(_grace(pod))
                     continue
                 if meta.get("deletionTimestamp"):
                     if worker is not None:
-                        worker.kill()
+                        worker.terminate(_grace(pod))
                         if worker.done:
                             self.remove(meta["namespace"], meta["name"], uid)
                     else:
