@@ -309,9 +309,9 @@ async def test_a_steady_state_and_a_restarted_operator_read_nothing_and_rewrite_
     """Counted by the API server itself (its audit log). Events that change nothing (a pod updated, as
     kubelets and controllers do all the time; the shell annotated) wake the shell's daemon: its passes
     read nothing (kopf's indexes answer) and write nothing. A restarted operator resumes the shell: it
-    creates nothing again and rewrites nothing. In both, the one write is the status a spec change
-    calls for: a pass that has nothing to do leaves no trace, so this write, after the events before
-    it, is the sign that they were seen."""
+    creates nothing again and rewrites nothing. In both, the writes are what a spec change calls for
+    (a new TTL: the Job's deadline and the status): a pass that has nothing to do leaves no trace, so
+    these writes, after the events before them, are the sign that they were seen."""
     cluster = control_plane
 
     def a_change_is_written(ttl: int) -> dict:
@@ -326,11 +326,13 @@ async def test_a_steady_state_and_a_restarted_operator_read_nothing_and_rewrite_
         return shell
 
     async def the_one_write(requests: OperatorRequests) -> None:
-        async def audited() -> bool:  # logged as the response completes: maybe after the watch showed the write
-            return "patch cloudshells/status" in requests.writes()
+        expected = ["patch cloudshells/status", "patch jobs"]  # the status, and the Job's deadline
 
-        await eventually(audited, what="the status write audited")
-        assert requests.writes() == ["patch cloudshells/status"]
+        async def audited() -> bool:  # logged as the response completes: maybe after the watch showed the write
+            return sorted(requests.writes()) == expected or len(requests.writes()) > len(expected)
+
+        await eventually(audited, what="the status and deadline writes audited")
+        assert sorted(requests.writes()) == expected
 
     async with Installed(cluster, namespace, tmp_path) as release:
         apply(cluster, namespace, {"s1": {}})
@@ -363,7 +365,8 @@ async def test_a_narrower_policy_refuses_new_shells_and_leaves_running_ones_alon
 ):
     """The administrator narrows the chart's policy (no more NodePort) and the operator restarts with
     it: a new shell asking for a NodePort is Failed; one already running, as it was allowed, keeps
-    running, and the operator rewrites nothing of it (a spec change of it is still seen)."""
+    running, and the operator rewrites nothing of it (a spec change of it is still seen, and its new
+    TTL applied)."""
     cluster = control_plane
     for run in ("before", "after"):
         (tmp_path / run).mkdir()
@@ -387,8 +390,11 @@ async def test_a_narrower_policy_refuses_new_shells_and_leaves_running_ones_alon
         assert status["phase"] == "Ready" and status["lastScheduleTime"] == running["status"]["lastScheduleTime"]
         assert status["accessUrl"].endswith("?ttl=600")
         mine = [e for e in requests.all() if (e.get("objectRef") or {}).get("name") in ("s1", "cloudshell-s1")]
+        # What the new TTL calls for: the Job's deadline, then the status.
         assert [_request(e, "subresource") for e in mine if e["verb"] not in ("get", "list", "watch")] == [
-            "patch cloudshells/status"]  # fmt: skip
+            "patch jobs", "patch cloudshells/status"]  # fmt: skip
+        assert kubectl_json(cluster, "get", "job", "cloudshell-s1", "-n", namespace)["spec"][
+            "activeDeadlineSeconds"] == 600  # fmt: skip
     assert_no_errors(after)
 
 
