@@ -151,3 +151,47 @@ async def test_the_idle_rule_in_the_pod_waits_for_a_silent_job_then_ends_the_she
         assert (ready_condition["reason"], ready_condition["message"]) == ("IdleTimeout", "no input or output for 2s")
         await term.close()
     assert "Traceback" not in release.log, release.log[-6000:]
+
+
+async def test_a_user_s_home_outlives_their_shells(control_plane, node, namespace, tmp_path):
+    """With the chart's shell.home: alice's first shell writes into her home, is deleted; her next shell,
+    a new pod, finds it (and the shell's history file), through her Jupyter server, as she would."""
+    cluster = control_plane
+    folder = tmp_path / "home-volume"
+    folder.mkdir(mode=0o755)  # root's: the shell's user writes there through the home's fsGroup
+    # An administrator's storage: a local PersistentVolume on the node, of the class the chart names.
+    affinity = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": [node.name]}]}]}}  # fmt: skip
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-homes"},
+              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                       "storageClassName": f"{namespace}-homes", "local": {"path": str(folder)},
+                       "nodeAffinity": affinity, "persistentVolumeReclaimPolicy": "Retain"}}  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(volume))
+    values = {"shell": {"home": {"enabled": True, "storageClassName": f"{namespace}-homes"}}}
+    kubeconfig = grant_documented_role(cluster, namespace)
+    try:
+        async with (
+            Installed(cluster, namespace, tmp_path, values) as release,
+            server(namespace, kubeconfig, tmp_path / "root") as jupyter,
+        ):
+            assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "first"})).code == 201
+            term = await jupyter.terminal("first")
+            await term.send("echo from-the-first-shell > ~/notes.txt; history -a; echo SAVED-$((6*7))\r")
+            await term.expect("SAVED-42")
+            await term.close()
+            assert (await jupyter.fetch("cloudtty/api/shells/first", "DELETE")).code == 204
+            cluster.kubectl("wait", "--for=delete", "job/cloudshell-first", "-n", namespace, "--timeout=60s")
+
+            claim = kubectl_json(cluster, "get", "pvc", "cloudshell-home-alice", "-n", namespace)
+            assert claim["status"]["phase"] == "Bound" and "ownerReferences" not in claim["metadata"]
+            assert claim["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
+            assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "second"})).code == 201
+            term = await jupyter.terminal("second")
+            await term.send("cat ~/notes.txt; grep -c from-the-first ~/.bash_history; echo $POD_NAME\r")
+            await term.expect(r"from-the-first-shell\r\n1\r\ncloudshell-second-")
+            await term.close()
+        assert "Traceback" not in release.log and "Forbidden" not in release.log, release.log[-6000:]
+        assert (folder / "notes.txt").read_text() == "from-the-first-shell\n"  # on the administrator's storage
+    finally:
+        cluster.kubectl("delete", "pvc", "--all", "-n", namespace, "--wait=false")
+        cluster.kubectl("delete", "pv", volume["metadata"]["name"], "--wait=false")
