@@ -96,6 +96,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import kubernetes.config
+import urllib3
 from kubernetes.client import ApiClient
 
 from tests.harness.controlplane import ControlPlane, release
@@ -357,14 +358,25 @@ class PodWorker:
         }  # fmt: skip
         if self.address:
             body.update(podIP=self.address, podIPs=[{"ip": self.address}])
-        try:
-            self.kubelet.node_api.request(
-                "PATCH", f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status", {"status": body},
-                content_type="application/strategic-merge-patch+json",
-            )  # fmt: skip
-        except ApiError as e:
-            if e.status != 404:  # gone meanwhile: nothing to report to
-                raise
+        # As a kubelet's status manager: an API server that does not answer for a while (a restart of
+        # it) is asked again, for as long as a restart takes; a pod gone meanwhile has nothing to hear.
+        for attempt in range(int(60 / RETRY)):
+            try:
+                self.kubelet.node_api.request(
+                    "PATCH", f"/api/v1/namespaces/{self.namespace}/pods/{self.name}/status", {"status": body},
+                    content_type="application/strategic-merge-patch+json",
+                )  # fmt: skip
+                return
+            except ApiError as e:
+                if e.status == 404:
+                    return
+                if e.status < 500 or attempt == int(60 / RETRY) - 1:
+                    raise
+            except (urllib3.exceptions.HTTPError, OSError):
+                if attempt == int(60 / RETRY) - 1:
+                    raise
+            if self.kubelet.stopping.wait(RETRY):
+                return
 
     # --- what the container gets ---
 

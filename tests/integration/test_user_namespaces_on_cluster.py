@@ -87,8 +87,10 @@ def can_i(cluster: ControlPlane, kubeconfig: Path, verb: str, resource: str, nam
 
 
 SHELLS = "cloudshells.cloudshell.cloudtty.io"
-HER_RIGHTS = [("create", SHELLS), ("list", SHELLS), ("watch", SHELLS), ("delete", SHELLS), ("get", "secrets")]
-NOT_HERS = [("list", "secrets"), ("create", "pods"), ("create", "pods/exec"), ("patch", SHELLS),
+# patch: a running shell's new TTL (the admission policy lets nothing else of a running shell change).
+HER_RIGHTS = [("create", SHELLS), ("list", SHELLS), ("watch", SHELLS), ("patch", SHELLS), ("delete", SHELLS),
+              ("get", "secrets")]  # fmt: skip
+NOT_HERS = [("list", "secrets"), ("create", "pods"), ("create", "pods/exec"), ("update", SHELLS),
             ("create", "rolebindings")]  # fmt: skip
 
 
