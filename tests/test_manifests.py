@@ -57,10 +57,11 @@ def test_every_owned_object_is_named_labelled_and_owned():
 def test_the_job_runs_one_pod_of_ttyd():
     job = m.job(cloudshell(), SETTINGS)
     assert job["apiVersion"] == "batch/v1"
-    # A lost pod is replaced (3 times at most); an evicted one always; the idle rule's end is final.
+    # A crashed pod is replaced (3 times at most); a deleted or evicted one always; the idle rule's end is final.
     assert job["spec"]["backoffLimit"] == 3
     assert job["spec"]["podFailurePolicy"]["rules"] == [
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {"action": "Ignore", "onExitCodes": {"containerName": "web-tty", "operator": "In", "values": [143]}},
         {"action": "FailJob", "onExitCodes": {"containerName": "web-tty", "operator": "In", "values": [75]}},
     ]
     assert job["spec"]["ttlSecondsAfterFinished"] == 300

@@ -318,12 +318,14 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if mounts:
         container["volumeMounts"], pod["volumes"] = mounts, volumes
     job_spec: dict[str, Any] = {
-        # A lost pod (deleted, its node gone) is replaced, up to restart_limit times; an evicted or
-        # drained one (DisruptionTarget) always, uncounted; the idle rule's end is final.
+        # A pod stopped from outside is replaced, uncounted: evicted, drained or its node gone
+        # (DisruptionTarget), or deleted (the supervisor's 143). One that crashed, up to restart_limit
+        # times. The idle rule's end (75) is final.
         "backoffLimit": settings.restart_limit,
         "podFailurePolicy": {
             "rules": [
                 {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                {"action": "Ignore", "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [143]}},
                 {
                     "action": "FailJob",
                     "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [IDLE_EXIT_CODE]},

@@ -105,8 +105,8 @@ class Settings:
     network_policy: NetworkPolicySettings = NetworkPolicySettings()
     ingress_annotations: dict[str, str] = field(default_factory=dict)  # on every shared Ingress
     user_namespaces: UserNamespaces = UserNamespaces()
-    # A shell's pod lost (deleted, its node gone) is replaced up to this many times (the Job's
-    # backoffLimit); an eviction or a node's drain (DisruptionTarget) is not counted.
+    # A shell's pod that crashed is replaced up to this many times (the Job's backoffLimit); one
+    # stopped from outside (deleted, evicted, drained, its node gone) always, uncounted.
     restart_limit: int = 3
     home: HomeSettings = HomeSettings()
     idle_timeout_seconds: int = 0  # of a shell whose spec names none; 0: no idle rule

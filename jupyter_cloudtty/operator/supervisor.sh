@@ -4,8 +4,9 @@
 #
 # A stop from outside (SIGTERM: the pod deleted, evicted, its node drained) ends the container with
 # 143, never 0: ttyd itself exits 0 on SIGTERM, and a Job counts a pod that exits 0 as done, so a
-# deleted pod would end its shell instead of being replaced. ttyd's own end (a `once` shell's last
-# client gone) keeps ttyd's status.
+# deleted pod would end its shell instead of being replaced (the Job's podFailurePolicy replaces
+# one that exits 143, uncounted). ttyd's own end (a `once` shell's last client gone) keeps ttyd's
+# status.
 #
 # The idle rule: every `step` seconds it looks at ttyd's terminals (each child of ttyd is one's
 # first process, its session's leader). The shell is quiet when no process of them read or wrote a

@@ -115,6 +115,8 @@ async def test_a_deleted_pod_is_replaced_and_the_terminal_goes_on_in_the_new_one
         assert shell["status"]["podName"] != first and shell["status"]["restarts"] == 1
         restarted = condition(shell, "Restarted")
         assert restarted["status"] == "True" and restarted["message"].startswith(f"its pod {first} was lost")
+        # Stopped from outside, not crashed: not counted against the shell's restartLimit.
+        assert "failed" not in kubectl_json(cluster, "get", "job", "cloudshell-phoenix", "-n", namespace)["status"]
         assert term.close_code is None
         await term.close()
     assert "Traceback" not in release.log and "Traceback" not in jupyter.log, jupyter.log[-4000:]

@@ -13,7 +13,6 @@ import pytest
 from jupyter_cloudtty.ttyd.protocol import CloseCode
 
 
-
 async def at_prompt(term) -> None:
     """Once the shell has run a command and is back at its prompt (the typed line differs from its output)."""
     await term.send("echo AT''PROMPT\r")
