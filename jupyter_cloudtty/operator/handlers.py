@@ -149,8 +149,9 @@ def make_registry(
     if settings.home.enabled and settings.home.retention_days:
         days = settings.home.retention_days
 
+        # Hourly, and soon after the operator starts (kopf fills the indexes, the pods among them, first).
         @kopf.timer("v1", "persistentvolumeclaims", labels={names.HOME_LABEL: "true"}, interval=3600,
-                    initial_delay=60, registry=registry)  # fmt: skip
+                    initial_delay=5, registry=registry)  # fmt: skip
         async def forget_an_unused_home(
             body: kopf.Body, namespace: str, name: str, owned: kopf.Index, **_: Any
         ) -> None:

@@ -169,7 +169,7 @@ async def test_a_user_s_home_outlives_their_shells(control_plane, node, namespac
                        "storageClassName": f"{namespace}-homes", "local": {"path": str(folder)},
                        "nodeAffinity": affinity, "persistentVolumeReclaimPolicy": "Retain"}}  # fmt: skip
     cluster.kubectl("apply", "-f", "-", input=json.dumps(volume))
-    values = {"shell": {"home": {"enabled": True, "storageClassName": f"{namespace}-homes"}}}
+    values = {"shell": {"home": {"enabled": True, "storageClassName": f"{namespace}-homes", "retentionDays": 30}}}
     kubeconfig = grant_documented_role(cluster, namespace)
     try:
         async with (
@@ -192,6 +192,18 @@ async def test_a_user_s_home_outlives_their_shells(control_plane, node, namespac
             await term.send("cat ~/notes.txt; grep -c from-the-first ~/.bash_history; echo $POD_NAME\r")
             await term.expect(r"from-the-first-shell\r\n1\r\ncloudshell-second-")
             await term.close()
+            assert (await jupyter.fetch("cloudtty/api/shells/second", "DELETE")).code == 204
+            cluster.kubectl("wait", "--for=delete", "job/cloudshell-second", "-n", namespace, "--timeout=60s")
+
+            # Unused for longer than retentionDays (as if 40 days had passed): the operator removes it.
+            cluster.kubectl("annotate", "pvc", "cloudshell-home-alice", "-n", namespace, "--overwrite",
+                            "jupyter-cloudtty.io/last-used=2026-01-01T00:00:00Z")  # fmt: skip
+            release.stop_operator()
+            release.start_operator()  # its sweep runs soon after it starts, then hourly
+            cluster.kubectl("wait", "--for=delete", "pvc/cloudshell-home-alice", "-n", namespace, "--timeout=60s")
+            said = kubectl_json(cluster, "get", "events", "-n", namespace,
+                                "--field-selector", "reason=HomeRemoved")["items"]  # fmt: skip
+            assert [e["message"] for e in said] == ["unused for over 30 days (home.retentionDays)"]
         assert "Traceback" not in release.log and "Forbidden" not in release.log, release.log[-6000:]
         assert (folder / "notes.txt").read_text() == "from-the-first-shell\n"  # on the administrator's storage
     finally:
