@@ -1,7 +1,7 @@
 """The operator and the relay on the real control plane: what the API server counts, and what a user waits for.
 
     python -m bench.cluster [--shells 200] [--samples 50] [--steady-seconds 30] [--size-mb 50]
-                            [--keystrokes 1000] [--rounds 3] [--json FILE]
+                            [--keystrokes 1000] [--rounds 3] [--starts 50] [--json FILE]
 
 Starts what the tests start (tests/harness/controlplane.py: etcd, kube-apiserver, kube-controller-
 manager built from Go modules; tests/harness/kubelet.py: the node, running each pod's ttyd 1.7.7 in the
@@ -18,7 +18,10 @@ shell image's files), installs the Helm chart and runs its operator with the cha
      directly, the API server's service proxy (as the admin), and a Jupyter server's relay
      (connect_via=apiserver: Jupyter server -> API server -> ttyd) with exactly the Role
      docs/administrators.md documents: ``cat`` of ``--size-mb`` MB (MB/s) and keystrokes into
-     ``cat`` (round trip p50/p99).
+     ``cat`` (round trip p50/p99);
+  6. ``--starts`` shells started one after another, cold: ``POST /cloudtty/api/shells`` to the first
+     byte of the prompt through the Jupyter server's relay (split at the CloudShell's Ready), and
+     ``kubectl apply`` to Ready; p50/p95 (issue 20's baseline for a warm pool).
 Needs root (the node's pod addresses) and the control plane's binary (`python -m tests.harness.controlplane`
 builds it). Prints tables; asserts nothing.
 """
@@ -225,9 +228,11 @@ def at_scale(
     return table, figures
 
 
-async def terminals(cluster: ControlPlane, options: argparse.Namespace, work: Path) -> tuple[Table, list[Figure]]:
-    """ttyd directly, through the API server's service proxy, and through a Jupyter server's relay."""
-    kubeconfig = grant_documented_role(cluster, NS)
+async def terminals(
+    cluster: ControlPlane, kubeconfig: Path, options: argparse.Namespace, work: Path
+) -> tuple[Table, list[Figure]]:
+    """ttyd directly, through the API server's service proxy, and through a Jupyter server's relay
+    (as ``kubeconfig``: the documented Role)."""
     async with jupyter_server(NS, kubeconfig, work / "jupyter", owner="bench") as server:
         assert (await server.fetch("cloudtty/api/shells", "POST", {"name": "relayed"})).code == 201
         first = await server.terminal("relayed")  # waits for Ready; the file to cat, in the pod's /tmp
@@ -266,6 +271,63 @@ async def terminals(cluster: ControlPlane, options: argparse.Namespace, work: Pa
     return table, figures
 
 
+async def startup(
+    cluster: ControlPlane, seen: Seen, kubeconfig: Path, options: argparse.Namespace, work: Path
+) -> tuple[Table, list[Figure]]:
+    """What a user waits for, one shell after another (each deleted before the next): ``POST
+    /cloudtty/api/shells`` to the first byte of the prompt in the terminal the Jupyter server relays
+    (split at the CloudShell's Ready, seen through a watch), and ``kubectl apply`` to Ready."""
+    posted, applied = [], []
+    async with jupyter_server(NS, kubeconfig, work / "jupyter-startup", owner="bench") as server:
+        for i in range(options.starts):
+            name = f"start-{i}"
+            start = time.perf_counter()
+            assert (await server.fetch("cloudtty/api/shells", "POST", {"name": name})).code == 201
+            term = await server.terminal(name)  # waits for Ready, then ttyd spawns the shell
+            await term.expect(rb"\S", timeout=120)  # the prompt's first byte
+            prompt = time.perf_counter()
+            await term.close()
+            posted.append((seen.shell_ready[name] - start, prompt - seen.shell_ready[name], prompt - start))
+            await server.fetch(f"cloudtty/api/shells/{name}", "DELETE")
+    for i in range(options.starts):
+        name = f"applied-{i}"
+        start = time.perf_counter()
+        apply(cluster, shell(name))
+        seen.wait_ready([name], 120)
+        applied.append(seen.shell_ready[name] - start)
+        cluster.kubectl("delete", "cloudshell", name, "-n", NS, "--wait=false")
+    table = Table(f"A new shell, cold (a Job, a pod, ttyd's start): {options.starts} one after another",
+                  ["from", "to", "p50", "p95", "max"])  # fmt: skip
+    for what, to, samples in (
+        ("POST /cloudtty/api/shells", "CloudShell Ready", [p[0] for p in posted]),
+        ("CloudShell Ready", "the prompt's first byte, relayed", [p[1] for p in posted]),
+        ("POST /cloudtty/api/shells", "the prompt's first byte, relayed", [p[2] for p in posted]),
+        ("kubectl apply", "CloudShell Ready", applied),
+    ):
+        p50, p95 = _quantile(samples, 0.5), _quantile(samples, 0.95)
+        table.add(what, to, f"{p50:.2f} s", f"{p95:.2f} s", f"{max(samples):.2f} s")
+    total = [p[2] for p in posted]
+    figures = [
+        Figure(
+            "operator",
+            "cold start: POST -> first prompt byte p50 / p95",
+            f"{_quantile(total, 0.5):.2f} / {_quantile(total, 0.95):.2f} s",
+        ),  # fmt: skip
+        Figure(
+            "operator",
+            "cold start: kubectl apply -> Ready p50 / p95",
+            f"{_quantile(applied, 0.5):.2f} / {_quantile(applied, 0.95):.2f} s",
+        ),  # fmt: skip
+    ]
+    return table, figures
+
+
+def _quantile(samples: list[float], q: float) -> float:
+    """The ``q`` quantile, nearest rank (p95 of 50 samples: the 48th)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
 async def main(options: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         work = Path(tmp)
@@ -280,9 +342,14 @@ async def main(options: argparse.Namespace) -> None:
                     table, more = at_scale(cluster, release, seen, options)
                     table.print()
                     figures += more
-                table, more = await terminals(cluster, options, work)
+                kubeconfig = grant_documented_role(cluster, NS)  # a Jupyter server's rights
+                table, more = await terminals(cluster, kubeconfig, options, work)
                 table.print()
                 figures += more
+                if options.starts:
+                    table, more = await startup(cluster, seen, kubeconfig, options, work)
+                    table.print()
+                    figures += more
     write_figures(options.json, figures)
 
 
@@ -294,6 +361,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--size-mb", type=float, default=50, help="MB cat per transfer (default 50)")
     parser.add_argument("--keystrokes", type=int, default=1000, help="keystrokes per path and round (default 1000)")
     parser.add_argument("--rounds", type=int, default=3, help="turns each terminal path takes (default 3)")
+    parser.add_argument("--starts", type=int, default=50, help="shells started one after another, timed "
+                        "(default 50; 0: none)")  # fmt: skip
     parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 

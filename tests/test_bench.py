@@ -57,6 +57,8 @@ def test_quick_run_prints_every_benchmark_and_the_summary():
         ("operator", "requests over one shell's lifecycle: reads / writes"),
         ("operator", "steady state, 5 shells: reads / writes"),
         ("operator", "terminal, Jupyter server relay (connect_via=apiserver): MB/s; keystroke p50"),
+        ("operator", "cold start: POST -> first prompt byte p50 / p95"),
+        ("operator", "cold start: kubectl apply -> Ready p50 / p95"),
         ("magics", "`%kubectl get pods` vs the kubectl binary, p50 (20 pods)"),
     ]:
         assert (benchmark, figure) in figures, f"no {figure!r} in the summary:\n{summary}"
