@@ -356,6 +356,18 @@ def check_ttl(ttl: int, max_ttl: int, field: str = "spec.ttlSecondsAfterStarted"
     return ttl
 
 
+def with_ttl_bound(spec: dict[str, Any], max_ttl: int) -> dict[str, Any]:
+    """``spec`` under the administrator's longest TTL (``max_ttl``; 0: none): a shell that names no
+    TTL gets it, one that asks for more is refused (InvalidShell naming the field it used)."""
+    if not max_ttl:
+        return spec
+    ttl = ttl_seconds(spec)
+    if ttl is None:
+        return {**spec, "ttlSecondsAfterStarted": max_ttl}
+    check_ttl(ttl, max_ttl, "spec.ttlSecondsAfterStarted" if "ttlSecondsAfterStarted" in spec else "spec.ttl")
+    return spec
+
+
 def with_idle_rule(spec: dict[str, Any], idle_timeout: int) -> dict[str, Any]:
     """``spec`` under the administrator's idle rule (``idle_timeout`` seconds; 0: none): a shell that
     names none gets it, one may ask for a shorter one, never for a longer one or none."""

@@ -34,7 +34,7 @@ from jupyter_cloudtty.kube.errors import api_message, transient
 from . import manifests, policy, routes
 from .indexes import Cache
 from .settings import Settings
-from .status import condition_since, next_status, with_effective_ttl
+from .status import condition_since, finished, next_status, with_effective_ttl
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class Reconciler:
         """The Job's deadline follows a changed TTL (as far as the policy allows): else the Job would
         end the shell at its old one, whatever its spec and status say."""
         job = cache.one(shell, "Job")
-        if job is None or _true_condition(job, ("Complete", "Failed")):
+        if job is None or finished(job):
             return
         ttl = manifests.effective_ttl(shell["spec"], self.settings)
         deadline = job.get("spec", {}).get("activeDeadlineSeconds")
@@ -365,11 +365,6 @@ def _expiry(shell: dict[str, Any]) -> datetime | None:
     """When a started shell's TTL runs out (the Job's activeDeadlineSeconds too, but only once the pod runs)."""
     started, ttl = parse_time((shell.get("status") or {}).get("lastScheduleTime")), ttl_seconds(shell.get("spec", {}))
     return started + timedelta(seconds=ttl) if started and ttl else None
-
-
-def _true_condition(obj: dict[str, Any], kinds: tuple[str, ...]) -> bool:
-    conditions = obj.get("status", {}).get("conditions") or []
-    return any(c.get("type") in kinds and c.get("status") == "True" for c in conditions)
 
 
 def _describe(e: BaseException) -> str:

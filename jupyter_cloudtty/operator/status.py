@@ -17,6 +17,7 @@ from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 from . import manifests
 from .settings import Settings
 
+WAITING = "; waiting for a new one"  # the end of a Restarted condition's message while a new pod starts
 # Container states that will not fix themselves.
 STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
 
@@ -51,6 +52,11 @@ def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
 
 def _true(condition: dict[str, Any] | None) -> bool:
     return bool(condition) and condition.get("status") == "True"
+
+
+def finished(job: dict[str, Any]) -> bool:
+    """The Job has ended (Complete or Failed): it runs nothing more."""
+    return _true(_condition(job, "Complete")) or _true(_condition(job, "Failed"))
 
 
 def endpoint_ready(slices: list[dict[str, Any]]) -> bool:
@@ -242,21 +248,23 @@ def _follow_the_pod(
     serving, restarts = current.get("podName"), current.get("restarts", 0)
     restarted = next((c for c in current.get("conditions", []) if c.get("type") == "Restarted"), None)
     old = next((pod for pod in observed.pods if _name(pod) == serving), None)
-    if result.reason == "PodLost":
+    # What is said of the lost pod: from what is left of it, else (gone by now) as it was said while it went.
+    said_while_going = old is None and restarted is not None and restarted.get("status") == "False"
+    if result.reason == "PodLost" and not said_while_going:
         reason, why = lost_because(old)
-        if restarted is None or restarted.get("status") == "True" or old is not None:
-            message = f"its pod {serving} was lost ({why}); waiting for a new one"
-            restarted = condition_since(current, "Restarted", False, reason, message, now)
+        message = f"its pod {serving} was lost ({why}){WAITING}"
+        restarted = condition_since(current, "Restarted", False, reason, message, now)
     elif result.phase == Phase.READY:
         ready = next((_name(pod) for pod in observed.pods if _running(pod) and _true(_condition(pod, "Ready"))), None)
         if ready and serving and ready != serving:
             restarts += 1
-            if old is not None or restarted is None or restarted.get("status") == "True":
+            if said_while_going:
+                assert restarted is not None
+                reason, lost = restarted["reason"], restarted["message"].removesuffix(WAITING)
+            else:
                 reason, why = lost_because(old)
-            else:  # gone by now: as it was said while it went
-                reason, why = restarted["reason"], restarted["message"].split(" (", 1)[-1].rsplit(")", 1)[0]
-            message = (f"its pod {serving} was lost ({why}); {ready} replaced it, without the old one's "
-                       f"processes and files (restart {restarts})")  # fmt: skip
+                lost = f"its pod {serving} was lost ({why})"
+            message = f"{lost}; {ready} replaced it, without the old one's processes and files (restart {restarts})"
             restarted = condition("Restarted", True, reason, message, now)
         serving = ready or serving
     if serving:

@@ -35,11 +35,13 @@ while [ "$n" -gt 0 ] && [ -z "$stopped" ]; do
   done
   print=
   for s in $leaders; do
-    members= fg= count=0 shell= parent=
+    count=0 infg=0 shell= parent=
     for e in $seen; do
       IFS=:; set -- $e; IFS=$blank; x=$1 pp=$2 pg=$3 sid=$4 tp=$5
       [ "$sid" = "$s" ] || continue
-      members="$members $x"; count=$((count + 1)); fg=$tp
+      count=$((count + 1))
+      # tp: its terminal's foreground group, the same for every process of the session
+      [ "$pg" = "$tp" ] && { infg=$((infg + 1)); shell=$x; parent=$pp; }
       if [ -r /proc/$x/io ]; then
         while read -r k v; do
           case $k in rchar:|wchar:) print="$print $x:$v" ;; esac
@@ -47,11 +49,6 @@ while [ "$n" -gt 0 ] && [ -z "$stopped" ]; do
       else
         print="$print $x"
       fi
-    done
-    infg=0
-    for e in $seen; do
-      IFS=:; set -- $e; IFS=$blank; x=$1 pp=$2 pg=$3 sid=$4 tp=$5
-      [ "$sid" = "$s" ] && [ "$pg" = "$fg" ] && { infg=$((infg + 1)); shell=$x; parent=$pp; }
     done
     case $(tr '\0' ' ' < /proc/$s/cmdline 2>/dev/null) in
       "sh -c "*|*"/sh -c "*) want=2; [ "$parent" = "$s" ] || busy=1 ;;

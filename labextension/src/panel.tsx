@@ -21,6 +21,7 @@ import {
   EXTEND_CHOICES,
   FIELD_LABELS,
   FieldId,
+  IExtendChoice,
   PRESETS,
   buildSpec,
   formatDuration,
@@ -169,7 +170,7 @@ function PanelView(props: {
   };
 
   /** Resolves true once the server took the new TTL. */
-  const extend = async (name: string, choice: { seconds: number; label: string }) => {
+  const extend = async (name: string, choice: IExtendChoice) => {
     setError(null);
     try {
       await actions.extend(name, choice.seconds);
@@ -404,7 +405,7 @@ function ShellList(props: {
   now: number;
   actions: IPanelActions;
   onDelete: (name: string) => void;
-  onExtend: (name: string, choice: { seconds: number; label: string }) => Promise<boolean>;
+  onExtend: (name: string, choice: IExtendChoice) => Promise<boolean>;
 }): React.ReactElement {
   const { shells } = props;
   if (!props.loaded) {
@@ -450,7 +451,7 @@ function ShellItem(props: {
   now: number;
   actions: IPanelActions;
   onDelete: (name: string) => void;
-  onExtend: (name: string, choice: { seconds: number; label: string }) => Promise<boolean>;
+  onExtend: (name: string, choice: IExtendChoice) => Promise<boolean>;
 }): React.ReactElement {
   const { shell, actions, now } = props;
   const [extendOpen, setExtendOpen] = useState(false);
@@ -493,7 +494,7 @@ function ShellItem(props: {
     extendButton.current?.focus(); // keyboard users stay where they were
   };
 
-  const extend = async (choice: { seconds: number; label: string }) => {
+  const extend = async (choice: IExtendChoice) => {
     setExtending(true);
     const done = await props.onExtend(shell.name, choice);
     setExtending(false);
@@ -594,7 +595,7 @@ function ShellItem(props: {
 function ExtendChoices(props: {
   name: string;
   busy: boolean;
-  onChoose: (choice: { seconds: number; label: string }) => void;
+  onChoose: (choice: IExtendChoice) => void;
   onClose: () => void;
 }): React.ReactElement {
   const first = React.useRef<HTMLButtonElement>(null);

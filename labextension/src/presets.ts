@@ -182,8 +182,14 @@ export function buildSpec(values: IFormValues): { spec: IShellSpec } | { error: 
   return { spec };
 }
 
+/** One of Extend's choices: so many seconds more, so labelled. */
+export interface IExtendChoice {
+  seconds: number;
+  label: string;
+}
+
 /** What "Extend" offers a running shell: more time to live. */
-export const EXTEND_CHOICES: readonly { seconds: number; label: string }[] = [
+export const EXTEND_CHOICES: readonly IExtendChoice[] = [
   { seconds: 1800, label: '+30 min' },
   { seconds: 3600, label: '+1 h' },
   { seconds: 14400, label: '+4 h' }

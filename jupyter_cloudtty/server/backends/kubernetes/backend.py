@@ -196,17 +196,20 @@ class KubernetesBackend(Backend):
         """The owner's CloudShell ``name``; ShellNotFound also for another user's (never a leak)."""
         obj = (await self._cached()).get(name)
         if obj is None:  # maybe created a moment ago, and not yet watched
-            obj = await self._call(
-                "get", self.access.custom.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name
-            )
+            obj = await self._call("get", name)
             if obj is None or not policy.owned_by(obj, self.owner) or policy.deleting(obj):
                 raise ShellNotFound(name)
         return obj
 
-    async def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """A blocking client call, in a thread; None on 404 (for get/delete), else errors users understand."""
+    async def _call(self, action: str, *args: Any, **kwargs: Any) -> Any:
+        """``<action>_namespaced_custom_object`` on the namespace's CloudShells, in a thread (the client
+        blocks); None on 404 (for get/delete), else errors users understand."""
+        function = getattr(self.access.custom, f"{action}_namespaced_custom_object")
         try:
-            return await asyncio.to_thread(function, *args, _request_timeout=self.timing.request_timeout, **kwargs)
+            return await asyncio.to_thread(
+                function, GROUP, VERSION, self.namespace, PLURAL, *args,
+                _request_timeout=self.timing.request_timeout, **kwargs,
+            )  # fmt: skip
         except ApiException as e:
             if e.status == 404 and action in ("get", "delete"):
                 return None
@@ -235,15 +238,7 @@ class KubernetesBackend(Backend):
             if attempt:  # a generated name was taken: draw another
                 body = {**body, "metadata": {**body["metadata"], "name": generate_name()}}
             try:
-                obj = await self._call(
-                    "create",
-                    self.access.custom.create_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    body,
-                )
+                obj = await self._call("create", body)
             except ClusterError as e:
                 if e.status != 409:
                     raise
@@ -267,16 +262,7 @@ class KubernetesBackend(Backend):
         if end_of(obj) is not None:
             raise ShellEnded(name)
         check_ttl(ttl, self.policy.max_ttl)
-        patched = await self._call(
-            "patch",
-            self.access.custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            name,
-            {"spec": {"ttlSecondsAfterStarted": ttl}},
-        )
+        patched = await self._call("patch", name, {"spec": {"ttlSecondsAfterStarted": ttl}})
         log.info("CloudShell %s/%s: TTL now %ds", self.namespace, name, ttl)
         self._store(patched)
         return policy.shell(patched)
@@ -284,16 +270,7 @@ class KubernetesBackend(Backend):
     async def delete(self, name: str) -> None:
         obj = await self._object(name)
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        await self._call(
-            "delete",
-            self.access.custom.delete_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            name,
-            body=body,
-        )
+        await self._call("delete", name, body=body)
         log.info("deleted CloudShell %s/%s", self.namespace, name)
         self._deleted_uids.add(obj["metadata"].get("uid"))
         self._forget(name)

@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_cloudtty.cloudshell import GROUP, VERSION
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now, parse_time
-from jupyter_cloudtty.cloudshell.spec import check_ttl, ttl_seconds, with_idle_rule
+from jupyter_cloudtty.cloudshell.spec import with_idle_rule, with_ttl_bound
 
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 OWNER_ANNOTATION = "jupyter-cloudtty.io/owner"
@@ -131,15 +131,7 @@ def apply(spec: dict[str, Any], policy: Policy) -> dict[str, Any]:
             raise InvalidShell("spec.image", f"{spec['image']!r} is not an allowed image (allowed: {allowed})")
     elif policy.default_image:
         out["image"] = policy.default_image
-    ttl = ttl_seconds(spec)
-    if policy.max_ttl:
-        if ttl is None:
-            out["ttlSecondsAfterStarted"] = policy.max_ttl
-        else:
-            check_ttl(
-                ttl, policy.max_ttl, "spec.ttlSecondsAfterStarted" if "ttlSecondsAfterStarted" in spec else "spec.ttl"
-            )
-    out = with_idle_rule(out, policy.idle_timeout)
+    out = with_idle_rule(with_ttl_bound(out, policy.max_ttl), policy.idle_timeout)
     out["exposureMode"] = policy.default_exposure
     if policy.kubeconfig_secret:
         out["secretRef"] = {"name": policy.kubeconfig_secret}

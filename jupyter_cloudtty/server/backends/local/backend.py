@@ -23,7 +23,7 @@ from jupyter_cloudtty.cloudshell.errors import (
     TooManyShells,
 )
 from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now
-from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name, ttl_seconds, with_idle_rule
+from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name, ttl_seconds, with_idle_rule, with_ttl_bound
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.server.sessions import Session
@@ -334,14 +334,7 @@ class LocalBackend(Backend):
             raise TooManyShells(
                 f"this server already has {count}, the most it allows (c.CloudTTY.max_shells); delete one first"
             )
-        ttl = ttl_seconds(spec)
-        if ttl is None and self.max_ttl:
-            spec = {**spec, "ttlSecondsAfterStarted": self.max_ttl}
-        elif ttl is not None:
-            check_ttl(
-                ttl, self.max_ttl, "spec.ttlSecondsAfterStarted" if "ttlSecondsAfterStarted" in spec else "spec.ttl"
-            )
-        spec = with_idle_rule(spec, self.idle_timeout)
+        spec = with_idle_rule(with_ttl_bound(spec, self.max_ttl), self.idle_timeout)
         while name is None or name in self._shells:
             name = generate_name()
         shell = LocalShell(self, name, spec)
