@@ -31,7 +31,7 @@ async def test_a_running_shell_s_ttl_is_extended_and_honoured(create_shell, conn
     status, shell, _ = await api("PATCH", "short", body={"spec": {"ttlSecondsAfterStarted": 600}})
     assert status == 200, shell
     assert shell["spec"]["ttlSecondsAfterStarted"] == 600
-    await term.send("sleep 3; echo STILL-HERE\r")  # past the old TTL of 2 s
+    await term.send("sleep 3; echo STILL''-HERE\r")  # past the old TTL of 2 s
     await term.expect(rb"STILL-HERE\r\n")
     assert (await api("GET", "short"))[1]["status"]["phase"] == "Ready"
 
@@ -88,22 +88,20 @@ async def test_a_shell_idle_at_its_prompt_ends_saying_so(create_shell, connect, 
     assert shell["status"]["conditions"][0]["reason"] == "IdleTimeout"
 
 
-async def test_a_silent_foreground_job_is_never_ended_then_the_idle_prompt_is(create_shell, connect):
-    """``sleep`` prints nothing for three idle timeouts: it runs to its end; the prompt after it is idle."""
+@pytest.mark.parametrize(
+    ("job", "done"),
+    # The quotes make what is typed (and echoed) differ from what the job prints at its end.
+    [("sleep 3.5; echo WO''KE", b"WOKE"), ("(sleep 3.5; echo DONE''-IN-BACKGROUND) &", b"DONE-IN-BACKGROUND")],
+    ids=["foreground", "background"],
+)
+async def test_a_silent_job_is_never_ended_then_the_idle_prompt_is(create_shell, connect, job, done):
+    """A job that prints nothing for three idle timeouts, in the foreground or the background, runs to
+    its end; the prompt after it is idle."""
     await create_shell("sleeper", idleTimeoutSeconds=1)
     term = await connect("sleeper")
     await at_prompt(term)
-    await term.send("sleep 3.5; echo WOKE\r")
-    await term.expect(rb"WOKE\r\n")
-    assert (await term.wait_closed())[0] == CloseCode.IDLE
-
-
-async def test_a_background_job_keeps_its_shell(create_shell, connect):
-    await create_shell("background", idleTimeoutSeconds=1)
-    term = await connect("background")
-    await at_prompt(term)
-    await term.send("(sleep 3.5; echo DONE-IN-BACKGROUND) &\r")
-    await term.expect(rb"DONE-IN-BACKGROUND\r\n")
+    await term.send(f"{job}\r")
+    await term.expect(done + rb"\r\n")
     assert (await term.wait_closed())[0] == CloseCode.IDLE
 
 
@@ -119,6 +117,6 @@ async def test_typing_keeps_a_shell(create_shell, connect):
     term = await connect("typed")
     await at_prompt(term)
     for i in range(4):  # 4 x 1 s of typing: past the idle timeout, never idle for it
-        await term.send(f"sleep 1; echo turn-{i}\r")
+        await term.send(f"sleep 1; echo turn''-{i}\r")
         await term.expect(rf"turn-{i}\r\n".encode())
     assert term.close_code is None
