@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.harness.pods import die_with_parent
+from tests.harness.ports import free_port
 from tests.harness.rootfs import cache_dir
 
 GO_MODULE = Path(__file__).parents[1] / "controlplane"
@@ -207,12 +207,6 @@ class Authority:
 # --- the control plane ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class KubectlError(subprocess.CalledProcessError):
     """kubectl failed; the message ends with what it said (a failing test's report shows why)."""
 
@@ -227,7 +221,7 @@ class ControlPlane:
         self.workdir = Path(workdir)
         self.crds = crds  # YAML texts, installed before the controllers start (see start)
         self.binary = binary_path or binary()
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
         self._args: dict[str, list[str]] = {}
@@ -326,7 +320,7 @@ class ControlPlane:
         self.admin = self.kubeconfig("admin", user="admin", groups="system:masters")
         controller_manager = self.kubeconfig("controller-manager", user="system:kube-controller-manager")
 
-        client, peer = _free_port(), _free_port()
+        client, peer = free_port(), free_port()
         self._start("etcd", [
             f"--data-dir={self.workdir / 'etcd'}", "--name=tests", "--unsafe-no-fsync",
             f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",

@@ -45,7 +45,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +60,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 
 from jupyter_cloudtty.server.backends.local.ptys import processes
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.ports import free_port
 from tests.harness.waiting import process_gone
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,12 +94,6 @@ def proxy_command() -> str:
         "`npm install --no-save --prefix .ci/node configurable-http-proxy` in the repository (as .ci/run does), "
         "or set CONFIGPROXY_COMMAND to its path. Looked at: " + ", ".join(map(str, filter(None, candidates)))
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # The hub's configuration file; values come from hub.json next to it.

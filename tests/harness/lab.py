@@ -35,10 +35,7 @@ class Lab:
         self.root.mkdir(exist_ok=True)
         self.server = JupyterProcess(app, self.root, token="ui-test-token")
         self.server.env["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")
-        if port is not None:
-            self.server.port = port
-            self.server.argv = [a if not a.startswith("--port=") else f"--port={port}" for a in self.server.argv]
-        self.port = self.server.port
+        self.port = self.server.port = port or self.server.port
         self.token = self.server.token
         self.log = log
         settings = base / "lab-settings"
@@ -50,6 +47,7 @@ class Lab:
         notification.write_text(json.dumps({"fetchNews": "false"}))
         self.argv = [
             *self.server.argv,
+            f"--port={self.port}",
             # window.jupyterapp: tests read the xterm buffer
             f"--{'JupyterNotebookApp' if app == 'notebook' else 'LabApp'}.expose_app_in_browser=True",
             *(f"--CloudTTY.shell_command={word}" for word in SHELL),  # a List: one option per item

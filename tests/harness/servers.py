@@ -7,7 +7,6 @@ import collections
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.ports import free_port
 
 # Logged once the server's loop runs, after its deferred bind of the listening socket.
 STARTED = b"jupyter_cloudtty | extension was successfully started"
@@ -25,13 +25,11 @@ class JupyterProcess:
     """``python -m <module>`` on 127.0.0.1 with a token; ``async with`` starts and stops it."""
 
     def __init__(self, module: str, root: Path, token: str = "process-test-token", args: tuple[str, ...] = ()):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.token = token
         self.headers = {"Authorization": f"token {token}"}
         self.argv = [
-            sys.executable, "-m", module, "--allow-root", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+            sys.executable, "-m", module, "--allow-root", "--no-browser", "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
             "--ServerApp.log_level=DEBUG", *args,
         ]  # fmt: skip
@@ -45,9 +43,22 @@ class JupyterProcess:
         return "".join(self.log_tail)
 
     async def __aenter__(self) -> JupyterProcess:
-        self.process = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
-        await asyncio.wait_for(self._started(), 90)
-        return self
+        # A port free when chosen can be taken before the server binds it (an outgoing connection's
+        # ephemeral port): then the server exits saying so, and it is started again on another port.
+        for attempt in range(3):
+            self.log_tail.clear()
+            argv = [*self.argv, f"--port={self.port}"]
+            self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env)
+            try:
+                await asyncio.wait_for(self._started(), 90)
+                return self
+            except AssertionError:
+                self.process.wait()
+                if "already in use" not in self.log or attempt == 2:
+                    said = self.log[-3000:]
+                    raise AssertionError(f"the server exited before it ran; its log ends:\n{said}") from None
+                self.port = free_port()
+        raise AssertionError("unreachable")
 
     def _started(self) -> asyncio.Future:
         """Set when STARTED is logged; the log is drained to its end so the pipe never blocks."""
