@@ -30,6 +30,7 @@ class OperatorApp(JupyterApp):
     namespaces = List(Unicode(), config=True, help="Namespaces to watch (repeat --namespace).")
     all_namespaces = Bool(False, config=True, help="Watch every namespace.")
     liveness = Unicode("", config=True, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+    metrics = Unicode("", config=True, help="Serve Prometheus metrics at /metrics on this address, e.g. :9090.")
     standalone = Bool(False, config=True, help="One replica only: no peering.")
     peering = Unicode("", config=True, help="The kopf peering object shared by the replicas.")
 
@@ -37,6 +38,7 @@ class OperatorApp(JupyterApp):
         "config": "OperatorApp.config_file",
         "namespace": "OperatorApp.namespaces",
         "liveness": "OperatorApp.liveness",
+        "metrics": "OperatorApp.metrics",
         "peering": "OperatorApp.peering",
     }
     flags = {
@@ -53,6 +55,7 @@ class OperatorApp(JupyterApp):
         from .kube import credentials
         from .kube.client import Cluster
         from .operator.handlers import make_registry
+        from .operator.metrics import Metrics
         from .operator.settings import Settings
 
         if not self.all_namespaces and not self.namespaces:
@@ -71,7 +74,10 @@ class OperatorApp(JupyterApp):
         # What `kopf run` does: kopf's and our handlers' records (a handler's failure, a retry, a
         # refused request) go to stderr with time, logger and level, where `kubectl logs` shows them.
         kopf.configure(debug=self.log_level <= logging.DEBUG)
-        registry = make_registry(settings, Cluster(found.client(), timeout=settings.request_timeout))
+        metrics = Metrics()
+        if self.metrics:
+            metrics.serve(self.metrics)
+        registry = make_registry(settings, Cluster(found.client(), timeout=settings.request_timeout), metrics=metrics)
         kopf_settings = kopf.OperatorSettings()
         # No scanning of namespaces or CRDs: the chart grants neither (least privilege), so kopf would be
         # refused and warn on every start. The CRDs in use must exist when the operator starts.

@@ -122,9 +122,12 @@ def test_the_deployment_runs_the_operator_as_configured():
     assert container["image"] == "jupyter-cloudtty/operator:0.1.0"
     assert container["args"] == [
         "operator", "--config=/etc/cloudtty/config.yaml", "--liveness=http://0.0.0.0:8080/healthz",
-        "--namespace=shells", "--standalone",
+        "--metrics=:9090", "--namespace=shells", "--standalone",
     ]  # fmt: skip
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "metrics", "containerPort": 9090} in container["ports"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"]) == ("true", "9090")
     (wide,) = [o for o in render(VALUE_SETS["cluster-wide, 2 replicas"]) if o["kind"] == "Deployment"]
     args = wide["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--all-namespaces" in args and "--peering=rel-operator" in args

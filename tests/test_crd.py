@@ -49,6 +49,7 @@ def test_printer_columns_as_kubectl_shows_them():
         ("URL", ".status.accessUrl"),
         ("Phase", ".status.phase"),
         ("Age", ".metadata.creationTimestamp"),
+        ("Start", ".status.start"),  # -o wide only (priority 1): CloudTTY's columns stay as they were
     ]
 
 

@@ -18,6 +18,11 @@ SHELL_LABEL = f"{GROUP}/owner-name"
 # user's home (a PersistentVolumeClaim of the namespace).
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 HOME_LABEL = f"{GROUP}/home"
+# A pod the operator's warm pool made: the hash of the template it was made from (a pod of an older
+# template is replaced), kept for its life; a pool pod with no SHELL_LABEL is not anyone's yet.
+POOL_LABEL = f"{GROUP}/pool"
+# The pool pod's own name, from birth: the selector of the Job that adopts it once it is claimed.
+POOL_POD_LABEL = f"{GROUP}/pool-pod"
 
 
 def home_claim_name(owner: str) -> str:

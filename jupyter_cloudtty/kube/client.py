@@ -10,6 +10,7 @@ its thread pool.
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -107,12 +108,46 @@ def request(
     return Answer(response.status, response.headers, response.data or b"")
 
 
+def auth_headers(api: ApiClient) -> dict[str, str]:
+    """Headers that authenticate us to the API server (a bearer token, refreshed if it expires), for
+    a connection the client does not make itself (a WebSocket)."""
+    settings = api.configuration.auth_settings().values()  # refreshes an expiring token
+    return {s["key"]: s["value"] for s in settings if s.get("in") == "header" and s.get("value")}
+
+
+def ssl_context(api: ApiClient) -> ssl.SSLContext:
+    """The API server's TLS as the client's configuration says: its CA, our client certificate."""
+    cfg = api.configuration
+    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+    if not cfg.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cfg.cert_file and cfg.key_file:
+        context.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return context
+
+
 class Cluster:
     """One API server, as plain dicts; a request unanswered for ``timeout`` seconds fails."""
 
     def __init__(self, api: ApiClient, timeout: float = 30.0):
         self.api = api
         self.timeout = timeout
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def websocket(self, url: str) -> tuple[str, dict[str, Any]]:
+        """(ws:// or wss:// URL of the API server's ``url``, options for tornado's HTTPRequest)."""
+        host = self.api.configuration.host.rstrip("/")
+        options: dict[str, Any] = {"headers": auth_headers(self.api)}
+        if host.startswith("https://"):
+            if self._ssl_context is None:  # made once: loading a CA file costs milliseconds
+                self._ssl_context = ssl_context(self.api)
+            options["ssl_options"] = self._ssl_context
+        return host.replace("http", "ws", 1) + url, options
+
+    def raw(self, method: str, url: str) -> Answer:
+        """One request to ``url`` (a path), its answer as it came (a proxied pod's page); ApiException else."""
+        return request(self.api, method, url, headers={"Accept": "*/*"}, timeout=self.timeout)
 
     def _call(self, method: str, url: str, body: Any = None, content_type: str | None = None, query=None) -> Any:
         headers = {"Content-Type": content_type} if content_type else {}
@@ -144,6 +179,10 @@ class Cluster:
             if e.status == 409:
                 return False
             raise
+
+    def made(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj`` and return it as the API server stored it (its uid...); ApiException if it exists."""
+        return self._call("POST", path(obj["kind"], obj["metadata"].get("namespace")), body=obj)
 
     def patch(self, kind: str, namespace: str | None, name: str, patch: Any, subresource: str | None = None) -> Any:
         """A merge patch (dict) or a JSON patch (list), with its proper content type."""

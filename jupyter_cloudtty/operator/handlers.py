@@ -20,6 +20,8 @@ from jupyter_cloudtty.kube.client import Cluster
 
 from . import homes, indexes, namespaces
 from .indexes import Cache
+from .metrics import Metrics
+from .pool import Pool
 from .reconciler import Memory, Reconciler
 from .routes import KINDS as ROUTE_KINDS
 from .settings import Settings
@@ -70,11 +72,13 @@ async def until(changed: asyncio.Event, stopped: kopf.DaemonStopped, seconds: fl
 
 
 def make_registry(
-    settings: Settings, cluster: Cluster, login: kopf.ConnectionInfo | None = None
+    settings: Settings, cluster: Cluster, login: kopf.ConnectionInfo | None = None, metrics: Metrics | None = None
 ) -> kopf.OperatorRegistry:
     """The operator's handlers in a registry of their own (tests run several operators)."""
     registry = kopf.OperatorRegistry()
-    reconciler = Reconciler(cluster, settings)
+    metrics = metrics or Metrics()
+    pool = Pool(cluster, settings, metrics)
+    reconciler = Reconciler(cluster, settings, pool=pool, metrics=metrics)
     shells = {"group": GROUP, "version": VERSION, "plural": PLURAL, "registry": registry}
     owned = {"labels": {names.SHELL_LABEL: kopf.PRESENT}, "registry": registry}
 
@@ -143,6 +147,23 @@ def make_registry(
     ) -> None:
         for shell in shells_by_pod.get((namespace, body["involvedObject"]["name"]), ()):
             wake(shell_memories, namespace, shell)
+
+    # --- the warm pool: its pods as the watch shows them, and its keeper --------------------------------
+
+    @kopf.on.event("v1", "pods", labels={names.POOL_LABEL: kopf.PRESENT}, registry=registry)
+    async def pool_pod_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+        pool.seen(type, body)
+
+    @kopf.on.startup(registry=registry)
+    async def start_the_pool(memo: kopf.Memo, **_: Any) -> None:
+        memo["pool_keeper"] = asyncio.create_task(pool.keep(), name="pool keeper")
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_the_pool(memo: kopf.Memo, **_: Any) -> None:
+        keeper = memo.get("pool_keeper")
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
 
     # --- users' homes: an unused one goes after home.retentionDays -----------------------------------
 

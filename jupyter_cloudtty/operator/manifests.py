@@ -21,6 +21,7 @@ from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.names import (
     HOME_LABEL,
     OWNER_LABEL,
+    POOL_POD_LABEL,
     TOKEN_KEY,
     TTYD_PORT,
     home_claim_name,
@@ -138,6 +139,14 @@ def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
     the environment at run time, so it is never in the pod's spec (which anyone who may read pods
     can see), and is unset before ttyd starts, so the shell ttyd runs does not see it either.
     """
+    script, args = ttyd_invocation(shell, idle)
+    return ["sh", "-c", script, "ttyd", *args]
+
+
+def ttyd_invocation(shell: dict[str, Any], idle: int, values: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """(the ``sh -c`` script, its arguments) of ``ttyd_command``. A flag set by an env variable
+    (TTYD_PING_INTERVAL...) is ``$(NAME)``, which the kubelet expands, or with ``values`` (a pool
+    pod's assignment: no kubelet expands it then) that variable's value."""
     spec = shell["spec"]
     args = ["-W", "-p", str(TTYD_PORT)]
     if spec.get("once"):
@@ -149,7 +158,7 @@ def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
     env = {var["name"] for var in spec.get("env", ())}
     for name, flag in TTYD_FLAGS.items():
         if name in env:
-            args += [flag, f"$({name})"]  # expanded by the kubelet from the container's env
+            args += [flag, f"$({name})" if values is None else values[name]]
     args += ["sh", "-c", spec.get("commandAction", "bash")]
     # Read each, hide it from the shell ttyd will start, then hand it to ttyd; no token, no ttyd
     # (`:?` exits): ttyd must never serve without one.
@@ -162,7 +171,7 @@ def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
     # ttyd as a child of the supervisor (supervisor.sh: its exit status, the idle rule), which stays
     # the container's process.
     unwrap += f'ttyd -b {base}{credential} "$@" & p=$!; n={idle}\n{SUPERVISOR}'
-    return ["sh", "-c", unwrap, "ttyd", *args]
+    return unwrap, args
 
 
 def idle_seconds(spec: dict[str, Any], settings: Settings) -> int:
@@ -258,6 +267,16 @@ def env_key(name: str) -> str:
     return f"env.{name}"
 
 
+def pod_env() -> list[dict[str, Any]]:
+    """What every shell's container has before its own: the pod's facts and a prompt."""
+    return [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "CONTAINER", "value": CONTAINER},
+        {"name": "PS1", "value": "\\u@$(POD_NAME):\\w\\$ "},
+    ]
+
+
 def container_env(shell: dict[str, Any], kubeconfig: bool) -> list[dict[str, Any]]:
     """The shell's environment: pod facts and a prompt, then the user's (which win by name), then
     the token for ttyd (which nothing overrides).
@@ -265,12 +284,7 @@ def container_env(shell: dict[str, Any], kubeconfig: bool) -> list[dict[str, Any
     The user's values come from the shell's Secret (``secret``): a pod spec, which any ``view``
     account reads, shows only where they are.
     """
-    env: list[dict[str, Any]] = [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "CONTAINER", "value": CONTAINER},
-        {"name": "PS1", "value": "\\u@$(POD_NAME):\\w\\$ "},
-    ]
+    env = pod_env()
     if kubeconfig:
         env.append({"name": "KUBECONFIG", "value": f"{KUBECONFIG_DIR}/config"})
     user = [_from_secret(shell, var["name"], env_key(var["name"])) if "value" in var else var
@@ -290,15 +304,13 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The Job whose one pod runs ttyd (``shell`` validated)."""
     spec = shell.get("spec", {})
     source, _note = kubeconfig_source(spec, settings)
-    probe = {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 5}
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.get("image") or default_image(settings),
         "command": ttyd_command(shell, idle_seconds(spec, settings)),
         "ports": [{"name": "ttyd", "containerPort": TTYD_PORT, "protocol": "TCP"}],
         "env": container_env(shell, kubeconfig=source is not None),
-        "readinessProbe": {**probe, "initialDelaySeconds": 1},
-        "livenessProbe": {**probe, "initialDelaySeconds": 10},
+        **probes(),
     }
     if security := security_context(spec):
         container["securityContext"] = security
@@ -339,12 +351,38 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
         job_spec["activeDeadlineSeconds"] = ttl  # the TTL holds even while the operator is down
     meta = {**metadata(shell), "annotations": {SPEC_ANNOTATION: json.dumps(held_spec(spec, settings))}}
     rendered = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}
-    # Pod Security and resources first, the admin's template on them, ours (the spec's user) on top.
+    return merge(templated(settings), rendered)
+
+
+def templated(settings: Settings) -> dict[str, Any]:
+    """What every shell's Job starts from: Pod Security and resources first, the admin's jobTemplate
+    on them; ours (the spec's user...) goes on top."""
     restricted = {"spec": {"template": {"spec": {
         "securityContext": POD_SECURITY,
         "containers": [{"name": CONTAINER, "securityContext": CONTAINER_SECURITY, "resources": settings.resources}],
     }}}}  # fmt: skip
-    return merge(merge(copy.deepcopy(restricted), copy.deepcopy(settings.job_template)), rendered)
+    return merge(copy.deepcopy(restricted), copy.deepcopy(settings.job_template))
+
+
+def probes() -> dict[str, Any]:
+    """The readiness and liveness probes of ttyd's port (a pool pod's agent listens on it too)."""
+    probe = {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 5}
+    return {
+        "readinessProbe": {**probe, "initialDelaySeconds": 1},
+        "livenessProbe": {**probe, "initialDelaySeconds": 10},
+    }
+
+
+def adopting(the_job: dict[str, Any], pod: str) -> None:
+    """Make ``the_job`` adopt the pool pod ``pod``: the Job controller adopts an orphan pod its selector
+    matches, and the pod's own name label matched from its birth, so no lagging cache of the
+    controller's misses it. A pod the Job makes later (a lost one's replacement) is a cold one, from
+    its template."""
+    selected = {POOL_POD_LABEL: pod}
+    the_job["spec"]["manualSelector"] = True
+    the_job["spec"]["selector"] = {"matchLabels": selected}
+    template = the_job["spec"]["template"]
+    template["metadata"] = {**template.get("metadata", {}), "labels": {**template["metadata"]["labels"], **selected}}
 
 
 # --- the user's home ----------------------------------------------------------------------------
@@ -567,33 +605,43 @@ def network_policy(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     }
 
 
-def role_binding(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Binds the admin's chosen role (default: read-only ``view``) in the shell's namespace only."""
+def role_binding(shell: dict[str, Any], settings: Settings, also: str | None = None) -> dict[str, Any]:
+    """Binds the admin's chosen role (default: read-only ``view``) in the shell's namespace only, to
+    the shell's ServiceAccount and ``also`` (the one a claimed pool pod runs as)."""
     kind, name = settings.shell_role
+    namespace = shell["metadata"]["namespace"]
+    accounts = [object_name(shell), *([also] if also else [])]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": metadata(shell),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
-        "subjects": [
-            {"kind": "ServiceAccount", "name": object_name(shell), "namespace": shell["metadata"]["namespace"]}
-        ],
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace} for account in accounts],
     }
 
 
-def owned_objects(shell: dict[str, Any], settings: Settings, token: str) -> list[dict[str, Any]]:
+def owned_objects(
+    shell: dict[str, Any], settings: Settings, token: str, pool_pod: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Everything a shell owns outright, in the order they are created (shared route entries are apart):
     its Secret (holding ``token``, if it makes one) and NetworkPolicy before its pod can run.
 
-    ``shell`` validated; raises InvalidShell for a mode the operator's settings do not allow.
+    With ``pool_pod`` (the pool pod it claimed), its Job adopts that pod and its RoleBinding binds
+    that pod's ServiceAccount too. ``shell`` validated; raises InvalidShell for a mode the
+    operator's settings do not allow.
     """
     spec = shell.get("spec", {})
     objects = [secret(shell, token)]
     if settings.network_policy.enabled:
         objects.append(network_policy(shell, settings))
+    pooled = pool_pod["metadata"]["name"] if pool_pod else None
     if kubeconfig_source(spec, settings)[0] is None:
-        objects += [service_account(shell), role_binding(shell, settings)]
-    objects += [job(shell, settings), service(shell)]
+        account = pool_pod["spec"].get("serviceAccountName") if pool_pod else None
+        objects += [service_account(shell), role_binding(shell, settings, account)]
+    the_job = job(shell, settings)
+    if pooled:
+        adopting(the_job, pooled)
+    objects += [the_job, service(shell)]
     if spec.get("exposureMode") == "GatewayAPI":
         objects.append(http_route(shell, settings))
     return objects

@@ -31,10 +31,12 @@ from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
 from jupyter_cloudtty.kube.errors import api_message, transient
 
-from . import manifests, policy, routes
+from . import manifests, policy, pool_objects, routes
 from .indexes import Cache
+from .metrics import Metrics
+from .pool import Claimed, HandoverFailed, Pool
 from .settings import Settings
-from .status import condition_since, finished, next_status, with_effective_ttl
+from .status import Observed, condition_since, finished, next_status, with_effective_ttl
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,23 @@ class Memory:
     image_written: bool = False
     home_stamped: bool = False  # the owner's home claim exists and says it is used by this shell
     deadline: tuple[str | None, int] | None = None  # (Job resourceVersion, deadline) last written to it
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # ttyd's, if its Secret is made here
+    secret_made: bool = False  # the shell's Secret was made by this run, with ``token``
+    start: Start | None = None  # the pool or cold, and why: decided once, before its Job
+    claimed: Claimed | None = None  # the pool pod it claimed, until its Job adopts it
+    handed_over: bool = False  # the claimed pod runs the shell's ttyd
     failures: int = 0  # transient API failures in a row: the backoff
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # something about the shell changed
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # a pass, or the delete handler, at a time
+
+
+@dataclass(frozen=True)
+class Start:
+    """How a shell started: in a pool pod (``pooled``) or cold, with the WarmStart condition's words."""
+
+    pooled: bool
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -83,10 +99,19 @@ class Outcome:
 class Reconciler:
     """Brings one CloudShell's objects and status in line with its spec."""
 
-    def __init__(self, cluster: Cluster, settings: Settings, clock: Callable[[], datetime] = _now):
+    def __init__(
+        self,
+        cluster: Cluster,
+        settings: Settings,
+        clock: Callable[[], datetime] = _now,
+        pool: Pool | None = None,
+        metrics: Metrics | None = None,
+    ):
         self.cluster = cluster
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics or Metrics()
+        self.pool = pool
 
     async def reconcile(self, body: dict[str, Any], cache: Cache, memory: Memory) -> Outcome:
         """One pass over ``body`` (the shell as the watch last showed it); kopf.TemporaryError if the API failed."""
@@ -124,7 +149,8 @@ class Reconciler:
         try:
             shell = manifests.validated(shell)  # the one check of the spec
             defaults: dict[str, Any] = {}
-            if not cache.owns(shell, "Job") and "Job" not in memory.created:
+            starting = not cache.owns(shell, "Job") and "Job" not in memory.created
+            if starting:
                 # What the administrator allows, before anything runs for it; a running shell keeps what
                 # it was allowed (a new policy or shell image never fails it, a restart writes nothing).
                 policy.check(shell, self.settings)
@@ -132,21 +158,27 @@ class Reconciler:
                 # it), written back with the image: the bound holds for shells written by anyone.
                 defaults = policy.defaults(shell, self.settings)
                 shell = {**shell, "spec": {**shell["spec"], **defaults}}
-            # All computed first: nothing is half-created. A fresh token each pass, used only if the
-            # shell has no Secret yet (never replaced: create, and a 409 says it exists).
-            objects = manifests.owned_objects(shell, self.settings, token=secrets.token_urlsafe(32))
+                await self._choose_start(shell, cache, memory)
+            # All computed first: nothing is half-created. The token is used only if the shell has no
+            # Secret yet (never replaced: create, and a 409 says it exists).
+            claimed = memory.claimed.pod if memory.claimed and starting else None
+            objects = manifests.owned_objects(shell, self.settings, token=memory.token, pool_pod=claimed)
             route = routes.shared_route(shell)
             if route is not None:  # first: a shared route that refuses the shell leaves nothing created
                 await self._add_route_entry(shell, route, cache)
             await self._write_back(shell, objects, defaults, memory)
-            if not cache.owns(shell, "Job") and "Job" not in memory.created:
+            if starting:
                 await self._ensure_home(shell, memory)
             for obj in objects:
+                if obj["kind"] == "Job" and claimed is not None and not await self._hand_over(shell, memory):
+                    obj = manifests.job(shell, self.settings)  # the pool pod failed it: a cold start after all
                 await self._ensure(shell, obj, cache, memory)
                 if obj["kind"] == "Job" and not (shell.get("status") or {}).get("phase"):
                     await self._advance(shell, cache, memory, Phase.CREATED_JOB)
             await self._follow_ttl(shell, cache, memory)
-            status = next_status(shell, cache.observed(shell), self.settings, self.clock(), Phase.CREATED_ROUTE_RULE)
+            status = next_status(shell, self._observed(shell, cache, memory), self.settings, self.clock(),
+                                 Phase.CREATED_ROUTE_RULE)  # fmt: skip
+            self._count_ready(shell, status, memory)
             if status["phase"] in Phase.ENDED:
                 if status["phase"] == Phase.FAILED:
                     failed = status["conditions"][-1]
@@ -197,8 +229,10 @@ class Reconciler:
             return
         if kind in memory.created:
             return  # created by an earlier pass; its watch event has not come yet
-        await self._call(self.cluster.create, obj)  # False: it existed after all (409)
+        made = await self._call(self.cluster.create, obj)  # False: it existed after all (409)
         memory.created.add(kind)
+        if kind == "Secret" and made:
+            memory.secret_made = True
 
     async def _follow_ttl(self, shell: dict[str, Any], cache: Cache, memory: Memory) -> None:
         """The Job's deadline follows a changed TTL (as far as the policy allows): else the Job would
@@ -231,9 +265,87 @@ class Reconciler:
                              {"metadata": {"annotations": used}})  # fmt: skip
         memory.home_stamped = True
 
+    # --- the pool -------------------------------------------------------------------------------
+
+    async def _choose_start(self, shell: dict[str, Any], cache: Cache, memory: Memory) -> None:
+        """Before its Job, once: a pool pod for the shell if one fits and is ready, else a cold start.
+
+        A namespace without a pool says nothing (no WarmStart condition). A claimed pod without a Job
+        that this run did not claim (the operator restarted between the two) is deleted: its agent's
+        token went with the old run, so the shell starts cold.
+        """
+        if memory.start is not None or self.pool is None:
+            return
+        namespace = shell["metadata"]["namespace"]
+        said = next((c for c in (shell.get("status") or {}).get("conditions", []) if c.get("type") == "WarmStart"),
+                    None)  # fmt: skip
+        leftover = [pod for pod in cache.objects(shell, "Pod") if names.POOL_POD_LABEL in pod["metadata"].get(
+            "labels", {})]  # fmt: skip
+        if said is not None or leftover:
+            for pod in leftover:
+                await self._call(self.cluster.delete, "Pod", namespace, pod["metadata"]["name"])
+            if said is not None and said.get("status") == "False":
+                memory.start = Start(False, said.get("reason", ""), said.get("message", ""))
+            else:
+                memory.start = Start(False, "HandoverInterrupted",
+                                     "the operator restarted while it gave the shell a pool pod")  # fmt: skip
+            return
+        misfit = pool_objects.misfit(shell, self.settings)
+        if misfit is not None and misfit[0] == "NoPool":
+            return
+        if misfit is None:
+            memory.claimed = await self.pool.claim(shell)
+            if memory.claimed is not None:
+                pod = memory.claimed.pod["metadata"]["name"]
+                memory.start = Start(True, "PoolHit", f"it started in {pod}, a ready pod of the pool")
+                self.metrics.claims.labels(namespace).inc()
+                return
+            misfit = ("PoolEmpty", "no pod of the pool was ready")
+        memory.start = Start(False, *misfit)
+        self.metrics.misses.labels(namespace, misfit[0]).inc()
+
+    async def _hand_over(self, shell: dict[str, Any], memory: Memory) -> bool:
+        """Give the claimed pool pod the shell (once, before its Job adopts it); True if it took it.
+        False: the pod was deleted and the shell goes cold, its WarmStart condition says why."""
+        assert memory.claimed is not None and self.pool is not None
+        if memory.handed_over:
+            return True
+        claimed, namespace = memory.claimed, shell["metadata"]["namespace"]
+        try:
+            if not memory.secret_made:  # its Secret holds a token this run never made
+                raise HandoverFailed("the shell's Secret was made before this pass, with a token it does not know")
+            payload = pool_objects.assignment(shell, self.settings, memory.token)
+            await self.pool.hand_over(claimed, payload, names.ttyd_base_path(shell, memory.token))
+            memory.handed_over = True
+            return True
+        except HandoverFailed as e:
+            pod = claimed.pod["metadata"]["name"]
+            log.warning("shell %s/%s: pool pod %s failed: %s", namespace, shell["metadata"]["name"], pod, e)
+            await self.pool.discard(claimed.pod)
+            memory.claimed = None
+            memory.start = Start(False, "HandoverFailed", f"pool pod {pod}: {e}")
+            self.metrics.misses.labels(namespace, "HandoverFailed").inc()
+            return False
+
+    def _observed(self, shell: dict[str, Any], cache: Cache, memory: Memory) -> Observed:
+        observed = cache.observed(shell)
+        if memory.start is not None:
+            observed.start = (memory.start.pooled, memory.start.reason, memory.start.message)
+        return observed
+
+    def _count_ready(self, shell: dict[str, Any], status: dict[str, Any], memory: Memory) -> None:
+        """Time to Ready, once per shell (not after a restart), by how it started."""
+        current = shell.get("status") or {}
+        if status["phase"] != Phase.READY or current.get("lastScheduleTime") or status.get("restarts"):
+            return
+        created = parse_time(shell["metadata"].get("creationTimestamp"))
+        if created is not None:
+            start = "Pool" if memory.start and memory.start.pooled else "Cold"
+            self.metrics.ready_seconds.labels(start).observe(max(0.0, (self.clock() - created).total_seconds()))
+
     async def _advance(self, shell: dict[str, Any], cache: Cache, memory: Memory, phase: str) -> None:
         """Write that the shell reached ``phase`` (CreatedJob), unless it is already further or ending."""
-        status = next_status(shell, cache.observed(shell), self.settings, self.clock(), phase)
+        status = next_status(shell, self._observed(shell, cache, memory), self.settings, self.clock(), phase)
         if status["phase"] == phase:
             await self._write_status(shell, status, memory)
 

@@ -80,6 +80,18 @@ class HomeSettings:
     retention_days: int = 0  # a home no shell used for this long is deleted; 0: kept until deleted
 
 
+@dataclass(frozen=True)
+class PoolSettings:
+    """Warm pods kept Running and Ready, not yet anyone's, so that a new shell starts in one of them:
+    ``namespaces`` says how many in each namespace, ``max_pods`` bounds them all together."""
+
+    namespaces: dict[str, int] = field(default_factory=dict)
+    max_pods: int = 20
+
+    def size(self, namespace: str) -> int:
+        return self.namespaces.get(namespace, 0)
+
+
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
@@ -110,6 +122,7 @@ class Settings:
     restart_limit: int = 3
     home: HomeSettings = HomeSettings()
     idle_timeout_seconds: int = 0  # of a shell whose spec names none; 0: no idle rule
+    pool: PoolSettings = PoolSettings()
 
     def retry_delay(self, retry: int, retry_after: float = 0.0) -> float:
         """Seconds before a handler's retry number ``retry`` (0: the first run failed)."""
@@ -122,7 +135,7 @@ class Settings:
         known = {"image", "kubeconfigKey", "featureGates", "shellRole", "jobTemplate", "ttlSecondsAfterFinished",
                  "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds",
                  "policy", "resources", "networkPolicy", "ingressAnnotations", "userNamespaces",
-                 "restartLimit", "idleTimeoutSeconds", "home"}  # fmt: skip
+                 "restartLimit", "idleTimeoutSeconds", "home", "pool"}  # fmt: skip
         for key in config:
             if key not in known:
                 raise InvalidSettings(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -166,7 +179,17 @@ class Settings:
             idle_timeout_seconds=_count(
                 config.get("idleTimeoutSeconds", cls.idle_timeout_seconds), "idleTimeoutSeconds"
             ),
+            pool=_pool(_mapping(config.get("pool", {}), "pool")),
         )
+
+
+def _pool(config: dict[str, Any]) -> PoolSettings:
+    _known(config, "pool", {"namespaces", "maxPods"})
+    namespaces = _mapping(config.get("namespaces") or {}, "pool.namespaces")
+    for namespace, size in namespaces.items():
+        _count(size, f"pool.namespaces.{namespace}")
+    return PoolSettings(namespaces=namespaces, max_pods=_count(config.get("maxPods", PoolSettings.max_pods),
+                                                                "pool.maxPods"))  # fmt: skip
 
 
 def _home(config: dict[str, Any]) -> HomeSettings:

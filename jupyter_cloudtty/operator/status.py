@@ -34,6 +34,7 @@ class Observed:
     route: dict[str, Any] | None = None  # the HTTPRoute, in GatewayAPI mode
     ingress_https: bool = False
     unmountable: str | None = None  # why the kubeconfig cannot be mounted (a FailedMount Event of its pod)
+    start: tuple[bool, str, str] | None = None  # (in a pool pod, reason, message): the operator's choice
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ def next_status(
     _, ignored = manifests.kubeconfig_source(shell.get("spec", {}), settings)
     if ignored and result.phase not in Phase.ENDED:  # said, not silently dropped
         conditions.append(condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, now))
+    _started(current, status, conditions, observed, now)
     status["conditions"] = conditions
     if "generation" in shell.get("metadata", {}):
         status["observedGeneration"] = shell["metadata"]["generation"]
@@ -273,6 +275,20 @@ def _follow_the_pod(
         status["restarts"] = restarts
     if restarted is not None and result.phase not in Phase.ENDED:
         conditions.append(restarted)
+
+
+def _started(
+    current: dict[str, Any], status: dict[str, Any], conditions: list, observed: Observed, now: datetime
+) -> None:
+    """``start`` (Pool or Cold) and a WarmStart condition saying why, in a namespace with a pool: chosen
+    once, before the Job, and kept as first said."""
+    said = next((c for c in current.get("conditions", []) if c.get("type") == "WarmStart"), None)
+    if observed.start is not None:
+        pooled, reason, message = observed.start
+        said = condition_since(current, "WarmStart", pooled, reason, message, now)
+    if said is not None:
+        status["start"] = "Pool" if said.get("status") == "True" else "Cold"
+        conditions.append(said)
 
 
 def _refused(

@@ -67,6 +67,8 @@ CONTROLLERS = ",".join([
     # finalizers admission puts on every claim and volume, else a deleted one stays Terminating.
     "persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",
     "persistentvolume-protection-controller",
+    # The rules of the aggregated roles (view, edit, admin) a shell's ServiceAccount is bound to.
+    "clusterrole-aggregation-controller",
 ])  # fmt: skip
 
 

@@ -11,9 +11,12 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
+from kubernetes import watch
+from kubernetes.client import CoreV1Api
+from kubernetes.config import new_client_from_config
 from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.ttyd import TtydClient
@@ -38,6 +41,32 @@ def ready(cluster: ControlPlane, namespace: str, name: str, phase: str = "Ready"
         raise AssertionError(f"{name} not {phase}: {yaml.safe_dump(status)}\npods: "
                              f"{yaml.safe_dump([p['status'] for p in pods])}") from None  # fmt: skip
     return kubectl_json(cluster, "get", "cloudshell", name, "-n", namespace)
+
+
+def watch_pods(
+    cluster: ControlPlane, namespace: str, selector: str, until: Callable[[dict[str, dict]], bool], timeout: int = 90
+) -> dict[str, dict]:
+    """The pods ``selector`` matches, by name, as a watch shows them once ``until`` holds of them."""
+    api = CoreV1Api(new_client_from_config(str(cluster.admin)))
+    try:
+        listed = api.list_namespaced_pod(namespace, label_selector=selector)
+        pods = {p.metadata.name: api.api_client.sanitize_for_serialization(p) for p in listed.items}
+        if until(pods):
+            return pods
+        since = listed.metadata.resource_version
+        stream = watch.Watch().stream(api.list_namespaced_pod, namespace, label_selector=selector,
+                                      resource_version=since, timeout_seconds=timeout)  # fmt: skip
+        for event in stream:
+            pod = api.api_client.sanitize_for_serialization(event["object"])
+            if event["type"] == "DELETED":
+                pods.pop(pod["metadata"]["name"], None)
+            else:
+                pods[pod["metadata"]["name"]] = pod
+            if until(pods):
+                return pods
+        raise AssertionError(f"pods {selector} not as wanted within {timeout}s: {yaml.safe_dump(pods)[-3000:]}")
+    finally:
+        api.api_client.close()
 
 
 def refused(cluster: ControlPlane, namespace: str, name: str) -> str:

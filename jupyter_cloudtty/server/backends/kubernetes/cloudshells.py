@@ -18,7 +18,7 @@ from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
 from jupyter_cloudtty.cloudshell.errors import ShellError
-from jupyter_cloudtty.kube import credentials, errors
+from jupyter_cloudtty.kube import client, credentials, errors
 from jupyter_cloudtty.kube.credentials import Credentials
 
 CRD_COMMAND = "jupyter cloudtty crd | kubectl apply -f -"
@@ -68,21 +68,13 @@ class ClusterAccess:
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate us to the API server (a bearer token, refreshed if it expires)."""
-        settings = self.api.configuration.auth_settings().values()  # refreshes an expiring token
-        return {s["key"]: s["value"] for s in settings if s.get("in") == "header" and s.get("value")}
+        return client.auth_headers(self.api)
 
     def ssl_context(self) -> ssl.SSLContext:
         """The API server's TLS as the kubeconfig (or the pod's ServiceAccount) says: its CA, our
         client certificate; made once (loading a CA file costs milliseconds)."""
         if self._ssl_context is None:
-            cfg = self.api.configuration
-            context = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
-            if not cfg.verify_ssl:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            if cfg.cert_file and cfg.key_file:
-                context.load_cert_chain(cfg.cert_file, cfg.key_file)
-            self._ssl_context = context
+            self._ssl_context = client.ssl_context(self.api)
         return self._ssl_context
 
 
