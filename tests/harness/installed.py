@@ -14,10 +14,12 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from tests.harness.chart import render
 from tests.harness.controlplane import ControlPlane, die_with_parent
+from tests.harness.ports import free_port
 
 NOT_APPLIED = {"CustomResourceDefinition", "Deployment"}
 
@@ -51,6 +53,12 @@ class Installed:
         # What the Deployment watches (--namespace=... or --all-namespaces, by the chart's clusterWide).
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         self._scope = [a for a in args if a.startswith("--namespace=") or a == "--all-namespaces"]
+        # Its metrics on a port of the loopback (the Deployment's is any address, in a pod's own network).
+        self.metrics_url = None
+        if any(a.startswith("--metrics=") for a in args):
+            port = free_port()
+            self._scope.append(f"--metrics=127.0.0.1:{port}")
+            self.metrics_url = f"http://127.0.0.1:{port}/metrics"
         self.operator_user = f"system:serviceaccount:{self.namespace}:{account}"  # as the API server knows it
         self._kubeconfig = self.kubeconfig_of(account)
         self.start_operator()
@@ -64,6 +72,20 @@ class Installed:
                 env={**os.environ, "KUBECONFIG": str(self._kubeconfig), "HOME": str(self.workdir)},
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
             )  # fmt: skip
+
+    def metrics(self) -> dict[str, float]:
+        """The operator's metrics now, as Prometheus scrapes them: ``name{labels}`` -> value."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        assert self.metrics_url, "the chart's metrics.port is 0"
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as answer:
+            text = answer.read().decode()
+        found = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                found[f"{sample.name}{{{labels}}}"] = sample.value
+        return found
 
     def stop_operator(self) -> None:
         """SIGTERM, as Kubernetes stops the Deployment's pod; returns once it has exited."""
