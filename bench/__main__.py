@@ -67,7 +67,7 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
         shells = options.shells if options.shells is not None else (5 if quick else 200)
         if quick:
             return ["--shells", str(shells), "--samples", "0", "--steady-seconds", "1", "--size-mb", "1",
-                    "--keystrokes", "20", "--rounds", "1", "--starts", "2"]  # fmt: skip
+                    "--keystrokes", "20", "--rounds", "1", "--starts", "2", "--burst", "3"]  # fmt: skip
         return ["--shells", str(shells), "--size-mb", str(options.size_mb or 50), "--keystrokes", keys,
                 "--rounds", str(options.rounds or 3)]  # fmt: skip
     if name == "magics":

@@ -21,7 +21,10 @@ shell image's files), installs the Helm chart and runs its operator with the cha
      ``cat`` (round trip p50/p99);
   6. ``--starts`` shells started one after another, cold: ``POST /cloudtty/api/shells`` to the first
      byte of the prompt through the Jupyter server's relay (split at the CloudShell's Ready), and
-     ``kubectl apply`` to Ready; p50/p95 (issue 20's baseline for a warm pool).
+     ``kubectl apply`` to Ready; p50/p95;
+  7. the same from a warm pool of ``--burst`` pods (a release of its own), then ``--burst`` shells
+     applied at once: all Ready, the pool refilled, the most pool pods at one time, against as many
+     cold shells applied at once in a namespace without a pool.
 Needs root (the node's pod addresses) and the control plane's binary (`python -m tests.harness.controlplane`
 builds it). Prints tables; asserts nothing.
 """
@@ -49,7 +52,7 @@ from tests.harness.installed import Installed
 from tests.harness.kubelet import Api, Kubelet
 from tests.harness.shells_on_cluster import server as jupyter_server
 from tests.harness.shells_on_cluster import shell_terminal as proxied_terminal
-from tests.harness.shells_on_cluster import token
+from tests.harness.shells_on_cluster import token, watch_pods
 
 NS = "bench"
 READS, WRITES = {"get", "list"}, {"create", "update", "patch", "delete"}
@@ -74,10 +77,11 @@ def shell(name: str, **spec: object) -> dict:
             "spec": {"exposureMode": "ClusterIP", **spec}}  # fmt: skip
 
 
-def apply(cluster: ControlPlane, *shells: dict) -> None:
+def apply(cluster: ControlPlane, *shells: dict, namespace: str = NS) -> None:
     cluster.kubectl(
-        "apply", "-n", NS, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(shells)})
-    )
+        "apply", "-n", namespace, "-f", "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(shells)}),
+    )  # fmt: skip
 
 
 def requests(cluster: ControlPlane, user: str, since: int) -> tuple[int, int, Counter[str], int]:
@@ -91,7 +95,8 @@ def requests(cluster: ControlPlane, user: str, since: int) -> tuple[int, int, Co
 class Seen:
     """When each pod first turned Ready and each CloudShell first reached Ready, seen through two watches."""
 
-    def __init__(self, kubeconfig: Path):
+    def __init__(self, kubeconfig: Path, namespace: str = NS):
+        self.namespace = namespace
         self.pod_ready: dict[str, float] = {}  # by shell name (the pod's job-name label, less "cloudshell-")
         self.shell_ready: dict[str, float] = {}
         self.failed: dict[str, str] = {}  # name -> why
@@ -109,7 +114,7 @@ class Seen:
             self.changed.notify_all()
 
     def _pods(self) -> None:
-        for event in self._apis[0].watch(f"/api/v1/namespaces/{NS}/pods", {}, self._stopping):
+        for event in self._apis[0].watch(f"/api/v1/namespaces/{self.namespace}/pods", {}, self._stopping):
             pod = event["object"]
             job = pod["metadata"].get("labels", {}).get("job-name", "")
             conditions = (pod.get("status") or {}).get("conditions") or []
@@ -117,7 +122,7 @@ class Seen:
                 self._record(self.pod_ready, job.removeprefix("cloudshell-"))
 
     def _shells(self) -> None:
-        path = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{NS}/cloudshells"
+        path = f"/apis/cloudshell.cloudtty.io/v1alpha1/namespaces/{self.namespace}/cloudshells"
         for event in self._apis[1].watch(path, {}, self._stopping):
             obj = event["object"]
             status = obj.get("status") or {}
@@ -322,6 +327,159 @@ async def startup(
     return table, figures
 
 
+POOLED, COLD = "benchpool", "benchcold"
+POOL_LABEL = "cloudshell.cloudtty.io/pool"
+
+
+def _pool_ready(pods: dict[str, dict]) -> list[str]:
+    """Pool pods not yet anyone's, Ready."""
+    return [name for name, pod in pods.items()
+            if "cloudshell.cloudtty.io/owner-name" not in (pod["metadata"].get("labels") or {})
+            and not pod["metadata"].get("deletionTimestamp")
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions")
+                    or [])]  # fmt: skip
+
+
+def _unclaimed(pods: dict[str, dict]) -> int:
+    return sum("cloudshell.cloudtty.io/owner-name" not in (p["metadata"].get("labels") or {}) for p in pods.values())
+
+
+async def warm_starts(
+    cluster: ControlPlane, options: argparse.Namespace, work: Path
+) -> tuple[list[Table], list[Figure]]:
+    """The warm pool (a release of its own, so the figures above are a pool-less operator's): ``--starts``
+    shells one after another through a Jupyter server and with kubectl, each once a pool pod is Ready
+    (untimed), as above; then ``--burst`` shells applied at once in the pool's namespace (all Ready,
+    and the pool refilled) and in a namespace without a pool (all Ready: the time it takes to start
+    that many pods)."""
+    size = max(3, options.burst)
+    for namespace in (POOLED, COLD):
+        cluster.create_namespace(namespace, timeout=60)
+    kubeconfig = grant_documented_role(cluster, POOLED)
+    values = {"namespaces": [COLD], "pool": {"namespaces": {POOLED: size}, "maxPods": size}}
+
+    def full(pods: dict[str, dict]) -> bool:
+        return len(_pool_ready(pods)) == size
+
+    with Installed(cluster, POOLED, work / "pool", values) as release, Seen(cluster.admin, POOLED) as seen:
+        watch_pods(cluster, POOLED, POOL_LABEL, full, 300)
+        posted, applied, hits = [], [], Counter()
+        async with jupyter_server(POOLED, kubeconfig, work / "jupyter-pool", owner="bench") as server:
+            for i in range(options.starts):
+                name = f"warm-{i}"
+                watch_pods(cluster, POOLED, POOL_LABEL, lambda pods: bool(_pool_ready(pods)), 120)
+                start = time.perf_counter()
+                assert (await server.fetch("cloudtty/api/shells", "POST", {"name": name})).code == 201
+                term = await server.terminal(name)
+                await term.expect(rb"\S", timeout=120)
+                prompt = time.perf_counter()
+                await term.close()
+                seen.wait_ready([name], 120)
+                posted.append((seen.shell_ready[name] - start, prompt - seen.shell_ready[name], prompt - start))
+                hits[_start_of(cluster, POOLED, name)] += 1
+                await server.fetch(f"cloudtty/api/shells/{name}", "DELETE")
+        for i in range(options.starts):
+            name = f"warm-applied-{i}"
+            watch_pods(cluster, POOLED, POOL_LABEL, lambda pods: bool(_pool_ready(pods)), 120)
+            start = time.perf_counter()
+            apply(cluster, shell(name), namespace=POOLED)
+            seen.wait_ready([name], 120)
+            applied.append(seen.shell_ready[name] - start)
+            hits[_start_of(cluster, POOLED, name)] += 1
+            cluster.kubectl("delete", "cloudshell", name, "-n", POOLED, "--wait=false")
+        burst, refill, most = await _burst(cluster, seen, options.burst, full)
+        metrics = release.metrics()
+    with Installed(cluster, COLD, work / "cold", {}), Seen(cluster.admin, COLD) as cold_seen:
+        names = [f"cold-burst-{i}" for i in range(options.burst)]
+        start = time.perf_counter()
+        apply(cluster, *(shell(n) for n in names), namespace=COLD)
+        cold_seen.wait_ready(names, 300)
+        cold_burst = time.perf_counter() - start
+
+    n = options.starts
+    title = (f"A new shell from the warm pool ({size} pods): {n} one after another, each once a pool pod is Ready; "
+             f"{hits['Pool']} of {2 * n} started in the pool")  # fmt: skip
+    table = Table(title, ["from", "to", "p50", "p95", "max"])
+    total = [p[2] for p in posted]
+    for what, to, samples in (
+        ("POST /cloudtty/api/shells", "CloudShell Ready", [p[0] for p in posted]),
+        ("CloudShell Ready", "the prompt's first byte, relayed", [p[1] for p in posted]),
+        ("POST /cloudtty/api/shells", "the prompt's first byte, relayed", total),
+        ("kubectl apply", "CloudShell Ready", applied),
+    ):
+        table.add(what, to, f"{_quantile(samples, 0.5):.2f} s", f"{_quantile(samples, 0.95):.2f} s",
+                  f"{max(samples):.2f} s")  # fmt: skip
+    bursts = Table(f"{options.burst} shells applied at once", ["figure", "value"])
+    bursts.add("in the pool's namespace: all Ready", f"{burst:.1f} s")
+    bursts.add(f"the pool back to {size} Ready pods", f"{refill:.1f} s after the apply")
+    bursts.add("most pool pods not anyone's at one time (maxPods)", f"{most} ({size})")
+    bursts.add("in a namespace without a pool: all Ready (cold)", f"{cold_burst:.1f} s")
+    claims = sum(v for k, v in metrics.items() if k.startswith("cloudtty_pool_claims_total"))
+    misses = {k.split('reason="')[1].rstrip('"}'): v for k, v in metrics.items()
+              if k.startswith("cloudtty_pool_misses_total")}  # fmt: skip
+    bursts.add("the operator's metrics: claims, misses by reason", f"{claims:.0f}, {misses or 'none'}")
+    p50, p95 = _quantile(total, 0.5), _quantile(total, 0.95)
+    figures = [
+        Figure(
+            "operator",
+            "pool hit: POST -> first prompt byte p50 / p95",
+            f"{p50:.2f} / {p95:.2f} s",
+            "<= 1 / 2 s",
+            p50 <= 1 and p95 <= 2,
+        ),  # fmt: skip
+        Figure(
+            "operator",
+            "pool hit: kubectl apply -> Ready p50 / p95",
+            f"{_quantile(applied, 0.5):.2f} / {_quantile(applied, 0.95):.2f} s",
+        ),  # fmt: skip
+        Figure(
+            "operator",
+            f"pool refill after {options.burst} claims / {options.burst} cold pods started",
+            f"{refill:.1f} / {cold_burst:.1f} s",
+            "refill <= cold",
+            refill <= cold_burst,
+        ),  # fmt: skip
+        Figure(
+            "operator", "pool pods not anyone's at most / maxPods", f"{most} / {size}", "<= maxPods", most <= size
+        ),  # fmt: skip
+    ]
+    return [table, bursts], figures
+
+
+def _start_of(cluster: ControlPlane, namespace: str, name: str) -> str:
+    """Pool or Cold, as the shell's status says."""
+    found = json.loads(cluster.kubectl("get", "cloudshell", name, "-n", namespace, "-o", "json"))
+    return (found.get("status") or {}).get("start", "Cold")
+
+
+async def _burst(cluster: ControlPlane, seen: Seen, count: int, full) -> tuple[float, float, int]:
+    """``count`` shells applied at once in the pool's namespace: (all Ready, the pool full again, both
+    seconds after the apply; the most pool pods not anyone's seen at one time)."""
+    watch_pods(cluster, POOLED, POOL_LABEL, full, 300)
+    most, began, refilled = 0, 0.0, 0.0
+    names = [f"burst-{i}" for i in range(count)]
+
+    def back(pods: dict[str, dict]) -> bool:
+        nonlocal most, refilled
+        most = max(most, _unclaimed(pods))
+        owners = [(p["metadata"].get("labels") or {}).get("cloudshell.cloudtty.io/owner-name") for p in pods.values()]
+        claimed = sum(owner in names for owner in owners)
+        done = claimed == count and full(pods)
+        if done:
+            refilled = time.perf_counter() - began
+        return done
+
+    listed = threading.Event()
+    watching = asyncio.create_task(asyncio.to_thread(watch_pods, cluster, POOLED, POOL_LABEL, back, 300, listed))
+    await asyncio.to_thread(listed.wait, 60)  # the watch's own listing first: every change after it is seen
+    began = time.perf_counter()
+    apply(cluster, *(shell(n) for n in names), namespace=POOLED)
+    seen.wait_ready(names, 300)
+    ready = time.perf_counter() - began
+    await watching
+    return ready, refilled, most
+
+
 def _quantile(samples: list[float], q: float) -> float:
     """The ``q`` quantile, nearest rank (p95 of 50 samples: the 48th)."""
     ordered = sorted(samples)
@@ -350,6 +508,11 @@ async def main(options: argparse.Namespace) -> None:
                     table, more = await startup(cluster, seen, kubeconfig, options, work)
                     table.print()
                     figures += more
+            if options.starts and options.burst:
+                tables, more = await warm_starts(cluster, options, work)
+                for table in tables:
+                    table.print()
+                figures += more
     write_figures(options.json, figures)
 
 
@@ -363,6 +526,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="turns each terminal path takes (default 3)")
     parser.add_argument("--starts", type=int, default=50, help="shells started one after another, timed "
                         "(default 50; 0: none)")  # fmt: skip
+    parser.add_argument("--burst", type=int, default=20, help="shells applied at once to drain the warm pool, "
+                        "which holds as many (default 20; 0: no warm pool)")  # fmt: skip
     parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 

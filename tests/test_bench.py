@@ -59,6 +59,10 @@ def test_quick_run_prints_every_benchmark_and_the_summary():
         ("operator", "terminal, Jupyter server relay (connect_via=apiserver): MB/s; keystroke p50"),
         ("operator", "cold start: POST -> first prompt byte p50 / p95"),
         ("operator", "cold start: kubectl apply -> Ready p50 / p95"),
+        ("operator", "pool hit: POST -> first prompt byte p50 / p95"),
+        ("operator", "pool hit: kubectl apply -> Ready p50 / p95"),
+        ("operator", "pool refill after 3 claims / 3 cold pods started"),
+        ("operator", "pool pods not anyone's at most / maxPods"),
         ("magics", "`%kubectl get pods` vs the kubectl binary, p50 (20 pods)"),
     ]:
         assert (benchmark, figure) in figures, f"no {figure!r} in the summary:\n{summary}"

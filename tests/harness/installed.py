@@ -27,6 +27,7 @@ NOT_APPLIED = {"CustomResourceDefinition", "Deployment"}
 class Installed:
     def __init__(self, cluster: ControlPlane, namespace: str, workdir: Path, values: dict | None = None):
         self.cluster, self.namespace, self.workdir = cluster, namespace, Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.objects = render(values or {}, name=namespace, namespace=namespace)
         self._log = self.workdir / "operator.log"
         self._operator: subprocess.Popen | None = None
@@ -42,8 +43,11 @@ class Installed:
 
     def __enter__(self) -> Installed:
         applied = [o for o in self.objects if o["kind"] not in NOT_APPLIED]
-        self.cluster.kubectl("apply", "-n", self.namespace, "-f", "-",
-                             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": applied}))  # fmt: skip
+        # By namespace: the release's own, and each other watched namespace's Role and RoleBinding.
+        for where in sorted({o["metadata"].get("namespace") or self.namespace for o in applied}):
+            items = [o for o in applied if (o["metadata"].get("namespace") or self.namespace) == where]
+            self.cluster.kubectl("apply", "-n", where, "-f", "-",
+                                 input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))  # fmt: skip
         [deployment] = [o for o in self.objects if o["kind"] == "Deployment"]
         [configmap] = [o for o in self.objects if o["kind"] == "ConfigMap"]
         config = self.workdir / "operator.yaml"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -44,16 +45,24 @@ def ready(cluster: ControlPlane, namespace: str, name: str, phase: str = "Ready"
 
 
 def watch_pods(
-    cluster: ControlPlane, namespace: str, selector: str, until: Callable[[dict[str, dict]], bool], timeout: int = 90
+    cluster: ControlPlane,
+    namespace: str,
+    selector: str,
+    until: Callable[[dict[str, dict]], bool],
+    timeout: int = 90,
+    listed: threading.Event | None = None,
 ) -> dict[str, dict]:
-    """The pods ``selector`` matches, by name, as a watch shows them once ``until`` holds of them."""
+    """The pods ``selector`` matches, by name, as a watch shows them once ``until`` holds of them.
+    ``listed`` is set once they are listed: every change after that is seen (run in a thread)."""
     api = CoreV1Api(new_client_from_config(str(cluster.admin)))
     try:
-        listed = api.list_namespaced_pod(namespace, label_selector=selector)
-        pods = {p.metadata.name: api.api_client.sanitize_for_serialization(p) for p in listed.items}
+        listing = api.list_namespaced_pod(namespace, label_selector=selector)
+        pods = {p.metadata.name: api.api_client.sanitize_for_serialization(p) for p in listing.items}
+        if listed is not None:
+            listed.set()
         if until(pods):
             return pods
-        since = listed.metadata.resource_version
+        since = listing.metadata.resource_version
         stream = watch.Watch().stream(api.list_namespaced_pod, namespace, label_selector=selector,
                                       resource_version=since, timeout_seconds=timeout)  # fmt: skip
         for event in stream:

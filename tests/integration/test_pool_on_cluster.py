@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -151,8 +152,9 @@ async def test_a_burst_of_claims_gets_distinct_pods_and_the_pool_refills_within_
             claimed = [name for name in pods if name in first and SHELL in pods[name]["metadata"].get("labels", {})]
             return len(claimed) == 4 and len(pool_ready(pods)) == 4
 
-        watching = asyncio.create_task(asyncio.to_thread(watch_pods, cluster, namespace, POOL, refilled, 120))
-        await asyncio.sleep(0)  # the watch's listing first: then every change comes after it
+        listed = threading.Event()
+        watching = asyncio.create_task(asyncio.to_thread(watch_pods, cluster, namespace, POOL, refilled, 120, listed))
+        await asyncio.to_thread(listed.wait, 60)  # the watch's listing first: then every change comes after it
         began = time.monotonic()
         apply(cluster, namespace, *((f"burst-{i}", {"ttlSecondsAfterStarted": 600}) for i in range(4)))
         after = await watching
