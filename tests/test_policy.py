@@ -127,6 +127,23 @@ def test_a_shell_no_operator_has_touched_says_so_after_a_while():
     assert "namespace 'team'" in condition["message"]
 
 
+def test_how_a_shell_started_reaches_the_rest_api_only_where_the_operator_says():
+    warm = {
+        "type": "WarmStart",
+        "status": "False",
+        "reason": "ImageDiffers",
+        "message": "its image differs from the pool's",
+    }
+    obj = policy.cloudshell("s1", {}, "alice", POLICY)
+    obj["metadata"]["creationTimestamp"] = "2026-11-25T10:00:00Z"
+    obj["status"] = {"phase": "Ready", "start": "Cold", "conditions": [warm]}
+    status = policy.shell(obj).to_json()["status"]
+    assert status["start"] == "Cold" and status["conditions"] == [warm]
+    # Without a pool the operator writes no start, and the JSON has no key to mislead the panel.
+    obj["status"] = {"phase": "Ready"}
+    assert "start" not in policy.shell(obj).to_json()["status"]
+
+
 class _Custom:
     """The CloudShell API of a cluster where generated names are taken ``taken`` times before one is free."""
 

@@ -56,6 +56,8 @@ class Shell:
     access_url: str = ""
     last_schedule_time: datetime | None = None
     conditions: list[dict[str, str]] = field(default_factory=list)
+    # "Pool" or "Cold" where the operator keeps a warm pool; "" elsewhere (and on the local backend).
+    start: str = ""
 
     @property
     def ended(self) -> bool:
@@ -69,6 +71,8 @@ class Shell:
             status["lastScheduleTime"] = timestamp(self.last_schedule_time)
         if self.conditions:
             status["conditions"] = self.conditions
+        if self.start:
+            status["start"] = self.start
         return {
             "name": self.name,
             "created": timestamp(self.created),

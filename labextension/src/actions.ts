@@ -77,8 +77,8 @@ export class ShellActions {
       settings: this._settings(),
       shell,
       createShell: spec => this.create({ spec }),
-      phase: shellName => this.model.get(shellName)?.status?.phase,
-      phaseChanged: this.model.changed
+      live: shellName => this.model.get(shellName),
+      liveChanged: this.model.changed
     });
     const widget = new MainAreaWidget({ content });
     widget.addClass('jp-CloudTTY-terminal-widget');

@@ -33,6 +33,8 @@ export interface IShellStatus {
   accessUrl?: string;
   lastScheduleTime?: string;
   conditions?: ICondition[];
+  /** Where the operator keeps a warm pool: "Pool" (a ready pod of it) or "Cold" (a new pod). */
+  start?: string;
 }
 
 /** A shell as `GET /cloudtty/api/shells/{name}` answers it. */

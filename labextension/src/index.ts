@@ -192,8 +192,8 @@ function activate(
     exports: notebookTerminalWidgets({
       api: model.api,
       settings: () => terminalSettings,
-      phase: name => model.get(name)?.status?.phase,
-      phaseChanged: model.changed,
+      live: name => model.get(name),
+      liveChanged: model.changed,
       shown: notebookTerminals
     })
   });

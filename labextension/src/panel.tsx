@@ -30,6 +30,7 @@ import {
 } from './presets';
 import { idleWhy } from './protocol';
 import { ShellsModel } from './shells';
+import { startNote, startingLabel } from './start';
 import { ConnectionState } from './terminal';
 
 /** What the panel asks of the rest of the extension. */
@@ -457,6 +458,7 @@ function ShellItem(props: {
   const [extendOpen, setExtendOpen] = useState(false);
   const [extending, setExtending] = useState(false);
   const extendButton = React.useRef<HTMLButtonElement>(null);
+  const startWhyId = React.useId();
   const phase = shell.status?.phase || 'Pending';
   const ended = hasEnded(shell);
   const terminal = actions.terminalState(shell.name);
@@ -483,6 +485,14 @@ function ShellItem(props: {
   if (terminal) {
     meta.push({ text: terminal === 'open' ? 'open' : `tab: ${terminal}` });
   }
+  // Where the operator keeps a warm pool: "starting (cold)" instead of the phase until Ready, then
+  // where it started. Words and a title, and the reason as the row's description for screen readers.
+  const starting = startingLabel(shell);
+  const note = startNote(shell);
+  if (note) {
+    meta.push({ text: note.text, title: note.title, className: 'jp-CloudTTY-shell-start' });
+  }
+  const startWhy = (starting ?? note)?.title;
   const idleEnd = idleEnding(shell);
   const restarted = restartedCondition(shell);
   const condition = shell.status?.conditions?.find(c => c.message);
@@ -514,10 +524,20 @@ function ShellItem(props: {
         className="jp-CloudTTY-shell-open"
         onClick={() => actions.open(shell.name)}
         title={`Open the terminal of ${shell.name}`}
+        aria-describedby={startWhy ? startWhyId : undefined}
       >
         <span className="jp-CloudTTY-shell-line">
           <span className="jp-CloudTTY-shell-name">{shell.name}</span>
-          <span className="jp-CloudTTY-phase">{phase}</span>
+          {starting ? (
+            <span
+              className="jp-CloudTTY-phase jp-CloudTTY-phase-starting"
+              title={`${starting.title} (phase: ${phase})`}
+            >
+              {starting.text}
+            </span>
+          ) : (
+            <span className="jp-CloudTTY-phase">{phase}</span>
+          )}
           {restarted && !ended && (
             <span
               className="jp-CloudTTY-restarted"
@@ -538,6 +558,11 @@ function ShellItem(props: {
             </React.Fragment>
           ))}
         </span>
+        {startWhy && (
+          <span id={startWhyId} hidden>
+            {startWhy}
+          </span>
+        )}
         {idleEnd && (
           <span className="jp-CloudTTY-shell-ending">
             Ended idle{idleEnd.message ? `: ${idleWhy(idleEnd.message)}` : ''}

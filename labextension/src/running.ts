@@ -10,6 +10,7 @@ import { ShellActions } from './actions';
 import { IShell, hasEnded, idleTimeoutSeconds, ttlSeconds } from './api';
 import { shellIcon } from './icons';
 import { formatDuration } from './presets';
+import { startNote, startingLabel } from './start';
 
 class RunningShell implements IRunningSessions.IRunningItem {
   constructor(
@@ -43,10 +44,12 @@ class RunningShell implements IRunningSessions.IRunningItem {
     const { spec, status } = this._shell;
     const ttl = ttlSeconds(this._shell);
     const idle = idleTimeoutSeconds(this._shell);
+    const start = startingLabel(this._shell) ?? startNote(this._shell);
     return [
       `Shell: ${this._shell.name}`,
       `Command: ${spec?.commandAction ?? 'interactive shell'}`,
       `Phase: ${status?.phase || 'Pending'}`,
+      start ? start.title : '',
       ttl ? `Time to live: ${formatDuration(ttl)}` : '',
       idle ? `Ends after ${formatDuration(idle)} idle` : ''
     ]

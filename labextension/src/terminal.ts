@@ -15,6 +15,7 @@ import type { ITerminalOptions, ITheme, Terminal } from '@xterm/xterm';
 
 import { IShell, IShellSpec, ShellApiError, ShellsApi } from './api';
 import { IClosed, TtydClient, WebSocketConstructor, reconnectDelay } from './client';
+import { startingBanner } from './start';
 import { jupyterLabFont, jupyterLabTheme } from './theme';
 
 /** The user's settings that shape a terminal. */
@@ -106,9 +107,9 @@ export namespace ShellTerminal {
     shell?: IShell | null;
     /** Creates a shell with this spec (and records it where the app keeps shells). */
     createShell?: (spec: IShellSpec) => Promise<IShell>;
-    /** The shell's current phase as the live list knows it, and when that changes. */
-    phase?: (name: string) => string | undefined;
-    phaseChanged?: ISignal<unknown, void>;
+    /** The shell as the live list knows it now (its phase, how it starts), and when that changes. */
+    live?: (name: string) => IShell | undefined;
+    liveChanged?: ISignal<unknown, void>;
     /** Whether it is a tab the user may close (default); false in a notebook's output. */
     closable?: boolean;
     WebSocket?: WebSocketConstructor;
@@ -135,7 +136,7 @@ export class ShellTerminal extends Widget {
     this.node.append(this._banner, this._host);
 
     this._client = this._newClient();
-    options.phaseChanged?.connect(this._onPhaseChanged);
+    options.liveChanged?.connect(this._onLiveChanged);
     this._updateTitle();
     this._ready = loadXterm().then(modules => {
       if (!this.isDisposed) {
@@ -255,7 +256,7 @@ export class ShellTerminal extends Widget {
       return;
     }
     this._clearTimers();
-    this._options.phaseChanged?.disconnect(this._onPhaseChanged);
+    this._options.liveChanged?.disconnect(this._onLiveChanged);
     this._resizeObserver?.disconnect();
     this._client.dispose();
     this._webgl?.dispose();
@@ -383,17 +384,19 @@ export class ShellTerminal extends Widget {
 
   /**
    * A cluster shell's terminal answers once its pod is Ready: until the first output, say that
-   * the shell is starting, with its phase (a local shell is Ready at once and never shows this).
+   * the shell is starting, with its phase and, where there is a pool, whether it starts cold and
+   * why (a local shell is Ready at once and never shows this).
    */
   private _updateStarting(): void {
-    const phase = this._options.phase?.(this._name);
+    const shell = this._options.live?.(this._name);
+    const phase = shell?.status?.phase ?? '';
     const starting =
       this._state === 'open' &&
       !this._outputSeen &&
-      phase !== undefined &&
+      shell !== undefined &&
       !['Ready', 'Complete', 'Failed'].includes(phase);
     if (starting && (this._banner.hidden || this._bannerIsStarting)) {
-      this._showBanner('info', `The shell is starting (phase: ${phase || 'Pending'})…`, []);
+      this._showBanner('info', startingBanner(shell), []);
       this._bannerIsStarting = true;
     } else if (!starting && this._bannerIsStarting) {
       this._hideBanner();
@@ -685,7 +688,7 @@ export class ShellTerminal extends Widget {
   private _firstOutputMarked = false;
   private _outputSeen = false;
   private _bannerIsStarting = false;
-  private _onPhaseChanged = () => this._updateStarting();
+  private _onLiveChanged = () => this._updateStarting();
   private _stateChanged = new Signal<this, ConnectionState>(this);
   private _renamed = new Signal<this, string>(this);
   private _themeChanged = new Signal<this, void>(this);

@@ -9,7 +9,7 @@ import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/ba
 import { ISignal } from '@lumino/signaling';
 import { PanelLayout } from '@lumino/widgets';
 
-import { ShellsApi } from './api';
+import { IShell, ShellsApi } from './api';
 import { shellIcon } from './icons';
 import { ITerminalSettings, ShellTerminal } from './terminal';
 
@@ -22,9 +22,9 @@ export interface INotebookTerminals {
   api: ShellsApi;
   /** The user's terminal settings, as they are now. */
   settings: () => ITerminalSettings;
-  /** A shell's phase as the live list knows it, and when that changes ("starting" banner). */
-  phase: (name: string) => string | undefined;
-  phaseChanged: ISignal<unknown, void>;
+  /** A shell as the live list knows it, and when that changes (the "starting" banner). */
+  live: (name: string) => IShell | undefined;
+  liveChanged: ISignal<unknown, void>;
   /** The terminals shown in notebooks: the extension restyles them with its tabs. */
   shown: Set<ShellTerminal>;
 }
@@ -58,8 +58,8 @@ export function notebookTerminalWidgets(context: INotebookTerminals): {
         name: this.model.get('name') as string,
         api: context.api,
         settings: context.settings(),
-        phase: context.phase,
-        phaseChanged: context.phaseChanged,
+        live: context.live,
+        liveChanged: context.liveChanged,
         closable: false
       });
       // A child of the view's Lumino widget: attach, show and resize messages reach it, and

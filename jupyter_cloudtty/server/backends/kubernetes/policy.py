@@ -179,6 +179,7 @@ def shell(obj: dict[str, Any], at: datetime | None = None) -> Shell:
         access_url=status.get("accessUrl") or "",
         last_schedule_time=parse_time(status.get("lastScheduleTime")),
         conditions=list(status.get("conditions") or []),
+        start=status.get("start") or "",
     )
     at = at or now()
     if not status and (at - created).total_seconds() > UNPICKED_SECONDS:
