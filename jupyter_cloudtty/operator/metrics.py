@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-# Seconds from a CloudShell's creation to Ready: a pool hit is well under 1 s, a cold start seconds.
+# Seconds from the operator first seeing a CloudShell to Ready: a pool hit well under 1 s, a cold start seconds.
 READY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120)
 
 
@@ -27,7 +27,8 @@ class Metrics:
             ["namespace", "reason"], registry=self.registry,
         )  # fmt: skip
         self.ready_seconds = Histogram(
-            "cloudtty_shell_ready_seconds", "Seconds from a CloudShell's creation to Ready, by start (Pool, Cold)",
+            "cloudtty_shell_ready_seconds",
+            "Seconds from the operator first seeing a CloudShell to Ready, by start (Pool, Cold)",
             ["start"], buckets=READY_BUCKETS, registry=self.registry,
         )  # fmt: skip
 

@@ -206,9 +206,16 @@ class Pool:
             for pod in self.unclaimed(namespace):
                 name = pod["metadata"]["name"]
                 if not self._usable(namespace, pod) and (namespace, name) not in self.deleting:
-                    self.deleting.add((namespace, name))
+                    self.deleting.add((namespace, name))  # tried once: a refusal is said once, not every pass
                     log.info("pool pod %s/%s replaced: %s", namespace, name, self._why_unusable(namespace, pod))
-                    await asyncio.to_thread(self.cluster.delete, "Pod", namespace, name)
+                    try:
+                        await asyncio.to_thread(self.cluster.delete, "Pod", namespace, name)
+                    except ApiException as e:
+                        if e.status != 403:
+                            self.deleting.discard((namespace, name))
+                            raise
+                        log.warning("pool pod %s/%s cannot be deleted (%s): delete it yourself (docs/"
+                                    "administrators.md, the warm pool)", namespace, name, _words(e))  # fmt: skip
         total = sum(len(self.unclaimed(ns)) + len(self.making[ns]) for ns in set(self.pods) | set(self.making))
         for namespace, size in pool.namespaces.items():
             if size == 0 or self.clock() - self.failed_at.get(namespace, -AFTER_FAILURE) < AFTER_FAILURE:

@@ -15,6 +15,7 @@ import asyncio
 import copy
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, TypeVar
@@ -76,6 +77,7 @@ class Memory:
     start: Start | None = None  # the pool or cold, and why: decided once, before its Job
     claimed: Claimed | None = None  # the pool pod it claimed, until its Job adopts it
     handed_over: bool = False  # the claimed pod runs the shell's ttyd
+    first_seen: float = field(default_factory=time.monotonic)  # when this run of the operator first saw it
     failures: int = 0  # transient API failures in a row: the backoff
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # something about the shell changed
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # a pass, or the delete handler, at a time
@@ -334,14 +336,13 @@ class Reconciler:
         return observed
 
     def _count_ready(self, shell: dict[str, Any], status: dict[str, Any], memory: Memory) -> None:
-        """Time to Ready, once per shell (not after a restart), by how it started."""
+        """Time to Ready, once per shell, by how it started: from the operator's first look at it (its
+        creationTimestamp has whole seconds only, more than a pool hit takes)."""
         current = shell.get("status") or {}
         if status["phase"] != Phase.READY or current.get("lastScheduleTime") or status.get("restarts"):
             return
-        created = parse_time(shell["metadata"].get("creationTimestamp"))
-        if created is not None:
-            start = "Pool" if memory.start and memory.start.pooled else "Cold"
-            self.metrics.ready_seconds.labels(start).observe(max(0.0, (self.clock() - created).total_seconds()))
+        start = "Pool" if memory.start and memory.start.pooled else "Cold"
+        self.metrics.ready_seconds.labels(start).observe(time.monotonic() - memory.first_seen)
 
     async def _advance(self, shell: dict[str, Any], cache: Cache, memory: Memory, phase: str) -> None:
         """Write that the shell reached ``phase`` (CreatedJob), unless it is already further or ending."""
