@@ -182,6 +182,7 @@ def test_the_warm_start_is_said_in_the_status_and_kept():
         ({"pool": {"namespaces": ["team"]}}, "pool.namespaces: must be dict"),
         ({"pool": {"maxPods": "20"}}, "pool.maxPods: must be int"),
         ({"pool": {"size": 3}}, "pool.size: unknown setting"),
+        ({"pool": {"connectVia": "service"}}, "pool.connectVia: 'direct' or 'apiserver', got 'service'"),
     ],
 )
 def test_bad_pool_settings_name_the_key(config, message):
@@ -191,19 +192,28 @@ def test_bad_pool_settings_name_the_key(config, message):
 
 def test_the_chart_s_pool_values_reach_the_operator_with_the_rights_it_needs():
     values = {"pool": {"namespaces": {"shells": 3}, "maxPods": 5}}
-    objects = chart.render(values)
-    (config_map,) = [o for o in objects if o["kind"] == "ConfigMap"]
-    settings = Settings.from_config(yaml.safe_load(config_map["data"]["config.yaml"]))
-    assert settings.pool == PoolSettings({"shells": 3}, 5)
-    (role,) = [o for o in objects if o["kind"] == "Role"]
-    rules = {tuple(r["resources"]): r["verbs"] for r in role["rules"]}
-    assert rules[("pods/proxy",)] == ["get"]
-    granted = {verb for r in role["rules"] if r["resources"] == ["pods"] for verb in r["verbs"]}
-    assert granted == {"list", "watch", "get", "create", "patch", "delete"}
+
+    def rendered(values):
+        objects = chart.render(values)
+        (config_map,) = [o for o in objects if o["kind"] == "ConfigMap"]
+        (role,) = [o for o in objects if o["kind"] == "Role"]
+        settings = Settings.from_config(yaml.safe_load(config_map["data"]["config.yaml"]))
+        return settings, {(resource, verb) for r in role["rules"] for resource in r["resources"] for verb in r["verbs"]}
+
+    settings, rights = rendered(values)
+    assert (settings.pool.namespaces, settings.pool.max_pods, settings.pool.connect_via) == ({"shells": 3}, 5, "direct")
+    # The pool's NetworkPolicy admits the operator's own pods, which hand claimed pods their shells.
+    (peer,) = settings.pool.operator_peers
+    assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "shells"}}
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert peer in p.network_policy("shells", settings)["spec"]["ingress"][0]["from"]
+    assert {("pods", v) for v in ("list", "watch", "get", "create", "patch", "delete")} <= rights
+    assert ("serviceaccounts", "patch") in rights and not any(r == "pods/proxy" for r, _ in rights)
+    _, through = rendered({"pool": {**values["pool"], "connectVia": "apiserver"}})
+    assert ("pods/proxy", "get") in through  # only for a handover through the API server
     # Without a pool, none of it.
-    (plain,) = [o for o in chart.render({}) if o["kind"] == "Role"]
-    assert not any("pods/proxy" in r["resources"] for r in plain["rules"])
-    assert {v for r in plain["rules"] if r["resources"] == ["pods"] for v in r["verbs"]} == {"list", "watch"}
+    _, plain = rendered({})
+    assert {v for r, v in plain if r == "pods"} == {"list", "watch"} and ("serviceaccounts", "patch") not in plain
     with pytest.raises(Exception, match="pool.namespaces.other: the operator does not watch that namespace"):
         chart.render({"pool": {"namespaces": {"other": 1}}})
     with pytest.raises(Exception, match="the warm pool needs replicas: 1"):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubernetes.client.exceptions import ApiException
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell.names import POOL_LABEL, SHELL_LABEL, TTYD_PORT
@@ -150,13 +151,11 @@ class Pool:
 
     async def hand_over(self, claimed: Claimed, payload: bytes, base_path: str) -> None:
         """Give the claimed pod its shell: ``payload`` (pool_objects.assignment) typed into the agent's
-        terminal through the API server (pods/proxy), then the shell's ttyd answering at ``base_path``
-        (its token's path). HandoverFailed if either does not happen within HANDOVER_TIMEOUT."""
-        meta = claimed.pod["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
+        terminal, at the pod's IP or through the API server (``pool.connectVia``), then the shell's ttyd
+        answering at ``base_path`` (its token's path). HandoverFailed if either does not happen within
+        HANDOVER_TIMEOUT."""
         deadline = self.clock() + HANDOVER_TIMEOUT
-        agent = _proxy(namespace, name, f"{pool_objects.AGENT_PATH}/{claimed.agent_token}/ws")
-        url, options = self.cluster.websocket(agent)
+        url, options = self._url(claimed.pod, f"{pool_objects.AGENT_PATH}/{claimed.agent_token}/ws", websocket=True)
         try:
             client = await TtydClient.connect(url, connect_timeout=HANDOVER_TIMEOUT, **options)
             try:
@@ -167,15 +166,25 @@ class Pool:
         except Exception as e:  # noqa: BLE001 (whatever failed, the pod is not used)
             raise HandoverFailed(f"its agent did not take the assignment: {_words(e)}") from None
         # The agent's ttyd has exited; the shell's binds the port in milliseconds. Asked until it answers.
-        page = _proxy(namespace, name, f"{base_path}/token")
+        url, options = self._url(claimed.pod, f"{base_path}/token", websocket=False)
         while True:
             try:
-                await asyncio.to_thread(self.cluster.raw, "GET", page)
+                await AsyncHTTPClient().fetch(HTTPRequest(url, request_timeout=HANDOVER_TIMEOUT, **options))
                 return
-            except (ApiException, HTTPError) as e:
-                if self.clock() > deadline or (isinstance(e, ApiException) and e.status not in (404, 502, 503)):
+            except Exception as e:  # noqa: BLE001 (refused, 404 from the agent, 502/503 through the API server)
+                if self.clock() > deadline:
                     raise HandoverFailed(f"its ttyd did not answer after the assignment: {_words(e)}") from None
             await asyncio.sleep(0.02)
+
+    def _url(self, pod: dict[str, Any], path: str, websocket: bool) -> tuple[str, dict[str, Any]]:
+        """(URL of ``path`` on the pod's ttyd port, options for tornado's HTTPRequest), as ``pool.connectVia`` says."""
+        meta = pod["metadata"]
+        if self.settings.pool.connect_via == "apiserver":
+            url, options = self.cluster.websocket(_proxy(meta["namespace"], meta["name"], path))
+            return (url if websocket else url.replace("ws", "http", 1)), options
+        address = (pod.get("status") or {}).get("podIP") or ""
+        host = f"[{address}]" if ":" in address else address
+        return f"{'ws' if websocket else 'http'}://{host}:{TTYD_PORT}{path}", {}
 
     async def discard(self, pod: dict[str, Any]) -> None:
         """Delete a claimed pod that did not take its shell (its ServiceAccount and Secret go with it)."""

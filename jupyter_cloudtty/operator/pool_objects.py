@@ -102,8 +102,9 @@ def owned_by(obj: dict[str, Any]) -> dict[str, Any]:
 
 def network_policy(namespace: str, settings: Settings) -> dict[str, Any]:
     """Every pool pod's ttyd port reachable only from the shells' peers (``networkPolicy.allowFrom``),
-    before a claim and after it, as a shell's own NetworkPolicy allows."""
-    peers = [copy.deepcopy(peer) for peer in settings.network_policy.allow_from]
+    before a claim and after it, as a shell's own NetworkPolicy allows; and from the operator's pods,
+    which hand a claimed pod its shell (``pool.connectVia: direct``)."""
+    peers = [copy.deepcopy(peer) for peer in (*settings.network_policy.allow_from, *settings.pool.operator_peers)]
     rules = [{"from": peers, "ports": [{"port": TTYD_PORT, "protocol": "TCP"}]}] if peers else []
     return {
         "apiVersion": "networking.k8s.io/v1",

@@ -87,6 +87,12 @@ class PoolSettings:
 
     namespaces: dict[str, int] = field(default_factory=dict)
     max_pods: int = 20
+    # How the operator reaches a claimed pod's agent: at the pod's IP ("direct": the operator's pod
+    # is among the pool's NetworkPolicy peers) or through the API server's pods/proxy ("apiserver":
+    # for an operator outside the cluster's network).
+    connect_via: str = "direct"
+    # NetworkPolicyPeers of the operator's own pods (the chart fills them in): pool pods admit them.
+    operator_peers: tuple[dict[str, Any], ...] = ()
 
     def size(self, namespace: str) -> int:
         return self.namespaces.get(namespace, 0)
@@ -184,12 +190,19 @@ class Settings:
 
 
 def _pool(config: dict[str, Any]) -> PoolSettings:
-    _known(config, "pool", {"namespaces", "maxPods"})
+    d = PoolSettings()
+    _known(config, "pool", {"namespaces", "maxPods", "connectVia", "operatorPeers"})
     namespaces = _mapping(config.get("namespaces") or {}, "pool.namespaces")
     for namespace, size in namespaces.items():
         _count(size, f"pool.namespaces.{namespace}")
-    return PoolSettings(namespaces=namespaces, max_pods=_count(config.get("maxPods", PoolSettings.max_pods),
-                                                                "pool.maxPods"))  # fmt: skip
+    via = config.get("connectVia", d.connect_via)
+    if via not in ("direct", "apiserver"):
+        raise InvalidSettings(f"pool.connectVia: 'direct' or 'apiserver', got {via!r}")
+    peers = _typed(config.get("operatorPeers") or [], list, "pool.operatorPeers")
+    for i, peer in enumerate(peers):
+        _typed(peer, dict, f"pool.operatorPeers[{i}]")
+    return PoolSettings(namespaces=namespaces, max_pods=_count(config.get("maxPods", d.max_pods), "pool.maxPods"),
+                        connect_via=via, operator_peers=tuple(peers))  # fmt: skip
 
 
 def _home(config: dict[str, Any]) -> HomeSettings:
