@@ -218,3 +218,35 @@ def test_the_chart_s_pool_values_reach_the_operator_with_the_rights_it_needs():
         chart.render({"pool": {"namespaces": {"other": 1}}})
     with pytest.raises(Exception, match="the warm pool needs replicas: 1"):
         chart.render({**values, "replicas": 2})
+
+
+class Deletes:
+    """A cluster that only records deletions (what _choose_start may do)."""
+
+    def __init__(self):
+        self.deleted = []
+
+    def delete(self, kind, namespace, name):
+        self.deleted.append((kind, namespace, name))
+        return True
+
+
+async def test_a_pod_claimed_by_an_earlier_run_is_deleted_and_the_shell_starts_cold():
+    """The operator restarted between a claim and the shell's Job: the pod's agent token went with the
+    old run, so the pod cannot be handed the shell. It goes; the shell starts cold, and says why."""
+    from jupyter_cloudtty.operator.indexes import Cache
+    from jupyter_cloudtty.operator.metrics import Metrics
+    from jupyter_cloudtty.operator.pool import Pool
+    from jupyter_cloudtty.operator.reconciler import Memory, Reconciler
+
+    cluster, metrics = Deletes(), Metrics()
+    reconciler = Reconciler(cluster, POOLED, pool=Pool(cluster, POOLED, metrics), metrics=metrics)
+    claimed = p.pool_pod("team", "cloudshell-pool-1", POOLED)
+    claimed["metadata"]["labels"][names.SHELL_LABEL] = "s1"
+    cache = Cache(owned={("team", "s1"): [{"kind": "Pod", **claimed}]}, endpoint_slices={}, nodes={},
+                  shared_routes={}, unmountable={})  # fmt: skip
+    memory = Memory()
+    await reconciler._choose_start(validated(), cache, memory)
+    assert cluster.deleted == [("Pod", "team", "cloudshell-pool-1")]
+    assert (memory.start.pooled, memory.start.reason) == (False, "HandoverInterrupted") and memory.claimed is None
+    assert metrics.misses.labels("team", "HandoverInterrupted")._value.get() == 1

@@ -291,6 +291,7 @@ class Reconciler:
             else:
                 memory.start = Start(False, "HandoverInterrupted",
                                      "the operator restarted while it gave the shell a pool pod")  # fmt: skip
+                self.metrics.misses.labels(namespace, "HandoverInterrupted").inc()
             return
         misfit = pool_objects.misfit(shell, self.settings)
         if misfit is not None and misfit[0] == "NoPool":
