@@ -250,3 +250,30 @@ async def test_a_pod_claimed_by_an_earlier_run_is_deleted_and_the_shell_starts_c
     assert cluster.deleted == [("Pod", "team", "cloudshell-pool-1")]
     assert (memory.start.pooled, memory.start.reason) == (False, "HandoverInterrupted") and memory.claimed is None
     assert metrics.misses.labels("team", "HandoverInterrupted")._value.get() == 1
+
+
+class Failing:
+    """A cluster whose API server answers every patch with a 500."""
+
+    def patch(self, *args):
+        from kubernetes.client.exceptions import ApiException
+
+        raise ApiException(status=500, reason="Internal Server Error")
+
+
+async def test_a_claim_the_api_server_failed_leaves_the_pod_to_the_pool():
+    from kubernetes.client.exceptions import ApiException
+
+    from jupyter_cloudtty.operator.metrics import Metrics
+    from jupyter_cloudtty.operator.pool import Pool
+
+    pool = Pool(Failing(), POOLED, Metrics())
+    pod = p.pool_pod("team", "cloudshell-pool-1", POOLED)
+    pod["metadata"].update(resourceVersion="1", creationTimestamp="2026-12-06T00:00:00Z")
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    pool.tokens[("team", "cloudshell-pool-1")] = "agent"
+    pool.seen("ADDED", pod)
+    with pytest.raises(ApiException):
+        await pool.claim(validated())
+    assert pool.claiming == set()  # the next pass (kopf retries it) may claim it again
+    assert [q["metadata"]["name"] for q in pool.unclaimed("team")] == ["cloudshell-pool-1"]

@@ -119,7 +119,11 @@ class Pool:
             name = pod["metadata"]["name"]
             token = self.tokens[(namespace, name)]  # before the claim: its watch event forgets it
             self.claiming.add((namespace, name))
-            answer = await self._claim(shell, pod)
+            try:
+                answer = await self._claim(shell, pod)
+            except BaseException:  # the API server failing: the pod stays the pool's, for a later claim
+                self.claiming.discard((namespace, name))
+                raise
             if answer is None:
                 self.claiming.discard((namespace, name))
                 continue
