@@ -108,6 +108,9 @@ class KubernetesBackend(Backend):
         self._sessions: dict[str, Session] = {}
         self._tokens: dict[str, str] = {}  # shell uid -> its ttyd token (its Secret is immutable)
         self._detach_timers: dict[str, asyncio.TimerHandle] = {}
+        # Each relayed connection's watcher of its end: held here, since the loop holds tasks only
+        # weakly (one awaiting a long wait could be collected mid-way), and cancelled at shutdown.
+        self._watchers: set[asyncio.Task] = set()
         self._reflector: Reflector | None = None
 
     async def start(self) -> None:
@@ -282,6 +285,10 @@ class KubernetesBackend(Backend):
             session.end(CloseCode.SERVER_STOPPING, "the Jupyter server is stopping")
         for timer in self._detach_timers.values():
             timer.cancel()
+        watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         self.events.close()
 
     # --- terminals ---------------------------------------------------------------------------
@@ -345,7 +352,9 @@ class KubernetesBackend(Backend):
         def still_there() -> Awaitable[bool]:
             return answers(url, timeout=self.connect_timeout, **options)
 
-        asyncio.ensure_future(self._end_with_output(name, session, stream, still_there))
+        watcher = asyncio.ensure_future(self._end_with_output(name, session, stream, still_there))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         return stream
 
     async def _token(self, obj: dict[str, Any]) -> str:
