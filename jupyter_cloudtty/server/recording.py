@@ -1,0 +1,141 @@
+"""A terminal session recorded as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/), as
+its frames pass through our server: output, resizes, markers, and input only when asked.
+
+One JSON header line (the terminal's size, when it started, and ours: the shell's name, owner and
+spec), then one line per event ``[seconds since the start, code, data]``: ``o`` output, ``i``
+input, ``r`` a resize (``"COLSxROWS"``), ``m`` a marker. Output is bytes cut wherever the PTY
+read ended, so a character may be split across two reads: an incremental UTF-8 decoder keeps the
+first half until the second comes. The file and its folder are the owner's only (0600, 0700):
+a terminal shows what its user typed and saw.
+
+The file is line-buffered: each event is one ``write`` to the OS (microseconds, far under a
+keystroke's budget), so a server that dies leaves a recording whole up to its last event. A failed
+write raises ``RecordingFailed`` with the reason, so a policy that requires recording can end the
+session.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Callable
+
+
+class RecordingFailed(OSError):
+    """The recording could not be started or written; the message says why (for the user and the log)."""
+
+
+def file_name(shell: str, started: datetime) -> str:
+    """``<shell>-<UTC time>.cast``: sorted by shell, then by when."""
+    return f"{shell}-{started.strftime('%Y%m%dT%H%M%SZ')}.cast"
+
+
+class Recording:
+    """One session's ``.cast`` file; ``start`` makes it, each method adds an event."""
+
+    def __init__(self, path: Path, out: IO[str], clock: Callable[[], float], record_input: bool):
+        self.path = path
+        self._out = out
+        self._clock = clock
+        self._began = clock()
+        self._decoders = {"o": codecs.getincrementaldecoder("utf-8")("replace"),
+                          "i": codecs.getincrementaldecoder("utf-8")("replace")}  # fmt: skip
+        self.record_input = record_input
+        self.closed = False
+
+    @classmethod
+    def start(
+        cls,
+        folder: Path,
+        shell: str,
+        size: tuple[int, int],
+        *,
+        owner: str = "",
+        spec: dict[str, Any] | None = None,
+        record_input: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        now: datetime | None = None,
+    ) -> Recording:
+        """A new recording of ``shell`` in ``folder`` (made if missing) at ``size`` (rows, columns);
+        RecordingFailed if the folder or file cannot be made."""
+        started = now or datetime.now(timezone.utc)
+        rows, columns = size
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = folder / file_name(shell, started)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            out = os.fdopen(fd, "w", encoding="utf-8", buffering=1)  # a line, an event: whole if we die
+        except OSError as e:
+            raise RecordingFailed(f"cannot record the terminal in {folder}: {e.strerror or e}") from None
+        header = {
+            "version": 2,
+            "width": columns,
+            "height": rows,
+            "timestamp": int(started.timestamp()),
+            "title": shell,
+            "env": {"TERM": "xterm-256color"},
+            # Ours; players ignore keys they do not know.
+            "cloudtty": {
+                "shell": shell,
+                "owner": owner,
+                "spec": spec or {},
+                "input": record_input,
+                "started": started.isoformat().replace("+00:00", "Z"),
+            },  # fmt: skip
+        }
+        recording = cls(path, out, clock, record_input)
+        recording._line(header)
+        return recording
+
+    def _line(self, item: Any) -> None:
+        if self.closed:
+            return
+        try:
+            self._out.write(json.dumps(item, ensure_ascii=False) + "\n")
+        except OSError as e:
+            self.closed = True
+            raise RecordingFailed(f"the terminal's recording {self.path.name} failed: {e.strerror or e}") from None
+
+    def _event(self, code: str, data: str) -> None:
+        self._line([round(self._clock() - self._began, 6), code, data])
+
+    def output(self, data: bytes) -> None:
+        text = self._decoders["o"].decode(data)
+        if text:
+            self._event("o", text)
+
+    def input(self, data: bytes) -> None:
+        """What was typed, only if the administrator asked for input to be recorded."""
+        if self.record_input:
+            text = self._decoders["i"].decode(data)
+            if text:
+                self._event("i", text)
+
+    def resize(self, rows: int, columns: int) -> None:
+        self._event("r", f"{columns}x{rows}")
+
+    def marker(self, label: str = "") -> None:
+        self._event("m", label)
+
+    def close(self) -> None:
+        """The end: what a split character left is written as it is, then the file is closed."""
+        if self.closed:
+            return
+        rest = self._decoders["o"].decode(b"", final=True)
+        if rest:
+            self._event("o", rest)
+        self.closed = True
+        try:
+            self._out.close()
+        except OSError as e:
+            raise RecordingFailed(f"the terminal's recording {self.path.name} failed: {e.strerror or e}") from None
+
+
+def read(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
+    """(header, events) of a ``.cast`` file: for tests, the replay and the search over recordings."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line]
