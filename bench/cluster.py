@@ -45,14 +45,15 @@ from bench.relay import KEYS, throughput
 from bench.report import Figure, Table, percentiles, write_figures
 from bench.terminal import echo_times
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
+from jupyter_cloudtty.cloudshell.names import POOL_LABEL, SHELL_LABEL
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.controlplane import ControlPlane
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.kubelet import Api, Kubelet
+from tests.harness.shells_on_cluster import pool_ready, token, unclaimed, watch_pods
 from tests.harness.shells_on_cluster import server as jupyter_server
 from tests.harness.shells_on_cluster import shell_terminal as proxied_terminal
-from tests.harness.shells_on_cluster import token, watch_pods
 
 NS = "bench"
 READS, WRITES = {"get", "list"}, {"create", "update", "patch", "delete"}
@@ -328,20 +329,6 @@ async def startup(
 
 
 POOLED, COLD = "benchpool", "benchcold"
-POOL_LABEL = "cloudshell.cloudtty.io/pool"
-
-
-def _pool_ready(pods: dict[str, dict]) -> list[str]:
-    """Pool pods not yet anyone's, Ready."""
-    return [name for name, pod in pods.items()
-            if "cloudshell.cloudtty.io/owner-name" not in (pod["metadata"].get("labels") or {})
-            and not pod["metadata"].get("deletionTimestamp")
-            and any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions")
-                    or [])]  # fmt: skip
-
-
-def _unclaimed(pods: dict[str, dict]) -> int:
-    return sum("cloudshell.cloudtty.io/owner-name" not in (p["metadata"].get("labels") or {}) for p in pods.values())
 
 
 async def warm_starts(
@@ -359,7 +346,7 @@ async def warm_starts(
     values = {"namespaces": [COLD], "pool": {"namespaces": {POOLED: size}, "maxPods": size}}
 
     def full(pods: dict[str, dict]) -> bool:
-        return len(_pool_ready(pods)) == size
+        return len(pool_ready(pods)) == size
 
     with Installed(cluster, POOLED, work / "pool", values) as release, Seen(cluster.admin, POOLED) as seen:
         watch_pods(cluster, POOLED, POOL_LABEL, full, 300)
@@ -367,7 +354,7 @@ async def warm_starts(
         async with jupyter_server(POOLED, kubeconfig, work / "jupyter-pool", owner="bench") as server:
             for i in range(options.starts):
                 name = f"warm-{i}"
-                watch_pods(cluster, POOLED, POOL_LABEL, lambda pods: bool(_pool_ready(pods)), 120)
+                watch_pods(cluster, POOLED, POOL_LABEL, lambda pods: bool(pool_ready(pods)), 120)
                 start = time.perf_counter()
                 assert (await server.fetch("cloudtty/api/shells", "POST", {"name": name})).code == 201
                 term = await server.terminal(name)
@@ -380,7 +367,7 @@ async def warm_starts(
                 await server.fetch(f"cloudtty/api/shells/{name}", "DELETE")
         for i in range(options.starts):
             name = f"warm-applied-{i}"
-            watch_pods(cluster, POOLED, POOL_LABEL, lambda pods: bool(_pool_ready(pods)), 120)
+            watch_pods(cluster, POOLED, POOL_LABEL, lambda pods: bool(pool_ready(pods)), 120)
             start = time.perf_counter()
             apply(cluster, shell(name), namespace=POOLED)
             seen.wait_ready([name], 120)
@@ -461,8 +448,8 @@ async def _burst(cluster: ControlPlane, seen: Seen, count: int, full) -> tuple[f
 
     def back(pods: dict[str, dict]) -> bool:
         nonlocal most, refilled
-        most = max(most, _unclaimed(pods))
-        owners = [(p["metadata"].get("labels") or {}).get("cloudshell.cloudtty.io/owner-name") for p in pods.values()]
+        most = max(most, len(unclaimed(pods)))
+        owners = [(p["metadata"].get("labels") or {}).get(SHELL_LABEL) for p in pods.values()]
         claimed = sum(owner in names for owner in owners)
         done = claimed == count and full(pods)
         if done:

@@ -145,10 +145,6 @@ class Cluster:
             options["ssl_options"] = self._ssl_context
         return host.replace("http", "ws", 1) + url, options
 
-    def raw(self, method: str, url: str) -> Answer:
-        """One request to ``url`` (a path), its answer as it came (a proxied pod's page); ApiException else."""
-        return request(self.api, method, url, headers={"Accept": "*/*"}, timeout=self.timeout)
-
     def _call(self, method: str, url: str, body: Any = None, content_type: str | None = None, query=None) -> Any:
         headers = {"Content-Type": content_type} if content_type else {}
         return request(self.api, method, url, query=query, headers=headers, body=body, timeout=self.timeout).json()

@@ -31,6 +31,13 @@ def api_message(e: ApiException) -> str:
     return status(e).get("message") or e.reason or "no message"
 
 
+def describe(e: BaseException) -> str:
+    """A failure in a log line: an API error's status and the server's words, else the exception."""
+    if isinstance(e, ApiException):
+        return f"{e.status} {api_message(e)}"
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
 def retry_after(e: ApiException) -> float:
     """A 429's Retry-After (seconds), else 0."""
     return backoff.retry_after(e) if e.status == 429 else 0.0

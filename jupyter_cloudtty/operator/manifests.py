@@ -14,7 +14,7 @@ import hashlib
 import json
 import shlex
 from importlib.resources import files
-from typing import Any
+from typing import Any, Iterable
 
 from jupyter_cloudtty.cloudshell import API_VERSION, GROUP, KIND
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
@@ -592,11 +592,16 @@ def secret(shell: dict[str, Any], token: str) -> dict[str, Any]:
     }
 
 
+def ttyd_ingress(peers: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A NetworkPolicy's ingress rules: ttyd's port from ``peers`` only."""
+    chosen = [copy.deepcopy(peer) for peer in peers]
+    # A rule without `from` would admit every source: no peers, no rule.
+    return [{"from": chosen, "ports": [{"port": TTYD_PORT, "protocol": "TCP"}]}] if chosen else []
+
+
 def network_policy(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Only the admin's peers (``networkPolicy.allowFrom``) reach the shell's ttyd; none if there are none."""
-    peers = [copy.deepcopy(peer) for peer in settings.network_policy.allow_from]
-    # A rule without `from` would admit every source: no peers, no rule.
-    rules = [{"from": peers, "ports": [{"port": TTYD_PORT, "protocol": "TCP"}]}] if peers else []
+    rules = ttyd_ingress(settings.network_policy.allow_from)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -30,7 +30,7 @@ from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell.names import POOL_LABEL, SHELL_LABEL, TTYD_PORT
 from jupyter_cloudtty.kube.client import Cluster
-from jupyter_cloudtty.kube.errors import api_message
+from jupyter_cloudtty.kube.errors import describe
 from jupyter_cloudtty.ttyd import TtydClient
 
 from . import pool_objects
@@ -168,7 +168,7 @@ class Pool:
             finally:
                 client.connection.close()
         except Exception as e:  # noqa: BLE001 (whatever failed, the pod is not used)
-            raise HandoverFailed(f"its agent did not take the assignment: {_words(e)}") from None
+            raise HandoverFailed(f"its agent did not take the assignment: {describe(e)}") from None
         # The agent's ttyd has exited; the shell's binds the port in milliseconds. Asked until it answers.
         url, options = self._url(claimed.pod, f"{base_path}/token", websocket=False)
         while True:
@@ -177,7 +177,7 @@ class Pool:
                 return
             except Exception as e:  # noqa: BLE001 (refused, 404 from the agent, 502/503 through the API server)
                 if self.clock() > deadline:
-                    raise HandoverFailed(f"its ttyd did not answer after the assignment: {_words(e)}") from None
+                    raise HandoverFailed(f"its ttyd did not answer after the assignment: {describe(e)}") from None
             await asyncio.sleep(0.02)
 
     def _url(self, pod: dict[str, Any], path: str, websocket: bool) -> tuple[str, dict[str, Any]]:
@@ -204,7 +204,7 @@ class Pool:
             try:
                 await self.tend()
             except Exception as e:  # noqa: BLE001 (the API server failing: the next pass tries again)
-                log.warning("the pool's keeper failed: %s; again in %.0fs", _words(e), AFTER_FAILURE)
+                log.warning("the pool's keeper failed: %s; again in %.0fs", describe(e), AFTER_FAILURE)
                 await asyncio.sleep(AFTER_FAILURE)
                 continue
             try:
@@ -228,7 +228,7 @@ class Pool:
                             self.deleting.discard((namespace, name))
                             raise
                         log.warning("pool pod %s/%s cannot be deleted (%s): delete it yourself (docs/"
-                                    "administrators.md, the warm pool)", namespace, name, _words(e))  # fmt: skip
+                                    "administrators.md, the warm pool)", namespace, name, describe(e))  # fmt: skip
         total = sum(len(self.unclaimed(ns)) + len(self.making[ns]) for ns in set(self.pods) | set(self.making))
         for namespace, size in pool.namespaces.items():
             if size == 0 or self.clock() - self.failed_at.get(namespace, -AFTER_FAILURE) < AFTER_FAILURE:
@@ -274,7 +274,7 @@ class Pool:
             await asyncio.to_thread(self.cluster.patch, "ServiceAccount", namespace, name, owner)
             return True
         except (ApiException, HTTPError) as e:
-            log.warning("pool pod %s/%s could not be made: %s", namespace, name, _words(e))
+            log.warning("pool pod %s/%s could not be made: %s", namespace, name, describe(e))
             self.making[namespace].discard(name)
             self.tokens.pop((namespace, name), None)
             for kind in ("Pod", "ServiceAccount"):  # the Secret goes with its ServiceAccount
@@ -290,9 +290,3 @@ class Pool:
             ready = sum(1 for pod in usable if pool_objects.ready(pod))
             self.metrics.pool_pods.labels(namespace, "ready").set(ready)
             self.metrics.pool_pods.labels(namespace, "starting").set(len(usable) - ready + len(self.making[namespace]))
-
-
-def _words(e: BaseException) -> str:
-    if isinstance(e, ApiException):
-        return f"{e.status} {api_message(e)}"
-    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

@@ -12,7 +12,6 @@ home mounted, env read by the kubelet) starts cold, and ``misfit`` says why.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import re
@@ -104,8 +103,7 @@ def network_policy(namespace: str, settings: Settings) -> dict[str, Any]:
     """Every pool pod's ttyd port reachable only from the shells' peers (``networkPolicy.allowFrom``),
     before a claim and after it, as a shell's own NetworkPolicy allows; and from the operator's pods,
     which hand a claimed pod its shell (``pool.connectVia: direct``)."""
-    peers = [copy.deepcopy(peer) for peer in (*settings.network_policy.allow_from, *settings.pool.operator_peers)]
-    rules = [{"from": peers, "ports": [{"port": TTYD_PORT, "protocol": "TCP"}]}] if peers else []
+    rules = manifests.ttyd_ingress((*settings.network_policy.allow_from, *settings.pool.operator_peers))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

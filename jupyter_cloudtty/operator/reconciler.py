@@ -30,7 +30,7 @@ from jupyter_cloudtty.cloudshell.model import Phase, parse_time, timestamp
 from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
-from jupyter_cloudtty.kube.errors import api_message, transient
+from jupyter_cloudtty.kube.errors import api_message, describe, transient
 
 from . import manifests, policy, pool_objects, routes
 from .indexes import Cache
@@ -138,7 +138,7 @@ class Reconciler:
             memory.failures += 1
             delay = self.settings.retry_delay(memory.failures - 1, backoff.retry_after(e))
             raise kopf.TemporaryError(
-                f"the API server failed ({_describe(e)}); again in {delay:.1f}s", delay=delay
+                f"the API server failed ({describe(e)}); again in {delay:.1f}s", delay=delay
             ) from None
 
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
@@ -479,7 +479,3 @@ def _expiry(shell: dict[str, Any]) -> datetime | None:
     """When a started shell's TTL runs out (the Job's activeDeadlineSeconds too, but only once the pod runs)."""
     started, ttl = parse_time((shell.get("status") or {}).get("lastScheduleTime")), ttl_seconds(shell.get("spec", {}))
     return started + timedelta(seconds=ttl) if started and ttl else None
-
-
-def _describe(e: BaseException) -> str:
-    return f"{e.status} {api_message(e)}" if isinstance(e, ApiException) else f"{type(e).__name__}: {e}"

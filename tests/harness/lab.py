@@ -23,6 +23,15 @@ from tests.harness.servers import STARTED, JupyterProcess
 SHELL = ["bash", "--norc", "--noprofile"]
 
 
+def cluster_options(kubeconfig: Path, namespace: str, *more: str) -> tuple[str, ...]:
+    """A Lab's options for the Kubernetes backend on the tests' control plane, as alice's server outside
+    the cluster (docs/administrators.md's Role, relayed through the API server), then ``more``."""
+    return (
+        "--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={namespace}",
+        "--CloudTTY.owner=alice", "--CloudTTY.connect_via=apiserver", *more,
+    )  # fmt: skip
+
+
 class Lab:
     """`jupyter lab` as a process, started and stopped synchronously (Playwright's sync API).
 

@@ -20,6 +20,7 @@ from kubernetes.client import CoreV1Api
 from kubernetes.config import new_client_from_config
 from tornado.httpclient import HTTPClientError
 
+from jupyter_cloudtty.cloudshell.names import SHELL_LABEL
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.controlplane import ControlPlane, KubectlError
 from tests.harness.servers import JupyterProcess
@@ -76,6 +77,21 @@ def watch_pods(
         raise AssertionError(f"pods {selector} not as wanted within {timeout}s: {yaml.safe_dump(pods)[-3000:]}")
     finally:
         api.api_client.close()
+
+
+def unclaimed(pods: dict[str, dict]) -> list[str]:
+    """The pool pods (of a ``watch_pods`` of POOL_LABEL) not yet anyone's: no shell's label."""
+    return sorted(name for name, pod in pods.items() if SHELL_LABEL not in (pod["metadata"].get("labels") or {}))
+
+
+def pool_ready(pods: dict[str, dict]) -> list[str]:
+    """Of those, the ones a shell may claim now: Ready, and not being deleted."""
+    return [
+        name for name in unclaimed(pods)
+        if not pods[name]["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True" for c in (pods[name].get("status") or {}).get(
+            "conditions") or [])
+    ]  # fmt: skip
 
 
 def refused(cluster: ControlPlane, namespace: str, name: str) -> str:

@@ -19,33 +19,27 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_cloudtty.cloudshell.names import POOL_LABEL, SHELL_LABEL
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.controlplane import ControlPlane
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
-from tests.harness.shells_on_cluster import answers, kubectl_json, ready, server, shell_terminal, watch_pods
+from tests.harness.shells_on_cluster import (
+    answers,
+    kubectl_json,
+    pool_ready,
+    ready,
+    server,
+    shell_terminal,
+    unclaimed,
+    watch_pods,
+)  # fmt: skip
 
 pytestmark = pytest.mark.slow
-
-POOL = "cloudshell.cloudtty.io/pool"
-SHELL = "cloudshell.cloudtty.io/owner-name"
 
 
 def condition(shell: dict, kind: str) -> dict:
     return next(c for c in shell["status"]["conditions"] if c["type"] == kind)
-
-
-def pool_ready(pods: dict[str, dict]) -> list[str]:
-    """The pool pods not yet anyone's that are Ready."""
-    return sorted(
-        name for name, pod in pods.items()
-        if SHELL not in (pod["metadata"].get("labels") or {}) and not pod["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or [])
-    )  # fmt: skip
-
-
-def unclaimed(pods: dict[str, dict]) -> list[str]:
-    return sorted(name for name, pod in pods.items() if SHELL not in (pod["metadata"].get("labels") or {}))
 
 
 def pool_values(namespace: str, size: int, cap: int = 20, via: str = "direct") -> dict:
@@ -62,7 +56,7 @@ async def test_a_shell_starts_in_a_pool_pod_with_its_own_token_env_and_rights(co
         Installed(cluster, namespace, tmp_path, pool_values(namespace, 2, via="apiserver")) as release,
         server(namespace, kubeconfig, tmp_path / "root") as jupyter,
     ):
-        warm = pool_ready(watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 2))
+        warm = pool_ready(watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 2))
         body = {"name": "warm", "spec": {"ttl": 600, "env": [{"name": "GREETING", "value": "hello 'pool'"}]}}
         assert (await jupyter.fetch("cloudtty/api/shells", "POST", body)).code == 201
         term = await jupyter.terminal("warm")
@@ -84,11 +78,11 @@ async def test_a_shell_starts_in_a_pool_pod_with_its_own_token_env_and_rights(co
         assert [(o["kind"], o["name"], o.get("controller")) for o in owners if o.get("controller")] == [
             ("Job", "cloudshell-warm", True)]  # fmt: skip
         # The pool makes a pod for the one claimed: two ready again, the claimed one not among them.
-        again = watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 2)
+        again = watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 2)
         assert pod not in pool_ready(again)
         # The shell's end takes its pod along: it never goes back to the pool.
         assert (await jupyter.fetch("cloudtty/api/shells/warm", "DELETE")).code in (200, 202, 204)
-        watch_pods(cluster, namespace, POOL, lambda pods: pod not in pods)
+        watch_pods(cluster, namespace, POOL_LABEL, lambda pods: pod not in pods)
     assert "Traceback" not in release.log, release.log[-6000:]
 
 
@@ -111,7 +105,7 @@ async def test_nothing_of_one_user_is_seen_by_the_next_twenty(control_plane, nod
     ):
 
         async def started(name: str, spec: dict) -> TtydClient:
-            watch_pods(cluster, namespace, POOL, lambda pods: bool(pool_ready(pods)))  # a pool pod to claim
+            watch_pods(cluster, namespace, POOL_LABEL, lambda pods: bool(pool_ready(pods)))  # a pool pod to claim
             assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": name, "spec": spec})).code == 201
             term = await jupyter.terminal(name)
             assert ready(cluster, namespace, name)["status"]["start"] == "Pool"
@@ -145,17 +139,21 @@ async def test_a_burst_of_claims_gets_distinct_pods_and_the_pool_refills_within_
     (never one pod twice); the pool makes four more, and never more than four are not anyone's."""
     cluster: ControlPlane = control_plane
     async with Installed(cluster, namespace, tmp_path, pool_values(namespace, 6, cap=4)) as release:
-        first = pool_ready(watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 4))
+        first = pool_ready(watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 4))
         most = 0
 
         def refilled(pods: dict[str, dict]) -> bool:
             nonlocal most
             most = max(most, len(unclaimed(pods)))
-            claimed = [name for name in pods if name in first and SHELL in pods[name]["metadata"].get("labels", {})]
+            claimed = [
+                name for name in pods if name in first and SHELL_LABEL in pods[name]["metadata"].get("labels", {})
+            ]
             return len(claimed) == 4 and len(pool_ready(pods)) == 4
 
         listed = threading.Event()
-        watching = asyncio.create_task(asyncio.to_thread(watch_pods, cluster, namespace, POOL, refilled, 120, listed))
+        watching = asyncio.create_task(
+            asyncio.to_thread(watch_pods, cluster, namespace, POOL_LABEL, refilled, 120, listed)
+        )
         await asyncio.to_thread(listed.wait, 60)  # the watch's listing first: then every change comes after it
         began = time.monotonic()
         apply(cluster, namespace, *((f"burst-{i}", {"ttlSecondsAfterStarted": 600}) for i in range(4)))
@@ -174,7 +172,7 @@ async def test_a_burst_of_claims_gets_distinct_pods_and_the_pool_refills_within_
 async def test_a_shell_that_cannot_use_the_pool_starts_cold_and_says_why(control_plane, node, namespace, tmp_path):
     cluster: ControlPlane = control_plane
     async with Installed(cluster, namespace, tmp_path, pool_values(namespace, 1)) as release:
-        watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 1)
+        watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 1)
         apply(cluster, namespace, ("own-user", {"runAsUser": "1000", "ttlSecondsAfterStarted": 600}))
         cold = ready(cluster, namespace, "own-user")
         said = condition(cold, "WarmStart")
@@ -185,7 +183,7 @@ async def test_a_shell_that_cannot_use_the_pool_starts_cold_and_says_why(control
         apply(cluster, namespace, ("fits", {"ttlSecondsAfterStarted": 600}))
         assert ready(cluster, namespace, "fits")["status"]["start"] == "Pool"
         await answers(await shell_terminal(cluster, namespace, "fits"))
-        watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 1)  # made again
+        watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 1)  # made again
         metrics = release.metrics()
         assert metrics[f'cloudtty_pool_claims_total{{namespace="{namespace}"}}'] == 1
         assert metrics[f'cloudtty_pool_misses_total{{namespace="{namespace}",reason="RunAsUser"}}'] == 1
@@ -215,7 +213,7 @@ async def test_a_pool_pod_whose_agent_does_not_answer_is_dropped_and_the_shell_s
     connections on its port, so the probe keeps it Ready. The claim succeeds, the handover does not."""
     cluster: ControlPlane = control_plane
     async with Installed(cluster, namespace, tmp_path, pool_values(namespace, 1)) as release:
-        (hung,) = watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 1).values()
+        (hung,) = watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 1).values()
         agent = agent_process(hung)
         os.kill(agent, signal.SIGSTOP)
         try:
@@ -229,7 +227,9 @@ async def test_a_pool_pod_whose_agent_does_not_answer_is_dropped_and_the_shell_s
         assert said["message"].startswith(f"pool pod {hung['metadata']['name']}: its agent did not take the assignment")
         assert shell["status"]["podName"].startswith("cloudshell-unlucky-")
         await answers(await shell_terminal(cluster, namespace, "unlucky"))
-        watch_pods(cluster, namespace, POOL, lambda pods: hung["metadata"]["name"] not in pods)  # never used again
+        watch_pods(
+            cluster, namespace, POOL_LABEL, lambda pods: hung["metadata"]["name"] not in pods
+        )  # never used again
     assert "Traceback" not in release.log, release.log[-6000:]
 
 
@@ -238,10 +238,10 @@ async def test_pool_pods_of_an_earlier_run_are_replaced_not_used(control_plane, 
     """Their agent tokens went with the operator that made them."""
     cluster: ControlPlane = control_plane
     async with Installed(cluster, namespace, tmp_path, pool_values(namespace, 2)) as release:
-        earlier = set(pool_ready(watch_pods(cluster, namespace, POOL, lambda pods: len(pool_ready(pods)) == 2)))
+        earlier = set(pool_ready(watch_pods(cluster, namespace, POOL_LABEL, lambda pods: len(pool_ready(pods)) == 2)))
         release.stop_operator()
         release.start_operator()
-        watch_pods(cluster, namespace, POOL,
+        watch_pods(cluster, namespace, POOL_LABEL,
                    lambda pods: not earlier & set(pods) and len(pool_ready(pods)) == 2)  # fmt: skip
         apply(cluster, namespace, ("after", {"ttlSecondsAfterStarted": 600}))
         shell = ready(cluster, namespace, "after")

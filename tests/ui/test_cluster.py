@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
-from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab import Lab, cluster_options, open_lab, open_panel, type_in_terminal, wait_for_text
 
 
 def test_a_cluster_shell_from_pending_to_ready_to_deleted(
@@ -22,10 +22,7 @@ def test_a_cluster_shell_from_pending_to_ready_to_deleted(
     log = output_dir / "test_cluster-jupyter-lab.log"
     log.unlink(missing_ok=True)
     kubeconfig = grant_documented_role(control_plane, namespace)
-    options = (
-        "--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={namespace}",
-        "--CloudTTY.owner=alice", "--CloudTTY.connect_via=apiserver",
-    )  # fmt: skip
+    options = cluster_options(kubeconfig, namespace)
     with Installed(control_plane, namespace, tmp_path) as release:
         release.stop_operator()  # held back (an upgrade, say) so that Pending is seen, not raced
         lab = Lab(tmp_path, log, options=options).start()

@@ -10,23 +10,13 @@ import re
 
 from playwright.sync_api import Browser, expect
 
+from jupyter_cloudtty.cloudshell.names import POOL_LABEL
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
-from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
-from tests.harness.shells_on_cluster import kubectl_json, watch_pods
+from tests.harness.lab import Lab, cluster_options, open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.shells_on_cluster import kubectl_json, pool_ready, watch_pods
 
-POOL = "cloudshell.cloudtty.io/pool"
-CLAIMED = "cloudshell.cloudtty.io/owner-name"  # the label a claim gives a pool pod: its shell's name
 OTHER_IMAGE = "registry.example/tools:1"  # allowed, not the pool's: the operator starts it cold
-
-
-def ready_in_pool(pods: dict[str, dict]) -> bool:
-    """A pod of the pool is Ready and no shell's yet."""
-    return any(
-        CLAIMED not in (pod["metadata"].get("labels") or {})
-        and any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or [])
-        for pod in pods.values()
-    )
 
 
 def test_the_panel_says_which_shell_started_cold_and_why_and_which_came_from_the_pool(
@@ -41,10 +31,7 @@ def test_the_panel_says_which_shell_started_cold_and_why_and_which_came_from_the
     control_plane.kubectl("wait", "--for=jsonpath={.status.hard}", "resourcequota/pods", "-n", namespace,
                           "--timeout=60s")  # fmt: skip
     values = {"pool": {"namespaces": {namespace: 1}, "maxPods": 1}, "policy": {"allowedImages": ["registry.example/*"]}}
-    options = (
-        "--CloudTTY.backend=kubernetes", f"--CloudTTY.kubeconfig={kubeconfig}", f"--CloudTTY.namespace={namespace}",
-        "--CloudTTY.owner=alice", "--CloudTTY.connect_via=apiserver", "--CloudTTY.allowed_images=registry.example/*",
-    )  # fmt: skip
+    options = cluster_options(kubeconfig, namespace, "--CloudTTY.allowed_images=registry.example/*")
     with Installed(control_plane, namespace, tmp_path, values) as release:
         lab = Lab(tmp_path, log, options=options).start()
         context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -53,7 +40,7 @@ def test_the_panel_says_which_shell_started_cold_and_why_and_which_came_from_the
             open_lab(page, lab)
             open_panel(page)
             panel = page.locator("#jp-CloudTTY-panel")
-            watch_pods(control_plane, namespace, POOL, ready_in_pool)
+            watch_pods(control_plane, namespace, POOL_LABEL, lambda pods: bool(pool_ready(pods)))
 
             # Another image than the pool's: a cold start, and the row says so with the operator's reason.
             status, answer = lab.api("POST", "shells", {"name": "cold", "spec": {"image": OTHER_IMAGE}})
@@ -87,7 +74,7 @@ def test_the_panel_says_which_shell_started_cold_and_why_and_which_came_from_the
             expect(banner).to_be_hidden()
 
             # New shell fits the pool: it starts in the pool's ready pod, and the row says so.
-            watch_pods(control_plane, namespace, POOL, ready_in_pool)
+            watch_pods(control_plane, namespace, POOL_LABEL, lambda pods: bool(pool_ready(pods)))
             panel.get_by_role("button", name="New shell").click()
             warm = panel.locator('.jp-CloudTTY-shell:not([data-shell-name="cold"])')
             expect(warm).to_have_count(1)
