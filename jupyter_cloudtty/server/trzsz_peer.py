@@ -1,0 +1,151 @@
+"""The Jupyter side of one trzsz transfer, as a process of its own: ``python -m jupyter_cloudtty.server.trzsz_peer``.
+
+trzsz's own protocol code (PyPI's trzsz-libs) talks through process-wide state: the terminal's output on
+stdin, what it types on stdout, signal handlers for its timeouts and stops. So each transfer runs it in a
+fresh process, as trzsz's iTerm2 client does, and the server (server/transfers.py) pipes a terminal's
+output into this process's stdin and its stdout into the terminal's input. Progress and the outcome are
+JSON lines on stderr, one object each: ``{"event": "name"|"size"|"step"|"done"|"error", ...}``.
+
+    upload FILE...          answer a ``trz`` in the shell: send these files (``--directory``: and folders)
+    download --dest DIR     answer a ``tsz`` in the shell: receive its files into DIR (a fresh folder the
+                            server made; the server moves them to their names once whole)
+
+Both take ``--max-bytes N`` (the administrator's cap on one transfer). A download never writes outside
+DIR: a name from the shell that would (``../x``, an absolute path, a link out) fails the transfer.
+SIGINT stops a transfer: the shell's side is told "Stopped and deleted", so trz removes what it began,
+and a download removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from trzsz.libs import transfer, utils
+
+VERSION = "1.1.7"  # the trzsz protocol release we speak (trz/tsz check only their major version)
+STOPPED = "Stopped and deleted"  # what makes trz/tsz delete the files it created
+
+
+def report(event: str, **fields: Any) -> None:
+    sys.stderr.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stderr.flush()
+
+
+class Progress(utils.TrzszCallback):
+    """trzsz's callbacks as JSON lines, and the cap on the bytes of the whole transfer."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.done_bytes = 0  # of the files finished
+        self.file_bytes = 0
+        self.name = ""
+
+    def on_num(self, num: int) -> None:
+        report("num", files=num)
+
+    def on_name(self, name: str) -> None:
+        self.name = name
+        self.file_bytes = 0
+        report("name", name=name)
+
+    def on_size(self, size: int) -> None:
+        if self.max_bytes and self.done_bytes + size > self.max_bytes:
+            raise utils.TrzszError(
+                f"{self.name} is {size} bytes: over this server's limit of {self.max_bytes} bytes a transfer",
+                trace=False,
+            )
+        report("size", name=self.name, size=size)
+
+    def on_step(self, step: int) -> None:
+        self.file_bytes = step
+        report("step", name=self.name, bytes=self.done_bytes + step)
+
+    def on_done(self) -> None:
+        self.done_bytes += self.file_bytes
+        self.file_bytes = 0
+
+
+def _inside(folder: str, path: str) -> bool:
+    real = os.path.realpath(path)
+    return real == folder or real.startswith(folder + os.sep)
+
+
+def confine(folder: str) -> None:
+    """Refuse any file or folder trzsz would create outside ``folder``: the names come from the shell,
+    and a shell is not trusted to name files of the Jupyter server."""
+    root = os.path.realpath(folder)
+    create_file, create_directory = transfer.do_create_file, transfer.do_create_directory
+
+    def checked(create: Any) -> Any:
+        def create_inside(path: str) -> Any:
+            if not _inside(root, path):
+                raise utils.TrzszError(f"refused a file name from the shell that leads outside: {path}", trace=False)
+            return create(path)
+
+        return create_inside
+
+    transfer.do_create_file = checked(create_file)
+    transfer.do_create_directory = checked(create_directory)
+
+
+def upload(files: list[str], progress: Progress, directory: bool = False) -> list[str]:
+    file_list = utils.check_paths_readable(files, directory)
+    total = sum(os.path.getsize(file["abs_path"]) for file in file_list if not file["is_dir"])
+    if progress.max_bytes and total > progress.max_bytes:
+        raise utils.TrzszError(f"{total} bytes: over this server's limit of {progress.max_bytes} bytes a transfer",
+                               trace=False)  # fmt: skip
+    transfer.send_action(True, VERSION, False)
+    config = transfer.recv_config()
+    if config.overwrite:
+        utils.check_duplicate_names(file_list)
+    return transfer.send_files(file_list, progress)
+
+
+def download(dest: str, progress: Progress) -> list[str]:
+    utils.check_path_writable(dest)
+    confine(dest)
+    transfer.send_action(True, VERSION, False)
+    transfer.recv_config()
+    return transfer.recv_files(dest, progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_cloudtty.server.trzsz_peer")
+    parser.add_argument("direction", choices=["upload", "download"])
+    parser.add_argument("files", nargs="*")
+    parser.add_argument("--dest")
+    parser.add_argument("--max-bytes", type=int, default=0)
+    parser.add_argument("--directory", action="store_true", help="upload: folders too (the shell ran trz -d)")
+    args = parser.parse_args(argv)
+    utils.GLOBAL.trzsz_io.start_stdin_reader()
+    progress = Progress(args.max_bytes)
+    try:
+        if args.direction == "upload":
+            names = upload(args.files, progress, args.directory)
+        else:
+            names = download(args.dest, progress)
+        transfer.client_exit(utils.format_saved_files(names, ""))
+    except BaseException as e:  # noqa: BLE001 - every end must reach the shell's side, or trz/tsz waits
+        stopped = isinstance(e, (KeyboardInterrupt, utils.TrzszError)) and str(e) in ("Stopped", "Terminated")
+        message = STOPPED if stopped else utils.TrzszError.get_err_msg(e)
+        if args.direction == "download":
+            utils.delete_created_files()
+        try:
+            if stopped:
+                utils.send_string("fail", STOPPED)
+            else:
+                transfer.client_error(e)
+        except Exception:  # noqa: BLE001 - the terminal may be gone; the report below is what counts
+            pass
+        report("error", message="cancelled" if stopped else message)
+        return 1
+    report("done", names=names, bytes=progress.done_bytes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
