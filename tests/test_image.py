@@ -38,6 +38,16 @@ def test_the_dockerfile_builds_from_the_shared_recipe():
     assert 'CMD ["ttyd", "-W", "-p", "7681", "bash"]' in dockerfile
 
 
+def test_the_dockerfile_installs_trzsz_s_wheels_as_the_root_filesystem_does():
+    """Same pins (requirements.txt), same pip flags, in the folder setup.sh makes launchers for, before it runs."""
+    dockerfile = rootfs.DOCKERFILE.read_text()
+    flags = " ".join(rootfs.PIP_FLAGS)
+    assert "COPY requirements.txt /tmp/" in dockerfile
+    assert f"pip install --no-cache-dir {flags} --target /trzsz -r /tmp/requirements.txt" in dockerfile
+    copy = dockerfile.index(f"COPY --from=trzsz /trzsz /{rootfs.TRZSZ}\n")
+    assert copy < dockerfile.index("sh /tmp/cloudshell/setup.sh")
+
+
 def test_every_listed_package_is_installed():
     installed = in_image("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *rootfs.packages())
     assert sorted(installed.split("\n")[:-1]) == sorted(f"{name} installed" for name in rootfs.packages())
@@ -65,3 +75,12 @@ def test_kubectl_and_its_completion_in_an_interactive_bash(word):
 @pytest.mark.parametrize("tool", ["curl", "jq", "less", "vi", "ps", "dig", "ping", "nc", "git", "ssh"])
 def test_the_everyday_tools_are_there(tool):
     assert in_image("sh", "-c", f"command -v {tool}").strip()
+
+
+@pytest.mark.parametrize("tool", ["trz", "tsz"])
+def test_trz_and_tsz_run_for_the_shell_s_user(tool):
+    """trzsz's file transfer tools (issue 21), on Debian's python3, at the version requirements.txt pins."""
+    assert in_image("sh", "-c", f"command -v {tool}").strip() == f"/usr/local/bin/{tool}"
+    assert in_image(tool, "--version").strip() == f"{tool} (trzsz) py {rootfs.trzsz_version()}"
+    # The launchers run isolated (python3 -I): a PYTHONHOME or PYTHONPATH of the user cannot break them.
+    assert in_image("env", "PYTHONHOME=/nowhere", "PYTHONPATH=/tmp", tool, "--version").startswith(f"{tool} (trzsz)")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -84,6 +87,21 @@ async def sizes_reach_the_program(term: TtydClient) -> None:
     await term.resize(120, 40)
     await term.send("stty size\r")
     await term.expect(rb"\r40 120\r\n")
+
+
+async def trz_starts_and_obeys_a_cancel(term: TtydClient, version: str) -> None:
+    """``trz`` typed at the prompt announces an upload with trzsz's trigger (what the tab's trzsz filter
+    and the server's transfers wait for); the answer the tab sends when its file picker is closed ends
+    it, and the shell is back at its prompt. The terminal's prompt must be ``prompt> ``."""
+    await term.send("trz\r")
+    await term.expect(re.escape(f"\x1b7::TRZSZ:TRANSFER:R:{version}:".encode()) + rb"\d{13}:\d+\r")
+    # trzsz's framing of the client's action: "#ACT:", base64 of the zlib-compressed JSON, a newline.
+    action = base64.b64encode(zlib.compress(json.dumps({"confirm": False}).encode()))
+    await term.send(b"#ACT:" + action + b"\n")
+    await term.expect(rb"\x1b8\x1b\[0JCancelled\r")
+    await term.expect(rb"prompt> ")  # trz has exited: until then what is typed is still trz's input
+    await term.send("echo $((6*7))\r")
+    await term.expect(rb"\r42\r\n")
 
 
 async def replay(term: TtydClient, frames: list[tuple[str, bytes]]) -> None:

