@@ -80,5 +80,8 @@ def test_the_wheel_carries_the_prebuilt_labextension(tmp_path):
     assert base + "schemas/jupyter-cloudtty/plugin.json" in names
     static = [n for n in names if n.startswith(base + "static/") and n.endswith(".js")]
     assert any("/remoteEntry." in n for n in static), static
+    # The player `%cloudtty replay` inlines, built (gitignored) into the package itself.
+    for player in ("asciinema-player.min.js", "asciinema-player.css", "asciinema-theme.css"):
+        assert f"jupyter_cloudtty/kernel/static/{player}" in names
     size = sum(zipfile.ZipFile(wheel).getinfo(n).file_size for n in static)
     print(f"\nlabextension static JS: {size} bytes in {len(static)} files")

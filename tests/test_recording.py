@@ -70,14 +70,26 @@ def test_input_is_recorded_only_when_the_administrator_asks(tmp_path):
 def test_a_folder_it_cannot_write_is_a_clear_failure(tmp_path):
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the folder should be")
-    with pytest.raises(RecordingFailed, match=f"cannot record the terminal in {blocked}/recordings"):
+    with pytest.raises(
+        RecordingFailed, match=f"^cannot record the terminal \\(Not a directory\\) in {blocked}/recordings$"
+    ):
         Recording.start(blocked / "recordings", "s", (24, 80), now=STARTED)
 
 
 def test_a_second_recording_of_the_same_second_never_overwrites_the_first(tmp_path):
-    Recording.start(tmp_path, "s", (24, 80), now=STARTED).close()
-    with pytest.raises(RecordingFailed, match="File exists"):
-        Recording.start(tmp_path, "s", (24, 80), now=STARTED)
+    first = Recording.start(tmp_path, "s", (24, 80), now=STARTED)
+    first.output(b"first")
+    first.close()
+    second = Recording.start(tmp_path, "s", (24, 80), now=STARTED)
+    second.close()
+    assert (first.path.name, second.path.name) == ("s-20261206T213005Z.cast", "s-20261206T213005Z-2.cast")
+    assert read(first.path)[1][0][2] == "first" and read(second.path)[1] == []
+
+
+def test_a_discarded_recording_leaves_no_file(tmp_path):
+    recording = Recording.start(tmp_path, "s", (24, 80), now=STARTED)
+    recording.discard()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_write_that_fails_is_said_once_and_ends_the_recording(tmp_path):

@@ -58,6 +58,8 @@ class Shell:
     conditions: list[dict[str, str]] = field(default_factory=list)
     # "Pool" or "Cold" where the operator keeps a warm pool; "" elsewhere (and on the local backend).
     start: str = ""
+    # Its terminal is recorded (the create request's "record", or the server records every shell).
+    record: bool = False
 
     @property
     def ended(self) -> bool:
@@ -77,5 +79,6 @@ class Shell:
             "name": self.name,
             "created": timestamp(self.created),
             "spec": self.spec,
+            "record": self.record,
             "status": status,
         }

@@ -1,4 +1,5 @@
-"""IPython magics: ``%kubectl`` / ``%%kubectl`` (kubectl run by the kernel) and ``%cloudtty`` (this server's shells).
+"""IPython magics: ``%kubectl`` / ``%%kubectl`` (kubectl run by the kernel) and ``%cloudtty`` (this server's shells,
+files in and out of them, their recordings).
 
 ``%load_ext jupyter_cloudtty`` registers them. User errors (kubectl's, the server's) are printed to
 stderr as the tool or server worded them, never as a traceback.
@@ -6,6 +7,7 @@ stderr as the tool or server worded them, never as a traceback.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -14,12 +16,12 @@ import shlex
 import sys
 import threading
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool
 
@@ -27,7 +29,7 @@ from jupyter_cloudtty.cloudshell.model import now, parse_time
 from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 
 from . import kubectl as kubectl_cli
-from . import server_client
+from . import replay, server_client
 from .server_client import CloudTTYClient, ServerError
 from .tables import Table, resource_tables, server_table, shells_table
 
@@ -205,36 +207,36 @@ class CloudTTYMagics(Magics):
             self._client = CloudTTYClient(server_client.find_server())
         return self._client
 
-    @magic_arguments()
-    @argument("action", choices=["list", "new", "open", "rm", "extend", "info"], help="what to do")
-    @argument("name", nargs="?", help="the shell (open, rm, extend; optional for new)")
-    @argument("duration", nargs="?", help=f"extend: how much longer the shell may live: {DURATION_FORMS}")
-    @argument("--command", help="new: the shell's command (commandAction); default: a login shell")
-    @argument("--ttl", type=int, help="new: lifetime in seconds (ttlSecondsAfterStarted)")
-    @argument("--once", action="store_true", help="new: end the shell when its last client leaves")
     @line_magic
     def cloudtty(self, line: str) -> Any:
-        """Shells of this Jupyter server (its /cloudtty/api), by name.
+        """Shells of this Jupyter server (its /cloudtty/api), by name, and their recordings.
 
         %cloudtty list                      a table of your shells and their phases
-        %cloudtty new [NAME] [--command CMD] [--ttl SECONDS] [--once]
+        %cloudtty new [NAME] [--command CMD] [--ttl SECONDS] [--once] [--record]
         %cloudtty open NAME                 the shell's terminal, here (a ShellTerminal: .send, .output)
         %cloudtty rm NAME                   end the shell and forget it
         %cloudtty extend NAME DURATION      let the shell live DURATION longer (90 seconds, 30m, 1h30m, 2d)
         %cloudtty info                      the server's backend and identity, and the kernel's kubectl
+        %cloudtty cp SRC DST                copy a file into or out of a shell: LOCAL NAME:PATH or NAME:PATH LOCAL
+        %cloudtty recordings [QUERY] [--shell NAME]
+                                            the recorded sessions, newest first (with QUERY: those whose text
+                                            has it, and the lines that do)
+        %cloudtty replay FILE               a recording (.cast) played here, kept with the notebook
+
+        ``%cloudtty ACTION -h`` says more about one action.
         """
-        try:  # split as a shell would (quotes removed), then magic_arguments' parser
-            args = self.cloudtty.parser.parse_args(shlex.split(line))
+        try:  # split as a shell would (quotes removed), then the action's parser
+            args, extra = _PARSER.parse_known_args(shlex.split(line))
+            if extra:  # said by the action's parser, with its usage
+                _PARSER.actions[args.action].error(f"unrecognized arguments: {' '.join(extra)}")
         except ValueError as e:
             raise UsageError(f"%cloudtty: {e}") from None
+        except _HelpShown:
+            return None
         if args.action in ("open", "rm") and not args.name:
             raise UsageError(f"%cloudtty {args.action} needs a shell's NAME")
-        if args.action == "extend" and not args.duration:
+        if args.action == "extend" and not (args.name and args.duration):
             raise UsageError(f"%cloudtty extend needs a shell's NAME and a DURATION: {DURATION_FORMS}")
-        if args.action != "extend" and args.duration:
-            raise UsageError(f"%cloudtty {args.action}: unexpected argument {args.duration!r}")
-        if args.action != "new" and (args.command or args.ttl is not None or args.once):
-            raise UsageError("--command, --ttl and --once are options of %cloudtty new")
         try:
             return getattr(self, f"_cloudtty_{args.action}")(args)
         except ServerError as e:
@@ -252,7 +254,7 @@ class CloudTTYMagics(Magics):
             spec["ttlSecondsAfterStarted"] = args.ttl
         if args.once:
             spec["once"] = True
-        shell = self.client.create(args.name, spec)
+        shell = self.client.create(args.name, spec, record=True if args.record else None)
         display(shells_table([shell]))
         print(f"created shell {shell['name']}; {self._where(shell['name'])}")
 
@@ -298,6 +300,139 @@ class CloudTTYMagics(Magics):
         except kubectl_cli.KubectlNotFound as e:
             rows.append(["kubectl", str(e)])
         return Table(["FIELD", "VALUE"], rows)
+
+    def _cloudtty_cp(self, args: Any) -> Any:
+        from . import transfers
+
+        try:
+            return transfers.copy(self.client, args.source, args.dest)
+        except ValueError as e:  # neither side names a shell (NAME:PATH), or both do
+            raise UsageError(f"%cloudtty cp: {e}") from None
+
+    def _cloudtty_recordings(self, args: Any) -> Table:
+        listing = self.client.recordings(query=args.query, shell=args.shell)
+        return recordings_table(listing, query=args.query)
+
+    def _cloudtty_replay(self, args: Any) -> None:
+        try:
+            cast = self._cast(args.file)
+        except replay.ReplayError as e:
+            _error(f"cloudtty replay: {e}")
+            return
+        display(replay.bundle(cast), raw=True)
+
+    def _cast(self, file: str) -> replay.Cast:
+        """The recording ``file`` names: a file here, else one of the server's recordings by its name (the
+        FILE column of ``%cloudtty recordings``, wherever the server keeps them)."""
+        path = Path(file).expanduser()
+        if path.exists() or "/" in file or not file.endswith(".cast"):
+            return replay.read(path)
+        try:
+            data = self.client.recording(file, limit=replay.MAX_BYTES + 1)
+        except ServerError as e:
+            if e.status == 404:
+                raise replay.ReplayError(f"no such file: {file} (here, or among the server's recordings)") from None
+            raise
+        return replay.parse(data, file)
+
+
+def recordings_table(listing: dict[str, Any], query: str | None = None) -> Table:
+    """``%cloudtty recordings``: one row per recording; with a query, a row per matching line under it."""
+    recordings = listing.get("recordings") or []
+    columns = ["FILE", "SHELL", "STARTED", "DURATION", "SIZE"]
+    rows: list[list[str]] = []
+    for recording in recordings:
+        started = parse_time(recording.get("started"))
+        row = [
+            str(recording.get("file", "")),
+            str(recording.get("shell", "")),
+            started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if started else "",
+            span(float(recording.get("duration") or 0)),
+            _size(int(recording.get("size") or 0)),
+        ]
+        if query is None:
+            rows.append(row)
+            continue
+        matches = [_one_line(m) for m in recording.get("matches") or []] or [""]
+        rows.append([*row, matches[0]])
+        rows.extend(["", "", "", "", "", match] for match in matches[1:])
+    where = f" in {listing['dir']}" if listing.get("dir") else ""
+    return Table(
+        [*columns, "MATCHES"] if query is not None else columns,
+        rows,
+        title=f"Recordings{where}",
+        items=recordings,
+        empty=f"No recordings{where}" + (f" with {query!r}." if query is not None else "."),
+    )
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: ``812 B``, ``14.2 KB``, ``3.1 MB``."""
+    if count < 1024:
+        return f"{count} B"
+    return f"{count / 1024:.1f} KB" if count < 1024**2 else f"{count / 1024**2:.1f} MB"
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    """A matching line, on one line and cut at ``width`` (a table row stays a row)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class _HelpShown(Exception):
+    """``-h``: the help was printed; nothing else to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse for a magic: errors are UsageErrors with the action's usage; ``-h`` prints help, no exit."""
+
+    actions: dict[str, _Parser]  # the top parser's: each action's own parser
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().rstrip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            print(message, file=sys.stderr)
+        raise _HelpShown()
+
+
+def _cloudtty_parser() -> _Parser:
+    """``%cloudtty``'s actions, each with its own arguments (and usage)."""
+    parser = _Parser(prog="%cloudtty", description="Shells of this Jupyter server.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+
+    parser.actions = {}
+
+    def action(name: str, help: str) -> _Parser:
+        parser.actions[name] = actions.add_parser(name, help=help, description=help)
+        return parser.actions[name]
+
+    action("list", "a table of your shells and their phases")
+    new = action("new", "start a shell (a login shell unless --command)")
+    new.add_argument("name", nargs="?", help="its name (default: generated)")
+    new.add_argument("--command", help="the shell's command (commandAction); default: a login shell")
+    new.add_argument("--ttl", type=int, help="lifetime in seconds (ttlSecondsAfterStarted)")
+    new.add_argument("--once", action="store_true", help="end the shell when its last client leaves")
+    new.add_argument("--record", action="store_true", help="record its session (when the server lets you choose)")
+    action("open", "the shell's terminal, here").add_argument("name", nargs="?", help="the shell")
+    action("rm", "end the shell and forget it").add_argument("name", nargs="?", help="the shell")
+    extend = action("extend", "let the shell live longer")
+    extend.add_argument("name", nargs="?", help="the shell")
+    extend.add_argument("duration", nargs="?", help=f"how much longer: {DURATION_FORMS}")
+    action("info", "the server's backend and identity, and the kernel's kubectl")
+    cp = action("cp", "copy a file into or out of a shell, with a progress bar")
+    cp.add_argument("source", metavar="SRC", help="a local path, or NAME:PATH (a path in shell NAME)")
+    cp.add_argument("dest", metavar="DST", help="NAME:PATH, or a local path")
+    recordings = action("recordings", "the recorded sessions, newest first")
+    recordings.add_argument("query", nargs="?", metavar="QUERY", help="only those whose text has it (any case)")
+    recordings.add_argument("--shell", metavar="NAME", help="only this shell's")
+    replay_ = action("replay", "play a recording (.cast) here; it stays in the notebook, and in its HTML export")
+    replay_.add_argument("file", metavar="FILE", help="a .cast file, or the name of one of the server's recordings")
+    return parser
+
+
+_PARSER = _cloudtty_parser()
 
 
 def load_ipython_extension(ipython: Any) -> None:

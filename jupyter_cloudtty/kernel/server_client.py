@@ -123,6 +123,13 @@ def _slash(url: str) -> str:
 
 def request(method: str, server: Server, path: str, body: Any = None) -> Any:
     """One REST call; the JSON answer (None when empty); ``ServerError`` with the server's message on failure."""
+    raw = request_bytes(method, server, path, body)
+    return json.loads(raw) if raw.strip() else None
+
+
+def request_bytes(method: str, server: Server, path: str, body: Any = None, limit: int = -1) -> bytes:
+    """One REST call; the answer's bytes (at most ``limit`` of them, when it is not -1); ``ServerError`` as
+    ``request``."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"} if data is not None else {}
     if server.token:
@@ -130,13 +137,12 @@ def request(method: str, server: Server, path: str, body: Any = None) -> Any:
     req = urllib.request.Request(server.url_for(path), data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
-            raw = response.read()
+            return response.read(limit) if limit >= 0 else response.read()
     except urllib.error.HTTPError as e:
         raise ServerError(_message(e), e.code) from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise ServerError(f"cannot reach the Jupyter server at {server.url}: {reason}") from None
-    return json.loads(raw) if raw.strip() else None
 
 
 def _message(error: urllib.error.HTTPError) -> str:
@@ -153,7 +159,7 @@ def _message(error: urllib.error.HTTPError) -> str:
 
 
 class CloudTTYClient:
-    """``/cloudtty/api`` of one server: shells and info, as JSON."""
+    """``/cloudtty/api`` of one server: shells, info and recordings."""
 
     def __init__(self, server: Server):
         self.server = server
@@ -164,10 +170,15 @@ class CloudTTYClient:
     def get(self, name: str) -> dict[str, Any]:
         return request("GET", self.server, f"{API}/shells/{urllib.parse.quote(name, safe='')}")
 
-    def create(self, name: str | None = None, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(
+        self, name: str | None = None, spec: dict[str, Any] | None = None, record: bool | None = None
+    ) -> dict[str, Any]:
+        """A new shell; ``record`` asks for its session to be recorded (None: the server's default)."""
         body: dict[str, Any] = {"spec": spec or {}}
         if name:
             body["name"] = name
+        if record is not None:
+            body["record"] = record
         return request("POST", self.server, f"{API}/shells", body)
 
     def patch(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +190,17 @@ class CloudTTYClient:
 
     def info(self) -> dict[str, Any]:
         return request("GET", self.server, f"{API}/info")
+
+    def recordings(self, query: str | None = None, shell: str | None = None) -> dict[str, Any]:
+        """The server's recordings, newest first: ``{"recordings": [...], "dir": ...}``; with ``query``, those
+        whose text has it (each with its ``matches``), with ``shell``, that shell's."""
+        params = {key: value for key, value in (("shell", shell), ("q", query)) if value}
+        suffix = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return request("GET", self.server, f"{API}/recordings{suffix}")
+
+    def recording(self, file: str, limit: int = -1) -> bytes:
+        """A recording's bytes (its ``.cast`` file, by name), at most ``limit`` of them when it is not -1."""
+        return request_bytes("GET", self.server, f"{API}/recordings/{urllib.parse.quote(file, safe='')}", limit=limit)
 
     def terminal_url(self, name: str) -> str:
         """The WebSocket of a shell's terminal (ttyd's protocol; authenticate with the server's token)."""

@@ -12,13 +12,15 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Dict, Enum, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from jupyter_cloudtty._version import __version__
 from jupyter_cloudtty.cloudshell.spec import EXPOSURE_MODES
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.server.backends.local.backend import LocalBackend
 from jupyter_cloudtty.server.backends.selection import BackendSettings, choose_backend
+from jupyter_cloudtty.server.recordings import RecordingPolicy
+from jupyter_cloudtty.server.transfers import Transfers
 
 from .handlers import API_PATH, handlers
 
@@ -196,6 +198,34 @@ class CloudTTY(ExtensionApp):
     )
     kube_max_backoff = Float(30.0, config=True, help="Longest wait between two tries of a failing API server.")
 
+    recording = Enum(
+        ["off", "optional", "required"],
+        "off",
+        config=True,
+        help="Terminal sessions recorded as asciicast v2 files (output, resizes, markers) in recordings_dir. "
+        "'optional': shells created with \"record\": true; 'required': every shell, and a terminal that "
+        "cannot be recorded is not opened (close code 4007); 'off': none.",
+    )
+    record_input = Bool(
+        False,
+        config=True,
+        help="Also record what is typed (asciicast 'i' events): passwords typed at a prompt included.",
+    )
+    recordings_dir = Unicode(
+        "",
+        config=True,
+        help="Folder of the recordings (made 0700 if missing; '~' expanded, relative to the server's "
+        "root_dir); may be outside the root, e.g. an administrator's volume. Default: "
+        "<root_dir>/.cloudtty/recordings.",
+    )
+
+    transfer_max_bytes = Integer(
+        1 << 30,
+        config=True,
+        help="Most bytes one file transfer through a terminal may move (trz/tsz: uploads, downloads, "
+        "%cloudtty cp); 0 for no limit. A bigger one is refused before it starts, or stopped and removed.",
+    )
+
     @default("owner")
     def _default_owner(self) -> str:
         return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
@@ -210,6 +240,16 @@ class CloudTTY(ExtensionApp):
 
     shell_backend: Backend  # the one chosen by `backend`
     shell_backend_reason = ""
+    recordings: RecordingPolicy
+    transfers: Transfers
+
+    def recording_policy(self) -> RecordingPolicy:
+        """``recording``, ``record_input`` and ``recordings_dir`` as the backends and the REST API use them."""
+        root = os.path.expanduser(self.serverapp.root_dir) if self.serverapp else os.getcwd()
+        folder = os.path.join(root, os.path.expanduser(self.recordings_dir or os.path.join(".cloudtty", "recordings")))
+        return RecordingPolicy(
+            self.recording, os.path.abspath(folder), record_input=self.record_input, owner=self.owner, root=root
+        )
 
     def local_backend(self) -> LocalBackend:
         base_url = self.serverapp.base_url
@@ -222,6 +262,7 @@ class CloudTTY(ExtensionApp):
             kill_timeout=self.kill_timeout,
             max_ttl=self.max_ttl,
             idle_timeout=self.idle_timeout,
+            recordings=self.recordings,
             # A local shell is a terminal of the server's machine: an administrator who turned the
             # server's terminals off turned these off too.
             disabled=""
@@ -232,7 +273,10 @@ class CloudTTY(ExtensionApp):
 
     def initialize_settings(self) -> None:
         settings = BackendSettings(**{f.name: getattr(self, f.name) for f in fields(BackendSettings)})
-        self.shell_backend, self.shell_backend_reason = choose_backend(settings, self.local_backend)
+        self.recordings = self.recording_policy()
+        root = os.path.expanduser(self.serverapp.root_dir) if self.serverapp else os.getcwd()
+        self.transfers = Transfers(root, self.transfer_max_bytes)
+        self.shell_backend, self.shell_backend_reason = choose_backend(settings, self.local_backend, self.recordings)
         where = (
             f"namespace {self.shell_backend.info()['namespace']}"
             if self.shell_backend.kind == "kubernetes"
@@ -254,16 +298,19 @@ class CloudTTY(ExtensionApp):
             "reason": self.shell_backend_reason,
             "version": __version__,
             "identity": self.owner,
+            "recording": self.recordings.info(),
+            "transfers": {"maxBytes": self.transfer_max_bytes},
             **self.shell_backend.info(),
         }
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers(self.shell_backend, self.handshake_timeout, self.info))
+        self.handlers.extend(handlers(self.shell_backend, self.handshake_timeout, self.info, self.transfers))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.shell_backend.start()
 
     async def stop_extension(self) -> None:
+        await self.transfers.shutdown()
         await self.shell_backend.shutdown()
 
 

@@ -1,19 +1,24 @@
 """HTTP and WebSocket handlers of the server extension, one per route.
 
     GET    /cloudtty/api/shells                  list
-    POST   /cloudtty/api/shells                  create ({"name"?, "spec"?}) -> 201 + Location
+    POST   /cloudtty/api/shells                  create ({"name"?, "spec"?, "record"?}) -> 201 + Location
     GET    /cloudtty/api/shells/{name}           one shell
     PATCH  /cloudtty/api/shells/{name}           a running shell's new TTL ({"spec": {"ttlSecondsAfterStarted"}})
     DELETE /cloudtty/api/shells/{name}           end and forget it -> 204
     WS     /cloudtty/api/shells/{name}/terminal  the terminal, in ttyd's protocol
+    POST   /cloudtty/api/shells/{name}/transfers files to or from the shell through its terminal (NDJSON progress)
     GET    /cloudtty/api/events                  shell changes as Server-Sent Events
-    GET    /cloudtty/api/info                    backend, namespace, identity, version
+    GET    /cloudtty/api/info                    backend, namespace, identity, version, recording
+    GET    /cloudtty/api/recordings              recorded sessions (?shell=NAME, ?q=TEXT), newest first
+    GET    /cloudtty/api/recordings/{file}       one, as asciicast v2 (application/x-asciicast)
+    DELETE /cloudtty/api/recordings/{file}       remove it -> 204
 
 Every route requires Jupyter's authentication and the ``cloudtty`` authorization resource.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from asyncio import Future
@@ -38,11 +43,14 @@ from jupyter_cloudtty.ttyd.protocol import CloseCode, ProtocolError
 
 from .events import Subscription
 from .sessions import Resume, Session, pending
+from .transfers import Transfer, TransferRefused, Transfers
 
 AUTH_RESOURCE = "cloudtty"
 API_PATH = "cloudtty/api/shells"
 EVENTS_PATH = "cloudtty/api/events"
 INFO_PATH = "cloudtty/api/info"
+RECORDINGS_PATH = "cloudtty/api/recordings"
+ASCIICAST = "application/x-asciicast"
 NAME = r"(?P<name>[^/]+)"
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch, as RECEIVED (`$` takes a trailing newline)
 RECEIVED = re.compile(r"[0-9]{1,18}")  # ASCII digits: str.isdigit() takes '²', which int() refuses
@@ -115,8 +123,15 @@ class ShellsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        name, spec = parse_create_request(self.json_body())
-        shell = await self.backend.create(name, spec)
+        body = self.json_body()
+        record = None
+        if isinstance(body, dict) and "record" in body:  # ours, beside the CloudShell's name and spec
+            body = dict(body)
+            record = body.pop("record")
+            if record is None:
+                raise InvalidShell("record", "must be true or false, got null")
+        name, spec = parse_create_request(body)
+        shell = await self.backend.create(name, spec, record=self.backend.recordings.choose(record))
         self.set_status(201)
         self.set_header("Location", self.shell_url(shell.name))
         self.finish(json.dumps(shell.to_json()))
@@ -190,6 +205,43 @@ class EventsHandler(ApiHandler):
             self._subscription.close()
 
 
+class RecordingsHandler(ApiHandler):
+    """The list of recordings, ``?shell=`` one shell's, ``?q=`` those whose text holds it (with the lines)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        recordings = self.backend.recordings
+        shell, q = self.get_query_argument("shell", None), self.get_query_argument("q", None)
+        found = await asyncio.to_thread(recordings.list, shell, q or None)  # reads files: off the loop
+        self.finish(json.dumps({"recordings": found, "dir": recordings.shown_dir}))
+
+
+class RecordingHandler(ApiHandler):
+    """One recording: its bytes, or its deletion."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, file: str) -> None:
+        with self.backend.recordings.open(file) as f:
+            self.set_header("Content-Type", ASCIICAST)
+            self.set_header("Content-Disposition", f'inline; filename="{file}"')
+            try:
+                while chunk := f.read(256 * 1024):
+                    self.write(chunk)
+                    await self.flush()  # a long recording is not held whole in memory
+            except StreamClosedError:
+                return  # the client went away
+        self.finish(set_content_type=ASCIICAST)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, file: str) -> None:
+        self.backend.recordings.delete(file)
+        self.set_status(204)
+        self.finish()
+
+
 class InfoHandler(ApiHandler):
     def initialize(self, backend: Backend, info: Callable[[], dict[str, Any]]) -> None:  # type: ignore[override]
         super().initialize(backend)
@@ -201,6 +253,57 @@ class InfoHandler(ApiHandler):
         self.finish(json.dumps(self.info()))
 
 
+class TransfersHandler(ApiHandler):
+    """``POST /cloudtty/api/shells/{name}/transfers``: files through the shell's terminal (server/transfers.py).
+
+    Checked before anything starts (a 4xx names the field). The status is sent with the first line, once
+    the shell's trz/tsz has answered, so "not installed" and "not at a prompt" are 4xx too; then NDJSON
+    lines: ``start``, ``progress`` (at most 5 a second), and ``done`` or ``error``. Closing the request
+    cancels the transfer.
+    """
+
+    def initialize(self, backend: Backend, transfers: Transfers) -> None:  # type: ignore[override]
+        super().initialize(backend)
+        self.transfers = transfers
+        self._transfer: Transfer | None = None
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        plan = self.transfers.plan(self.json_body())
+        shell = await self.backend.get(validate_name(name))
+        if shell.ended:
+            raise ShellEnded(name)
+        session = await self.backend.open(name)
+        await session.open(None)
+        if session.ended is not None:
+            raise TransferRefused(f"the shell's terminal cannot be opened: {session.ended[1]}", 409)
+        self._transfer = self.transfers.transfer(session, plan, self._line)
+        try:
+            result = await self.transfers.run(self._transfer)
+        except TransferRefused as e:
+            if not self._headers_written:
+                raise
+            self._line({"event": "error", "status": e.status, "message": str(e)})
+        else:
+            self._line(result)
+        if self.request.connection is not None and not self._finished:
+            self.finish()
+
+    def _line(self, event: dict[str, Any]) -> None:
+        if self.request.connection is None or self._finished:
+            return
+        if not self._headers_written:
+            self.set_header("Content-Type", "application/x-ndjson")
+            self.set_header("Cache-Control", "no-cache")
+        self.write(json.dumps(event) + "\n")
+        self.flush()  # not awaited: a progress line is small, and a slow reader only delays the next
+
+    def on_connection_close(self) -> None:
+        if self._transfer is not None:
+            self._transfer.cancel()  # trz/tsz is told to delete what it began; a download's staging goes
+
+
 ACTIVITY = "cloudtty_last_activity"  # in the server's settings
 
 
@@ -209,9 +312,11 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, backend: Backend, handshake_timeout: float) -> None:
+    def initialize(self, backend: Backend, handshake_timeout: float, transfers: Transfers) -> None:
         self.backend = backend
         self.handshake_timeout = handshake_timeout
+        self.transfers = transfers
+        self.downloads = "jupyter"  # where a `tsz` typed here saves (the handshake's "downloads")
         self.session: Session | None = None
         self._resume: Resume | None = None
         self._attached = False
@@ -230,6 +335,8 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             self.session = await self.backend.open(validate_name(name))
         except ShellError as e:
             raise web.HTTPError(e.status, "%s", str(e)) from None
+        if self.session.watch is None:
+            self.session.watch = self.transfers.watch  # a `tsz` typed in it can save into the Jupyter root
         await super().get(name)
 
     def _resume_argument(self) -> Resume | None:
@@ -289,6 +396,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             except ProtocolError as e:
                 self._fail(str(e))
                 return None
+            self.downloads = handshake.downloads
             return self._attach(handshake.size)
         if command == protocol.INPUT:
             return pending(self.session.write(self, message[1:]))
@@ -393,17 +501,20 @@ async def _written(written: Future[None]) -> None:
 
 
 def handlers(
-    backend: Backend, handshake_timeout: float, info: Callable[[], dict[str, Any]]
+    backend: Backend, handshake_timeout: float, info: Callable[[], dict[str, Any]], transfers: Transfers
 ) -> list[tuple[str, type, dict[str, Any]]]:
     """Routes relative to the server's base URL (the ExtensionApp prefixes it)."""
     return [
         (EVENTS_PATH, EventsHandler, {"backend": backend}),
         (INFO_PATH, InfoHandler, {"backend": backend, "info": info}),
+        (RECORDINGS_PATH, RecordingsHandler, {"backend": backend}),
+        (f"{RECORDINGS_PATH}/(?P<file>[^/]+)", RecordingHandler, {"backend": backend}),
         (API_PATH, ShellsHandler, {"backend": backend}),
         (f"{API_PATH}/{NAME}", ShellHandler, {"backend": backend}),
         (
             f"{API_PATH}/{NAME}/terminal",
             TerminalHandler,
-            {"backend": backend, "handshake_timeout": handshake_timeout},
+            {"backend": backend, "handshake_timeout": handshake_timeout, "transfers": transfers},
         ),
+        (f"{API_PATH}/{NAME}/transfers", TransfersHandler, {"backend": backend, "transfers": transfers}),
     ]

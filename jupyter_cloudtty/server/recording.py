@@ -29,9 +29,15 @@ class RecordingFailed(OSError):
     """The recording could not be started or written; the message says why (for the user and the log)."""
 
 
-def file_name(shell: str, started: datetime) -> str:
-    """``<shell>-<UTC time>.cast``: sorted by shell, then by when."""
-    return f"{shell}-{started.strftime('%Y%m%dT%H%M%SZ')}.cast"
+def file_name(shell: str, started: datetime, count: int = 1) -> str:
+    """``<shell>-<UTC time>.cast``: sorted by shell, then by when; ``-2``, ``-3``... after the time for a
+    second recording of the shell in the same second."""
+    suffix = f"-{count}" if count > 1 else ""
+    return f"{shell}-{started.strftime('%Y%m%dT%H%M%SZ')}{suffix}.cast"
+
+
+# Recordings of one shell started in one second (a shell deleted and made again at once) get a suffix each.
+MAX_SAME_SECOND = 100
 
 
 class Recording:
@@ -66,11 +72,11 @@ class Recording:
         rows, columns = size
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = folder / file_name(shell, started)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            path, fd = _create(folder, shell, started)
             out = os.fdopen(fd, "w", encoding="utf-8", buffering=1)  # a line, an event: whole if we die
         except OSError as e:
-            raise RecordingFailed(f"cannot record the terminal in {folder}: {e.strerror or e}") from None
+            # The cause first: a close reason (123 bytes) may cut a long folder's name short.
+            raise RecordingFailed(f"cannot record the terminal ({e.strerror or e}) in {folder}") from None
         header = {
             "version": 2,
             "width": columns,
@@ -121,6 +127,14 @@ class Recording:
     def marker(self, label: str = "") -> None:
         self._event("m", label)
 
+    def discard(self) -> None:
+        """Close and remove the file: a session whose terminal never opened has nothing to replay."""
+        self.closed = True
+        try:
+            self._out.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
     def close(self) -> None:
         """The end: what a split character left is written as it is, then the file is closed."""
         if self.closed:
@@ -133,6 +147,19 @@ class Recording:
             self._out.close()
         except OSError as e:
             raise RecordingFailed(f"the terminal's recording {self.path.name} failed: {e.strerror or e}") from None
+
+
+def _create(folder: Path, shell: str, started: datetime) -> tuple[Path, int]:
+    """A new file (never one that exists: another recording's) and its descriptor."""
+    count = 1
+    while True:
+        path = folder / file_name(shell, started, count)
+        try:
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if count >= MAX_SAME_SECOND:
+                raise
+            count += 1
 
 
 def read(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:

@@ -16,16 +16,31 @@ the scrollback holds is closed with ``FELL_BEHIND`` and can come back with ``?cl
 Nothing is read before the client that opened the stream has attached, so it sees the program's first
 byte; at the end, each client is handed what it has not had before its close, however slow or paused
 (``release``, ``end``).
+
+A session of a recorded shell (server/recordings.py's policy gives it a ``Recorder``) records as the
+frames pass: its recording starts before the stream opens (a ``required`` one that cannot start
+means the stream is never opened: no process, and the clients closed with ``NOT_RECORDED``), then
+takes each output chunk and notice, resize, input (kept only if the administrator asked), a marker
+when the stream is reopened and wherever ``mark`` is called; it closes when the session ends. While
+``recording_paused`` is set (``with session.unrecorded():``) neither output nor input is recorded:
+a file transfer's bytes are a file, not the terminal's text. A recording that fails later ends a
+``required`` session the same way, and is a notice in an ``optional`` one. Unrecorded, each frame
+costs one None check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Optional, Protocol, Tuple
+from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol, Tuple
+
+from jupyter_cloudtty.ttyd.protocol import CloseCode, close_reason
+
+from .recording import Recording, RecordingFailed
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +72,28 @@ class TerminalStream(Protocol):
     def resume(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Recorder(Protocol):
+    """What records a session (server/recordings.py's ``ShellRecorder``)."""
+
+    @property
+    def required(self) -> bool:
+        """Whether a session that cannot be recorded must not run."""
+
+    def start(self, size: tuple[int, int]) -> Recording | None:
+        """A recording started now at ``size`` (rows, columns); None if the shell is not recorded,
+        RecordingFailed saying why it cannot be."""
+
+
+class Diverted(Protocol):
+    """What a session's output goes to during a file transfer (server/transfers.py's ``Transfer``)."""
+
+    def take(self, chunk: bytes) -> Awaitable[None] | None:
+        """An output chunk; an awaitable the pump waits for before reading more (backpressure)."""
+
+    def cancel(self) -> None:
+        """A client typed Ctrl-C."""
 
 
 class Client(Protocol):
@@ -145,7 +182,8 @@ class Session:
     The stream is opened for the first client, at that client's size, as ttyd spawns its
     process on connection: ``open_stream(rows, columns)`` returns it, or None if it could
     not be opened (having ended the session with the reason). ``on_last_detach`` is called
-    when the last client leaves (``once`` shells end then).
+    when the last client leaves (``once`` shells end then), ``on_end`` once the session has ended
+    (whoever ended it), with its close code and reason. ``recorder`` records it (see the module).
     """
 
     def __init__(
@@ -156,6 +194,8 @@ class Session:
         preferences: dict,
         scrollback_bytes: int,
         on_last_detach: Callable[[], None] | None = None,
+        on_end: Callable[[int, str], None] | None = None,
+        recorder: Recorder | None = None,
     ):
         self.stream: TerminalStream | None = None
         self._open_stream = open_stream
@@ -176,6 +216,17 @@ class Session:
         # client id -> the offset its byte count starts from (see attach)
         self._resume_bases: OrderedDict[str, int] = OrderedDict()
         self.last_activity = time.monotonic()  # of input or output (the idle rule's clock)
+        self._on_end = on_end
+        self.recorder = recorder
+        self.recording: Recording | None = None
+        self.recording_paused = False  # set while a file transfer runs: its bytes are not recorded
+        self._streamed = False  # a stream has opened: the recording has something to replay
+        # File transfers (server/transfers.py): while ``diverted`` is set its ``take`` gets all output and
+        # the clients' input is held back; ``watch`` sees each chunk first (a ``tsz`` the user typed).
+        self.diverted: Diverted | None = None
+        self.watch: Callable[[Session, bytes], None] | None = None
+        self.watch_tail = b""  # the last chunk's end, for a trigger split across two chunks
+        self.typist: Client | None = None  # who typed last: a transfer it starts goes where it asked
 
     async def open(self, size: tuple[int, int] | None) -> None:
         """Open the stream unless it is open (or opening, or the session has ended)."""
@@ -185,13 +236,16 @@ class Session:
             await asyncio.shield(self._opening)
 
     async def _open(self, size: tuple[int, int]) -> None:
+        # Recording starts before the process does, so a required one that cannot start leaves none.
+        if self.recorder is not None and self.recording is None and not self._start_recording(size):
+            return
         stream = await self._open_stream(*size)
         if stream is None:
             return
         if self.ended is not None:  # ended (deleted, expired) while the stream was opening: nobody will read it
             stream.close()
             return
-        self.stream, self._size = stream, size
+        self.stream, self._size, self._streamed = stream, size, True
         self._flow()  # held until the client that opened it attaches: it sees the first byte live
         self._pump_task = asyncio.get_running_loop().create_task(self._pump(stream))
 
@@ -201,6 +255,17 @@ class Session:
         try:
             while chunk := await read():
                 self.last_activity = time.monotonic()
+                if self.watch is not None and self.diverted is None:
+                    self.watch(self, chunk)  # may divert the session, from this chunk on
+                if self.diverted is not None:
+                    taken = self.diverted.take(chunk)  # a transfer's bytes: not in the scrollback or recording
+                    if taken is not None:
+                        await taken
+                    continue
+                if self.recording is not None and not self.recording_paused:
+                    self._record(self.recording.output, chunk)
+                    if self.ended is not None:
+                        break  # a required recording failed: what it could not keep is shown to nobody
                 start = self.scrollback.end
                 self.scrollback.append(chunk)
                 writes = []
@@ -245,22 +310,100 @@ class Session:
 
     def notice(self, text: str) -> None:
         """A line of ours in the output (dim, on a line of its own): in the scrollback and to every client."""
-        data = f"\r\n\x1b[2m[{text}]\x1b[0m\r\n".encode()
+        self.inject(f"\r\n\x1b[2m[{text}]\x1b[0m\r\n".encode())
+
+    def inject(self, data: bytes) -> None:
+        """Bytes of ours in the output, as if the program wrote them: recorded, kept and sent to every client."""
+        if self.recording is not None and not self.recording_paused:
+            self._record(self.recording.output, data)
         start = self.scrollback.end
         self.scrollback.append(data)
         for client, attached in list(self._clients.items()):
             self._deliver(client, attached, data, start)  # queued in order with the output; not awaited
 
-    async def reopen(self) -> bool:
+    async def reopen(self, why: str = "pod replaced") -> bool:
         """Open a new stream after the last one ended without the session ending (a cluster shell's pod
-        was replaced): the clients stay attached and go on with it. False if it could not be opened."""
+        was replaced): the clients stay attached and go on with it, and the recording in the same file
+        after a marker saying ``why``. False if it could not be opened."""
         if self.ended is not None:
             return False
         if self._pump_task is not None:
             await asyncio.shield(self._pump_task)
         self.stream, self._opening, self._pump_task, self._held = None, None, None, False
+        self.mark(why)
         await self.open(self._size)
         return self.stream is not None
+
+    # --- the recording ----------------------------------------------------------------
+
+    def mark(self, label: str) -> None:
+        """A marker in the recording (asciicast's ``m``), where a player can jump to: a new pod, a file
+        transfer's start and end. Nothing when the session is not recorded."""
+        if self.recording is not None:
+            self._record(self.recording.marker, label)
+
+    @contextlib.contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """Output and input passing meanwhile are not recorded (a file transfer's bytes), as with
+        ``recording_paused`` set; markers and resizes still are."""
+        paused, self.recording_paused = self.recording_paused, True
+        try:
+            yield
+        finally:
+            self.recording_paused = paused
+
+    # --- file transfers ---------------------------------------------------------------
+
+    def divert(self, target: Diverted) -> None:
+        """Give all output to ``target`` until ``undivert`` (a transfer); the clients' typing is held back."""
+        self.diverted = target
+
+    def undivert(self, target: Diverted) -> None:
+        if self.diverted is target:
+            self.diverted = None
+
+    def type(self, data: bytes) -> Awaitable[None] | None:
+        """Input of ours (a transfer's commands and protocol): straight to the stream, not recorded as typing;
+        None once it has taken it, else an awaitable done when it has."""
+        if self.stream is None:
+            return None
+        return pending(self.stream.write(data))
+
+    def _start_recording(self, size: tuple[int, int]) -> bool:
+        """Start the recording; False if the session must not run (required, and it cannot start)."""
+        assert self.recorder is not None
+        try:
+            self.recording = self.recorder.start(size)
+        except RecordingFailed as e:
+            return self._recording_failed(str(e))
+        return True
+
+    def _record(self, event: Callable[..., None], *args: Any) -> None:
+        try:
+            event(*args)
+        except RecordingFailed as e:
+            self._recording_failed(str(e))
+
+    def _recording_failed(self, why: str) -> bool:
+        """A recording that cannot start or go on: the end of a session that must be recorded (False),
+        a notice in one that may be (True)."""
+        self.recording = None
+        if self.recorder is not None and self.recorder.required:
+            log.warning("closing a terminal that cannot be recorded: %s", why)
+            self.end(CloseCode.NOT_RECORDED, close_reason(f"not recorded: {why}"))
+            return False
+        log.warning("a terminal goes on unrecorded: %s", why)
+        self.notice(f"not recorded: {why}")
+        return True
+
+    def _close_recording(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is None:
+            return
+        try:
+            recording.close() if self._streamed else recording.discard()  # nothing to replay: no file
+        except OSError as e:
+            log.warning("closing the recording %s: %s", recording.path, e)
 
     async def drained(self) -> None:
         """Wait until the stream has ended and every byte of it has been delivered (once released: read,
@@ -303,6 +446,8 @@ class Session:
         if client not in self._clients:
             return
         del self._clients[client]
+        if self.typist is client:
+            self.typist = None
         self._flow()
         if not self._clients and self.ended is None and self._on_last_detach:
             self._on_last_detach()
@@ -312,11 +457,22 @@ class Session:
         ``pending`` tells). Await it before sending more: a program that does not read holds its
         typist back."""
         self.last_activity = time.monotonic()
+        self.typist = client
+        if self.diverted is not None:
+            # A transfer owns the terminal: typing would corrupt it. Ctrl-C cancels it, as in trzsz's clients.
+            if b"\x03" in data:
+                self.diverted.cancel()
+            return completed()
         # The terminal follows the size of whoever is typing (tmux's "latest"); the resize goes first.
         attached = self._clients.get(client)
         resized = None
         if attached and attached.size and attached.size != self._size:
             resized = self._apply_size(attached.size)
+        recording = self.recording
+        if recording is not None and not self.recording_paused:
+            self._record(recording.input, data)  # kept only if the administrator asked (record_input)
+            if self.ended is not None:  # a required recording failed: this input goes nowhere
+                return completed()
         if self.stream is None:
             return resized or completed()
         written = self.stream.write(data)
@@ -337,7 +493,10 @@ class Session:
     def _apply_size(self, size: tuple[int, int]) -> Optional[Awaitable[None]]:
         if size != self._size and self.ended is None and self.stream is not None:
             self._size = size
-            return self.stream.resize(*size)
+            resized = self.stream.resize(*size)
+            if self.recording is not None:
+                self._record(self.recording.resize, *size)
+            return resized
         return None
 
     def pause(self, client: Client) -> None:
@@ -400,6 +559,9 @@ class Session:
         self._clients.clear()
         if self.stream is not None:
             self.stream.close()
+        self._close_recording()
+        if self._on_end is not None:
+            self._on_end(code, reason)
 
 
 async def _last_words(client: Client, rest: bytes, code: int, reason: str) -> None:

@@ -32,10 +32,10 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -46,12 +46,17 @@ log = logging.getLogger(__name__)
 
 MARK = b"::TRZSZ:TRANSFER:"
 # trz/tsz print `ESC 7 ::TRZSZ:TRANSFER:<R|D|S>:<version>:<unique id>[:<port>]\r\n`, then wait for an answer.
-TRIGGER = re.compile(rb"::TRZSZ:TRANSFER:([SRD]):(\d+\.\d+\.\d+)((?::\d+)*)\r?\n")
+TRIGGER = re.compile(rb"::TRZSZ:TRANSFER:([SRD]):(\d+\.\d+\.\d+)((?::\d+)*)\r*\n")  # \r\r\n through ONLCR
+LAST_FRAMES = re.compile(rb"#(?:EXIT|fail|FAIL):[A-Za-z0-9+/=]*\n")  # what the peer types last
 TRIGGER_TIMEOUT = 10.0  # seconds from typing trz/tsz to its trigger
 SEARCH_LIMIT = 256 * 1024  # output kept while looking for the trigger (never more)
 PROGRESS_EVERY = 0.2  # seconds between two progress reports
 PEER_EXIT_GRACE = 5.0  # seconds a stopped peer gets before SIGKILL
-NOT_FOUND = (b"command not found", b"not found", b"No such file or directory")
+# What trz/tsz (or the shell) print when they will not start: the transfer fails at once with that line.
+REFUSALS = re.compile(
+    rb"[^\r\n]*(?:command not found|No such file[^\r\n]*|Not a regular file[^\r\n]*|No permission to [^\r\n]*"
+    rb"|Is a directory[^\r\n]*|Not a directory[^\r\n]*)"
+)
 
 
 class TransferRefused(ShellError):
@@ -187,6 +192,15 @@ def sha256(path: Path) -> str:
 Report = Callable[[dict[str, Any]], None]
 
 
+async def _drained(peer: asyncio.subprocess.Process) -> None:
+    """The peer has taken what it was given, or has gone (its end is read from its reports, not here)."""
+    assert peer.stdin is not None
+    try:
+        await peer.stdin.drain()
+    except (ConnectionError, OSError):
+        pass
+
+
 class Transfer:
     """One transfer through a session's terminal: divert, trigger, peer, and back.
 
@@ -203,13 +217,19 @@ class Transfer:
         self.typed = typed  # we type the command (False: the user did, and its trigger is on its way)
         self._buffer = b""  # output before the trigger
         self._shown = 0  # bytes at the buffer's start the clients have had already
+        self._seen = b""  # the output's end before the trigger, searched for a refusal
+        self._last_words = False  # the peer has typed its last frame (EXIT or fail): what follows is not its
+        self._closing = False  # trz/tsz's closing message has begun
+        self._answer: int | None = None  # download: the pipe the peer reads its closing message from
+        self._control: int | None = None  # the pipe that stops the peer
         self._started = time.monotonic()
         self._triggered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._peer: asyncio.subprocess.Process | None = None
         self._staging: Path | None = None
         self._cancelled = False
         self._progress_at = 0.0
-        self._names: list[str] = []
+        self._files: list[dict[str, Any]] | None = None  # a download's files once moved
+        self.root: Path | None = None  # the Jupyter root, to name where downloads went
         self._bytes = 0
         self._total = plan.total
 
@@ -220,14 +240,31 @@ class Transfer:
         is the peer's input (awaited: a slow peer holds back the shell, as a slow client does)."""
         peer = self._peer
         if peer is not None:
+            if self._last_words:
+                # What the shell's side still sends of the protocol (a data chunk in flight when a transfer
+                # stops) is dropped; its closing message starts with ESC 8 (the cursor it saved before its
+                # trigger), and from there on the output is the user's again.
+                at = chunk.find(b"\x1b8") if not self._closing else 0
+                if at != -1:
+                    self._closing = True
+                    self.session.inject(chunk[at:])
+                return None
             if peer.returncode is not None or peer.stdin is None or peer.stdin.is_closing():
                 return None
             peer.stdin.write(chunk)
-            return peer.stdin.drain()
+            return _drained(peer)
         self._buffer += chunk
         if self._triggered.done():
             return None  # between the trigger and the peer's start (a few ms): kept for the peer
         match = TRIGGER.search(self._buffer)
+        if match is None and self.typed:
+            self._seen = (self._seen + chunk)[-4096:]
+            refusal = REFUSALS.search(self._seen)
+            if refusal is not None:
+                self._show_upto(len(self._buffer))
+                line = refusal.group(0).decode(errors="replace").strip()
+                self._triggered.set_exception(TransferRefused(self._refused(line), 422))
+                return None
         if match is None:
             mark = self._buffer.find(MARK)  # the trigger's line has begun but not ended
             self._show_upto(mark if mark != -1 else max(len(self._buffer) - len(MARK) + 1, 0))
@@ -264,9 +301,9 @@ class Transfer:
         self._cancelled = True
         if not self._triggered.done():
             self._triggered.cancel()
-        if self._peer is not None and self._peer.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._peer.send_signal(signal.SIGINT)
+        if self._control is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._control, b"s")  # the peer stops at its next frame (see trzsz_peer)
 
     def _line(self, text: str, *, final: bool = False) -> None:
         # Over the same line each time (CR, erase line); trz/tsz's closing message restores the cursor
@@ -290,6 +327,8 @@ class Transfer:
                 mode = await asyncio.wait_for(asyncio.shield(self._triggered), TRIGGER_TIMEOUT)
             except asyncio.TimeoutError:
                 raise TransferRefused(self._no_trigger(), 422) from None
+            except TransferRefused:
+                raise
             except asyncio.CancelledError:
                 if self._cancelled:
                     raise TransferRefused("cancelled", 499) from None
@@ -308,30 +347,41 @@ class Transfer:
             self._cleanup()
             session.undivert(self)
 
-    def _no_trigger(self) -> str:
-        seen = self._buffer.lower()
+    def _refused(self, line: str) -> str:
         tool = "trz" if self.plan.direction == "upload" else "tsz"
-        if any(word.lower() in seen for word in NOT_FOUND) and tool.encode() in seen:
+        if "command not found" in line or line.endswith(f"{tool}: not found"):
             return f"{tool} is not installed in the shell's image (PyPI's trzsz provides trz and tsz)"
+        return f"the shell says: {line}"
+
+    def _no_trigger(self) -> str:
+        tool = "trz" if self.plan.direction == "upload" else "tsz"
         return (f"{tool} did not start within {TRIGGER_TIMEOUT:.0f} s: the shell must be at its prompt, with "
                 f"{tool} installed (PyPI's trzsz)")  # fmt: skip
 
     async def _run_peer(self) -> dict[str, Any]:
         plan = self.plan
-        args = [sys.executable, "-m", "jupyter_cloudtty.server.trzsz_peer", plan.direction,
-                "--max-bytes", str(self.max_bytes)]  # fmt: skip
+        control, self._control = os.pipe()
+        args = [sys.executable, "-m", "jupyter_cloudtty.server.trzsz_peer", "--max-bytes", str(self.max_bytes),
+                "--control-fd", str(control)]  # fmt: skip
         if plan.direction == "upload":
-            args += [str(path) for path in plan.local]
             if any(path.is_dir() for path in plan.local):
                 args.append("--directory")
+            args += ["upload", *(str(path) for path in plan.local)]
         else:
             assert isinstance(plan.to, Path)
             self._staging = Path(tempfile.mkdtemp(prefix=".cloudtty-download-", dir=plan.to))
-            args += ["--dest", str(self._staging)]
+            answer, self._answer = os.pipe()
+            args += ["--dest", str(self._staging), "--answer-fd", str(answer), "download"]
         self._report({"event": "start", "direction": plan.direction, "total": self._total or None})
-        self._peer = peer = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
+        passed = (control, answer) if plan.direction == "download" else (control,)
+        try:
+            self._peer = peer = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                pass_fds=passed,
+            )  # fmt: skip
+        finally:
+            for fd in passed:
+                os.close(fd)
         if self._buffer:
             assert peer.stdin is not None
             peer.stdin.write(self._buffer)
@@ -344,16 +394,18 @@ class Transfer:
             message = outcome.get("message") or "the transfer failed"
             status = 499 if message == "cancelled" else 413 if "over this server's limit" in message else 422
             raise TransferRefused(message, status)
-        files = self._finish(outcome.get("names") or [])
+        files = self._files if self._files is not None else self._finish(outcome.get("names") or [])
         seconds = time.monotonic() - self._started
         total = sum(file["size"] for file in files)
-        rate = f", {size_text(total / seconds)}/s" if seconds > 0 else ""
-        self._line(f"{plan.direction}ed {', '.join(f['name'] for f in files)} ({size_text(total)}{rate})", final=True)
         return {"event": "done", "files": files, "bytes": total, "seconds": round(seconds, 3)}
 
     async def _type_peer_output(self, peer: asyncio.subprocess.Process) -> None:
         assert peer.stdout is not None
         while data := await peer.stdout.read(256 * 1024):
+            if LAST_FRAMES.search(data[-4096:]):
+                # Its last frame: what the shell prints from now on answers it, and is the user's to see.
+                # (The peer itself may still read a little before it exits; that would be lost.)
+                self._last_words = True
             written = self.session.type(data)
             if written is not None:
                 await written
@@ -362,23 +414,50 @@ class Transfer:
         assert peer.stderr is not None
         self._started = time.monotonic()
         outcome: dict[str, Any] = {}
+        said: deque[str] = deque(maxlen=5)  # its other words (a crash's traceback): for the log
         while line := await peer.stderr.readline():
             try:
                 event = json.loads(line)
             except ValueError:
-                log.debug("trzsz peer: %s", line.decode(errors="replace").rstrip())
+                said.append(line.decode(errors="replace").rstrip())
                 continue
             kind = event.get("event")
             if kind in ("done", "error"):
                 outcome = event
+            elif kind == "received":
+                self._answer_peer(event.get("names") or [])
             elif kind == "size" and not self.plan.total:
                 self._total += event.get("size", 0)
             elif kind == "step":
                 self._bytes = event.get("bytes", 0)
                 self._progress(event.get("name", ""))
         if not outcome:
+            log.warning("a transfer's process ended without a result: %s", " | ".join(said))
             outcome = {"event": "error", "message": "the transfer's process ended without a result"}
         return outcome
+
+    def _answer_peer(self, names: list[str]) -> None:
+        """A download is whole: move its files to their names, and give tsz the message it closes with."""
+        try:
+            self._files = files = self._finish(names)
+            seconds = time.monotonic() - self._started
+            total = sum(file["size"] for file in files)
+            rate = f", {size_text(total / seconds)}/s" if seconds > 0 else ""
+            where = self.where(files)
+            message = f"Saved {', '.join(file['name'] for file in files)} to {where} ({size_text(total)}{rate})"
+        except OSError as e:
+            message = f"Received, but could not be saved in Jupyter: {e.strerror or e}"
+        if self._answer is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._answer, (json.dumps(message) + "\n").encode())
+                os.close(self._answer)
+            self._answer = None
+
+    def where(self, files: list[dict[str, Any]]) -> str:
+        """Where downloads went, as the user finds them: a folder of the Jupyter root."""
+        folder = self.plan.to
+        relative = os.path.relpath(folder, self.root) if self.root is not None and isinstance(folder, Path) else "."
+        return "the Jupyter root" if relative == "." else f"{relative}/ in Jupyter"
 
     def _progress(self, name: str) -> None:
         now = time.monotonic()
@@ -409,6 +488,10 @@ class Transfer:
         return files
 
     def _cleanup(self) -> None:
+        for fd in (self._answer, self._control):
+            if fd is not None:
+                os.close(fd)
+        self._answer = self._control = None
         if self._peer is not None and self._peer.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._peer.kill()
@@ -434,11 +517,19 @@ class Transfers:
             return None
         return os.path.relpath(path, self.root)
 
-    async def run(self, session: Any, plan: Plan, report: Report | None = None) -> dict[str, Any]:
-        """Run a transfer the server starts; ``TransferRefused`` if it cannot start or does not finish."""
+    def transfer(self, session: Any, plan: Plan, report: Report | None = None) -> Transfer:
+        """A transfer the server starts (``run`` it); 409 while another one runs in the session."""
         if session.diverted is not None:
             raise TransferRefused("another transfer is running in this shell; wait for it or cancel it", 409)
         transfer = Transfer(session, plan, max_bytes=self.max_bytes, report=report)
+        transfer.root = self.root
+        return transfer
+
+    async def run(self, transfer: Transfer) -> dict[str, Any]:
+        """Run it to its end: the ``done`` event (paths relative to the root), or ``TransferRefused``."""
+        session = transfer.session
+        if session.diverted is not None:
+            raise TransferRefused("another transfer is running in this shell; wait for it or cancel it", 409)
         session.attach(transfer)  # as a client: a stream nobody has attached to yet is held, not read
         try:
             result = await transfer.run()
@@ -465,6 +556,7 @@ class Transfers:
         if getattr(typist, "downloads", "jupyter") != "jupyter" or session.diverted is not None:
             return  # the tab's own trzsz filter answers it (browser downloads)
         transfer = Transfer(session, Plan("download", to=self.root), max_bytes=self.max_bytes, typed=False)
+        transfer.root = self.root
         transfer.prime(seen)
         session.divert(transfer)
         task = asyncio.ensure_future(self._run_watched(session, transfer))

@@ -12,8 +12,8 @@ JSON lines on stderr, one object each: ``{"event": "name"|"size"|"step"|"done"|"
 
 Both take ``--max-bytes N`` (the administrator's cap on one transfer). A download never writes outside
 DIR: a name from the shell that would (``../x``, an absolute path, a link out) fails the transfer.
-SIGINT stops a transfer: the shell's side is told "Stopped and deleted", so trz removes what it began,
-and a download removes what it wrote.
+A byte on (or the end of) ``--control-fd`` stops a transfer: the shell's side is told "Stopped and
+deleted", so trz removes what it began, and a download removes what it wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from typing import Any
 
 from trzsz.libs import transfer, utils
@@ -113,6 +114,53 @@ def download(dest: str, progress: Progress) -> list[str]:
     return transfer.recv_files(dest, progress)
 
 
+def last_words(names: list[str], answer_fd: int | None) -> str:
+    """What trz/tsz prints as the transfer's end. tsz prints ours: with ``--answer-fd`` the server says it
+    (where the files went under which names, once it has moved them), after our ``received`` report."""
+    if answer_fd is None:
+        return utils.format_saved_files(names, "")
+    report("received", names=names, bytes=0)
+    with os.fdopen(answer_fd, "r", encoding="utf-8") as answer:
+        return json.loads(answer.readline() or '""') or utils.format_saved_files(names, "")
+
+
+STOP = threading.Event()
+
+
+def stop_when_told(control_fd: int) -> None:
+    """Stop between two data frames once the server writes to (or closes) ``control_fd``.
+
+    Not by a signal, and not by trzsz's own ``stopped`` flag: both end the transfer in the middle of an
+    exchange. A signal cut a binary data frame short; the flag raises before the acknowledgement of the
+    frame in flight is read. Either way our "Stopped" reached the shell's side glued to the frame before
+    it, and trz read it as file data (its read of a frame takes all that has arrived) and waited for the
+    rest until its timeout, keeping what it began. So the stop waits until the exchange in flight is
+    over: before sending the next frame, or before acknowledging the one received."""
+
+    def watch() -> None:
+        try:
+            os.read(control_fd, 1)
+        except OSError:
+            pass
+        STOP.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    send_data, recv_data = utils.send_data, utils.recv_data
+
+    def send_unless_stopped(data: bytes) -> None:
+        if STOP.is_set():
+            raise utils.TrzszError("Stopped", trace=False)
+        send_data(data)
+
+    def recv_unless_stopped() -> bytes:
+        data = recv_data()
+        if STOP.is_set():
+            raise utils.TrzszError("Stopped", trace=False)
+        return data
+
+    utils.send_data, utils.recv_data = send_unless_stopped, recv_unless_stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jupyter_cloudtty.server.trzsz_peer")
     parser.add_argument("direction", choices=["upload", "download"])
@@ -120,27 +168,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest")
     parser.add_argument("--max-bytes", type=int, default=0)
     parser.add_argument("--directory", action="store_true", help="upload: folders too (the shell ran trz -d)")
+    parser.add_argument("--answer-fd", type=int, help="download: read the closing message from this fd")
+    parser.add_argument("--control-fd", type=int, help="stop the transfer when this fd is written to or closed")
     args = parser.parse_args(argv)
+    if args.control_fd is not None:
+        stop_when_told(args.control_fd)
     utils.GLOBAL.trzsz_io.start_stdin_reader()
     progress = Progress(args.max_bytes)
     try:
         if args.direction == "upload":
             names = upload(args.files, progress, args.directory)
+            message = utils.format_saved_files(names, "")
         else:
             names = download(args.dest, progress)
-        transfer.client_exit(utils.format_saved_files(names, ""))
+            message = last_words(names, args.answer_fd)
+        transfer.client_exit(message)
     except BaseException as e:  # noqa: BLE001 - every end must reach the shell's side, or trz/tsz waits
         stopped = isinstance(e, (KeyboardInterrupt, utils.TrzszError)) and str(e) in ("Stopped", "Terminated")
         message = STOPPED if stopped else utils.TrzszError.get_err_msg(e)
         if args.direction == "download":
             utils.delete_created_files()
-        try:
-            if stopped:
-                utils.send_string("fail", STOPPED)
-            else:
-                transfer.client_error(e)
-        except Exception:  # noqa: BLE001 - the terminal may be gone; the report below is what counts
-            pass
+        # Tell the shell's side, unless it ended the transfer itself. Not with trzsz's client_error: it first
+        # drains stdin with a select and a blocking read that races trzsz's own stdin reader thread, and
+        # the loser blocks for good while trz/tsz waits for this very answer.
+        remote_ended = isinstance(e, utils.TrzszError) and (e.is_remote_exit() or e.is_remote_fail())
+        if not remote_ended:
+            try:
+                utils.send_string("fail", message)
+            except Exception:  # noqa: BLE001 - the terminal may be gone; the report below is what counts
+                pass
         report("error", message="cancelled" if stopped else message)
         return 1
     report("done", names=names, bytes=progress.done_bytes)

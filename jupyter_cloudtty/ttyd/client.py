@@ -60,6 +60,7 @@ class TtydClient:
         received: int = 0,
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
+        downloads: str | None = None,
         **request_options: Any,
     ) -> TtydClient:
         """Connect and (unless ``handshake=False``) send the handshake with this size.
@@ -69,7 +70,8 @@ class TtydClient:
         output that came after it (``TtydClient.resume``). A plain ttyd ignores both.
         ``request_options`` go to tornado's HTTPRequest (TLS settings, for one). With a
         ``ping_interval``, tornado pings the peer and closes on one that answers no ping within
-        ``ping_timeout`` (default: the interval; 0: never).
+        ``ping_timeout`` (default: the interval; 0: never). ``downloads`` ("jupyter" or "browser") tells our
+        server where a ``tsz`` typed by this client saves (a plain ttyd ignores it).
         """
         if client_id is not None:
             url += ("&" if "?" in url else "?") + urlencode({"client": client_id, "received": received})
@@ -85,7 +87,7 @@ class TtydClient:
             connection.protocol.set_nodelay(True)
         client = cls(connection, client_id, received)
         if handshake:
-            await client.handshake(columns, rows, auth_token)
+            await client.handshake(columns, rows, auth_token, downloads)
         return client
 
     # --- sending ------------------------------------------------------------------------
@@ -93,8 +95,10 @@ class TtydClient:
     async def _write(self, frame: bytes) -> None:
         await self.connection.write_message(frame, binary=True)
 
-    async def handshake(self, columns: int | None = None, rows: int | None = None, auth_token: str = "") -> None:
-        await self._write(protocol.encode_handshake(auth_token, columns, rows))
+    async def handshake(
+        self, columns: int | None = None, rows: int | None = None, auth_token: str = "", downloads: str | None = None
+    ) -> None:
+        await self._write(protocol.encode_handshake(auth_token, columns, rows, downloads))
 
     async def send(self, data: str | bytes) -> None:
         """Type ``data`` (INPUT). A newline in a terminal is ``\\r``."""

@@ -45,6 +45,7 @@ class CloseCode(IntEnum):
     SERVER_STOPPING = 4004  # the Jupyter server is shutting down
     UNREACHABLE = 4005  # the shell's terminal cannot be reached (not Ready, no address, refused)
     IDLE = 4006  # the shell ended after its idle timeout without input or output
+    NOT_RECORDED = 4007  # the server must record the terminal (c.CloudTTY.recording = 'required') and cannot
 
 
 def close_is_final(code: int | None) -> bool:
@@ -55,7 +56,7 @@ def close_is_final(code: int | None) -> bool:
     """
     return code in (
         CloseCode.NORMAL, CloseCode.FAILED, CloseCode.EXPIRED, CloseCode.IDLE, CloseCode.DELETED,
-        CloseCode.PROTOCOL_ERROR,
+        CloseCode.PROTOCOL_ERROR, CloseCode.NOT_RECORDED,
     )  # fmt: skip
 
 
@@ -70,6 +71,9 @@ class Handshake:
     auth_token: str = ""
     columns: int | None = None
     rows: int | None = None
+    # Ours (ttyd ignores keys it does not know): where a `tsz` this client types should save its files,
+    # "jupyter" (the server takes it into its root) or "browser" (the client's own trzsz answers it).
+    downloads: str = "jupyter"
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -101,7 +105,9 @@ def parse_handshake(frame: bytes) -> Handshake:
     if not isinstance(token, str):
         raise ProtocolError("handshake AuthToken must be a string")
     # A size that is absent or nonsensical is simply not applied, as ttyd does.
-    return Handshake(token, _dimension(data.get("columns")), _dimension(data.get("rows")))
+    downloads = data.get("downloads")
+    downloads = downloads if downloads in ("jupyter", "browser") else "jupyter"
+    return Handshake(token, _dimension(data.get("columns")), _dimension(data.get("rows")), downloads)
 
 
 def parse_resize(payload: bytes) -> tuple[int, int] | None:
@@ -122,12 +128,16 @@ def parse_resize(payload: bytes) -> tuple[int, int] | None:
     return rows, columns
 
 
-def encode_handshake(auth_token: str = "", columns: int | None = None, rows: int | None = None) -> bytes:
-    """The client's first frame, as ttyd's own page sends it."""
+def encode_handshake(
+    auth_token: str = "", columns: int | None = None, rows: int | None = None, downloads: str | None = None
+) -> bytes:
+    """The client's first frame, as ttyd's own page sends it (``downloads``: ours, see ``Handshake``)."""
     data: dict[str, Any] = {"AuthToken": auth_token}
     if columns is not None and rows is not None:
         data["columns"] = columns
         data["rows"] = rows
+    if downloads is not None:
+        data["downloads"] = downloads
     return json.dumps(data).encode()
 
 

@@ -31,7 +31,7 @@ export class ShellActions {
   ) {}
 
   /** Create a shell (the server's message is thrown as the Error's message). */
-  async create(request: { name?: string; spec?: IShellSpec }): Promise<IShell> {
+  async create(request: { name?: string; spec?: IShellSpec; record?: boolean }): Promise<IShell> {
     void loadXterm(); // fetch the terminal's code while the server creates the shell
     const shell = await this.model.api.create(request);
     this.model.upsert(shell);
@@ -40,7 +40,7 @@ export class ShellActions {
 
   /** Create a shell and open its terminal. */
   async createAndOpen(
-    request: { name?: string; spec?: IShellSpec },
+    request: { name?: string; spec?: IShellSpec; record?: boolean },
     options: IOpenOptions = {}
   ): Promise<ShellWidget | null> {
     const shell = await this.create(request);

@@ -43,6 +43,8 @@ export interface IShell {
   created: string;
   spec: IShellSpec;
   status: IShellStatus;
+  /** Whether its sessions are recorded (asciicast files the panel's "Recordings" lists). */
+  record?: boolean;
 }
 
 /** `GET /cloudtty/api/info`. */
@@ -54,6 +56,8 @@ export interface IServerInfo {
   identity?: string;
   namespace?: string | null;
   apiServer?: string;
+  /** The administrator's recording policy: off, optional (the user chooses), required. */
+  recording?: { mode: 'off' | 'optional' | 'required'; input: boolean };
 }
 
 /** An error answer; `message` is the server's own `{"message": ...}` when it sent one. */
@@ -138,7 +142,7 @@ export class ShellsApi {
     }
   }
 
-  async create(request: { name?: string; spec?: IShellSpec }): Promise<IShell> {
+  async create(request: { name?: string; spec?: IShellSpec; record?: boolean }): Promise<IShell> {
     return (await this._request('shells', {
       method: 'POST',
       body: JSON.stringify(request)
@@ -214,7 +218,7 @@ export class ShellsApi {
 }
 
 /** The server's `{"message": ...}`, else its HTTP status. */
-function errorMessage(text: string, response: Response): string {
+export function errorMessage(text: string, response: Response): string {
   try {
     const body = JSON.parse(text) as { message?: unknown };
     if (typeof body.message === 'string' && body.message) {

@@ -118,6 +118,26 @@ export interface IClientOptions {
   flowControl?: IFlowControlOptions;
   /** This client's id for resuming output (default: a random one). */
   clientId?: string;
+  /**
+   * Keys of ours added to each connection's handshake, read when it opens: `downloads` says where a
+   * `tsz` typed in this terminal saves (`"jupyter"`: the server takes it; `"browser"`: the tab does).
+   */
+  handshake?: () => IHandshakeExtras;
+}
+
+/** Our keys in ttyd's handshake JSON (ttyd itself reads only `AuthToken`, `columns` and `rows`). */
+export interface IHandshakeExtras {
+  downloads?: 'jupyter' | 'browser';
+}
+
+/** The handshake frame: protocol.ts's JSON with our keys added (ttyd's own keys always win). */
+export function handshakeFrame(size: ISize, extras: IHandshakeExtras = {}): Uint8Array {
+  const base = encodeHandshake(size);
+  if (Object.keys(extras).length === 0) {
+    return base;
+  }
+  const fields = JSON.parse(new TextDecoder().decode(base)) as Record<string, unknown>;
+  return new TextEncoder().encode(JSON.stringify({ ...extras, ...fields }));
 }
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'closed';
@@ -276,7 +296,7 @@ export class TtydClient {
     }
     const size = this._options.size();
     this._lastSize = { ...size };
-    socket.send(encodeHandshake(size));
+    socket.send(handshakeFrame(size, this._options.handshake?.()));
     this._opened++;
     this._setState('open');
   }

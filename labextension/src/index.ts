@@ -1,8 +1,9 @@
 /**
  * jupyter-cloudtty's JupyterLab extension: the "Cluster shells" side panel, terminal tabs
  * on the server's ttyd WebSocket, commands (launcher, palette, context menus), settings,
- * the running-sessions section, search, layout restoration, and the terminal widget of a
- * notebook's output (`jupyter_cloudtty.ShellTerminal`, through the ipywidgets manager).
+ * the running-sessions section, search, layout restoration, the terminal widget of a
+ * notebook's output (`jupyter_cloudtty.ShellTerminal`, through the ipywidgets manager), and
+ * files in and out of shells (the upload and download commands; drops are the terminal's).
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -11,11 +12,15 @@ import {
   ICommandPalette,
   IThemeManager,
   InputDialog,
+  Notification,
   WidgetTracker,
   showErrorMessage
 } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ISearchProviderRegistry } from '@jupyterlab/documentsearch';
+import { FileDialog, IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IRunningSessionManagers } from '@jupyterlab/running';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { copyIcon, pasteIcon, refreshIcon } from '@jupyterlab/ui-components';
@@ -27,11 +32,20 @@ import { ShellsApi, hasEnded, ttlSeconds } from './api';
 import { shellIcon } from './icons';
 import { IPanelActions, IPanelDefaults, ShellsPanel } from './panel';
 import { buildSpec, extendLabel, humanizeSeconds, parseDuration } from './presets';
+import { recordingActions } from './recordings';
+import { registerReplay } from './replay';
 import { addRunningShells } from './running';
 import { ShellSearchProvider } from './search';
 import { ShellsModel } from './shells';
 import { ITerminalSettings, ShellTerminal } from './terminal';
 import { jupyterLabFont } from './theme';
+import {
+  ITransferView,
+  TransferDone,
+  TransferRequest,
+  jupyterPaths,
+  showTransfer
+} from './transfers';
 import { MODULE_NAME, MODULE_VERSION, notebookTerminalWidgets } from './widget';
 
 const PLUGIN_ID = 'jupyter-cloudtty:plugin';
@@ -51,6 +65,8 @@ export namespace CommandIDs {
   export const showPanel = 'cloudtty:show-panel';
   export const increaseFont = 'cloudtty:increase-font';
   export const decreaseFont = 'cloudtty:decrease-font';
+  export const upload = 'cloudtty:upload';
+  export const download = 'cloudtty:download';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -65,12 +81,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
     IThemeManager,
     IRunningSessionManagers,
     ISearchProviderRegistry,
-    IJupyterWidgetRegistry
+    IJupyterWidgetRegistry,
+    IDefaultFileBrowser,
+    IDocumentManager
   ],
   activate
 };
 
-export default plugin;
+// --- Terminal recordings (issue 21): the player ------------------------------------------------
+
+/** `.cast` files open in a "Terminal Recording" tab; `%cloudtty replay` outputs play in notebooks. */
+const replayPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-cloudtty:replay',
+  description: 'Terminal recordings (asciicast) played in tabs and in notebook outputs.',
+  autoStart: true,
+  optional: [IRenderMimeRegistry, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry | null,
+    restorer: ILayoutRestorer | null
+  ) => registerReplay(app, rendermime, restorer)
+};
+
+// ------------------------------------------------------------------------------------------------
+
+export default [plugin, replayPlugin];
 
 function activate(
   app: JupyterFrontEnd,
@@ -81,13 +116,19 @@ function activate(
   themeManager: IThemeManager | null,
   runningManagers: IRunningSessionManagers | null,
   searchRegistry: ISearchProviderRegistry | null,
-  widgetRegistry: IJupyterWidgetRegistry | null
+  widgetRegistry: IJupyterWidgetRegistry | null,
+  fileBrowser: IDefaultFileBrowser | null,
+  docManager: IDocumentManager | null
 ): void {
   const model = new ShellsModel({ api: new ShellsApi(app.serviceManager.serverSettings) });
   const tracker = new WidgetTracker<ShellWidget>({ namespace: 'cloudtty' });
 
   // Settings: the terminals' and the "New shell" defaults.
-  const terminalSettings: ITerminalSettings = { fontSize: null, scrollback: 10000 };
+  const terminalSettings: ITerminalSettings = {
+    fontSize: null,
+    scrollback: 10000,
+    downloadsTo: 'jupyter'
+  };
   const defaults: IPanelDefaults = { preset: 'shell', ttl: '' };
   const actions = new ShellActions(app, model, tracker, () => terminalSettings);
   // Terminals in notebooks' outputs (ShellTerminal widgets) follow settings and theme as tabs do.
@@ -98,6 +139,8 @@ function activate(
       const fontSize = settings.get('fontSize').composite;
       terminalSettings.fontSize = typeof fontSize === 'number' ? fontSize : null;
       terminalSettings.scrollback = settings.get('scrollback').composite as number;
+      terminalSettings.downloadsTo =
+        settings.get('downloadsTo').composite === 'browser' ? 'browser' : 'jupyter';
       defaults.preset = settings.get('defaultPreset').composite as string;
       const ttl = settings.get('defaultTtl').composite as string;
       try {
@@ -150,13 +193,17 @@ function activate(
     },
     reconnect: name => void actions.reconnect(name),
     terminalState: name => actions.find(name)?.content.connectionState ?? null,
-    terminalsChanged
+    terminalsChanged,
+    recordings: recordingActions(app) // a recorded shell's sessions (issue 21), in the player
   };
   const panel = new ShellsPanel(model, panelActions, () => defaults);
   app.shell.add(panel, 'left', { rank: 650, type: 'Cluster Shells' });
   model.start();
 
-  addCommands(app, actions, panel, defaults);
+  // The file browser's drag data are its paths; the server wants them without a drive's prefix.
+  const contents = app.serviceManager.contents;
+  jupyterPaths.local = path => contents.localPath(path);
+  addCommands(app, actions, panel, defaults, { fileBrowser, docManager });
   addFontCommands(app, settingRegistry, terminalSettings);
 
   if (restorer) {
@@ -176,6 +223,8 @@ function activate(
       CommandIDs.openByName,
       CommandIDs.showPanel,
       CommandIDs.reconnect,
+      CommandIDs.upload,
+      CommandIDs.download,
       CommandIDs.increaseFont,
       CommandIDs.decreaseFont
     ]) {
@@ -231,11 +280,18 @@ function showError(title: string): (error: unknown) => void {
   return error => void showErrorMessage(title, (error as Error).message ?? String(error));
 }
 
+/** What the transfer commands use of JupyterLab's files, when it has them. */
+interface IJupyterFiles {
+  fileBrowser: IDefaultFileBrowser | null;
+  docManager: IDocumentManager | null;
+}
+
 function addCommands(
   app: JupyterFrontEnd,
   actions: ShellActions,
   panel: ShellsPanel,
-  defaults: IPanelDefaults
+  defaults: IPanelDefaults,
+  files: IJupyterFiles
 ): void {
   const { commands } = app;
   const { model, tracker } = actions;
@@ -254,6 +310,12 @@ function addCommands(
     );
     if (terminal?.dataset.shellName) {
       return terminal.dataset.shellName;
+    }
+    // A tab of the main area: JupyterLab gives each tab its widget's id as `data-id`.
+    const tab = app.contextMenuHitTest(node => node.classList.contains('lm-TabBar-tab'));
+    if (tab?.dataset.id) {
+      const widget = tracker.find(w => w.id === tab.dataset.id);
+      return widget ? widget.content.shellName : null;
     }
     const selected = window.getSelection()?.toString().trim() ?? '';
     return selected && model.get(selected) ? selected : null;
@@ -440,8 +502,146 @@ function addCommands(
     }
   });
 
+  addTransferCommands(app, actions, targetName, files);
+
   commands.addCommand(CommandIDs.showPanel, {
     label: 'Show Cluster Shells',
     execute: () => app.shell.activateById(panel.id)
   });
+}
+
+/**
+ * "Upload Files to Shell…" (files of the Jupyter server, picked in JupyterLab's file dialog) and
+ * "Download File from Shell…" (a path in the shell, saved into the file browser's folder): the
+ * server's transfers, shown in the shell's open tab, else as a notification.
+ */
+function addTransferCommands(
+  app: JupyterFrontEnd,
+  actions: ShellActions,
+  targetName: (args: ReadonlyPartialJSONObject) => string | null,
+  files: IJupyterFiles
+): void {
+  const { commands } = app;
+  const { model, tracker } = actions;
+  const { fileBrowser, docManager } = files;
+  const contents = app.serviceManager.contents;
+
+  /** The shell: the right-clicked one, the command's argument, else the current terminal's. */
+  const shellOf = (args: ReadonlyPartialJSONObject): string | null => {
+    const name = targetName(args);
+    if (name) {
+      return name;
+    }
+    // In the palette, only a terminal that is the current widget counts (not one left behind).
+    const current = tracker.currentWidget;
+    return current && app.shell.currentWidget === current ? current.content.shellName : null;
+  };
+  const running = (name: string | null): boolean => {
+    const shell = name ? model.get(name) : undefined;
+    return !!name && (!shell || !hasEnded(shell));
+  };
+  const run = (name: string, request: TransferRequest): Promise<TransferDone | null> => {
+    const widget = actions.find(name);
+    if (widget) {
+      app.shell.activateById(widget.id);
+      return widget.content.transfer(request);
+    }
+    return showTransfer(model.api.settings, name, request, new TransferNotification());
+  };
+
+  commands.addCommand(CommandIDs.upload, {
+    label: args => (args.isPalette ? 'Upload Files to Cluster Shell…' : 'Upload Files to Shell…'),
+    caption: "Send files of the Jupyter server into the shell's current directory",
+    isVisible: args => args.isPalette === true || targetName(args) !== null,
+    isEnabled: args => docManager !== null && running(shellOf(args)),
+    execute: async args => {
+      const name = shellOf(args);
+      if (!name || !docManager) {
+        return;
+      }
+      const result = await FileDialog.getOpenFiles({
+        manager: docManager,
+        title: `Upload Files to ${name}`,
+        label: "Pick files: they go into the shell's current directory."
+      });
+      // Nothing picked gives the dialog's folder: only files are sent.
+      const paths = (result.value ?? [])
+        .filter(item => item.type !== 'directory')
+        .map(item => contents.localPath(item.path));
+      if (result.button.accept && paths.length > 0) {
+        await run(name, { direction: 'upload', paths });
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.download, {
+    label: args =>
+      args.isPalette ? 'Download File from Cluster Shell…' : 'Download File from Shell…',
+    caption: "Save a file of the shell into the file browser's folder",
+    isVisible: args => args.isPalette === true || targetName(args) !== null,
+    isEnabled: args => running(shellOf(args)),
+    execute: async args => {
+      const name = shellOf(args);
+      if (!name) {
+        return;
+      }
+      const to = fileBrowser ? contents.localPath(fileBrowser.model.path) : '';
+      const result = await InputDialog.getText({
+        title: `Download File from ${name}`,
+        label: `Its path in the shell (relative to the shell's current directory); it is saved in "${to || '/'}".`,
+        placeholder: 'e.g. report.csv or /tmp/out.log'
+      });
+      const path = result.value?.trim() ?? '';
+      if (!result.button.accept || !path) {
+        return;
+      }
+      const done = await run(name, { direction: 'download', remote: [path], to });
+      if (done) {
+        await fileBrowser?.model.refresh();
+      }
+    }
+  });
+}
+
+/** A transfer shown as a JupyterLab notification (when no terminal tab of the shell is open). */
+class TransferNotification implements ITransferView {
+  started(text: string, cancel: () => void): void {
+    this._id = Notification.emit(text, 'in-progress', {
+      autoClose: false,
+      progress: 0,
+      actions: [{ label: 'Cancel', callback: () => cancel(), displayType: 'warn' }]
+    });
+  }
+
+  progress(text: string, fraction: number | null): void {
+    Notification.update({
+      id: this._id,
+      message: text,
+      type: 'in-progress',
+      autoClose: false,
+      ...(fraction !== null ? { progress: fraction } : {})
+    });
+  }
+
+  finished(text: string): void {
+    Notification.update({
+      id: this._id,
+      message: text,
+      type: 'success',
+      autoClose: 8000,
+      actions: []
+    });
+  }
+
+  failed(text: string): void {
+    Notification.update({
+      id: this._id,
+      message: text,
+      type: 'error',
+      autoClose: false,
+      actions: []
+    });
+  }
+
+  private _id = '';
 }

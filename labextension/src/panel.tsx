@@ -29,6 +29,9 @@ import {
   preset
 } from './presets';
 import { idleWhy } from './protocol';
+import { IRecording, recordingLabel } from './casts';
+import { IRecordingActions } from './recordings';
+import { recordingIcon } from './replay';
 import { ShellsModel } from './shells';
 import { startNote, startingLabel } from './start';
 import { ConnectionState } from './terminal';
@@ -36,7 +39,11 @@ import { ConnectionState } from './terminal';
 /** What the panel asks of the rest of the extension. */
 export interface IPanelActions {
   /** Create a shell from the form (or the defaults) and open it; rejects with the server's message. */
-  create(request: { name?: string; spec: Record<string, unknown> }): Promise<void>;
+  create(request: {
+    name?: string;
+    spec: Record<string, unknown>;
+    record?: boolean;
+  }): Promise<void>;
   open(name: string): void;
   /** Resolves false when the user cancelled. */
   delete(name: string): Promise<boolean>;
@@ -47,6 +54,8 @@ export interface IPanelActions {
   terminalState(name: string): ConnectionState | null;
   /** Emitted when an open terminal's state changes. */
   terminalsChanged: ISignal<unknown, void>;
+  /** A shell's recorded sessions (the "Recordings" action of a recorded shell). */
+  recordings?: IRecordingActions;
 }
 
 /** The form's defaults, from the settings registry. */
@@ -131,7 +140,11 @@ function PanelView(props: {
     };
   }, [props.formRequested]);
 
-  const create = async (request: { name?: string; spec: Record<string, unknown> }) => {
+  const create = async (request: {
+    name?: string;
+    spec: Record<string, unknown>;
+    record?: boolean;
+  }) => {
     setBusy(true);
     setError(null);
     try {
@@ -223,6 +236,7 @@ function PanelView(props: {
       {formOpen && (
         <NewShellForm
           defaults={props.defaults()}
+          recording={model.info?.recording?.mode ?? 'off'}
           busy={busy}
           onCancel={() => setFormOpen(false)}
           onError={setError}
@@ -290,8 +304,14 @@ function BackendBadge(props: { info: IServerInfo | null; mode: string }): React.
 
 function NewShellForm(props: {
   defaults: IPanelDefaults;
+  /** The server's recording policy: "optional" offers a choice, "required" says so. */
+  recording: 'off' | 'optional' | 'required';
   busy: boolean;
-  onSubmit: (request: { name?: string; spec: Record<string, unknown> }) => Promise<void>;
+  onSubmit: (request: {
+    name?: string;
+    spec: Record<string, unknown>;
+    record?: boolean;
+  }) => Promise<void>;
   onCancel: () => void;
   onError: (message: string | null) => void;
 }): React.ReactElement {
@@ -300,6 +320,7 @@ function NewShellForm(props: {
   const [name, setName] = useState('');
   const [ttl, setTtl] = useState(props.defaults.ttl);
   const [once, setOnce] = useState(false);
+  const [record, setRecord] = useState(false);
   const chosen = preset(presetId);
 
   const submit = (event: React.FormEvent) => {
@@ -310,7 +331,11 @@ function NewShellForm(props: {
       return;
     }
     const trimmed = name.trim();
-    void props.onSubmit({ ...(trimmed ? { name: trimmed } : {}), spec: built.spec });
+    void props.onSubmit({
+      ...(trimmed ? { name: trimmed } : {}),
+      spec: built.spec,
+      ...(props.recording === 'optional' && record ? { record: true } : {})
+    });
   };
 
   return (
@@ -374,6 +399,20 @@ function NewShellForm(props: {
         />
         <span>End when its last terminal closes (once)</span>
       </label>
+      {props.recording === 'optional' && (
+        <label className="jp-CloudTTY-checkbox">
+          <input
+            type="checkbox"
+            name="record"
+            checked={record}
+            onChange={event => setRecord(event.target.checked)}
+          />
+          <span>Record the session (replayable from the shell's Recordings)</span>
+        </label>
+      )}
+      {props.recording === 'required' && (
+        <p className="jp-CloudTTY-form-note">This server records every shell's session.</p>
+      )}
       <div className="jp-CloudTTY-form-buttons">
         <button
           type="button"
@@ -458,6 +497,10 @@ function ShellItem(props: {
   const [extendOpen, setExtendOpen] = useState(false);
   const [extending, setExtending] = useState(false);
   const extendButton = React.useRef<HTMLButtonElement>(null);
+  const [recordingsOpen, setRecordingsOpen] = useState(false);
+  const recordingsButton = React.useRef<HTMLButtonElement>(null);
+  // A recorded shell lists its sessions, running or ended, for as long as the panel lists it.
+  const recordings = shell.record === true ? actions.recordings : undefined;
   const startWhyId = React.useId();
   const phase = shell.status?.phase || 'Pending';
   const ended = hasEnded(shell);
@@ -502,6 +545,11 @@ function ShellItem(props: {
   const closeExtend = () => {
     setExtendOpen(false);
     extendButton.current?.focus(); // keyboard users stay where they were
+  };
+
+  const closeRecordings = () => {
+    setRecordingsOpen(false);
+    recordingsButton.current?.focus();
   };
 
   const extend = async (choice: IExtendChoice) => {
@@ -594,6 +642,19 @@ function ShellItem(props: {
             <historyIcon.react tag="span" />
           </button>
         )}
+        {recordings && (
+          <button
+            ref={recordingsButton}
+            type="button"
+            className="jp-CloudTTY-icon-button jp-CloudTTY-recordings"
+            title={`Recordings of ${shell.name}`}
+            aria-label={`Recordings of ${shell.name}`}
+            aria-expanded={recordingsOpen}
+            onClick={() => setRecordingsOpen(!recordingsOpen)}
+          >
+            <recordingIcon.react tag="span" />
+          </button>
+        )}
         <button
           type="button"
           className="jp-CloudTTY-icon-button jp-CloudTTY-delete"
@@ -612,7 +673,122 @@ function ShellItem(props: {
           onClose={closeExtend}
         />
       )}
+      {recordings && recordingsOpen && (
+        <RecordingChoices
+          name={shell.name}
+          actions={recordings}
+          onClose={closeRecordings}
+          onOpened={() => setRecordingsOpen(false)}
+        />
+      )}
     </li>
+  );
+}
+
+/**
+ * A shell's recordings, newest first, as a list of buttons under its item: one opens in the player
+ * (and the list closes). The keyboard: the first one takes the focus, Up and Down move, Escape closes.
+ */
+function RecordingChoices(props: {
+  name: string;
+  actions: IRecordingActions;
+  /** Escape or ×: the focus goes back to the item's button. */
+  onClose: () => void;
+  /** A recording opened in its tab, which has the focus now: the list goes, as a menu does. */
+  onOpened: () => void;
+}): React.ReactElement {
+  const [recordings, setRecordings] = useState<IRecording[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const group = React.useRef<HTMLDivElement>(null);
+  const { name, actions } = props;
+
+  useEffect(() => {
+    let shown = true;
+    actions.list(name).then(
+      found => shown && setRecordings(found),
+      (e: unknown) => {
+        if (shown) {
+          setRecordings([]);
+          setError(`Cannot list the recordings: ${(e as Error).message}`);
+        }
+      }
+    );
+    return () => {
+      shown = false;
+    };
+  }, [name, actions]);
+
+  // Opened from the keyboard: the focus comes here, then to the first recording once listed.
+  useEffect(() => {
+    const first = group.current?.querySelector<HTMLElement>('.jp-CloudTTY-recording');
+    (first ?? group.current)?.focus();
+  }, [recordings]);
+
+  const open = (recording: IRecording) => {
+    setError(null);
+    actions.open(recording).then(props.onOpened, (e: unknown) => {
+      setError(`Cannot open ${recording.file}: ${(e as Error).message}`);
+    });
+  };
+
+  const onKeyDown = (event: React.KeyboardEvent) => {
+    if (event.key === 'Escape') {
+      event.stopPropagation();
+      props.onClose();
+      return;
+    }
+    if (event.key !== 'ArrowDown' && event.key !== 'ArrowUp') {
+      return;
+    }
+    const buttons = Array.from(
+      group.current?.querySelectorAll<HTMLElement>('.jp-CloudTTY-recording') ?? []
+    );
+    const at = buttons.indexOf(document.activeElement as HTMLElement);
+    const next = event.key === 'ArrowDown' ? at + 1 : at - 1;
+    if (buttons.length) {
+      event.preventDefault();
+      buttons[(next + buttons.length) % buttons.length].focus();
+    }
+  };
+
+  return (
+    <div
+      ref={group}
+      className="jp-CloudTTY-recording-choices"
+      role="group"
+      aria-label={`Recordings of ${name}`}
+      tabIndex={-1}
+      onKeyDown={onKeyDown}
+    >
+      {recordings === null && <span aria-live="polite">Listing the recordings…</span>}
+      {recordings?.length === 0 && !error && <span>No recordings yet.</span>}
+      {error && <span role="alert">{error}</span>}
+      {recordings && recordings.length > 0 && (
+        <ul>
+          {recordings.map(recording => (
+            <li key={recording.file}>
+              <button
+                type="button"
+                className="jp-CloudTTY-recording"
+                title={`Play ${recording.file}${recording.input ? ' (with what was typed)' : ''}`}
+                onClick={() => open(recording)}
+              >
+                {recordingLabel(recording)}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <button
+        type="button"
+        className="jp-CloudTTY-icon-button"
+        aria-label="Close the recordings"
+        title="Close"
+        onClick={props.onClose}
+      >
+        ×
+      </button>
+    </div>
   );
 }
 

@@ -111,7 +111,8 @@ function parsePreferences(payload: Uint8Array): Record<string, unknown> {
 export interface IEnding {
   /**
    * `ended`: the shell itself is over (exit, TTL, idle, deletion): reconnecting shows the same end.
-   * `refused`: the server refused this client (protocol error): reconnecting may help.
+   * `refused`: the server refused this client (protocol error, a terminal it cannot record): no
+   *   automatic reconnect; the user may try again.
    * `dropped`: the connection was lost or the server went away: reconnect automatically.
    */
   kind: 'ended' | 'refused' | 'dropped';
@@ -143,6 +144,15 @@ export function describeClose(code: number, reason: string): IEnding {
     case 4006: {
       const idle = idleWhy(reason);
       return { kind: 'ended', message: `The shell ended idle${idle ? `: ${idle}` : '.'}` };
+    }
+    case 4007: {
+      // Final: the server records every terminal and cannot record this one; reconnecting in a loop
+      // would meet the same refusal (the banner's Reconnect is there for after it is fixed).
+      const unrecorded = reason.replace(/^not recorded:\s*/, '').trim();
+      return {
+        kind: 'refused',
+        message: `This server records every terminal, and could not record this one${unrecorded ? `: ${unrecorded}` : '.'}`
+      };
     }
     default:
       return { kind: 'dropped', message: 'The connection to the shell was lost.' };

@@ -1,12 +1,15 @@
 /**
  * A terminal tab: xterm.js (fit, web-links and search addons; WebGL when the browser has
  * it) on one shell's ttyd connection, with a banner that says when the shell ended or the
- * connection dropped, and reconnects.
+ * connection dropped, and reconnects. Files move through it: trzsz's filter sits between
+ * xterm.js and the connection (`trz`, `tsz`, drops from the desktop), and drops from
+ * JupyterLab's file browser become the server's transfers, shown in a strip over the terminal.
  */
 import { Clipboard } from '@jupyterlab/apputils';
 import { Platform } from '@lumino/domutils';
 import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
+import type { Drag } from '@lumino/dragdrop';
 import { Widget } from '@lumino/widgets';
 import type { FitAddon } from '@xterm/addon-fit';
 import type { SearchAddon } from '@xterm/addon-search';
@@ -17,12 +20,28 @@ import { IShell, IShellSpec, ShellApiError, ShellsApi } from './api';
 import { IClosed, TtydClient, WebSocketConstructor, reconnectDelay } from './client';
 import { startingBanner } from './start';
 import { jupyterLabFont, jupyterLabTheme } from './theme';
+import {
+  CONTENTS_MIME,
+  TransferDone,
+  TransferRequest,
+  TransferStrip,
+  draggedPaths,
+  hasDesktopFiles,
+  jupyterPaths,
+  showTransfer
+} from './transfers';
+import { TrzszLink, loadTrzsz } from './trzsz';
 
 /** The user's settings that shape a terminal. */
 export interface ITerminalSettings {
   /** Font size in pixels; null: JupyterLab's code font size. */
   fontSize: number | null;
   scrollback: number;
+  /**
+   * Where a `tsz` typed in the terminal saves: the Jupyter server's folder (the default) or the
+   * browser's. Sent in each connection's handshake, so a change applies from the next connection.
+   */
+  downloadsTo?: 'jupyter' | 'browser';
 }
 
 /**
@@ -92,6 +111,18 @@ const XTERM_PREFERENCES = new Set([
   'wordSeparator'
 ]);
 
+/** The drag events a terminal listens to: the browser's (files from the desktop) and Lumino's. */
+const DROP_EVENTS = [
+  'dragenter',
+  'dragover',
+  'dragleave',
+  'drop',
+  'lm-dragenter',
+  'lm-dragover',
+  'lm-dragleave',
+  'lm-drop'
+];
+
 interface IAction {
   label: string;
   run: () => void;
@@ -133,14 +164,18 @@ export class ShellTerminal extends Widget {
     this._banner.hidden = true;
     this._host = document.createElement('div');
     this._host.className = 'jp-CloudTTY-xterm';
+    this._host.append(this._strip.node); // over the terminal: showing it resizes nothing
     this.node.append(this._banner, this._host);
+    for (const type of DROP_EVENTS) {
+      this.node.addEventListener(type, this);
+    }
 
     this._client = this._newClient();
     options.liveChanged?.connect(this._onLiveChanged);
     this._updateTitle();
-    this._ready = loadXterm().then(modules => {
+    this._ready = Promise.all([loadXterm(), loadTrzsz()]).then(([modules, Filter]) => {
       if (!this.isDisposed) {
-        this._createTerminal(modules);
+        this._createTerminal(modules, Filter);
       }
     });
   }
@@ -166,6 +201,55 @@ export class ShellTerminal extends Widget {
 
   get client(): TtydClient {
     return this._client;
+  }
+
+  /** The strip that shows this terminal's file transfers. */
+  get transferStrip(): TransferStrip {
+    return this._strip;
+  }
+
+  /** Whether files are going through this terminal's trzsz filter now. */
+  get transferring(): boolean {
+    return this._trzsz?.transferring ?? false;
+  }
+
+  /**
+   * A transfer between the Jupyter server and this shell (the server runs it through the shell's
+   * terminal), shown in the tab's strip; resolves with its result, or null when it failed (the
+   * strip says why).
+   */
+  async transfer(request: TransferRequest): Promise<TransferDone | null> {
+    if (this._strip.running) {
+      this._strip.failed(
+        'Another transfer is running in this terminal: wait for it, or cancel it.'
+      );
+      return null;
+    }
+    return showTransfer(this._options.api.settings, this._name, request, this._strip);
+  }
+
+  /** DOM events: the drops of files on the terminal (see `DROP_EVENTS`). */
+  handleEvent(event: Event): void {
+    switch (event.type) {
+      case 'dragenter':
+      case 'dragover':
+        this._onDesktopDragOver(event as DragEvent);
+        break;
+      case 'dragleave':
+      case 'lm-dragleave':
+        this._onDragLeave(event as MouseEvent);
+        break;
+      case 'drop':
+        this._onDesktopDrop(event as DragEvent);
+        break;
+      case 'lm-dragenter':
+      case 'lm-dragover':
+        this._onJupyterDragOver(event as Drag.Event);
+        break;
+      case 'lm-drop':
+        this._onJupyterDrop(event as Drag.Event);
+        break;
+    }
   }
 
   /** `webgl` or `dom`. */
@@ -302,7 +386,7 @@ export class ShellTerminal extends Widget {
     this._client.connect();
   }
 
-  private _createTerminal(modules: IXterm): void {
+  private _createTerminal(modules: IXterm, Filter: TrzszLink.IOptions['Filter']): void {
     this._modules = modules;
     const font = jupyterLabFont();
     const terminal = new modules.Terminal({
@@ -318,9 +402,20 @@ export class ShellTerminal extends Widget {
     terminal.loadAddon(this._fitAddon);
     terminal.loadAddon(this._search);
     terminal.loadAddon(new modules.WebLinksAddon());
-    terminal.onData(data => this._client.send(data));
-    terminal.onBinary(data => this._client.send(Uint8Array.from(data, c => c.charCodeAt(0))));
-    terminal.onResize(({ cols, rows }) => this._client.resize({ columns: cols, rows }));
+    // Input and output pass the trzsz filter, which answers `trz`/`tsz` and drops from the desktop.
+    const trzsz = new TrzszLink({
+      Filter,
+      write: (data, callback) => terminal.write(data, callback),
+      send: data => void this._client.send(data),
+      columns: terminal.cols
+    });
+    this._trzsz = trzsz;
+    terminal.onData(data => trzsz.input(data));
+    terminal.onBinary(data => trzsz.binaryInput(data));
+    terminal.onResize(({ cols, rows }) => {
+      trzsz.resize(cols);
+      this._client.resize({ columns: cols, rows });
+    });
     terminal.onTitleChange(title => {
       this._programTitle = title;
       this._updateTitle();
@@ -353,8 +448,12 @@ export class ShellTerminal extends Widget {
     const client = new TtydClient({
       url: this._options.api.terminalUrl(this._name),
       size: () => ({ columns: this._terminal?.cols ?? 80, rows: this._terminal?.rows ?? 24 }),
-      sink: { write: (data, callback) => this._terminal?.write(data, callback) },
-      WebSocket: this._options.WebSocket
+      sink: {
+        write: (data, callback) =>
+          this._trzsz ? this._trzsz.output(data, callback) : this._terminal?.write(data, callback)
+      },
+      WebSocket: this._options.WebSocket,
+      handshake: () => ({ downloads: this._settings.downloadsTo ?? 'jupyter' })
     });
     client.stateChanged.connect((_, state) => {
       if (state === 'open') {
@@ -371,6 +470,7 @@ export class ShellTerminal extends Widget {
     client.titleChanged.connect(() => this._updateTitle());
     client.preferencesReceived.connect((_, preferences) => this._applyPreferences(preferences));
     client.outputStarted.connect(() => {
+      this._trzsz?.replayNext(); // a new connection's first output: what it had not seen yet
       this._outputSeen = true;
       this._updateStarting();
       if (!this._firstOutputMarked) {
@@ -404,6 +504,7 @@ export class ShellTerminal extends Widget {
   }
 
   private _onClosed(closed: IClosed): void {
+    this._trzsz?.stop();
     if (this._terminal) {
       this._terminal.options.disableStdin = true;
     }
@@ -528,6 +629,7 @@ export class ShellTerminal extends Widget {
     if (this.isDisposed) {
       return;
     }
+    this._trzsz?.stop();
     this._client.dispose();
     this._name = shell.name;
     this._shell = shell;
@@ -636,6 +738,77 @@ export class ShellTerminal extends Widget {
     this._banner.replaceChildren();
   }
 
+  private _onDesktopDragOver(event: DragEvent): void {
+    if (!hasDesktopFiles(event.dataTransfer)) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    event.dataTransfer!.dropEffect = 'copy';
+    this._setDropTarget(true);
+  }
+
+  /** Files from the desktop: the tab's trzsz filter types `trz` and sends them (its progress bar shows). */
+  private _onDesktopDrop(event: DragEvent): void {
+    if (!hasDesktopFiles(event.dataTransfer)) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    this._setDropTarget(false);
+    const trzsz = this._trzsz;
+    if (!trzsz || this._state !== 'open') {
+      this._strip.failed('Upload failed: the terminal is not connected to its shell.');
+      return;
+    }
+    // Now, in the handler: the browser empties the item list once the event is over.
+    trzsz.uploadFiles(event.dataTransfer!.items).catch((error: unknown) => {
+      let message = error instanceof Error ? error.message : String(error);
+      if (message === 'Upload does not start') {
+        // trzsz typed `trz` and nothing answered in time
+        message =
+          'trz did not start in the shell. Is trzsz installed there, and is the shell at its prompt?';
+      }
+      this._strip.failed(`Upload failed: ${message}`);
+    });
+  }
+
+  private _onJupyterDragOver(event: Drag.Event): void {
+    if (!event.mimeData.hasData(CONTENTS_MIME)) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    event.dropAction = event.proposedAction; // the file browser offers "move" only; nothing moves
+    this._setDropTarget(true);
+  }
+
+  /** Files from JupyterLab's file browser: the server sends them into the shell's current directory. */
+  private _onJupyterDrop(event: Drag.Event): void {
+    if (!event.mimeData.hasData(CONTENTS_MIME)) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    event.dropAction = event.proposedAction;
+    this._setDropTarget(false);
+    const paths = draggedPaths(event.mimeData.getData(CONTENTS_MIME), jupyterPaths.local);
+    if (paths.length > 0) {
+      void this.transfer({ direction: 'upload', paths });
+    }
+  }
+
+  private _onDragLeave(event: MouseEvent): void {
+    const related = event.relatedTarget;
+    if (!(related instanceof Node) || !this.node.contains(related)) {
+      this._setDropTarget(false);
+    }
+  }
+
+  private _setDropTarget(on: boolean): void {
+    this.node.classList.toggle('jp-CloudTTY-dropTarget', on);
+  }
+
   private get _closable(): boolean {
     return this._options.closable !== false;
   }
@@ -667,6 +840,8 @@ export class ShellTerminal extends Widget {
   private _shell: IShell | null;
   private _settings: ITerminalSettings;
   private _client: TtydClient;
+  private _trzsz: TrzszLink | null = null;
+  private _strip = new TransferStrip();
   private _ready: Promise<void>;
   private _modules: IXterm | null = null;
   private _terminal: Terminal | null = null;

@@ -1,2 +1,6 @@
 import '@xterm/xterm/css/xterm.css';
 import './base.css';
+import 'asciinema-player/dist/bundle/asciinema-player.css';
+import './asciinema-theme.css';
+import './replay.css';
+import './transfers.css';

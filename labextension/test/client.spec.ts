@@ -6,6 +6,7 @@ import {
   TTYD_FLOW_CONTROL,
   TtydClient,
   WebSocketConstructor,
+  handshakeFrame,
   newClientId,
   reconnectDelay
 } from '../src/client';
@@ -37,6 +38,38 @@ describe('a connection', () => {
     socket.serverOpen();
     expect(c.state).toBe('open');
     expect(JSON.parse(socket.sentText()[0])).toEqual({ AuthToken: '', columns: 120, rows: 40 });
+  });
+
+  it("says where downloads go in each connection's handshake, as the setting is then", () => {
+    let downloads: 'jupyter' | 'browser' = 'jupyter';
+    const c = new TtydClient({
+      url: URL_,
+      size: () => ({ columns: 80, rows: 24 }),
+      sink: new DeferredSink(),
+      WebSocket: FakeSocket as unknown as WebSocketConstructor,
+      handshake: () => ({ downloads })
+    });
+    c.connect();
+    FakeSocket.last().serverOpen();
+    downloads = 'browser'; // the setting changed: the next connection says so
+    c.connect();
+    FakeSocket.last().serverOpen();
+    const handshakes = FakeSocket.instances.map(
+      socket => JSON.parse(socket.sentText()[0]) as unknown
+    );
+    expect(handshakes).toEqual([
+      { AuthToken: '', columns: 80, rows: 24, downloads: 'jupyter' },
+      { AuthToken: '', columns: 80, rows: 24, downloads: 'browser' }
+    ]);
+  });
+
+  it("keeps ttyd's handshake as it is without keys of ours, and never lets ours replace its own", () => {
+    const size = { columns: 100, rows: 30 };
+    const plain = new TextDecoder().decode(handshakeFrame(size));
+    expect(plain).toBe('{"AuthToken":"","columns":100,"rows":30}');
+    const extras = { downloads: 'browser', columns: 1 } as unknown as { downloads: 'browser' };
+    const frame = JSON.parse(new TextDecoder().decode(handshakeFrame(size, extras))) as unknown;
+    expect(frame).toEqual({ AuthToken: '', columns: 100, rows: 30, downloads: 'browser' });
   });
 
   it('keeps the token and adds its client id and received bytes to the URL', () => {

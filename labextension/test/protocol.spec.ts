@@ -112,6 +112,13 @@ describe('close codes (docs/reference.md)', () => {
       'ended',
       'The shell ended idle: no input or output for 2s'
     ],
+    [
+      4007,
+      'not recorded: cannot record the terminal in /srv/recordings: Permission denied',
+      'refused',
+      'This server records every terminal, and could not record this one: cannot record the terminal in /srv/recordings: Permission denied'
+    ],
+    [4007, '', 'refused', 'This server records every terminal, and could not record this one.'],
     [1006, '', 'dropped', 'The connection to the shell was lost.'],
     [1001, 'going away', 'dropped', 'The connection to the shell was lost.']
   ])('%i %s', (code, reason, kind, message) => {

@@ -11,9 +11,9 @@ from IPython.utils.capture import CapturedIO, capture_output
 
 def shell() -> Any:
     """IPython's test shell with the extension loaded; rich output on, as in a notebook's kernel."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython, start_ipython
 
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()  # one per process: the second call finds the first
     ip.display_formatter.active_types = ["text/plain", "text/html"]
     ip.run_line_magic("load_ext", "jupyter_cloudtty")
     return ip

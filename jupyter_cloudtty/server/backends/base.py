@@ -7,20 +7,23 @@ from typing import Any
 
 from jupyter_cloudtty.cloudshell.model import Shell
 from jupyter_cloudtty.server.events import ShellEvents
+from jupyter_cloudtty.server.recordings import RecordingPolicy
 from jupyter_cloudtty.server.sessions import Session
 
 
 class Backend(abc.ABC):
     """Creates, lists and deletes shells and opens their terminal sessions.
 
-    Every change of a shell (created, status changed, gone) is published on ``events``.
+    Every change of a shell (created, status changed, gone) is published on ``events``; which
+    sessions are recorded, and where, is ``recordings``' to say (c.CloudTTY.recording).
     """
 
     #: shown in logs and in ``GET /cloudtty/api/info``
     kind: str
 
-    def __init__(self) -> None:
+    def __init__(self, recordings: RecordingPolicy | None = None) -> None:
         self.events = ShellEvents()
+        self.recordings = recordings or RecordingPolicy()
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Start background work, once the server's event loop runs."""
@@ -33,8 +36,9 @@ class Backend(abc.ABC):
         """Raise ``InvalidShell`` for a (valid) spec field this backend cannot honour."""
 
     @abc.abstractmethod
-    async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
-        """Start a shell from a validated spec; a name is generated when None."""
+    async def create(self, name: str | None, spec: dict[str, Any], record: bool = False) -> Shell:
+        """Start a shell from a validated spec; a name is generated when None. ``record``: the shell was
+        asked to be recorded (``recordings.choose`` has checked it), which it keeps."""
 
     @abc.abstractmethod
     async def list(self) -> list[Shell]: ...

@@ -7,6 +7,7 @@ from typing import Callable
 
 from jupyter_cloudtty.server.backends.kubernetes.backend import KubernetesBackend
 from jupyter_cloudtty.server.backends.kubernetes.mirror import Timing
+from jupyter_cloudtty.server.recordings import RecordingPolicy
 
 from .base import Backend
 from .kubernetes import cloudshells as cluster
@@ -46,8 +47,11 @@ class BackendSettings:
     kube_max_backoff: float = 30.0
 
 
-def choose_backend(settings: BackendSettings, local: Callable[[], Backend]) -> tuple[Backend, str]:
-    """The backend ``settings.backend`` asks for (``local()`` makes the local one), and the reason in words."""
+def choose_backend(
+    settings: BackendSettings, local: Callable[[], Backend], recordings: RecordingPolicy | None = None
+) -> tuple[Backend, str]:
+    """The backend ``settings.backend`` asks for (``local()`` makes the local one), and the reason in words;
+    a Kubernetes backend records as ``recordings`` says (``local()`` gives the local one its own)."""
     if settings.backend == "local":
         return local(), "c.CloudTTY.backend is 'local'"
     access = cluster.find(settings.kubeconfig, settings.kube_context)
@@ -90,5 +94,6 @@ def choose_backend(settings: BackendSettings, local: Callable[[], Backend]) -> t
         timing=Timing(
             settings.kube_api_timeout, settings.kube_watch_seconds, settings.kube_backoff, settings.kube_max_backoff
         ),
+        recordings=recordings,
     )
     return backend, reason

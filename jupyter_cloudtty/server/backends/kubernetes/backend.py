@@ -30,6 +30,7 @@ from jupyter_cloudtty.cloudshell.names import TOKEN_KEY, secret_name
 from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
+from jupyter_cloudtty.server.recordings import RecordingPolicy
 from jupyter_cloudtty.server.sessions import Session
 from jupyter_cloudtty.ttyd.protocol import CloseCode, close_reason
 
@@ -83,8 +84,9 @@ class KubernetesBackend(Backend):
         ping_interval: float = 30.0,
         lost_grace: float = 5.0,
         timing: Timing | None = None,
+        recordings: RecordingPolicy | None = None,
     ):
-        super().__init__()
+        super().__init__(recordings)
         self.access = access
         self.owner = owner
         self.policy = policy
@@ -222,9 +224,9 @@ class KubernetesBackend(Backend):
 
     # --- the REST API ----------------------------------------------------------------------
 
-    async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
+    async def create(self, name: str | None, spec: dict[str, Any], record: bool = False) -> Shell:
         # The administrator's policy, applied here once: what it refuses is refused before the cluster is asked.
-        body = policy.cloudshell(name or generate_name(), spec, self.owner, self.policy)
+        body = policy.cloudshell(name or generate_name(), spec, self.owner, self.policy, record)
         # One create at a time: counting, then awaiting the API server, lets concurrent requests all
         # count the same shells and all pass (20 POSTs made 10 shells under max_shells = 2).
         async with self._creating:
@@ -299,15 +301,18 @@ class KubernetesBackend(Backend):
         if current is not None and current.ended is None:
             return current
         # A new connection to ttyd, so a new process there (the previous one has ended).
-        session = self._sessions[name] = self._new_session(name)
+        session = self._sessions[name] = self._new_session(name, obj)
         ended = end_of(obj)
         if ended is not None:
             session.end(*ended)
         return session
 
-    def _new_session(self, name: str) -> Session:
+    def _new_session(self, name: str, obj: dict[str, Any]) -> Session:
         def connect(rows: int, columns: int) -> Any:
             return self._connect(name, session, rows, columns)
+
+        def shell() -> Shell:  # as the watch shows it when the recording starts
+            return policy.shell(self._objects.get(name) or obj)
 
         session = Session(
             connect,
@@ -315,6 +320,7 @@ class KubernetesBackend(Backend):
             preferences={},
             scrollback_bytes=self.scrollback_bytes,
             on_last_detach=lambda: self._detached(name, session),
+            recorder=self.recordings.recorder(shell),
         )
         return session
 

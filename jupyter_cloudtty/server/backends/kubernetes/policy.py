@@ -22,6 +22,8 @@ from jupyter_cloudtty.cloudshell.spec import with_idle_rule, with_ttl_bound
 
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 OWNER_ANNOTATION = "jupyter-cloudtty.io/owner"
+# "true" on a shell whose terminal is recorded: kept on the CloudShell, so a restarted server still records it.
+RECORD_ANNOTATION = "jupyter-cloudtty.io/record"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyter-cloudtty"}
 # How long a shell may show no status before we say that no operator seems to act on it.
 UNPICKED_SECONDS = 30
@@ -138,13 +140,15 @@ def apply(spec: dict[str, Any], policy: Policy) -> dict[str, Any]:
     return out
 
 
-def cloudshell(name: str, spec: dict[str, Any], owner: str, policy: Policy) -> dict[str, Any]:
-    """The CloudShell object for ``owner``'s request (``spec`` validated, not yet under policy).
+def cloudshell(name: str, spec: dict[str, Any], owner: str, policy: Policy, record: bool = False) -> dict[str, Any]:
+    """The CloudShell object for ``owner``'s request (``spec`` validated, not yet under policy; ``record``:
+    its terminal is recorded).
 
     The one place a request meets the policy: ``apply``'s output sets fields a request may not
     (``exposureMode``, ``secretRef``), so it cannot be applied twice.
     """
     labels = {**policy.extra_labels, **MANAGED_BY, OWNER_LABEL: owner_label(owner)}
+    annotations = {OWNER_ANNOTATION: owner, **({RECORD_ANNOTATION: "true"} if record else {})}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "CloudShell",
@@ -152,7 +156,7 @@ def cloudshell(name: str, spec: dict[str, Any], owner: str, policy: Policy) -> d
             "name": name,
             "namespace": policy.namespace,
             "labels": labels,
-            "annotations": {OWNER_ANNOTATION: owner},
+            "annotations": annotations,
         },
         "spec": apply(spec, policy),
     }
@@ -180,6 +184,7 @@ def shell(obj: dict[str, Any], at: datetime | None = None) -> Shell:
         last_schedule_time=parse_time(status.get("lastScheduleTime")),
         conditions=list(status.get("conditions") or []),
         start=status.get("start") or "",
+        record=(meta.get("annotations") or {}).get(RECORD_ANNOTATION) == "true",
     )
     at = at or now()
     if not status and (at - created).total_seconds() > UNPICKED_SECONDS:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
+import sysconfig
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -26,6 +29,7 @@ from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now
 from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name, ttl_seconds, with_idle_rule, with_ttl_bound
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
+from jupyter_cloudtty.server.recordings import RecordingPolicy
 from jupyter_cloudtty.server.sessions import Session
 from jupyter_cloudtty.ttyd.protocol import CloseCode, client_option_value, close_reason
 
@@ -55,7 +59,7 @@ _ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\
 class End:
     """Why a shell ends, and what its clients and status are told."""
 
-    cause: str  # "exited", "expired", "idle", "once", "deleted", "stopping"
+    cause: str  # "exited", "failed", "expired", "idle", "once", "deleted", "stopping", "not recorded"
     code: int = CloseCode.NORMAL
     reason: str = ""
 
@@ -64,6 +68,29 @@ ONCE = End("once", CloseCode.NORMAL, "ended: its last client left (once)")
 DELETED = End("deleted", CloseCode.DELETED, "the shell was deleted")
 STOPPING = End("stopping", CloseCode.SERVER_STOPPING, "the Jupyter server is stopping")
 EXITED = End("exited")
+
+
+@functools.cache
+def _server_trz_folder() -> str | None:
+    """The folder of this server's own ``trz`` (PyPI's trzsz, a dependency): its environment's scripts,
+    found from the interpreter even when the venv is not activated, or the user's (``pip --user``)."""
+    folders = (sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user"))
+    found = shutil.which("trz", path=os.pathsep.join(folders))
+    return os.path.dirname(found) if found else None
+
+
+def with_trz(path: str) -> str:
+    """A shell's ``PATH`` with the folder of the server's ``trz`` and ``tsz`` added when it has no ``trz``.
+
+    trz/tsz are how files move through a terminal (issue 21): the tab's drops and ``tsz`` downloads need
+    them in the shell. A server started from a venv it did not activate (``.venv/bin/jupyter lab``, a
+    service unit, a spawner) has them in that venv's bin but not on PATH. Added last, not first: every
+    other command the user runs (python, pip) stays the one their PATH already gives.
+    """
+    folder = _server_trz_folder()
+    if folder is None or shutil.which("trz", path=path):
+        return path
+    return os.pathsep.join(part for part in (path, folder) if part)
 
 
 def duration(seconds: float) -> str:
@@ -87,9 +114,9 @@ def last_lines(output: bytes, count: int = 5, limit: int = 400) -> str:
 class LocalShell:
     """One shell: its process (started for its first client), session, TTL, and end."""
 
-    def __init__(self, backend: LocalBackend, name: str, spec: dict[str, Any]):
+    def __init__(self, backend: LocalBackend, name: str, spec: dict[str, Any], record: bool = False):
         self.backend = backend
-        self.model = Shell(name, spec, created=now())
+        self.model = Shell(name, spec, created=now(), record=record)
         command = spec.get("commandAction")
         self.argv = ["/bin/sh", "-c", command] if command else list(backend.shell_command)
         self.pty: PtyWithClients | None = None
@@ -103,6 +130,8 @@ class LocalShell:
             preferences={k: client_option_value(v) for k, v in spec.get("ttydClientOptions", {}).items()},
             scrollback_bytes=backend.scrollback_bytes,
             on_last_detach=(lambda: self.end_soon(ONCE)) if spec.get("once") else None,
+            on_end=self._session_ended,
+            recorder=backend.recordings.recorder(lambda: self.model),
         )
 
     @property
@@ -157,6 +186,7 @@ class LocalShell:
         backend, spec = self.backend, self.model.spec
         env = dict(os.environ)
         env.update((var["name"], var.get("value", "")) for var in spec.get("env", ()))
+        env["PATH"] = with_trz(env.get("PATH", os.defpath))
         try:
             self.pty = ptys.spawn(self.argv, cwd=backend.cwd, env=env, rows=rows, columns=columns)
         except OSError as e:
@@ -173,6 +203,12 @@ class LocalShell:
             asyncio.get_running_loop().create_task(self._exit_after_eof())
         asyncio.get_running_loop().create_task(self._end_when_output_ends())
         return ptys.PtyStream(self.pty.ptyproc.fd)
+
+    def _session_ended(self, code: int, reason: str) -> None:
+        # A terminal that must be recorded and cannot be is refused (before its process starts) or ended:
+        # the shell fails with the reason, rather than wait for a client it will never serve.
+        if code == CloseCode.NOT_RECORDED:
+            self.end_soon(End("not recorded", code, reason))
 
     def _on_exit(self) -> None:
         self._exited.set()
@@ -247,7 +283,13 @@ class LocalShell:
 
     def _record_end(self, end: End) -> None:
         at, model = now(), self.model
-        if end.cause == "failed":
+        if end.cause == "not recorded":
+            model.phase = Phase.FAILED
+            model.conditions = [
+                condition("Ready", False, "NotRecorded", end.reason, at),
+                condition("Failed", True, "NotRecorded", end.reason, at),
+            ]
+        elif end.cause == "failed":
             model.phase = Phase.FAILED
             tail = last_lines(self.session.scrollback.tail(8192))
             summary = f"the command {end.reason}" if self.pty else end.reason
@@ -294,6 +336,7 @@ class LocalBackend(Backend):
         max_ttl: int = 0,
         idle_timeout: int = 0,
         disabled: str = "",
+        recordings: RecordingPolicy | None = None,
     ):
         self.disabled = disabled  # why no shell may start here, if the administrator said so
         self.shell_command = list(shell_command)
@@ -308,7 +351,7 @@ class LocalBackend(Backend):
         self.reaper = Reaper(kill_timeout)  # for when the server dies without ending its shells
         self.hostname = socket.gethostname()
         self._shells: dict[str, LocalShell] = {}
-        super().__init__()
+        super().__init__(recordings)
 
     def check_spec(self, spec: dict[str, Any]) -> None:
         for field, why in UNSUPPORTED_FIELDS.items():
@@ -323,7 +366,7 @@ class LocalBackend(Backend):
                     f"{var['name']} configures ttyd, which the local backend does not run",
                 )
 
-    async def create(self, name: str | None, spec: dict[str, Any]) -> Shell:
+    async def create(self, name: str | None, spec: dict[str, Any], record: bool = False) -> Shell:
         if self.disabled:
             raise ShellsDisabled(self.disabled)
         self.check_spec(spec)
@@ -337,7 +380,7 @@ class LocalBackend(Backend):
         spec = with_idle_rule(with_ttl_bound(spec, self.max_ttl), self.idle_timeout)
         while name is None or name in self._shells:
             name = generate_name()
-        shell = LocalShell(self, name, spec)
+        shell = LocalShell(self, name, spec, record)
         shell.start()
         self._shells[name] = shell
         log.info("created shell %s", name)
