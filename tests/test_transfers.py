@@ -34,13 +34,14 @@ def test_an_upload_names_files_of_the_root_and_totals_them(root: Path) -> None:
     checked = plan({"direction": "upload", "paths": ["data/a.csv", str(root / "b.bin")], "to": "/tmp"}, root, 1000)
     assert checked.local == [root / "data" / "a.csv", root / "b.bin"]
     assert checked.total == 150
-    assert checked.command == "trz -b -y /tmp"
+    assert checked.command() == "trz -b -y /tmp"
+    assert checked.command({"trz": "/opt/my env/bin/trz"}) == "'/opt/my env/bin/trz' -b -y /tmp"
 
 
 def test_a_download_goes_to_a_folder_of_the_root(root: Path) -> None:
     checked = plan({"direction": "download", "remote": ["/etc/os release"], "to": "data", "as": "os.txt"}, root, 0)
     assert checked.to == root / "data"
-    assert checked.command == "tsz -b '/etc/os release'"
+    assert checked.command() == "tsz -b '/etc/os release'"
     assert checked.rename == "os.txt"
 
 
@@ -100,6 +101,12 @@ class FakeSession:
         self.watch_tail = b""
         self.typist: object | None = None
         self.marks: list[str] = []
+        self.tools: dict[str, str] = {}
+        self.transfer_ended = float("-inf")
+        self.typed = b""
+
+    def type(self, data: bytes) -> None:
+        self.typed += data
 
     def inject(self, data: bytes) -> None:
         self.shown += data
@@ -137,6 +144,34 @@ async def test_output_before_a_split_trigger_is_shown_once_and_the_trigger_never
     assert session.shown == b"$ tsz -b out.bin\r\n\x1b7"  # the cursor save too: trz's end restores it
     assert transfer._triggered.result() == b"S"
     assert transfer._buffer == b"#CFG:..."  # for the peer
+
+
+NO_TRZ = "trz is not installed in the shell's image (PyPI's trzsz provides trz and tsz)"
+
+
+@pytest.mark.parametrize(
+    ("said", "message"),
+    [
+        (
+            b"bash: trz: command not found",
+            "trz is not installed in the shell's image (PyPI's trzsz provides trz and tsz)",
+        ),
+        (b"sh: 1: trz: not found", "trz is not installed in the shell's image (PyPI's trzsz provides trz and tsz)"),
+        (b"Not a directory: /tmp/nope", "the shell says: Not a directory: /tmp/nope"),
+    ],
+)
+async def test_a_shell_that_will_not_run_trz_fails_the_transfer_at_once(said: bytes, message: str) -> None:
+    session = FakeSession()
+    transfer = Transfer(session, Plan("upload", to="/tmp/nope"), max_bytes=0)
+    running = asyncio.ensure_future(transfer.run())
+    await asyncio.sleep(0)  # it has typed its command
+    assert session.typed == b"trz -b -y /tmp/nope\r"
+    transfer.take(b"trz -b -y /tmp/nope\r\n" + said + b"\r\n$ ")
+    with pytest.raises(TransferRefused) as refused:
+        await running
+    assert (refused.value.status, str(refused.value)) == (422, message)
+    assert session.shown.endswith(said + b"\r\n$ ")  # the user sees what the shell said
+    assert session.diverted is None
 
 
 async def test_a_long_output_without_trigger_is_shown_whole_and_not_kept() -> None:

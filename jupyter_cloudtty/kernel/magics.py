@@ -301,11 +301,11 @@ class CloudTTYMagics(Magics):
             rows.append(["kubectl", str(e)])
         return Table(["FIELD", "VALUE"], rows)
 
-    def _cloudtty_cp(self, args: Any) -> Any:
+    def _cloudtty_cp(self, args: Any) -> None:
         from . import transfers
 
         try:
-            return transfers.copy(self.client, args.source, args.dest)
+            transfers.copy(self.client, args.source, args.dest)  # prints one line: what went where
         except ValueError as e:  # neither side names a shell (NAME:PATH), or both do
             raise UsageError(f"%cloudtty cp: {e}") from None
 

@@ -227,6 +227,10 @@ class Session:
         self.watch: Callable[[Session, bytes], None] | None = None
         self.watch_tail = b""  # the last chunk's end, for a trigger split across two chunks
         self.typist: Client | None = None  # who typed last: a transfer it starts goes where it asked
+        # trz/tsz as a transfer types them: their names (the image's PATH has them), or a local shell's
+        # absolute paths (a login shell's profile may reset PATH to one without the server's venv).
+        self.tools: dict[str, str] = {}
+        self.transfer_ended = float("-inf")  # monotonic time the last transfer ended (trz/tsz then exits)
 
     async def open(self, size: tuple[int, int] | None) -> None:
         """Open the stream unless it is open (or opening, or the session has ended)."""

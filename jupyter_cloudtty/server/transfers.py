@@ -48,14 +48,16 @@ MARK = b"::TRZSZ:TRANSFER:"
 # trz/tsz print `ESC 7 ::TRZSZ:TRANSFER:<R|D|S>:<version>:<unique id>[:<port>]\r\n`, then wait for an answer.
 TRIGGER = re.compile(rb"::TRZSZ:TRANSFER:([SRD]):(\d+\.\d+\.\d+)((?::\d+)*)\r*\n")  # \r\r\n through ONLCR
 LAST_FRAMES = re.compile(rb"#(?:EXIT|fail|FAIL):[A-Za-z0-9+/=]*\n")  # what the peer types last
+CLOSING_TIMEOUT = 3.0  # seconds trz/tsz gets for its closing message after the peer's last frame
+SETTLE_SECONDS = 1.0  # trz/tsz's input drain (0.5 s) and its exit, after its closing message
 TRIGGER_TIMEOUT = 10.0  # seconds from typing trz/tsz to its trigger
 SEARCH_LIMIT = 256 * 1024  # output kept while looking for the trigger (never more)
 PROGRESS_EVERY = 0.2  # seconds between two progress reports
 PEER_EXIT_GRACE = 5.0  # seconds a stopped peer gets before SIGKILL
 # What trz/tsz (or the shell) print when they will not start: the transfer fails at once with that line.
 REFUSALS = re.compile(
-    rb"[^\r\n]*(?:command not found|No such file[^\r\n]*|Not a regular file[^\r\n]*|No permission to [^\r\n]*"
-    rb"|Is a directory[^\r\n]*|Not a directory[^\r\n]*)"
+    rb"[^\r\n]*(?:command not found|: not found|No such file[^\r\n]*|Not a regular file[^\r\n]*"
+    rb"|No permission to [^\r\n]*|Is a directory[^\r\n]*|Not a directory[^\r\n]*)"
 )
 
 
@@ -79,14 +81,16 @@ class Plan:
     overwrite: bool = False
     total: int = 0  # upload: bytes to send
 
-    @property
-    def command(self) -> str:
-        """What is typed at the shell's prompt (binary mode: 8-bit clean, no base64)."""
+    def command(self, tools: dict[str, str] | None = None) -> str:
+        """What is typed at the shell's prompt (binary mode: 8-bit clean, no base64); ``tools`` names trz and
+        tsz where the shell's PATH may not (``Session.tools``)."""
+        tools = tools or {}
         if self.direction == "upload":
             folders = any(path.is_dir() for path in self.local)
             flags = "-d -b -y" if folders else "-b -y"
-            return f"trz {flags} {shlex.quote(str(self.to))}" if self.to else f"trz {flags}"
-        return "tsz -b " + " ".join(shlex.quote(path) for path in self.remote)
+            trz = shlex.quote(tools.get("trz", "trz"))
+            return f"{trz} {flags} {shlex.quote(str(self.to))}" if self.to else f"{trz} {flags}"
+        return f"{shlex.quote(tools.get('tsz', 'tsz'))} -b " + " ".join(shlex.quote(path) for path in self.remote)
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -192,6 +196,14 @@ def sha256(path: Path) -> str:
 Report = Callable[[dict[str, Any]], None]
 
 
+async def _settled(session: Any) -> None:
+    """Wait out the end of the session's last transfer: trz/tsz drains its input for half a second after
+    its last frame and reads it in a thread until it has exited, so a command typed sooner is lost."""
+    since = time.monotonic() - session.transfer_ended
+    if since < SETTLE_SECONDS:
+        await asyncio.sleep(SETTLE_SECONDS - since)
+
+
 async def _drained(peer: asyncio.subprocess.Process) -> None:
     """The peer has taken what it was given, or has gone (its end is read from its reports, not here)."""
     assert peer.stdin is not None
@@ -220,6 +232,7 @@ class Transfer:
         self._seen = b""  # the output's end before the trigger, searched for a refusal
         self._last_words = False  # the peer has typed its last frame (EXIT or fail): what follows is not its
         self._closing = False  # trz/tsz's closing message has begun
+        self._closed = asyncio.Event()  # ... and has ended
         self._answer: int | None = None  # download: the pipe the peer reads its closing message from
         self._control: int | None = None  # the pipe that stops the peer
         self._started = time.monotonic()
@@ -248,6 +261,8 @@ class Transfer:
                 if at != -1:
                     self._closing = True
                     self.session.inject(chunk[at:])
+                    if b"\x1b[?25h" in chunk[at:]:  # the end of its closing message: it is exiting
+                        self._closed.set()
                 return None
             if peer.returncode is not None or peer.stdin is None or peer.stdin.is_closing():
                 return None
@@ -320,7 +335,8 @@ class Transfer:
         session.mark(f"{label} started")
         try:
             if self.typed:
-                written = session.type(f"{self.plan.command}\r".encode())
+                await _settled(session)
+                written = session.type(f"{self.plan.command(session.tools)}\r".encode())
                 if written is not None:
                     await written
             try:
@@ -338,6 +354,8 @@ class Transfer:
                 raise TransferRefused(f"the shell answered with a {mode.decode()} transfer, not a {label}", 409)
             self._line(f"{label}ing through Jupyter…")
             result = await self._run_peer()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), CLOSING_TIMEOUT)
             session.mark(f"{label} done: {', '.join(f['name'] for f in result['files'])}")
             return result
         except TransferRefused as e:
@@ -346,6 +364,7 @@ class Transfer:
         finally:
             self._cleanup()
             session.undivert(self)
+            session.transfer_ended = time.monotonic()
 
     def _refused(self, line: str) -> str:
         tool = "trz" if self.plan.direction == "upload" else "tsz"

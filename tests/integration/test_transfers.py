@@ -209,14 +209,6 @@ async def test_the_cap_refuses_a_big_upload_before_it_starts_and_stops_a_big_dow
     os.unlink(f"/tmp/{name}")
 
 
-async def test_a_shell_without_trz_says_so_at_once(create_shell, transfer, jp_root_dir):
-    (jp_root_dir / "a.txt").write_text("a")
-    await create_shell("bare", env=PROMPT, commandAction="PATH=/nowhere exec /bin/bash --norc --noprofile")
-    status, events = await transfer("bare", {"direction": "upload", "paths": ["a.txt"]})
-    assert status == 422
-    assert events == [{"message": "trz is not installed in the shell's image (PyPI's trzsz provides trz and tsz)"}]
-
-
 async def test_a_download_of_a_missing_file_says_what_the_shell_said(create_shell, transfer):
     await create_shell("missing", env=PROMPT, commandAction="cd /tmp && exec bash --norc --noprofile")
     status, events = await transfer("missing", {"direction": "download", "remote": ["/nope/nothing.txt"]})

@@ -93,6 +93,13 @@ def with_trz(path: str) -> str:
     return os.pathsep.join(part for part in (path, folder) if part)
 
 
+def transfer_tools() -> dict[str, str]:
+    """trz/tsz by absolute path, as the server's transfers type them in a local shell. A login shell's
+    profile may set PATH anew (Debian's /etc/profile does), dropping the folder ``with_trz`` added."""
+    folder = _server_trz_folder()
+    return {tool: os.path.join(folder, tool) for tool in ("trz", "tsz")} if folder else {}
+
+
 def duration(seconds: float) -> str:
     """``90`` -> ``1m 30s``: how long, as a person says it."""
     seconds = int(seconds)
@@ -133,6 +140,7 @@ class LocalShell:
             on_end=self._session_ended,
             recorder=backend.recordings.recorder(lambda: self.model),
         )
+        self.session.tools = transfer_tools()
 
     @property
     def name(self) -> str:
