@@ -27,6 +27,7 @@ from jupyter_server.auth import Authorizer
 SHELLS = "cloudtty/api/shells"
 EVENTS = "cloudtty/api/events"
 INFO = "cloudtty/api/info"
+RECORDINGS = "cloudtty/api/recordings"
 LEAKED = "leaked-secret-123"  # a wrong token: it must never reach the server's log
 EVIL = "http://evil.example.com"
 
@@ -137,6 +138,10 @@ ROUTES = {
     "events": Http("GET", EVENTS),
     "info": Http("GET", INFO),
     "terminal": WebSocket(terminal("target")),
+    "transfer": Http("POST", f"{SHELLS}/target/transfers", b'{"direction": "download", "remote": ["/etc/passwd"]}'),
+    "recordings": Http("GET", RECORDINGS),
+    "recording": Http("GET", f"{RECORDINGS}/target-20261207T000000Z.cast"),
+    "recording-delete": Http("DELETE", f"{RECORDINGS}/target-20261207T000000Z.cast"),
 }
 NAMED_ROUTES = {"get": shell, "delete": shell, "terminal": terminal}
 
