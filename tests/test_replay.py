@@ -231,11 +231,11 @@ def test_new_asks_for_a_recording_only_with_record(ip, client):
 def test_cp_hands_its_two_paths_to_the_transfers_module(ip, client, monkeypatch):
     copied = []
     stub = types.ModuleType("jupyter_cloudtty.kernel.transfers")
-    stub.copy = lambda client, source, dest: copied.append((client, source, dest)) or "done"
+    stub.copy = lambda client, source, dest: copied.append((client, source, dest))
     monkeypatch.setitem(sys.modules, "jupyter_cloudtty.kernel.transfers", stub)
     monkeypatch.setattr(sys.modules["jupyter_cloudtty.kernel"], "transfers", stub, raising=False)
     cell = run_cell(ip, "%cloudtty cp 'my data.csv' work:/tmp/")
-    assert (cell.error, cell.value) == (None, "done")
+    assert (cell.error, cell.value) == (None, None)  # copy prints its line; the cell shows no value
     assert copied == [(client, "my data.csv", "work:/tmp/")]
     usage = run_cell(ip, "%cloudtty cp only-one")
     assert "%cloudtty cp: the following arguments are required: DST" in str(usage.error)
