@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from jupyter_cloudtty.server.recording import Recording
 from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.player import player_text, wait_for_player_text
 
 TICKS = 120
 
@@ -47,19 +48,6 @@ def notebook(source: str) -> str:
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
     kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
     return json.dumps({"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5})
-
-
-def player_text(scope: str) -> str:
-    """JavaScript: the text the player in `scope` shows now, a line per row (its trailing blanks cut), or null."""
-    return f"""() => {{ const t = document.querySelector('{scope} .ap-term-text');
-      return t ? [...t.querySelectorAll('.ap-line')].map(l => l.textContent.trimEnd()).join('\\n') : null; }}"""
-
-
-def wait_for_player_text(page: Page, scope: str, pattern: str, timeout: float = 15000) -> str:
-    text = player_text(scope)
-    test = f"(pattern) => {{ const t = ({text})(); return t !== null && new RegExp(pattern, 'm').test(t); }}"
-    page.wait_for_function(test, arg=pattern, timeout=timeout)
-    return page.evaluate(player_text(scope))
 
 
 RED_ALERT = """(scope) => { const spans = document.querySelectorAll(scope + ' .ap-term-text .ap-line > span');
