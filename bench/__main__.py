@@ -3,7 +3,7 @@
     python -m bench                      # the full suite (a few minutes on 2 cores)
     python -m bench --quick              # a smoke run: tiny sizes, all at once, meaningless figures
     python -m bench --only paths,magics  # some of: paths (alias throughput, latency), terminal,
-                                         # concurrency, operator, magics
+                                         # concurrency, operator, magics, transfers
     python -m bench --profile [DIR]      # py-spy the Jupyter servers too (bench/hotpath.py)
 
 Each benchmark runs as its own process (its module in bench/, which runs alone too: ``python -m
@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.report import Figure, Table, read_figures
 
 ROOT = Path(__file__).resolve().parents[1]  # `python -m bench.<module>` runs from here
-ALIASES = {"throughput": "paths", "latency": "paths", "magic": "magics", "kubectl": "magics"}
+ALIASES = {"throughput": "paths", "latency": "paths", "magic": "magics", "kubectl": "magics", "files": "transfers"}
 
 
 @dataclass
@@ -45,6 +45,7 @@ BENCHMARKS = [
         "on the real control plane: the operator's API requests, shells to Ready, terminals through the API server",
     ),  # fmt: skip
     Benchmark("magics", "kubectl_get", "%kubectl get pods vs the kubectl binary"),
+    Benchmark("transfers", "transfers", "files through a relayed and a local shell's terminal (trzsz) vs `cat`"),
 ]
 
 
@@ -72,6 +73,10 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
                 "--rounds", str(options.rounds or 3)]  # fmt: skip
     if name == "magics":
         return ["--runs", "2" if quick else "30"]
+    if name == "transfers":
+        size, rounds = options.size_mb or (2 if quick else 100), options.rounds or (1 if quick else 2)
+        args = ["--size-mb", str(size), "--rounds", str(rounds)]
+        return args + (["--profile", str(profile / "transfers")] if profile else [])
     raise ValueError(name)
 
 
@@ -154,16 +159,17 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, benchmarks run at once")
     parser.add_argument("--only", help="comma-separated: paths (or throughput, latency), terminal, concurrency, "
-                        "operator, magics")  # fmt: skip
-    parser.add_argument("--size-mb", type=float, help="MB of output per transfer (paths, terminal) and per "
-                        "concurrency level (default 100; 200 for concurrency)")  # fmt: skip
+                        "operator, magics, transfers (or files)")  # fmt: skip
+    parser.add_argument("--size-mb", type=float, help="MB of output per transfer (paths, terminal), per "
+                        "concurrency level (default 100; 200 for concurrency) and per file (transfers)")  # fmt: skip
     parser.add_argument("--keystrokes", type=int, help="keystrokes timed per path and round (default 2000)")
-    parser.add_argument("--rounds", type=int, help="turns each path takes (default 3), runs of each concurrency "
-                        "level (default 2)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, help="turns each path takes (default 3; 2 for transfers), runs of "
+                        "each concurrency level (default 2)")  # fmt: skip
     parser.add_argument("--sessions", help="concurrency levels (default 1,10,50,200)")
     parser.add_argument("--shells", type=int, help="CloudShells for the operator's steady state (default 200)")
     parser.add_argument("--profile", nargs="?", const="", metavar="DIR",
-                        help="py-spy the Jupyter servers of the paths and concurrency runs; recordings go to DIR "
+                        help="py-spy the Jupyter servers of the paths and concurrency runs (and both trzsz ends of "
+                        "the transfers run); recordings go to DIR "
                         "(default: a new temporary directory)")  # fmt: skip
     return parser
 

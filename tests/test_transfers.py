@@ -215,6 +215,25 @@ async def test_the_watch_leaves_an_upload_trigger_to_the_tab(tmp_path: Path) -> 
     assert session.diverted is None
 
 
+def test_the_peers_quick_escape_gives_trzszs_own_bytes() -> None:
+    from trzsz.libs import utils
+
+    from jupyter_cloudtty.server import trzsz_peer
+
+    own = utils.escape_data
+    table = utils.get_escape_chars(False)
+    assert table == trzsz_peer.DEFAULT_ESCAPES  # what trz -b sends in its config
+    try:
+        trzsz_peer.escape_quickly()
+        for data in (os.urandom(1 << 16), b"\xee1~\xee\xee~~1\xee", b"", b"plain"):
+            assert utils.escape_data(data, table) == own(data, table)
+            assert utils.unescape_data(utils.escape_data(data, table), table) == data
+        every = utils.get_escape_chars(True)  # trz -e: trzsz's own code
+        assert utils.escape_data(b"\x1b~", every) == own(b"\x1b~", every)
+    finally:
+        utils.escape_data = own
+
+
 # A stand-in for tsz: real tsz sends a file's base name only, so it cannot name a file outside the folder
 # it is asked to fill. This one runs tsz's own code with the name replaced, as a hostile shell could.
 HOSTILE_TSZ = textwrap.dedent(
