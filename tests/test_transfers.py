@@ -162,7 +162,7 @@ NO_TRZ = "trz is not installed in the shell's image (PyPI's trzsz provides trz a
 )
 async def test_a_shell_that_will_not_run_trz_fails_the_transfer_at_once(said: bytes, message: str) -> None:
     session = FakeSession()
-    transfer = Transfer(session, Plan("upload", to="/tmp/nope"), max_bytes=0)
+    transfer = Transfer(session, Plan("upload", to="/tmp/nope", overwrite=True), max_bytes=0)
     running = asyncio.ensure_future(transfer.run())
     await asyncio.sleep(0)  # it has typed its command
     assert session.typed == b"trz -b -y /tmp/nope\r"

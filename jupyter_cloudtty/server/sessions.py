@@ -22,8 +22,9 @@ frames pass: its recording starts before the stream opens (a ``required`` one th
 means the stream is never opened: no process, and the clients closed with ``NOT_RECORDED``), then
 takes each output chunk and notice, resize, input (kept only if the administrator asked), a marker
 when the stream is reopened and wherever ``mark`` is called; it closes when the session ends. While
-``recording_paused`` is set (``with session.unrecorded():``) neither output nor input is recorded:
-a file transfer's bytes are a file, not the terminal's text. A recording that fails later ends a
+``recording_paused`` is set (``with session.unrecorded():``) neither output nor input is recorded
+(bytes that are not the terminal's text). A file transfer needs neither: while the session is diverted
+its bytes bypass the recording, and only its markers are kept. A recording that fails later ends a
 ``required`` session the same way, and is a notice in an ``optional`` one. Unrecorded, each frame
 costs one None check.
 """
@@ -287,6 +288,8 @@ class Session:
             log.exception("terminal stream failed; ending its output")
         finally:
             released.cancel()
+            if self.diverted is not None:
+                self.diverted.cancel()  # its shell is gone: nothing will answer it any more
 
     def _deliver(self, client: Client, attached: Attached, chunk: bytes, start: int) -> Awaitable[None] | None:
         """What the pump awaits for ``client`` to have the chunk just read (at offset ``start``)."""

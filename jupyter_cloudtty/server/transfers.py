@@ -47,13 +47,13 @@ log = logging.getLogger(__name__)
 MARK = b"::TRZSZ:TRANSFER:"
 # trz/tsz print `ESC 7 ::TRZSZ:TRANSFER:<R|D|S>:<version>:<unique id>[:<port>]\r\n`, then wait for an answer.
 TRIGGER = re.compile(rb"::TRZSZ:TRANSFER:([SRD]):(\d+\.\d+\.\d+)((?::\d+)*)\r*\n")  # \r\r\n through ONLCR
-LAST_FRAMES = re.compile(rb"#(?:EXIT|fail|FAIL):[A-Za-z0-9+/=]*\n")  # what the peer types last
 CLOSING_TIMEOUT = 3.0  # seconds trz/tsz gets for its closing message after the peer's last frame
 SETTLE_SECONDS = 1.0  # trz/tsz's input drain (0.5 s) and its exit, after its closing message
+REPORT_LIMIT = 16 * 1024 * 1024  # longest line of the peer's reports (a download of many files' names)
 TRIGGER_TIMEOUT = 10.0  # seconds from typing trz/tsz to its trigger
 SEARCH_LIMIT = 256 * 1024  # output kept while looking for the trigger (never more)
 PROGRESS_EVERY = 0.2  # seconds between two progress reports
-PEER_EXIT_GRACE = 5.0  # seconds a stopped peer gets before SIGKILL
+PEER_EXIT_GRACE = 5.0  # seconds a stopped peer gets before its input is closed
 # What trz/tsz (or the shell) print when they will not start: the transfer fails at once with that line.
 REFUSALS = re.compile(
     rb"[^\r\n]*(?:command not found|: not found|No such file[^\r\n]*|Not a regular file[^\r\n]*"
@@ -87,7 +87,7 @@ class Plan:
         tools = tools or {}
         if self.direction == "upload":
             folders = any(path.is_dir() for path in self.local)
-            flags = "-d -b -y" if folders else "-b -y"
+            flags = ("-d -b" if folders else "-b") + (" -y" if self.overwrite else "")
             trz = shlex.quote(tools.get("trz", "trz"))
             return f"{trz} {flags} {shlex.quote(str(self.to))}" if self.to else f"{trz} {flags}"
         return f"{shlex.quote(tools.get('tsz', 'tsz'))} -b " + " ".join(shlex.quote(path) for path in self.remote)
@@ -140,7 +140,10 @@ def plan(body: Any, root: Path, max_bytes: int) -> Plan:
         to = body.get("to", "")
         if not isinstance(to, str) or "\0" in to or "\n" in to or "\r" in to:
             raise TransferRefused("to: a folder in the shell")
-        total = sum(_size(path) for path in local)
+        try:
+            total = sum(_size(path) for path in local)
+        except OSError as e:
+            raise TransferRefused(f"paths: cannot read {e.filename or 'a file'}: {e.strerror or e}", 403) from None
         if max_bytes and total > max_bytes:
             raise TransferRefused(f"paths: {total} bytes, over this server's limit of {max_bytes} bytes", 413)
         if "as" in body:
@@ -233,6 +236,8 @@ class Transfer:
         self._last_words = False  # the peer has typed its last frame (EXIT or fail): what follows is not its
         self._closing = False  # trz/tsz's closing message has begun
         self._closed = asyncio.Event()  # ... and has ended
+        self._force: asyncio.TimerHandle | None = None  # closes the peer's input if a stop is not enough
+        self._unsaved: str | None = None  # why a whole download could not be moved to its name
         self._answer: int | None = None  # download: the pipe the peer reads its closing message from
         self._control: int | None = None  # the pipe that stops the peer
         self._started = time.monotonic()
@@ -312,18 +317,31 @@ class Transfer:
         self.cancel()
 
     def cancel(self) -> None:
-        """Stop it (a client's Ctrl-C, the HTTP client gone): the peer tells trz/tsz to delete what it began."""
+        """Stop it (a client's Ctrl-C, the HTTP client gone, the shell's end): the peer tells trz/tsz to delete
+        what it began. A peer still running after ``PEER_EXIT_GRACE`` (the shell no longer answers, so it
+        waits for a frame that will not come) has its input closed, which ends its wait."""
+        if self._cancelled:
+            return
         self._cancelled = True
         if not self._triggered.done():
             self._triggered.cancel()
+        self._stop_peer()
+        self._force = asyncio.get_running_loop().call_later(PEER_EXIT_GRACE, self._end_peer_input)
+
+    def _stop_peer(self) -> None:
         if self._control is not None:
             with contextlib.suppress(OSError):
                 os.write(self._control, b"s")  # the peer stops at its next frame (see trzsz_peer)
 
-    def _line(self, text: str, *, final: bool = False) -> None:
+    def _end_peer_input(self) -> None:
+        peer = self._peer
+        if peer is not None and peer.returncode is None and peer.stdin is not None:
+            peer.stdin.close()  # trzsz's reader sees the end: EndOfInput, and the peer reports and exits
+
+    def _line(self, text: str) -> None:
         # Over the same line each time (CR, erase line); trz/tsz's closing message restores the cursor
         # saved before its trigger and clears below it, so these lines go with it.
-        self.session.inject(f"\r\x1b[2K\x1b[2m[{text}]\x1b[0m".encode() + (b"\r\n" if final else b""))
+        self.session.inject(f"\r\x1b[2K\x1b[2m[{text}]\x1b[0m".encode())
 
     # --- running it --------------------------------------------------------------------
 
@@ -336,6 +354,8 @@ class Transfer:
         try:
             if self.typed:
                 await _settled(session)
+                if self._cancelled:
+                    raise TransferRefused("cancelled", 499)
                 written = session.type(f"{self.plan.command(session.tools)}\r".encode())
                 if written is not None:
                     await written
@@ -365,6 +385,8 @@ class Transfer:
             self._cleanup()
             session.undivert(self)
             session.transfer_ended = time.monotonic()
+            if self._force is not None:
+                self._force.cancel()
 
     def _refused(self, line: str) -> str:
         tool = "trz" if self.plan.direction == "upload" else "tsz"
@@ -388,32 +410,44 @@ class Transfer:
             args += ["upload", *(str(path) for path in plan.local)]
         else:
             assert isinstance(plan.to, Path)
-            self._staging = Path(tempfile.mkdtemp(prefix=".cloudtty-download-", dir=plan.to))
+            try:
+                self._staging = Path(tempfile.mkdtemp(prefix=".cloudtty-download-", dir=plan.to))
+            except OSError as e:
+                where = plan.to.name or "the root"
+                raise TransferRefused(f"to: cannot write in {where}: {e.strerror or e}", 403) from None
             answer, self._answer = os.pipe()
             args += ["--dest", str(self._staging), "--answer-fd", str(answer), "download"]
-        self._report({"event": "start", "direction": plan.direction, "total": self._total or None})
+        names = [path.name for path in plan.local] if plan.direction == "upload" else list(plan.remote)
+        self._report({"event": "start", "direction": plan.direction, "files": names, "total": self._total or None})
         passed = (control, answer) if plan.direction == "download" else (control,)
         try:
             self._peer = peer = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                pass_fds=passed,
+                pass_fds=passed, limit=REPORT_LIMIT,
             )  # fmt: skip
         finally:
             for fd in passed:
                 os.close(fd)
+        if self._cancelled:  # while the peer was starting
+            self._stop_peer()
         if self._buffer:
             assert peer.stdin is not None
             peer.stdin.write(self._buffer)
             self._buffer = b""
         typing = asyncio.ensure_future(self._type_peer_output(peer))
-        outcome = await self._read_reports(peer)
-        await peer.wait()
-        await typing
+        try:
+            outcome = await self._read_reports(peer)
+            await peer.wait()
+            await typing
+        finally:
+            typing.cancel()
         if outcome.get("event") != "done":
-            message = outcome.get("message") or "the transfer failed"
-            status = 499 if message == "cancelled" else 413 if "over this server's limit" in message else 422
-            raise TransferRefused(message, status)
-        files = self._files if self._files is not None else self._finish(outcome.get("names") or [])
+            raise TransferRefused(outcome.get("message") or "the transfer failed", outcome.get("status") or 422)
+        if self._unsaved is not None:
+            raise TransferRefused(self._unsaved, 507)
+        if self._files is None:
+            self._files = await asyncio.to_thread(self._finish, outcome.get("names") or [])
+        files = self._files
         seconds = time.monotonic() - self._started
         total = sum(file["size"] for file in files)
         return {"event": "done", "files": files, "bytes": total, "seconds": round(seconds, 3)}
@@ -421,10 +455,6 @@ class Transfer:
     async def _type_peer_output(self, peer: asyncio.subprocess.Process) -> None:
         assert peer.stdout is not None
         while data := await peer.stdout.read(256 * 1024):
-            if LAST_FRAMES.search(data[-4096:]):
-                # Its last frame: what the shell prints from now on answers it, and is the user's to see.
-                # (The peer itself may still read a little before it exits; that would be lost.)
-                self._last_words = True
             written = self.session.type(data)
             if written is not None:
                 await written
@@ -434,7 +464,13 @@ class Transfer:
         self._started = time.monotonic()
         outcome: dict[str, Any] = {}
         said: deque[str] = deque(maxlen=5)  # its other words (a crash's traceback): for the log
-        while line := await peer.stderr.readline():
+        while True:
+            try:
+                line = await peer.stderr.readline()
+            except ValueError:  # a line over REPORT_LIMIT: not one of its reports
+                continue
+            if not line:
+                break
             try:
                 event = json.loads(line)
             except ValueError:
@@ -443,8 +479,13 @@ class Transfer:
             kind = event.get("event")
             if kind in ("done", "error"):
                 outcome = event
+            elif kind == "last":
+                # It is about to send its last frame: what the shell prints from now on answers it (its
+                # closing message) and is the user's to see. Said on stderr, not looked for in what it types:
+                # an upload's binary data may hold anything.
+                self._last_words = True
             elif kind == "received":
-                self._answer_peer(event.get("names") or [])
+                await self._answer_peer(event.get("names") or [])
             elif kind == "size" and not self.plan.total:
                 self._total += event.get("size", 0)
             elif kind == "step":
@@ -455,17 +496,18 @@ class Transfer:
             outcome = {"event": "error", "message": "the transfer's process ended without a result"}
         return outcome
 
-    def _answer_peer(self, names: list[str]) -> None:
-        """A download is whole: move its files to their names, and give tsz the message it closes with."""
+    async def _answer_peer(self, names: list[str]) -> None:
+        """A download is whole: move its files to their names (off the loop: it hashes them), and give tsz the
+        message it closes with."""
         try:
-            self._files = files = self._finish(names)
+            self._files = files = await asyncio.to_thread(self._finish, names)
             seconds = time.monotonic() - self._started
             total = sum(file["size"] for file in files)
             rate = f", {size_text(total / seconds)}/s" if seconds > 0 else ""
             where = self.where(files)
             message = f"Saved {', '.join(file['name'] for file in files)} to {where} ({size_text(total)}{rate})"
         except OSError as e:
-            message = f"Received, but could not be saved in Jupyter: {e.strerror or e}"
+            message = self._unsaved = f"received, but it could not be saved in Jupyter: {e.strerror or e}"
         if self._answer is not None:
             with contextlib.suppress(OSError):
                 os.write(self._answer, (json.dumps(message) + "\n").encode())
@@ -499,8 +541,9 @@ class Transfer:
         for entry in sorted(self._staging.iterdir()):
             name = plan.rename if plan.rename and len(names) <= 1 else entry.name
             target = plan.to / name if plan.overwrite else free_name(plan.to, name)
-            if plan.overwrite and target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
+            if target.is_dir() and not target.is_symlink():
+                # A folder is never replaced by a download (os.replace onto a folder fails: OSError, 507).
+                target = free_name(plan.to, name)
             os.replace(entry, target)
             files.append({"name": target.name, "path": str(target), "size": _size(target),
                           "sha256": sha256(target) if target.is_file() else None})  # fmt: skip
@@ -592,9 +635,13 @@ class Transfers:
         except TransferRefused as e:
             log.info("a download from a terminal did not finish: %s", e)
             session.notice(f"download failed: {e}")
+        except Exception:
+            log.exception("a download from a terminal failed")
+            session.notice("download failed: an error of the Jupyter server (its log says more)")
         finally:
             session.detach(transfer)
 
     async def shutdown(self) -> None:
         for task in list(self._watched):
             task.cancel()
+        await asyncio.gather(*self._watched, return_exceptions=True)

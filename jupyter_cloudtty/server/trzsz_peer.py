@@ -1,10 +1,11 @@
 """The Jupyter side of one trzsz transfer, as a process of its own: ``python -m jupyter_cloudtty.server.trzsz_peer``.
 
 trzsz's own protocol code (PyPI's trzsz-libs) talks through process-wide state: the terminal's output on
-stdin, what it types on stdout, signal handlers for its timeouts and stops. So each transfer runs it in a
-fresh process, as trzsz's iTerm2 client does, and the server (server/transfers.py) pipes a terminal's
-output into this process's stdin and its stdout into the terminal's input. Progress and the outcome are
-JSON lines on stderr, one object each: ``{"event": "name"|"size"|"step"|"done"|"error", ...}``.
+stdin, what it types on stdout, a signal handler for its timeouts. So each transfer runs it in a fresh
+process, as trzsz's iTerm2 client does, and the server (server/transfers.py) pipes a terminal's output
+into this process's stdin and its stdout into the terminal's input. Progress and the outcome are JSON
+lines on stderr, one object each: ``{"event": "name"|"size"|"step"|"received"|"last"|"done"|"error",
+...}`` (``last``: its last frame follows; ``error`` carries the HTTP ``status`` the server answers).
 
     upload FILE...          answer a ``trz`` in the shell: send these files (``--directory``: and folders)
     download --dest DIR     answer a ``tsz`` in the shell: receive its files into DIR (a fresh folder the
@@ -36,6 +37,13 @@ def report(event: str, **fields: Any) -> None:
     sys.stderr.flush()
 
 
+class OverCap(utils.TrzszError):
+    """A file that would take the transfer past the administrator's cap (HTTP 413)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, trace=False)
+
+
 class Progress(utils.TrzszCallback):
     """trzsz's callbacks as JSON lines, and the cap on the bytes of the whole transfer."""
 
@@ -46,7 +54,7 @@ class Progress(utils.TrzszCallback):
         self.name = ""
 
     def on_num(self, num: int) -> None:
-        report("num", files=num)
+        pass
 
     def on_name(self, name: str) -> None:
         self.name = name
@@ -55,10 +63,7 @@ class Progress(utils.TrzszCallback):
 
     def on_size(self, size: int) -> None:
         if self.max_bytes and self.done_bytes + size > self.max_bytes:
-            raise utils.TrzszError(
-                f"{self.name} is {size} bytes: over this server's limit of {self.max_bytes} bytes a transfer",
-                trace=False,
-            )
+            raise OverCap(f"{self.name} is {size} bytes: over this server's limit of {self.max_bytes} bytes a transfer")
         report("size", name=self.name, size=size)
 
     def on_step(self, step: int) -> None:
@@ -97,8 +102,7 @@ def upload(files: list[str], progress: Progress, directory: bool = False) -> lis
     file_list = utils.check_paths_readable(files, directory)
     total = sum(os.path.getsize(file["abs_path"]) for file in file_list if not file["is_dir"])
     if progress.max_bytes and total > progress.max_bytes:
-        raise utils.TrzszError(f"{total} bytes: over this server's limit of {progress.max_bytes} bytes a transfer",
-                               trace=False)  # fmt: skip
+        raise OverCap(f"{total} bytes: over this server's limit of {progress.max_bytes} bytes a transfer")
     transfer.send_action(True, VERSION, False)
     config = transfer.recv_config()
     if config.overwrite:
@@ -119,7 +123,7 @@ def last_words(names: list[str], answer_fd: int | None) -> str:
     (where the files went under which names, once it has moved them), after our ``received`` report."""
     if answer_fd is None:
         return utils.format_saved_files(names, "")
-    report("received", names=names, bytes=0)
+    report("received", names=names)
     with os.fdopen(answer_fd, "r", encoding="utf-8") as answer:
         return json.loads(answer.readline() or '""') or utils.format_saved_files(names, "")
 
@@ -201,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             names = download(args.dest, progress)
             message = last_words(names, args.answer_fd)
+        report("last")
         transfer.client_exit(message)
     except BaseException as e:  # noqa: BLE001 - every end must reach the shell's side, or trz/tsz waits
-        stopped = isinstance(e, (KeyboardInterrupt, utils.TrzszError)) and str(e) in ("Stopped", "Terminated")
+        # Stopped: by the server (a cancel; or its input closed after one, EndOfInput) or by trzsz's SIGTERM.
+        stopped = STOP.is_set() or (isinstance(e, utils.TrzszError) and str(e) in ("Stopped", "Terminated"))
         message = STOPPED if stopped else utils.TrzszError.get_err_msg(e)
         if args.direction == "download":
             utils.delete_created_files()
@@ -211,12 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         # drains stdin with a select and a blocking read that races trzsz's own stdin reader thread, and
         # the loser blocks for good while trz/tsz waits for this very answer.
         remote_ended = isinstance(e, utils.TrzszError) and (e.is_remote_exit() or e.is_remote_fail())
+        report("last")
         if not remote_ended:
             try:
                 utils.send_string("fail", message)
             except Exception:  # noqa: BLE001 - the terminal may be gone; the report below is what counts
                 pass
-        report("error", message="cancelled" if stopped else message)
+        status = 499 if stopped else 413 if isinstance(e, OverCap) else 422
+        report("error", status=status, message="cancelled" if stopped else message)
         return 1
     report("done", names=names, bytes=progress.done_bytes)
     return 0

@@ -8,6 +8,7 @@ tests/integration/test_transfers_on_cluster.py's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -78,7 +79,7 @@ async def test_an_upload_lands_binary_exact_where_asked_and_the_terminal_goes_on
     status, events = await transfer("up", {"direction": "upload", "paths": ["data/sample.bin"], "to": str(inbox)})
 
     assert status == 200, events
-    assert events[0] == {"event": "start", "direction": "upload", "total": 3 * MB}
+    assert events[0] == {"event": "start", "direction": "upload", "files": ["sample.bin"], "total": 3 * MB}
     done = events[-1]
     assert done["event"] == "done" and done["bytes"] == 3 * MB, done
     assert done["files"][0]["sha256"] == digest(source)
@@ -169,6 +170,28 @@ async def test_ctrl_c_in_the_terminal_cancels_an_upload_and_trz_removes_what_it_
     assert list(inbox.iterdir()) == []
     await term.send("echo AF''TER\r")
     await term.expect(rb"AFTER")
+
+
+async def test_a_shell_deleted_during_an_upload_ends_the_transfer(create_shell, connect, transfer, api, jp_root_dir):
+    """Its trz is killed mid-transfer, so nothing will answer the peer again: the request still ends, with
+    the transfer cancelled, instead of waiting for a frame that will not come."""
+    (jp_root_dir / "big.bin").write_bytes(os.urandom(200 * MB))
+    await create_shell("doomed", env=PROMPT, commandAction="cd /tmp && exec bash --norc --noprofile")
+    term = await connect("doomed")
+
+    async def delete_once_it_runs() -> None:
+        await term.expect(rb"uploading big\.bin")
+        status, _, _ = await api("DELETE", "doomed")
+        assert status == 204
+
+    deleting = asyncio.ensure_future(delete_once_it_runs())
+    status, events = await asyncio.wait_for(transfer("doomed", {"direction": "upload", "paths": ["big.bin"]}), 30)
+    await deleting
+    assert status == 200
+    assert events[-1] == {"event": "error", "status": 499, "message": "cancelled"}
+    assert not os.path.exists("/tmp/big.bin") or os.path.getsize("/tmp/big.bin") < 200 * MB
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink("/tmp/big.bin")
 
 
 async def test_a_client_that_goes_away_cancels_its_download(create_shell, connect, transfer, jp_root_dir):

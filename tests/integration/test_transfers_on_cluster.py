@@ -105,7 +105,7 @@ async def test_a_file_up_and_a_file_down_through_the_relay_arrive_with_the_same_
         # Up, into the shell's current folder (its home): what the file browser's drop does.
         status, events = await transfer(jupyter, "files", {"direction": "upload", "paths": ["data/sent.bin"]}, 120)
         assert status == 200, events
-        assert events[0] == {"event": "start", "direction": "upload", "total": 20 * MB}
+        assert events[0] == {"event": "start", "direction": "upload", "files": ["sent.bin"], "total": 20 * MB}
         done = events[-1]
         assert (done["event"], done["bytes"], done["files"][0]["sha256"]) == ("done", 20 * MB, digest(sent)), done
         await term.expect(rb"Saved 1 file/directory to /home/shell\r\r\n- sent\.bin", timeout=30)
