@@ -337,6 +337,13 @@ class Transfer:
         peer = self._peer
         if peer is not None and peer.returncode is None and peer.stdin is not None:
             peer.stdin.close()  # trzsz's reader sees the end: EndOfInput, and the peer reports and exits
+            # ... unless it is blocked writing to a terminal that is gone: then it is killed.
+            self._force = asyncio.get_running_loop().call_later(PEER_EXIT_GRACE, self._kill_peer)
+
+    def _kill_peer(self) -> None:
+        if self._peer is not None and self._peer.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._peer.kill()
 
     def _line(self, text: str) -> None:
         # Over the same line each time (CR, erase line); trz/tsz's closing message restores the cursor
@@ -438,7 +445,8 @@ class Transfer:
         try:
             outcome = await self._read_reports(peer)
             await peer.wait()
-            await typing
+            # What it typed last reaches the shell, unless the shell is gone (then nothing takes it).
+            await asyncio.wait({typing}, timeout=PEER_EXIT_GRACE)
         finally:
             typing.cancel()
         if outcome.get("event") != "done":
@@ -491,7 +499,9 @@ class Transfer:
             elif kind == "step":
                 self._bytes = event.get("bytes", 0)
                 self._progress(event.get("name", ""))
-        if not outcome:
+        if not outcome and self._cancelled:
+            outcome = {"event": "error", "status": 499, "message": "cancelled"}  # killed after a stop (_kill_peer)
+        elif not outcome:
             log.warning("a transfer's process ended without a result: %s", " | ".join(said))
             outcome = {"event": "error", "message": "the transfer's process ended without a result"}
         return outcome

@@ -58,6 +58,7 @@ class PtyStream:
         self._paused = False
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None  # a write waiting for room in the PTY
         self._turned = True  # the event loop has turned since read() last returned output
         self._done = completed()  # what write() returns when the PTY took it all
 
@@ -147,12 +148,14 @@ class PtyStream:
                 written = os.write(self.fd, view)
             except BlockingIOError:
                 # The program is not reading its input: wait for room, buffer nothing.
-                ready = self._loop.create_future()
+                ready = self._writable = self._loop.create_future()
                 self._loop.add_writer(self.fd, ready.set_result, None)
                 try:
                     await ready
                 finally:
-                    self._loop.remove_writer(self.fd)
+                    self._writable = None
+                    if not self._closed:
+                        self._loop.remove_writer(self.fd)
                 continue
             except OSError as e:
                 if e.errno == errno.EIO:
@@ -172,6 +175,8 @@ class PtyStream:
             self._loop.remove_writer(self.fd)
             if self._waiter is not None and not self._waiter.done():
                 self._waiter.set_result(None)
+            if self._writable is not None and not self._writable.done():
+                self._writable.set_result(None)  # a write waiting for room: the loop ends it (closed)
 
 
 # --- signalling terminal sessions -----------------------------------------------------------
