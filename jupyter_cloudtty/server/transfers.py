@@ -450,6 +450,8 @@ class Transfer:
         finally:
             typing.cancel()
         if outcome.get("event") != "done":
+            if self._cancelled:  # whatever the peer met on its way out (a dying shell's last words), it was stopped
+                raise TransferRefused("cancelled", 499)
             raise TransferRefused(outcome.get("message") or "the transfer failed", outcome.get("status") or 422)
         if self._unsaved is not None:
             raise TransferRefused(self._unsaved, 507)

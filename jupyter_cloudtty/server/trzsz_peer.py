@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:  # noqa: BLE001 - every end must reach the shell's side, or trz/tsz waits
         # Stopped: by the server (a cancel; or its input closed after one, EndOfInput) or by trzsz's SIGTERM.
         stopped = STOP.is_set() or (isinstance(e, utils.TrzszError) and str(e) in ("Stopped", "Terminated"))
-        message = STOPPED if stopped else utils.TrzszError.get_err_msg(e)
+        # What the user reads: the error's own words, never a traceback.
+        message = STOPPED if stopped else (str(e) or type(e).__name__)
         if args.direction == "download":
             utils.delete_created_files()
         # Tell the shell's side, unless it ended the transfer itself. Not with trzsz's client_error: it first
