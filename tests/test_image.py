@@ -38,13 +38,13 @@ def test_the_dockerfile_builds_from_the_shared_recipe():
     assert 'CMD ["ttyd", "-W", "-p", "7681", "bash"]' in dockerfile
 
 
-def test_the_dockerfile_installs_trzsz_s_wheels_as_the_root_filesystem_does():
+def test_the_dockerfile_installs_the_python_wheels_as_the_root_filesystem_does():
     """Same pins (requirements.txt), same pip flags, in the folder setup.sh makes launchers for, before it runs."""
     dockerfile = rootfs.DOCKERFILE.read_text()
     flags = " ".join(rootfs.PIP_FLAGS)
     assert "COPY requirements.txt /tmp/" in dockerfile
-    assert f"pip install --no-cache-dir {flags} --target /trzsz -r /tmp/requirements.txt" in dockerfile
-    copy = dockerfile.index(f"COPY --from=trzsz /trzsz /{rootfs.TRZSZ}\n")
+    assert f"pip install --no-cache-dir {flags} --target /wheels -r /tmp/requirements.txt" in dockerfile
+    copy = dockerfile.index(f"COPY --from=wheels /wheels /{rootfs.WHEELS}\n")
     assert copy < dockerfile.index("sh /tmp/cloudshell/setup.sh")
 
 

@@ -19,12 +19,12 @@ alias k=kubectl
 complete -o default -F __start_kubectl k
 RC
 
-# trz and tsz (PyPI's trzsz, pinned in requirements.txt): its wheels are in /usr/local/lib/trzsz
+# trz and tsz (PyPI's trzsz, pinned in requirements.txt): its wheels are in /usr/local/lib/cloudshell-python
 # already, put there by a pip outside the image (the Dockerfile's build stage, the tests' host).
 # That pip's own launchers name its interpreter, not this image's, and the wheels carry stray test
 # folders: both go, and launchers for Debian's python3 take their place (-I: a user's PYTHONPATH or
 # ~/.local cannot break them).
-lib=/usr/local/lib/trzsz
+lib=/usr/local/lib/cloudshell-python
 rm -rf "$lib/bin" "$lib/tests" "$lib/svr-tests" "$lib"/*-nspkg.pth
 launcher() {  # launcher NAME MODULE: /usr/local/bin/NAME runs trzsz.svr.MODULE's main
     cat > "/usr/local/bin/$1" <<PY

@@ -43,6 +43,12 @@ def retry_after(e: ApiException) -> float:
     return backoff.retry_after(e) if e.status == 429 else 0.0
 
 
+def namespace_terminating(e: ApiException) -> bool:
+    """Refused because the namespace is being deleted: what was to be made there goes with it anyway."""
+    causes = (status(e).get("details") or {}).get("causes") or []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
+
+
 def transient(e: BaseException) -> bool:
     """A failure that goes away by itself: overloaded (429), failing (5xx), unreachable or silent."""
     if isinstance(e, ApiException):

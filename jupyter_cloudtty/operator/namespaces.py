@@ -20,7 +20,7 @@ from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
-from jupyter_cloudtty.kube.errors import api_message, status, transient
+from jupyter_cloudtty.kube.errors import api_message, namespace_terminating, transient
 
 from .manifests import MANAGED_BY, OPERATOR
 from .settings import Settings, UserNamespaces
@@ -120,5 +120,4 @@ async def _retrying(settings: Settings, call: Callable[..., T], *args: Any) -> T
 
 def _terminating(e: ApiException) -> bool:
     """The namespace is being deleted (its deletion came after its binding's): nothing to bind there."""
-    causes = (status(e).get("details") or {}).get("causes") or []
-    return e.status == 404 or any(cause.get("reason") == "NamespaceTerminating" for cause in causes)
+    return e.status == 404 or namespace_terminating(e)

@@ -30,7 +30,7 @@ from jupyter_cloudtty.cloudshell.model import Phase, parse_time, timestamp
 from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 from jupyter_cloudtty.kube import backoff
 from jupyter_cloudtty.kube.client import Cluster
-from jupyter_cloudtty.kube.errors import api_message, describe, transient
+from jupyter_cloudtty.kube.errors import api_message, describe, namespace_terminating, transient
 
 from . import manifests, policy, pool_objects, routes
 from .indexes import Cache
@@ -192,6 +192,13 @@ class Reconciler:
             await self._fail(shell, "InvalidSpec", str(e), cache, memory)
             return Outcome(ended=True)
         except ApiException as e:
+            if namespace_terminating(e):
+                # Its namespace is being deleted, and the shell with it: no failure to report, and an
+                # Event could not be written there anyway.
+                meta = shell["metadata"]
+                log.info("shell %s/%s: its namespace is being deleted; nothing more is made there",
+                         meta["namespace"], meta["name"])  # fmt: skip
+                return Outcome(ended=True)
             if e.status not in FAILING:
                 raise  # transient: retried with backoff (_transient); else kopf retries it later
             reason, what = FAILING[e.status]

@@ -42,10 +42,12 @@ MIRROR = os.environ.get("JUPYTER_CLOUDTTY_DEBIAN_MIRROR", "http://deb.debian.org
 # debootstrap of Debian 12 has no script named after testing's codename; testing and unstable
 # bootstrap alike, so sid's script serves.
 SCRIPT = "/usr/share/debootstrap/scripts/sid"
-# Where the image keeps trzsz's wheels (the Dockerfile's COPY --from, setup.sh's launchers).
-TRZSZ = "usr/local/lib/trzsz"
-# The Dockerfile's pip flags: the pinned wheels alone, hash-checked, byte-compiled later by the image's python3.
-PIP_FLAGS = ("--no-deps", "--no-compile", "--require-hashes")
+# Where the image keeps its Python wheels (the Dockerfile's COPY --from, setup.sh's launchers, the recorder's path).
+WHEELS = "usr/local/lib/cloudshell-python"
+# The Dockerfile's pip flags: the pinned wheels alone, hash-checked, byte-compiled later by the image's python3;
+# pure-Python wheels only (websockets also has compiled ones, for the pip's Python, not the image's).
+PIP_FLAGS = ("--no-deps", "--no-compile", "--require-hashes", "--only-binary=:all:", "--platform=any",
+             "--implementation=py")  # fmt: skip
 
 
 class RootfsError(RuntimeError):
@@ -128,7 +130,7 @@ def _build(target: Path) -> None:
         raise RootfsError(f"debootstrap failed ({done.returncode}); the end of {log}:\n{tail}")
     log.unlink()
     shutil.copy2(kubectl_binary(), target / "usr" / "local" / "bin" / "kubectl")
-    _install_wheels(target / TRZSZ)
+    _install_wheels(target / WHEELS)
     shutil.copy2(SETUP, target / "tmp" / "setup.sh")
     # setup.sh needs /proc for nothing and /dev for nothing: chroot alone is enough.
     subprocess.run(["chroot", str(target), "sh", "/tmp/setup.sh"], check=True)
@@ -137,8 +139,9 @@ def _build(target: Path) -> None:
 
 
 def _install_wheels(folder: Path) -> None:
-    """trzsz's wheels into the image's folder for them, by the host's pip (the chroot has none, and
-    may not reach PyPI): what the Dockerfile's build stage does; setup.sh writes the launchers."""
+    """The image's wheels (trzsz's, websockets) into the image's folder for them, by the host's pip (the
+    chroot has none, and may not reach PyPI): what the Dockerfile's build stage does; setup.sh writes the
+    launchers."""
     command = [sys.executable, "-m", "pip", "install", "--quiet", *PIP_FLAGS, "--target", str(folder),
                "-r", str(REQUIREMENTS)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
