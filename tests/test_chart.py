@@ -29,6 +29,7 @@ VALUE_SETS = {
             "role": {"kind": "ClusterRole", "name": "edit"},
             "ttlSecondsAfterFinished": 60,
             "jobTemplate": {"spec": {"template": {"spec": {"nodeSelector": {"pool": "shells"}}}}},
+            "recording": {"mode": "required", "claimName": "audit", "recordInput": True},
         },
         "featureGates": {"AllowSecretStoreKubeconfig": True},
         "gateway": {"name": "gw", "namespace": "infra", "sectionName": "https", "hostname": "h.example", "https": True},
@@ -114,6 +115,16 @@ def test_least_privilege_by_default():
     assert bind == [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
                      "resourceNames": ["view"], "verbs": ["bind"]}]  # fmt: skip
     assert "cluster-admin" not in yaml.safe_dump(objects)
+
+
+@pytest.mark.parametrize("mode", ["optional", "required", False])  # False: `mode: off` unquoted, as YAML reads it
+def test_recording_reaches_the_operator_and_lets_it_read_the_claim_only_when_on(mode):
+    objects = render({"shell": {"recording": {"mode": mode, "claimName": "audit"}}})
+    (configmap,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    recording = Settings.from_config(yaml.safe_load(configmap["data"]["config.yaml"])).recording
+    assert (recording.mode, recording.claim_name) == (mode or "off", "audit")
+    claims = _granted(objects).get(("", "persistentvolumeclaims"), set())
+    assert claims == (set() if mode is False else {"get"})
 
 
 def test_the_deployment_runs_the_operator_as_configured():

@@ -18,6 +18,9 @@ SHELL_LABEL = f"{GROUP}/owner-name"
 # user's home (a PersistentVolumeClaim of the namespace).
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 HOME_LABEL = f"{GROUP}/home"
+# "true" on a shell whose terminal is recorded: the Jupyter server's backend sets it (a restarted server
+# still records it), and the operator's ``optional`` recording policy records the shells that have it.
+RECORD_ANNOTATION = "jupyter-cloudtty.io/record"
 # A pod the operator's warm pool made: the hash of the template it was made from (a pod of an older
 # template is replaced), kept for its life; a pool pod with no SHELL_LABEL is not anyone's yet.
 POOL_LABEL = f"{GROUP}/pool"

@@ -387,3 +387,10 @@ def with_idle_rule(spec: dict[str, Any], idle_timeout: int) -> dict[str, Any]:
 def ttl_seconds(spec: dict[str, Any]) -> int | None:
     """The shell's lifetime: ``ttlSecondsAfterStarted`` wins over the older ``ttl``."""
     return spec.get("ttlSecondsAfterStarted", spec.get("ttl"))
+
+
+def redacted(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` for a recording's header: env values may be secrets, so their names stay and the values go."""
+    if "env" not in spec:
+        return spec
+    return {**spec, "env": [{"name": var.get("name")} for var in spec["env"]]}

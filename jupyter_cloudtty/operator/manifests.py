@@ -22,6 +22,7 @@ from jupyter_cloudtty.cloudshell.names import (
     HOME_LABEL,
     OWNER_LABEL,
     POOL_POD_LABEL,
+    RECORD_ANNOTATION,
     TOKEN_KEY,
     TTYD_PORT,
     home_claim_name,
@@ -32,7 +33,7 @@ from jupyter_cloudtty.cloudshell.names import (
     shell_name,
     ttyd_base_path,
 )
-from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE, TTL_FIELDS, ttl_seconds, validate_spec
+from jupyter_cloudtty.cloudshell.spec import DEFAULT_EXPOSURE, TTL_FIELDS, redacted, ttl_seconds, validate_spec
 from jupyter_cloudtty.ttyd.protocol import client_option_value
 
 from .settings import Settings
@@ -44,6 +45,33 @@ DEFAULT_VIRTUAL_SERVICE = "cloudshell-virtualservice"  # lowercase: CloudTTY's d
 TTYD_FLAGS = {"TTYD_PING_INTERVAL": "--ping-interval", "TTYD_SERVER_BUFFER_SIZE": "--srv-buf-size"}
 SUPERVISOR = files(__package__).joinpath("supervisor.sh").read_text()
 IDLE_EXIT_CODE = 75  # the idle rule ended the shell (supervisor.sh)
+# A recorded shell's pod (recorder.py): its sidecar, ttyd's socket between the two, the claim's mount.
+RECORDER = "recorder"
+TTYD_SOCKET_DIR = "/run/ttyd"
+TTYD_SOCKET = f"{TTYD_SOCKET_DIR}/ttyd.sock"
+RECORDINGS_DIR = "/recordings"
+RECORDER_READY_PATH = "/-/ready"  # recorder.READY_PATH (this module does without websockets)
+NOT_RECORDED_EXIT = 73  # recorder.NOT_RECORDED_EXIT: its folder cannot be written
+# What the recorder's container runs on the image's python3 (recorder_command): our modules it needs,
+# in import order, each made a module of that name before the recorder runs as __main__.
+RECORDER_SOURCES = {
+    "jupyter_cloudtty.server.recording": files("jupyter_cloudtty.server").joinpath("recording.py").read_text(),
+    "__main__": files(__package__).joinpath("recorder.py").read_text(),
+}
+RECORDER_LAUNCHER = """\
+import json, sys, types
+sys.path.insert(0, "/usr/local/lib/cloudshell-python")  # the image's wheels (websockets)
+sources = json.loads(sys.argv[1])
+main = sources.pop("__main__")
+for name, source in sources.items():
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+    module = sys.modules[name] = types.ModuleType(name)
+    exec(compile(source, name.replace(".", "/") + ".py", "exec"), module.__dict__)
+sys.argv = ["recorder", *sys.argv[2:]]
+exec(compile(main, "recorder.py", "exec"), {"__name__": "__main__"})
+"""
 HOME_LAST_USED = "jupyter-cloudtty.io/last-used"  # on a home claim: when a shell last started with it
 SPEC_ANNOTATION = "cloudshell.cloudtty.io/spec"  # on the Job: held_spec of what it runs
 TTYD_CREDENTIAL = "TTYD_CREDENTIAL"
@@ -130,7 +158,7 @@ def node_address(nodes: list[dict[str, Any]]) -> str | None:
 # --- the Job ----------------------------------------------------------------------------------
 
 
-def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
+def ttyd_command(shell: dict[str, Any], idle: int = 0, listen: tuple[str, ...] = ()) -> list[str]:
     """The container's command: ``sh -c`` reading the shell's token, then ttyd and its flags, then
     ``sh -c <commandAction>``, ttyd run by the supervisor (its exit status, the ``idle`` rule).
 
@@ -138,17 +166,20 @@ def ttyd_command(shell: dict[str, Any], idle: int = 0) -> list[str]:
     token, so a client without it gets 404. The token (and a TTYD_CREDENTIAL) reaches ttyd from
     the environment at run time, so it is never in the pod's spec (which anyone who may read pods
     can see), and is unset before ttyd starts, so the shell ttyd runs does not see it either.
+    ``listen``: ttyd's flags for where it listens, if not on its port (a recorded shell's socket).
     """
-    script, args = ttyd_invocation(shell, idle)
+    script, args = ttyd_invocation(shell, idle, listen=listen)
     return ["sh", "-c", script, "ttyd", *args]
 
 
-def ttyd_invocation(shell: dict[str, Any], idle: int, values: dict[str, str] | None = None) -> tuple[str, list[str]]:
+def ttyd_invocation(
+    shell: dict[str, Any], idle: int, values: dict[str, str] | None = None, listen: tuple[str, ...] = ()
+) -> tuple[str, list[str]]:
     """(the ``sh -c`` script, its arguments) of ``ttyd_command``. A flag set by an env variable
     (TTYD_PING_INTERVAL...) is ``$(NAME)``, which the kubelet expands, or with ``values`` (a pool
     pod's assignment: no kubelet expands it then) that variable's value."""
     spec = shell["spec"]
-    args = ["-W", "-p", str(TTYD_PORT)]
+    args = ["-W", *(listen or ("-p", str(TTYD_PORT)))]
     if spec.get("once"):
         args.append("-o")
     if spec.get("urlArg"):
@@ -312,6 +343,14 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "env": container_env(shell, kubeconfig=source is not None),
         **probes(),
     }
+    recorder = recorded(shell, settings)
+    if recorder:
+        # ttyd on a socket only the recorder reaches; the port, and its probes, are the recorder's.
+        container["command"] = ttyd_command(
+            shell, idle_seconds(spec, settings), listen=ttyd_socket_flags(spec, settings)
+        )
+        for key in ("ports", "readinessProbe", "livenessProbe"):
+            del container[key]
     if security := security_context(spec):
         container["securityContext"] = security
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
@@ -327,6 +366,13 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
         volumes.append({"name": "home", "persistentVolumeClaim": {"claimName": claim}})
         # Its files writable by the shell's user; their group set again only if the root's is not this one.
         pod["securityContext"] = {"fsGroup": settings.home.fs_group, "fsGroupChangePolicy": "OnRootMismatch"}
+    if recorder:
+        mounts.append({"name": "ttyd-socket", "mountPath": TTYD_SOCKET_DIR})
+        claim = {"claimName": settings.recording.claim_name}
+        volumes += [{"name": "ttyd-socket", "emptyDir": {}}, {"name": "recordings", "persistentVolumeClaim": claim}]
+        pod["initContainers"] = [recorder_container(shell, settings)]
+        # The recorder's user writes the claim as this group (settings: the same as home's, if any).
+        pod["securityContext"] = {"fsGroup": settings.recording.fs_group, "fsGroupChangePolicy": "OnRootMismatch"}
     if mounts:
         container["volumeMounts"], pod["volumes"] = mounts, volumes
     job_spec: dict[str, Any] = {
@@ -352,6 +398,77 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     meta = {**metadata(shell), "annotations": {SPEC_ANNOTATION: json.dumps(held_spec(spec, settings))}}
     rendered = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}
     return merge(templated(settings), rendered)
+
+
+# --- the recorder ---------------------------------------------------------------------------------
+
+
+def recorded(shell: dict[str, Any], settings: Settings) -> bool:
+    """Whether the operator's recording policy records the shell: every one (``required``), or those
+    annotated ``jupyter-cloudtty.io/record: "true"`` (``optional``: the Jupyter server sets it for a
+    shell made with ``record``)."""
+    mode = settings.recording.mode
+    asked = (shell["metadata"].get("annotations") or {}).get(RECORD_ANNOTATION) == "true"
+    return mode == "required" or (mode == "optional" and asked)
+
+
+def ttyd_socket_flags(spec: dict[str, Any], settings: Settings) -> tuple[str, ...]:
+    """ttyd on its socket in the shared emptyDir. A socket is reached by those who may write it: ttyd
+    as root gives it to the recorder's user (a shell's own user is the recorder's too, see
+    ``recorder_user``)."""
+    recording = settings.recording
+    owner = ("-U", f"{recording.run_as_user}:{recording.fs_group}") if run_as_root(spec) else ()
+    return ("-i", TTYD_SOCKET, *owner)
+
+
+def recorder_user(spec: dict[str, Any], settings: Settings) -> int:
+    """The recorder runs as the shell's user unless that is root (so ttyd's socket is its own), else as
+    ``recording.runAsUser``. Containers share no processes nor this claim: the same user is no way in."""
+    user = spec.get("runAsUser")
+    return int(user) if user is not None and not run_as_root(spec) else settings.recording.run_as_user
+
+
+def recorder_command(shell: dict[str, Any], settings: Settings) -> list[str]:
+    """``python3 -I -c LAUNCHER SOURCES ARGS``: the recorder and the one module of ours it needs, as
+    source, so any image with python3 and websockets runs it and it is always the operator's own
+    version. ``$`` doubled: the kubelet expands ``$(NAME)`` in a command, and turns ``$$`` into ``$``."""
+    meta = shell["metadata"]
+    folder = f"{RECORDINGS_DIR}/{meta['namespace']}"
+    args = ["--listen", "$(POD_IP)", "--port", str(TTYD_PORT), "--ttyd-socket", TTYD_SOCKET, "--folder", folder,
+            "--shell", meta["name"], "--owner", (meta.get("labels") or {}).get(OWNER_LABEL, ""),
+            "--spec", json.dumps(redacted(shell["spec"]), sort_keys=True).replace("$", "$$")]  # fmt: skip
+    if settings.recording.record_input:
+        args.append("--input")
+    sources = json.dumps(RECORDER_SOURCES).replace("$", "$$")
+    return ["python3", "-I", "-c", RECORDER_LAUNCHER, sources, *args]
+
+
+def recorder_container(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The recorder, a native sidecar: started, and listening, before ttyd's container starts; stopped
+    after it ends; restarted if it stops (a recorder that cannot write says so and exits 73, which
+    the operator reads as NotRecorded)."""
+    spec = shell["spec"]
+    user = recorder_user(spec, settings)
+    probe = {"httpGet": {"path": RECORDER_READY_PATH, "port": "ttyd"}}
+    return {
+        "name": RECORDER,
+        "image": settings.recording.image or spec.get("image") or default_image(settings),
+        "restartPolicy": "Always",
+        "command": recorder_command(shell, settings),
+        # It listens on the pod's address: what the Service, the probes and NetworkPolicy reach.
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"name": "ttyd", "containerPort": TTYD_PORT, "protocol": "TCP"}],
+        # Started once it listens (it checked its folder first); ready while ttyd answers behind it.
+        "startupProbe": {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 1, "failureThreshold": 60},
+        "readinessProbe": {**probe, "periodSeconds": 2},
+        "livenessProbe": {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 10},
+        "securityContext": {**CONTAINER_SECURITY, "runAsUser": user, "runAsNonRoot": True},
+        "resources": copy.deepcopy(settings.recording.resources),
+        "volumeMounts": [
+            {"name": "ttyd-socket", "mountPath": TTYD_SOCKET_DIR},
+            {"name": "recordings", "mountPath": RECORDINGS_DIR},
+        ],
+    }
 
 
 def templated(settings: Settings) -> dict[str, Any]:

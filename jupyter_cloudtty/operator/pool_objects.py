@@ -134,6 +134,8 @@ def misfit(shell: dict[str, Any], settings: Settings) -> tuple[str, str] | None:
         return "Kubeconfig", "its kubeconfig is mounted from a Secret or ConfigMap, which a running pod cannot add"
     if manifests.home_claim_of(shell, settings):
         return "Home", "its owner's home is mounted, which a running pod cannot add"
+    if manifests.recorded(shell, settings):
+        return "Recorded", "it is recorded, by a recorder in front of its ttyd, which a running pod cannot add"
     for var in spec.get("env", ()):
         if "valueFrom" in var:
             return "EnvValueFrom", f"env {var['name']} is read by the kubelet as the pod starts (valueFrom)"

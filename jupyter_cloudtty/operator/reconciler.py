@@ -59,6 +59,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class NotRecordable(Exception):
+    """The recording policy records the shell, and nothing can: the message says why."""
+
+
 @dataclass(eq=False)
 class Memory:
     """What the operator keeps of one shell between passes: in kopf's memo of the shell, gone with it.
@@ -171,6 +175,7 @@ class Reconciler:
             await self._write_back(shell, objects, defaults, memory)
             if starting:
                 await self._ensure_home(shell, memory)
+                await self._check_recordings_claim(shell)
             for obj in objects:
                 if obj["kind"] == "Job" and claimed is not None and not await self._hand_over(shell, memory):
                     obj = manifests.job(shell, self.settings)  # the pool pod failed it: a cold start after all
@@ -190,6 +195,9 @@ class Reconciler:
             await self._write_status(shell, status, memory)
         except InvalidShell as e:
             await self._fail(shell, "InvalidSpec", str(e), cache, memory)
+            return Outcome(ended=True)
+        except NotRecordable as e:
+            await self._fail(shell, "NotRecorded", str(e), cache, memory)
             return Outcome(ended=True)
         except ApiException as e:
             if namespace_terminating(e):
@@ -273,6 +281,18 @@ class Reconciler:
             await self._call(self.cluster.patch, "PersistentVolumeClaim", meta["namespace"], meta["name"],
                              {"metadata": {"annotations": used}})  # fmt: skip
         memory.home_stamped = True
+
+    async def _check_recordings_claim(self, shell: dict[str, Any]) -> None:
+        """A shell to be recorded needs the administrator's claim in its namespace: without it, its pod
+        would wait for the claim forever, saying so only in a FailedMount Event."""
+        if not manifests.recorded(shell, self.settings):
+            return
+        namespace, claim = shell["metadata"]["namespace"], self.settings.recording.claim_name
+        if await self._call(self.cluster.get, "PersistentVolumeClaim", namespace, claim) is None:
+            raise NotRecordable(
+                f"no PersistentVolumeClaim {claim!r} in namespace {namespace} to write its recording to"
+                " (an administrator makes it: recording.claimName)"
+            )
 
     # --- the pool -------------------------------------------------------------------------------
 

@@ -80,6 +80,28 @@ class HomeSettings:
     retention_days: int = 0  # a home no shell used for this long is deleted; 0: kept until deleted
 
 
+RECORDING_MODES = ("off", "optional", "required")
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """The operator's recording policy, for shells whoever made them (``c.CloudTTY.recording`` is the
+    Jupyter server's, for the terminals it relays): ``required`` records every shell, ``optional``
+    those annotated ``jupyter-cloudtty.io/record: "true"``, ``off`` none. A recorded shell's pod gets
+    the recorder (recorder.py), writing to ``claim_name``, a PersistentVolumeClaim of the shell's
+    namespace that the administrator makes, mounted in the recorder alone."""
+
+    mode: str = "off"
+    claim_name: str = "cloudshell-recordings"
+    record_input: bool = False  # what is typed too (passwords typed at a prompt that hides them included)
+    image: str = ""  # the recorder's image: python3 with websockets; "" is the shell's own image
+    run_as_user: int = 1000  # the recorder's user: it owns the files it writes
+    fs_group: int = 1000  # the claim's group, so that the recorder's user may write it
+    resources: dict[str, Any] = field(
+        default_factory=lambda: {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}
+    )
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """Warm pods kept Running and Ready, not yet anyone's, so that a new shell starts in one of them:
@@ -129,6 +151,7 @@ class Settings:
     home: HomeSettings = HomeSettings()
     idle_timeout_seconds: int = 0  # of a shell whose spec names none; 0: no idle rule
     pool: PoolSettings = PoolSettings()
+    recording: RecordingSettings = RecordingSettings()
 
     def retry_delay(self, retry: int, retry_after: float = 0.0) -> float:
         """Seconds before a handler's retry number ``retry`` (0: the first run failed)."""
@@ -141,7 +164,7 @@ class Settings:
         known = {"image", "kubeconfigKey", "featureGates", "shellRole", "jobTemplate", "ttlSecondsAfterFinished",
                  "gateway", "retryBackoffSeconds", "maxRetryBackoffSeconds", "requestTimeoutSeconds",
                  "policy", "resources", "networkPolicy", "ingressAnnotations", "userNamespaces",
-                 "restartLimit", "idleTimeoutSeconds", "home", "pool"}  # fmt: skip
+                 "restartLimit", "idleTimeoutSeconds", "home", "pool", "recording"}  # fmt: skip
         for key in config:
             if key not in known:
                 raise InvalidSettings(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -160,7 +183,7 @@ class Settings:
                 _typed(g.get(key), str, f"gateway.{key}")
             gateway = GatewayRef(g["name"], g["namespace"], g.get("sectionName"), g.get("hostname"),
                                  bool(g.get("https", False)))  # fmt: skip
-        return cls(
+        settings = cls(
             image=_typed(config.get("image", cls.image), str, "image"),
             kubeconfig_key=_typed(config.get("kubeconfigKey", cls.kubeconfig_key), str, "kubeconfigKey"),
             allow_secret_store_kubeconfig=gates.get("AllowSecretStoreKubeconfig", False),
@@ -186,7 +209,18 @@ class Settings:
                 config.get("idleTimeoutSeconds", cls.idle_timeout_seconds), "idleTimeoutSeconds"
             ),
             pool=_pool(_mapping(config.get("pool", {}), "pool")),
+            recording=_recording(_mapping(config.get("recording", {}), "recording")),
         )
+        if (
+            settings.recording.mode != "off"
+            and settings.home.enabled
+            and settings.home.fs_group != settings.recording.fs_group
+        ):
+            raise InvalidSettings(
+                f"recording.fsGroup: a pod has one fsGroup, and home.fsGroup is {settings.home.fs_group}"
+                f" (got {settings.recording.fs_group}): give both the same"
+            )
+        return settings
 
 
 def _pool(config: dict[str, Any]) -> PoolSettings:
@@ -203,6 +237,31 @@ def _pool(config: dict[str, Any]) -> PoolSettings:
         _typed(peer, dict, f"pool.operatorPeers[{i}]")
     return PoolSettings(namespaces=namespaces, max_pods=_count(config.get("maxPods", d.max_pods), "pool.maxPods"),
                         connect_via=via, operator_peers=tuple(peers))  # fmt: skip
+
+
+def _recording(config: dict[str, Any]) -> RecordingSettings:
+    d = RecordingSettings()
+    _known(config, "recording", {"mode", "claimName", "recordInput", "image", "runAsUser", "fsGroup", "resources"})
+    mode = config.get("mode", d.mode)
+    if mode is False:  # YAML 1.1 reads an unquoted `off` as false
+        mode = "off"
+    if mode not in RECORDING_MODES:
+        raise InvalidSettings(f"recording.mode: one of {', '.join(RECORDING_MODES)}, got {mode!r}")
+    claim = _typed(config.get("claimName", d.claim_name), str, "recording.claimName")
+    if not claim:
+        raise InvalidSettings("recording.claimName: the PersistentVolumeClaim recordings go to; give its name")
+    user = _count(config.get("runAsUser", d.run_as_user), "recording.runAsUser")
+    if user == 0:
+        raise InvalidSettings("recording.runAsUser: not root (0): the pod runs under Pod Security 'restricted'")
+    return RecordingSettings(
+        mode=mode,
+        claim_name=claim,
+        record_input=_typed(config.get("recordInput", d.record_input), bool, "recording.recordInput"),
+        image=_typed(config.get("image", d.image), str, "recording.image"),
+        run_as_user=user,
+        fs_group=_count(config.get("fsGroup", d.fs_group), "recording.fsGroup"),
+        resources=_mapping(config.get("resources", d.resources), "recording.resources"),
+    )
 
 
 def _home(config: dict[str, Any]) -> HomeSettings:

@@ -96,8 +96,11 @@ def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: 
         return Verdict(
             Phase.FAILED, "KubeconfigNotMounted", f"the kubeconfig cannot be mounted: {observed.unmountable}"
         )
+    if (unrecorded := _not_recorded(observed.pods)) is not None:
+        return Verdict(Phase.FAILED, "NotRecorded", unrecorded)
     for pod in observed.pods:
-        for container in pod.get("status", {}).get("containerStatuses", []) or []:
+        statuses = (pod.get("status", {}).get(key) or [] for key in ("initContainerStatuses", "containerStatuses"))
+        for container in (c for some in statuses for c in some):
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK:
                 return Verdict(Phase.FAILED, waiting["reason"], waiting.get("message") or waiting["reason"])
@@ -149,6 +152,21 @@ def _idle_end(pods: list[dict[str, Any]]) -> str | None:
         ended = _terminated(pod)
         if ended.get("exitCode") == manifests.IDLE_EXIT_CODE:
             return (ended.get("message") or "").strip() or "no input or output for its idle timeout"
+    return None
+
+
+def _not_recorded(pods: list[dict[str, Any]]) -> str | None:
+    """The recorder's words, if it could not write its folder (it exits 73 before it listens, and is
+    restarted, failing again: its last or current end says so). A shell that must be recorded and
+    cannot be does not run."""
+    for pod in pods:
+        for container in pod.get("status", {}).get("initContainerStatuses") or []:
+            if container.get("name") != manifests.RECORDER:
+                continue
+            for state in (container.get("state"), container.get("lastState")):
+                ended = (state or {}).get("terminated") or {}
+                if ended.get("exitCode") == manifests.NOT_RECORDED_EXIT:
+                    return (ended.get("message") or "").strip() or "the recorder cannot write its folder"
     return None
 
 

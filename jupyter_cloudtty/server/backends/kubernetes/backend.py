@@ -37,7 +37,7 @@ from jupyter_cloudtty.ttyd.protocol import CloseCode, close_reason
 from . import cloudshells, policy, terminal_url
 from .cloudshells import ClusterAccess, ClusterError
 from .mirror import ERROR, SYNC, Reflector, Timing
-from .relay import TtydRefused, TtydStream, answers
+from .relay import NotRecorded, TtydRefused, TtydStream, answers
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def end_of(obj: dict[str, Any] | None) -> tuple[int, str] | None:
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     if status.get("phase") == Phase.FAILED:
         failed = conditions.get("Failed") or conditions.get("Ready") or {}
-        return CloseCode.FAILED, close_reason(failed.get("message") or "the shell failed")
+        code = CloseCode.NOT_RECORDED if failed.get("reason") == "NotRecorded" else CloseCode.FAILED
+        return code, close_reason(failed.get("message") or "the shell failed")
     if status.get("phase") == Phase.COMPLETE:
         ready = conditions.get("Ready") or {}
         code = {"Expired": CloseCode.EXPIRED, "IdleTimeout": CloseCode.IDLE}.get(ready.get("reason"), CloseCode.NORMAL)
@@ -345,6 +346,10 @@ class KubernetesBackend(Backend):
                 url, rows=rows, columns=columns, timeout=self.connect_timeout, ping_interval=self.ping_interval,
                 **options,
             )  # fmt: skip
+        except NotRecorded as e:
+            # Its recorder (the operator's recording policy) cannot record it: final, as for ours.
+            session.end(CloseCode.NOT_RECORDED, close_reason(str(e) or "not recorded"))
+            return None
         except (OSError, asyncio.TimeoutError) as e:
             why = f"cannot reach the shell's terminal: {describe(e, url, self.connect_via)}"
             said = apiserver_said(e)  # its own words (who may not do what), for the administrator's log
@@ -432,6 +437,9 @@ class KubernetesBackend(Backend):
         """
         await session.drained()
         if session.ended is not None:
+            return
+        if stream.close_code == CloseCode.NOT_RECORDED:  # its recorder's recording failed mid-session
+            session.end(CloseCode.NOT_RECORDED, close_reason(stream.close_reason or "not recorded"))
             return
         if stream.lost:
             why = f"the shell's terminal stopped answering (no pong within {self.ping_interval:g}s)"

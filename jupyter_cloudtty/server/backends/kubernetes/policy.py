@@ -18,12 +18,11 @@ from typing import Any
 from jupyter_cloudtty.cloudshell import GROUP, VERSION
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.model import Phase, Shell, condition, now, parse_time
+from jupyter_cloudtty.cloudshell.names import RECORD_ANNOTATION
 from jupyter_cloudtty.cloudshell.spec import with_idle_rule, with_ttl_bound
 
 OWNER_LABEL = "jupyter-cloudtty.io/owner"
 OWNER_ANNOTATION = "jupyter-cloudtty.io/owner"
-# "true" on a shell whose terminal is recorded: kept on the CloudShell, so a restarted server still records it.
-RECORD_ANNOTATION = "jupyter-cloudtty.io/record"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyter-cloudtty"}
 # How long a shell may show no status before we say that no operator seems to act on it.
 UNPICKED_SECONDS = 30

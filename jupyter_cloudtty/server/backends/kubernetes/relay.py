@@ -52,6 +52,10 @@ class TtydRefused(ConnectionError):
         self.code, self.reason, self.body = code, reason, body
 
 
+class NotRecorded(ConnectionError):
+    """A recorded shell's recorder refused the terminal: it cannot record it (its reason says why)."""
+
+
 class TtydStream(picows.WSListener):
     """A connected ttyd, after its title and preferences (which a session shows its clients)."""
 
@@ -61,6 +65,7 @@ class TtydStream(picows.WSListener):
         self.title = ""
         self.preferences: dict[str, Any] = {}
         self.close_code: int | None = None  # from ttyd's close frame, if it sent one
+        self.close_reason = ""  # its reason (a recorded shell's recorder says why it closed)
         self.lost = False  # ttyd stopped answering (set by the watchdog)
         self._output = bytearray()  # received, not yet read
         self._fragmented: int | None = None  # kind (first byte) of the message whose frames continue
@@ -126,6 +131,8 @@ class TtydStream(picows.WSListener):
             transport.disconnect(graceful=False)
             raise
         if stream._ended and not stream._output:
+            if stream.close_code == protocol.CloseCode.NOT_RECORDED:
+                raise NotRecorded(stream.close_reason)
             raise ConnectionError(f"ttyd closed the connection ({stream.close_code})")
         if ping_interval:
             stream._watchdog = asyncio.ensure_future(stream._watch(ping_interval))
@@ -163,6 +170,7 @@ class TtydStream(picows.WSListener):
                     self._command()
         elif kind == _CLOSE:
             self.close_code = frame.get_close_code() or 1005  # 1005: a close frame without a code
+            self.close_reason = frame.get_close_reason() or ""
             transport.send_close(picows.WSCloseCode.OK)
             transport.disconnect()
         elif kind == _PONG:
