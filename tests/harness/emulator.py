@@ -71,8 +71,10 @@ class Fault:
         requests: int | None = None,
         retry_after: int = 1,
         late_writes: bool = False,
+        details: dict[str, Any] | None = None,
     ):
         self._emulator = emulator
+        self.details = details or {}  # the Status's details (a refusal's causes)
         self.methods = {m.upper() for m in methods} if methods is not None else None
         self.path = path if isinstance(path, re.Pattern) else re.compile(f"^{re.escape(path)}$")
         self.status = status  # None: no answer at all, as from an API server that hangs
@@ -108,7 +110,7 @@ class Fault:
     def response(self) -> aiohttp.web.Response:
         assert self.status is not None
         headers = {"Retry-After": str(self.retry_after)} if self.status == 429 else {}
-        details = {"retryAfterSeconds": self.retry_after} if self.status == 429 else {}
+        details = {"retryAfterSeconds": self.retry_after} if self.status == 429 else dict(self.details)
         return aiohttp.web.json_response(self.status_object(details), status=self.status, headers=headers)
 
     def status_object(self, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -201,9 +203,12 @@ class VersionedEmulator(kmock.KubernetesEmulator):
         self._late.add(task)
         task.add_done_callback(self._late.discard)
 
-    def refuse(self, method: str, path: str, status: int, reason: str, message: str) -> Fault:
+    def refuse(
+        self, method: str, path: str, status: int, reason: str, message: str, details: dict[str, Any] | None = None
+    ) -> Fault:
         """Answer ``method path`` with a Kubernetes error and change nothing (RBAC, quota, ...)."""
-        return self._add(Fault(self, methods=[method], path=path, status=status, reason=reason, message=message))
+        return self._add(Fault(self, methods=[method], path=path, status=status, reason=reason, message=message,
+                               details=details))  # fmt: skip
 
     def outage(
         self,

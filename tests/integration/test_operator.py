@@ -9,10 +9,14 @@ when a test wants it; the tests play those controllers over HTTP (tests/harness/
   within moments, never on cue;
 - a kubeconfig Secret that cannot be mounted: a kubelet says so only in a FailedMount Event, and the
   tests' kubelet writes no Events;
-- the VirtualService and Gateway API modes, until test_routes_on_cluster.py has them all.
+- the VirtualService and Gateway API modes, until test_routes_on_cluster.py has them all;
+- a refusal on cue: RBAC's (403), and a namespace's that is being deleted, which the real control
+  plane says only in the moments between that namespace's deletion and its end.
 """
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -159,3 +163,47 @@ async def test_a_missing_kubeconfig_secret_fails_the_shell():
         failed = shell["status"]["conditions"][-1]
         assert failed["reason"] == "KubeconfigNotMounted" and 'secret "nope" not found' in failed["message"]
         await released(api, kinds=("Job", "Service"))
+
+
+BINDINGS = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings"
+
+
+async def events_of(api: Api, reason: str) -> list[dict]:
+    return [e for e in await api.list("Event", NS) if e.get("reason") == reason]
+
+
+@pytest.mark.slow
+async def test_a_refusal_fails_the_shell_saying_what_the_operator_may_not_do():
+    async with Running() as api:
+        api.k8s.refuse("POST", BINDINGS, 403, "Forbidden", 'rolebindings.rbac.authorization.k8s.io is forbidden: '
+                       'User "system:serviceaccount:ops:operator" cannot create resource "rolebindings"')  # fmt: skip
+        await api.create(cloudshell())
+        failed = (await wait_phase(api, "Failed"))["status"]["conditions"][-1]
+        assert (failed["reason"], failed["message"].split(": ")[0]) == ("Forbidden", "the operator may not do this")
+        assert 'cannot create resource "rolebindings"' in failed["message"]
+
+        async def said() -> bool:
+            return bool(await events_of(api, "Forbidden"))
+
+        await eventually(said, what="a Forbidden Event")
+
+
+@pytest.mark.slow
+async def test_a_shell_whose_namespace_is_being_deleted_is_left_to_go_with_it(caplog):
+    caplog.set_level(logging.INFO, logger="jupyter_cloudtty.operator.reconciler")
+    causes = [{"reason": "NamespaceTerminating", "message": f"namespace {NS} is being terminated",
+               "field": "metadata.namespace"}]  # fmt: skip
+    async with Running() as api:
+        api.k8s.refuse("POST", BINDINGS, 403, "Forbidden", f'rolebindings.rbac.authorization.k8s.io "cloudshell-s1" is '
+                       f"forbidden: unable to create new content in namespace {NS} because it is being terminated",
+                       details={"name": "cloudshell-s1", "kind": "rolebindings", "causes": causes})  # fmt: skip
+        await api.create(cloudshell())
+
+        async def gave_up() -> bool:
+            return any("its namespace is being deleted" in r.getMessage() for r in caplog.records)
+
+        await eventually(gave_up, what="the operator leaving the shell to its namespace's end")
+        # Not failed, and no Warning that an administrator would chase (nor could one be written there).
+        shell = await api.get("CloudShell", NS, "s1")
+        assert (shell.get("status") or {}).get("phase") != "Failed"
+        assert await events_of(api, "Forbidden") == []
