@@ -151,3 +151,12 @@ def test_one_fs_group_for_a_pod_with_a_home_and_a_recorder():
     pod_spec = pod_of(m.job(owned, both))
     assert [v["name"] for v in pod_spec["volumes"]] == ["home", "ttyd-socket", "recordings"]
     assert pod_spec["securityContext"]["fsGroup"] == 1000
+
+
+def test_a_recorded_shell_says_so_in_its_status():
+    status = next_status(cloudshell(), Observed(), REQUIRED, NOW, Phase.CREATED_JOB)
+    (recorded,) = [c for c in status["conditions"] if c["type"] == "Recorded"]
+    assert (recorded["status"], recorded["reason"]) == ("True", "RecordingPolicy")
+    assert recorded["message"] == "its sessions are recorded in its pod, to cloudshell-recordings: every shell is"
+    unrecorded = next_status(cloudshell(), Observed(), OPTIONAL, NOW, Phase.CREATED_JOB)
+    assert "Recorded" not in [c["type"] for c in unrecorded["conditions"]]

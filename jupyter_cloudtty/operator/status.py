@@ -248,6 +248,12 @@ def next_status(
     if ignored and result.phase not in Phase.ENDED:  # said, not silently dropped
         conditions.append(condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, now))
     _started(current, status, conditions, observed, now)
+    if manifests.recorded(shell, settings) and result.phase != Phase.FAILED:
+        # Said where its user and `kubectl describe` look: every session of this shell is recorded.
+        policy = settings.recording
+        why = "every shell is" if policy.mode == "required" else "it asked to be (jupyter-cloudtty.io/record)"
+        message = f"its sessions are recorded in its pod, to {policy.claim_name}: {why}"
+        conditions.append(condition_since(current, "Recorded", True, "RecordingPolicy", message, now))
     status["conditions"] = conditions
     if "generation" in shell.get("metadata", {}):
         status["observedGeneration"] = shell["metadata"]["generation"]
