@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
 import psutil
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from bench.cluster import NS
 from bench.hotpath import RATE, py_spy, settled
@@ -57,6 +56,7 @@ from tests.harness.installed import Installed
 from tests.harness.kubelet import Kubelet
 from tests.harness.servers import JupyterProcess
 from tests.harness.shells_on_cluster import server as cluster_server
+from tests.harness.transfers import post_transfer
 
 PATHS = {"relay": "relayed cluster shell (connect_via=apiserver)", "local": "local shell"}
 DIRECTIONS = ("upload", "download", "cat")
@@ -65,23 +65,11 @@ SMALL = 1000  # bytes: the small file, each way
 PEER = "jupyter_cloudtty.server.trzsz_peer"
 
 
-async def post_transfer(server: JupyterProcess, name: str, body: dict) -> dict:
+async def transfer(server: JupyterProcess, name: str, body: dict) -> dict:
     """``POST .../transfers`` read to its end: the last NDJSON line (``done``), else a RuntimeError."""
-    events: list[dict] = []
-    partial = b""
-
-    def lines(data: bytes) -> None:
-        nonlocal partial
-        partial += data
-        *whole, partial = partial.split(b"\n")
-        events.extend(json.loads(line) for line in whole if line.strip())
-
-    url = f"http://127.0.0.1:{server.port}/cloudtty/api/shells/{name}/transfers"
-    request = HTTPRequest(url, "POST", headers=server.headers, body=json.dumps(body), streaming_callback=lines,
-                          request_timeout=3600)  # fmt: skip
-    await AsyncHTTPClient().fetch(request)
-    if not events or events[-1].get("event") != "done":
-        raise RuntimeError(f"transfer {body} did not finish: {events[-1:] or partial!r}")
+    status, events = await post_transfer(f"http://127.0.0.1:{server.port}", server.headers, name, body, 3600)
+    if status != 200 or not events or events[-1].get("event") != "done":
+        raise RuntimeError(f"transfer {body} did not finish: {status} {events[-1:]!r}")
     return events[-1]
 
 
@@ -218,12 +206,11 @@ class Shell:
     small: dict[str, list[float]] = field(default_factory=lambda: {"upload": [], "download": []})
 
     async def upload(self, name: str) -> dict:
-        return await post_transfer(self.server, self.name,
-                                   {"direction": "upload", "paths": [name], "to": self.inbox})  # fmt: skip
+        return await transfer(self.server, self.name, {"direction": "upload", "paths": [name], "to": self.inbox})
 
     async def download(self, remote: str) -> dict:
-        done = await post_transfer(self.server, self.name, {"direction": "download", "remote": [remote],
-                                                            "to": "downloads"})  # fmt: skip
+        done = await transfer(self.server, self.name, {"direction": "download", "remote": [remote],
+                                                       "to": "downloads"})  # fmt: skip
         for file in done["files"]:
             os.unlink(self.root / file["path"])
         return done

@@ -6,6 +6,7 @@ plane: tests/integration/test_recording_on_cluster.py.
 """
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -21,8 +22,8 @@ from jupyter_cloudtty.operator.settings import (
 )
 from jupyter_cloudtty.operator.status import Observed, next_status
 from tests.harness.objects import cloudshell, container_of, pod_of
-from tests.test_status import NOW, pod
 
+NOW = datetime(2026, 12, 7, tzinfo=timezone.utc)
 REQUIRED = Settings(image="registry.example/cloudshell:1", recording=RecordingSettings(mode="required"))
 OPTIONAL = Settings(recording=RecordingSettings(mode="optional"))
 
@@ -80,7 +81,7 @@ def test_the_recorder_ships_as_source_with_every_dollar_kept_from_the_kubelet():
     shell = cloudshell(commandAction="echo $(HOME) $$", env=[{"name": "SECRET", "value": "hunter2"}])
     command = m.recorder_command(shell, REQUIRED)
     sources = json.loads(command[4].replace("$$", "$"))  # what the kubelet hands python3
-    assert list(sources) == ["jupyter_cloudtty.server.recording", "__main__"]
+    assert list(sources) == ["jupyter_cloudtty.cloudshell.recording", "__main__"]
     assert sources["__main__"] == (m.files("jupyter_cloudtty.operator") / "recorder.py").read_text()
     spec = json.loads(command[command.index("--spec") + 1].replace("$$", "$"))
     # The header's spec: env values may be secrets, and stay out of the pod's spec too.
@@ -119,9 +120,9 @@ def test_the_operator_s_constants_are_the_recorder_s():
 
 def test_a_recorder_that_cannot_write_fails_the_shell_with_its_words():
     words = "not recorded: cannot write recordings in /recordings/team: Permission denied"
-    crashing = pod("s1-a", phase="Pending", ready=False, initContainerStatuses=[{
+    crashing = {"metadata": {"name": "s1-a"}, "status": {"phase": "Pending", "initContainerStatuses": [{
         "name": "recorder", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-        "lastState": {"terminated": {"exitCode": 73, "reason": "Error", "message": words}}}])  # fmt: skip
+        "lastState": {"terminated": {"exitCode": 73, "reason": "Error", "message": words}}}]}}  # fmt: skip
     status = next_status(cloudshell(), Observed(pods=[crashing]), REQUIRED, NOW, Phase.CREATED_ROUTE_RULE)
     assert status["phase"] == Phase.FAILED
     failed = status["conditions"][-1]

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jupyter_cloudtty.server.recording import Recording, RecordingFailed, read
+from jupyter_cloudtty.cloudshell.recording import Recording, RecordingFailed, read
 
 STARTED = datetime(2026, 12, 6, 21, 30, 5, tzinfo=timezone.utc)
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from jupyter_cloudtty.cloudshell.model import Shell, now
-from jupyter_cloudtty.server.recording import read
+from jupyter_cloudtty.cloudshell.recording import read
 from jupyter_cloudtty.server.recordings import RecordingPolicy
 from jupyter_cloudtty.server.sessions import Session
 from jupyter_cloudtty.ttyd.protocol import CloseCode

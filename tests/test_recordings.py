@@ -11,7 +11,7 @@ import pytest
 
 from jupyter_cloudtty.cloudshell.errors import InvalidShell
 from jupyter_cloudtty.cloudshell.model import Shell
-from jupyter_cloudtty.server.recording import Recording, read
+from jupyter_cloudtty.cloudshell.recording import Recording, read
 from jupyter_cloudtty.server.recordings import (
     RecordingBusy,
     RecordingNotFound,

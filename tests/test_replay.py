@@ -209,7 +209,7 @@ def test_recordings_lists_and_searches(ip, client):
     rows = text_rows("\n".join(table))
     started = datetime(2026, 12, 7, 10, 15, tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     assert [(r["FILE"], r["SHELL"], r["STARTED"], r["DURATION"], r["SIZE"], r["MATCHES"]) for r in rows] == [
-        ("work-20261207T101500Z.cast", "work", started, "3m 12s", "14.2 KB", "$ kubectl get pods"),
+        ("work-20261207T101500Z.cast", "work", started, "3m 12s", "14.5 KB", "$ kubectl get pods"),
         ("", "", "", "", "", "NAME READY STATUS"),  # the kernel's local time; a line's spaces squeezed
     ]
     assert cell.value.items == client.listing["recordings"]

@@ -26,6 +26,7 @@ from IPython.display import display
 from traitlets import Bool
 
 from jupyter_cloudtty.cloudshell.model import now, parse_time
+from jupyter_cloudtty.cloudshell.sizes import size_text
 from jupyter_cloudtty.cloudshell.spec import ttl_seconds
 
 from . import kubectl as kubectl_cli
@@ -348,7 +349,7 @@ def recordings_table(listing: dict[str, Any], query: str | None = None) -> Table
             str(recording.get("shell", "")),
             started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if started else "",
             span(float(recording.get("duration") or 0)),
-            _size(int(recording.get("size") or 0)),
+            size_text(int(recording.get("size") or 0)),
         ]
         if query is None:
             rows.append(row)
@@ -364,13 +365,6 @@ def recordings_table(listing: dict[str, Any], query: str | None = None) -> Table
         items=recordings,
         empty=f"No recordings{where}" + (f" with {query!r}." if query is not None else "."),
     )
-
-
-def _size(count: int) -> str:
-    """Bytes as people read them: ``812 B``, ``14.2 KB``, ``3.1 MB``."""
-    if count < 1024:
-        return f"{count} B"
-    return f"{count / 1024:.1f} KB" if count < 1024**2 else f"{count / 1024**2:.1f} MB"
 
 
 def _one_line(text: str, width: int = 100) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jupyter_cloudtty.cloudshell import asciicast
+
 MIME = "application/x-asciicast"
 MAX_BYTES = 20 * 1024 * 1024
 STATIC = Path(__file__).with_name("static")
@@ -58,34 +60,13 @@ def parse(data: bytes | str, name: str) -> Cast:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as e:
         raise ReplayError(f"{name} is not a terminal recording (not UTF-8 text at byte {e.start})") from None
-    lines = text.splitlines()
     try:
-        header = json.loads(lines[0]) if lines else None
-    except ValueError:
-        header = None
-    if not isinstance(header, dict) or header.get("version") not in (2, 3):
-        raise ReplayError(f"{name} is not a terminal recording (no asciicast v2 or v3 header on its first line)")
-    if header["version"] == 2:
-        size = header.get("width"), header.get("height")
-    else:
-        term = header.get("term") if isinstance(header.get("term"), dict) else {}
-        size = term.get("cols"), term.get("rows")
-    if not all(isinstance(n, int) and n > 0 for n in size):
-        raise ReplayError(f"{name}: its header has no terminal size")
-    duration = 0.0
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip() or (header["version"] == 3 and line.startswith("#")):  # v3 allows comments
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            event = None
-        if not (isinstance(event, list) and len(event) >= 3 and isinstance(event[0], (int, float))):
-            raise ReplayError(f"{name}: line {number} is not an event ([time, code, data])")
-        # v2 times count from the start; v3 times are intervals from the previous event.
-        duration = float(event[0]) if header["version"] == 2 else duration + float(event[0])
-    title = header.get("title") if isinstance(header.get("title"), str) else ""
-    return Cast(text, name, size[0], size[1], title, duration)
+        cast = asciicast.parse(text)
+    except asciicast.NoHeader as e:
+        raise ReplayError(f"{name} is not a terminal recording ({e})") from None
+    except asciicast.NotACast as e:
+        raise ReplayError(f"{name}: {e}") from None
+    return Cast(text, name, cast.columns, cast.rows, cast.title, cast.duration)
 
 
 def read(path: Path) -> Cast:

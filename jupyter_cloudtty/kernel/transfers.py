@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from jupyter_cloudtty.cloudshell.sizes import size_text
+
 from .server_client import API, CloudTTYClient, ServerError, _message
 
 REMOTE = re.compile(r"(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?):(?P<path>.*)", re.ASCII | re.DOTALL)
@@ -120,7 +122,7 @@ class Bar:
 
     def update(self, event: dict[str, Any]) -> None:
         done, total = event.get("bytes", 0), event.get("total")
-        text = f"{_size(done)}" + (f" of {_size(total)}" if total else "")
+        text = f"{size_text(done)}" + (f" of {size_text(total)}" if total else "")
         if self._widget is not None:
             self._bar.value = done / total if total else 0
             self._text.value = text
@@ -131,14 +133,6 @@ class Bar:
     def close(self) -> None:
         if self._widget is not None:
             self._widget.close()
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def copy(client: CloudTTYClient, source: str, dest: str) -> dict[str, Any]:
@@ -159,6 +153,6 @@ def summary(plan_direction: str, shell: str, result: dict[str, Any]) -> str:
     files = result.get("files") or []
     names = ", ".join(file.get("path") or file.get("name", "") for file in files)
     seconds = result.get("seconds") or 0
-    rate = f", {_size(result.get('bytes', 0) / seconds)}/s" if seconds else ""
+    rate = f", {size_text(result.get('bytes', 0) / seconds)}/s" if seconds else ""
     where = f"to {shell}" if plan_direction == "upload" else f"from {shell}"
-    return f"copied {names} {where} ({_size(result.get('bytes', 0))}{rate})"
+    return f"copied {names} {where} ({size_text(result.get('bytes', 0))}{rate})"

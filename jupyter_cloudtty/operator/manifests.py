@@ -55,7 +55,7 @@ NOT_RECORDED_EXIT = 73  # recorder.NOT_RECORDED_EXIT: its folder cannot be writt
 # What the recorder's container runs on the image's python3 (recorder_command): our modules it needs,
 # in import order, each made a module of that name before the recorder runs as __main__.
 RECORDER_SOURCES = {
-    "jupyter_cloudtty.server.recording": files("jupyter_cloudtty.server").joinpath("recording.py").read_text(),
+    "jupyter_cloudtty.cloudshell.recording": files("jupyter_cloudtty.cloudshell").joinpath("recording.py").read_text(),
     "__main__": files(__package__).joinpath("recorder.py").read_text(),
 }
 RECORDER_LAUNCHER = """\

@@ -4,7 +4,7 @@ Runs in the shell's pod as a native sidecar (an init container with ``restartPol
 shells the operator's recording policy records (``manifests.recorder_container``). ttyd listens on a
 UNIX socket in an emptyDir the two containers share, and nowhere else; the recorder listens on the
 pod's ttyd port, the one the Service, the NetworkPolicy and every client use, and relays each
-WebSocket to ttyd frame by frame, writing the session as asciicast v2 (server/recording.py, the same
+WebSocket to ttyd frame by frame, writing the session as asciicast v2 (cloudshell/recording.py, the same
 format as the Jupyter server's recordings) to the administrator's claim, which only this container
 mounts. So the recording holds against the shell's user, who has no hands in this container:
 
@@ -20,7 +20,7 @@ cannot be made, or fails later, is closed with 4007 (``CloseCode.NOT_RECORDED``)
 before ttyd is reached or at once.
 
 In the pod it runs on the image's ``python3`` with PyPI's ``websockets`` (deploy/image/requirements.txt),
-without this package: the operator ships its source and server/recording.py's in the container's
+without this package: the operator ships its source and cloudshell/recording.py's in the container's
 command (``manifests.recorder_command``). Standard library and ``websockets`` only, therefore.
 """
 
@@ -42,7 +42,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.http11 import Request, Response
 
-from jupyter_cloudtty.server.recording import Recording, RecordingFailed
+from jupyter_cloudtty.cloudshell.recording import Recording, RecordingFailed
 
 NOT_RECORDED_EXIT = 73  # sysexits' EX_CANTCREAT: the recordings' folder cannot be written
 NOT_RECORDED = 4007  # ttyd/protocol.CloseCode.NOT_RECORDED (this file runs without the package)

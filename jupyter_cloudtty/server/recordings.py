@@ -1,7 +1,7 @@
 """The administrator's recording policy (``c.CloudTTY.recording``) and the recordings it leaves.
 
 ``RecordingPolicy`` decides which shells are recorded (``off``, ``optional``: those created with
-``"record": true``, ``required``: all), starts a session's recording (server/recording.py writes it),
+``"record": true``, ``required``: all), starts a session's recording (cloudshell/recording.py writes it),
 and serves the folder to the REST API: the list, a search over the recordings' text, one file,
 its deletion. A session sees only ``ShellRecorder``: a recording to start, and whether it must be.
 
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from jupyter_cloudtty.cloudshell import asciicast
 from jupyter_cloudtty.cloudshell.errors import InvalidShell, ShellError
 from jupyter_cloudtty.cloudshell.model import Shell
+from jupyter_cloudtty.cloudshell.recording import Recording
 from jupyter_cloudtty.cloudshell.spec import validate_name
-
-from .recording import Recording
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,11 @@ class RecordingPolicy:
         try:
             size = path.stat().st_size
             with path.open("rb") as f:
-                header = json.loads(f.readline())
-                ours = header.get("cloudtty") or {}
-                if ours.get("owner") != self.owner:
+                ours = _ours(f.readline())
+                if ours is None or ours.get("owner") != self.owner:
                     return None
                 duration = _last_time(f, size)
-        except (OSError, ValueError, AttributeError) as e:
+        except OSError as e:
             log.debug("not a recording: %s (%s)", path, e)
             return None
         return {
@@ -225,11 +224,11 @@ class RecordingPolicy:
         path = self.folder / file
         try:
             with path.open("rb") as f:
-                header = json.loads(f.readline())
-            if (header.get("cloudtty") or {}).get("owner") != self.owner:
-                raise RecordingNotFound(file)
-        except (OSError, ValueError, AttributeError):
+                ours = _ours(f.readline())
+        except OSError:
             raise RecordingNotFound(file) from None
+        if ours is None or ours.get("owner") != self.owner:
+            raise RecordingNotFound(file)
         return path
 
     def open(self, file: str) -> IO[bytes]:
@@ -251,15 +250,20 @@ class RecordingPolicy:
         log.info("deleted the recording %s", path)
 
 
+def _ours(line: bytes) -> dict[str, Any] | None:
+    """What our server wrote in a recording's header (shell, owner, ...); None for a file that is not one."""
+    header = asciicast.header(line)
+    ours = header.get("cloudtty") if header is not None else None
+    return ours if isinstance(ours, dict) else None
+
+
 def _last_time(f: IO[bytes], size: int) -> float:
     """Seconds from a recording's start to its last event: read from the end of the file."""
     f.seek(max(size - TAIL_BYTES, 0))
-    for line in reversed(f.read().splitlines()):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # cut where the tail starts, or a server died mid-line
-        return float(event[0]) if isinstance(event, list) and event else 0.0
+    for line in reversed(f.read().split(b"\n")):
+        event = asciicast.event(line)
+        if event is not None:  # else cut where the tail starts, a server died mid-line, or the header
+            return float(event[0])
     return 0.0
 
 
@@ -332,12 +336,10 @@ def text_lines(path: Path) -> list[str]:
     with path.open(encoding="utf-8", errors="replace") as f:
         next(f, None)  # the header
         for line in f:
-            try:
-                _, code, data = json.loads(line)
-            except (ValueError, TypeError):
+            event = asciicast.event(line)
+            if event is None or not isinstance(event[2], str):
                 continue
-            if not isinstance(data, str):
-                continue
+            code, data = event[1], event[2]
             if code == "o":
                 output.append(data)
             elif code == "i":

@@ -39,9 +39,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol, Tuple
 
+from jupyter_cloudtty.cloudshell.recording import Recording, RecordingFailed
 from jupyter_cloudtty.ttyd.protocol import CloseCode, close_reason
-
-from .recording import Recording, RecordingFailed
 
 log = logging.getLogger(__name__)
 

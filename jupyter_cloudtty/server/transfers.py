@@ -41,6 +41,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from jupyter_cloudtty.cloudshell.errors import ShellError
+from jupyter_cloudtty.cloudshell.sizes import size_text
+
+from .paths import inside
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +96,12 @@ class Plan:
         return f"{shlex.quote(tools.get('tsz', 'tsz'))} -b " + " ".join(shlex.quote(path) for path in self.remote)
 
 
-def _inside(root: Path, path: Path) -> bool:
-    return path == root or root in path.parents
-
-
 def resolve(root: Path, value: Any, name: str) -> Path:
     """A path the user names on the Jupyter side (relative to the server's root, or absolute inside it)."""
     if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise TransferRefused(f"{name}: a path relative to the Jupyter root")
     path = Path(os.path.realpath(root / value))  # an absolute value replaces root; links are followed
-    if not _inside(root, path):
+    if not inside(root, path):
         raise TransferRefused(f"{name}: {value!r} is outside the Jupyter root")
     return path
 
@@ -178,14 +177,6 @@ def free_name(folder: Path, name: str) -> Path:
         target = folder / f"{stem} ({n}){dot}{suffix}"
         n += 1
     return target
-
-
-def size_text(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def sha256(path: Path) -> str:

@@ -28,6 +28,8 @@ from typing import Any
 
 from trzsz.libs import transfer, utils
 
+from .paths import inside
+
 VERSION = "1.1.7"  # the trzsz protocol release we speak (trz/tsz check only their major version)
 STOPPED = "Stopped and deleted"  # what makes trz/tsz delete the files it created
 
@@ -75,11 +77,6 @@ class Progress(utils.TrzszCallback):
         self.file_bytes = 0
 
 
-def _inside(folder: str, path: str) -> bool:
-    real = os.path.realpath(path)
-    return real == folder or real.startswith(folder + os.sep)
-
-
 def confine(folder: str) -> None:
     """Refuse any file or folder trzsz would create outside ``folder``: the names come from the shell,
     and a shell is not trusted to name files of the Jupyter server."""
@@ -88,7 +85,7 @@ def confine(folder: str) -> None:
 
     def checked(create: Any) -> Any:
         def create_inside(path: str) -> Any:
-            if not _inside(root, path):
+            if not inside(root, os.path.realpath(path)):
                 raise utils.TrzszError(f"refused a file name from the shell that leads outside: {path}", trace=False)
             return create(path)
 

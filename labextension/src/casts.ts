@@ -3,6 +3,8 @@
  * pure functions, for the player (replay.ts) and the recordings' list (recordings.ts, panel.tsx).
  */
 
+import { formatBytes } from './sizes';
+
 /** What a recording's header and events say. */
 export interface ICastInfo {
   version: 2 | 3;
@@ -176,16 +178,6 @@ export function recordingsQuery(options: { shell?: string; q?: string } = {}): s
   return query ? `?${query}` : '';
 }
 
-/** Bytes as people read them: `812 B`, `14.2 KB`, `3.1 MB`. */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) {
-    return `${bytes} B`;
-  }
-  return bytes < 1024 * 1024
-    ? `${(bytes / 1024).toFixed(1)} KB`
-    : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
 /**
  * When a recording started, for a list: the time today, else the date and time (the user's
  * locale's format, in their time zone).
@@ -206,6 +198,6 @@ export function recordingLabel(recording: IRecording, now: Date = new Date()): s
   return [
     formatStarted(recording.started, now),
     formatLength(recording.duration),
-    formatSize(recording.size)
+    formatBytes(recording.size)
   ].join(' · ');
 }

@@ -10,7 +10,8 @@
 import { PathExt, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { API_PATH } from './api';
+import { API_PATH, errorMessage } from './api';
+import { formatBytes } from './sizes';
 
 /** What JupyterLab's file browser puts in a Lumino drag: the dragged items' paths. */
 export const CONTENTS_MIME = 'application/x-jupyter-icontents';
@@ -169,21 +170,6 @@ export function hasDesktopFiles(dataTransfer: DataTransfer | null): boolean {
   return !!dataTransfer && Array.from(dataTransfer.types).includes('Files');
 }
 
-/** `1.5 MB`, `320 kB`, `12 B` (decimal units, as file managers show sizes). */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1000) {
-    return `${Math.max(0, Math.round(bytes))} B`;
-  }
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1000;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-
 /** `a.bin`, `a.bin and b.csv`, `a.bin and 2 more`. */
 export function fileList(names: string[]): string {
   const base = names.map(name => PathExt.basename(name) || name);
@@ -253,19 +239,6 @@ export class TransferText {
   }
 }
 
-/** The server's `{"message": ...}`, else its HTTP status. */
-function serverMessage(text: string, response: Response): string {
-  try {
-    const body = JSON.parse(text) as { message?: unknown };
-    if (typeof body.message === 'string' && body.message) {
-      return body.message;
-    }
-  } catch {
-    // not JSON: an error page, or nothing
-  }
-  return `${response.status} ${response.statusText || 'error'}`.trim();
-}
-
 /**
  * Run a transfer: POST the request, then read its stream, reporting each event, until `done`
  * (returned) or `error` (thrown as a TransferError, as are a refusal, a cut stream and `signal`'s
@@ -300,7 +273,7 @@ export async function runTransfer(
     throw new TransferError(`The Jupyter server cannot be reached (${String(error)}).`, 0);
   }
   if (!response.ok) {
-    throw new TransferError(serverMessage(await response.text(), response), response.status);
+    throw new TransferError(errorMessage(await response.text(), response), response.status);
   }
   if (!response.body) {
     throw new TransferError('The server sent no progress stream.', response.status);

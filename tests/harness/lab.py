@@ -1,9 +1,9 @@
 """`jupyter lab` as a process for the browser tests, and what a test does in its page (Playwright).
 
 ``Lab`` runs a real `jupyter lab` on 127.0.0.1 with a token (tests/harness/servers.py), its shells
-real PTYs; the functions below open JupyterLab in a Playwright page, open the Cluster shells panel,
-type into a shell's terminal and read what its xterm buffer shows. The fixtures that start them
-(a Lab per module, Debian's Chromium) are tests/ui/conftest.py's.
+real PTYs; the functions below open JupyterLab in a Playwright page (or a notebook in it), open the
+Cluster shells panel, type into a shell's terminal and read what its xterm buffer shows. The fixtures
+that start them (a Lab per module, Debian's Chromium) are tests/ui/conftest.py's.
 """
 
 from __future__ import annotations
@@ -124,11 +124,13 @@ class Lab:
             return e.code, json.loads(data) if data else None
 
 
-def open_lab(page: Page, lab: Lab, base: str | None = None) -> None:
-    """Load JupyterLab (the token logs the browser in: a cookie from then on) and wait until it has
-    restored its layout. Each page has a workspace of its own, so no test sees another's tabs."""
+def open_lab(page: Page, lab: Lab, base: str | None = None, tree: str | None = None) -> None:
+    """Load JupyterLab (the token logs the browser in: a cookie from then on), with the file ``tree`` (a path
+    of the Jupyter root) open if given, and wait until it has restored its layout. Each page has a workspace
+    of its own, so no test sees another's tabs."""
     workspace = f"ui-{next(_workspaces)}"
-    page.goto(f"{base or lab.url}/lab/workspaces/{workspace}?token={lab.token}")
+    opened = f"/tree/{tree}" if tree else ""
+    page.goto(f"{base or lab.url}/lab/workspaces/{workspace}{opened}?token={lab.token}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
     page.evaluate("async () => { await window.jupyterapp.restored; }")
     page.wait_for_function("() => window.jupyterapp.commands.hasCommand('cloudtty:new')")
@@ -136,6 +138,23 @@ def open_lab(page: Page, lab: Lab, base: str | None = None) -> None:
 
 
 _workspaces = itertools.count()
+
+
+def open_notebook(page: Page, lab: Lab, path: str) -> None:
+    """JupyterLab with the notebook ``path`` (of the Jupyter root) open, once its kernel is idle."""
+    open_lab(page, lab, tree=path)
+    wait_for_kernel(page)
+
+
+def wait_for_kernel(page: Page) -> None:
+    """Wait until the current notebook's kernel is idle, as a user waits for the kernel's indicator (a run
+    asked for before may be dropped)."""
+    page.wait_for_function(
+        "() => { const panel = window.jupyterapp.shell.currentWidget;"
+        " const kernel = panel && panel.sessionContext && panel.sessionContext.session"
+        " && panel.sessionContext.session.kernel; return !!kernel && kernel.status === 'idle'; }",
+        timeout=60000,
+    )
 
 
 def open_panel(page: Page) -> None:

@@ -21,8 +21,8 @@ from typing import AsyncIterator
 
 import pytest
 
+from jupyter_cloudtty.cloudshell.recording import read
 from jupyter_cloudtty.operator.recorder import NOT_RECORDED_EXIT
-from jupyter_cloudtty.server.recording import read
 from jupyter_cloudtty.ttyd import TtydClient
 from jupyter_cloudtty.ttyd.client import TtydClosed
 from tests.harness.pods import SHELL, Pod, ttyd_command

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_cloudtty.server.recording import read
+from jupyter_cloudtty.cloudshell.recording import read
 from jupyter_cloudtty.ttyd.client import TtydClosed
 from tests.harness.controlplane import ControlPlane, KubectlError
 from tests.harness.documented import grant_documented_role

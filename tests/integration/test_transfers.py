@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
+
+from tests.harness.transfers import post_transfer
 
 MB = 1_000_000
 PROMPT = [{"name": "PS1", "value": "prompt> "}]
@@ -27,34 +27,13 @@ ENDED = rb"(?s)\x1b\[\?25h.*prompt> "
 
 
 @pytest.fixture
-def transfer(jp_fetch):
-    """POST a transfer; (status, the NDJSON events). ``abort_after`` stops reading (closes the request)
-    after that many events."""
+def transfer(jp_serverapp, jp_http_port, jp_base_url, jp_auth_header):
+    """POST a transfer to the test's server (tests/harness/transfers.py): (status, the NDJSON events).
+    ``abort_after`` stops reading (closes the request) after that many events."""
 
     async def post(name: str, body: dict[str, Any], abort_after: int | None = None) -> tuple[int, list[dict]]:
-        events: list[dict] = []
-        partial = b""
-
-        def lines(data: bytes) -> None:
-            nonlocal partial
-            partial += data
-            *whole, partial = partial.split(b"\n")
-            events.extend(json.loads(line) for line in whole if line.strip())
-            if abort_after is not None and len(events) >= abort_after:
-                raise ConnectionAbortedError("the client went away")
-
-        try:
-            response = await jp_fetch(
-                "cloudtty", "api", "shells", name, "transfers", method="POST", body=json.dumps(body),
-                streaming_callback=lines, request_timeout=600,
-            )  # fmt: skip
-        except HTTPClientError as e:
-            if abort_after is not None and len(events) >= abort_after:
-                return 0, events  # we closed it
-            assert e.response is not None, e
-            return e.code, [json.loads(partial)]  # an error's body is one JSON object
-        assert response.headers["Content-Type"] == "application/x-ndjson"
-        return response.code, events
+        server = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+        return await post_transfer(server, jp_auth_header, name, body, timeout=600, abort_after=abort_after)
 
     return post
 

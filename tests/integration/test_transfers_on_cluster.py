@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.servers import JupyterProcess
 from tests.harness.shells_on_cluster import server
+from tests.harness.transfers import post_transfer
 
 pytestmark = pytest.mark.slow
 
@@ -40,25 +40,7 @@ ENDED = rb"(?s)\x1b\[\?25h.*\$ "
 
 async def transfer(jupyter: JupyterProcess, name: str, body: dict[str, Any], timeout: float) -> tuple[int, list[dict]]:
     """POST a transfer as the file browser and %cloudtty cp do: (status, the NDJSON events)."""
-    events: list[dict] = []
-    partial = b""
-
-    def lines(data: bytes) -> None:
-        nonlocal partial
-        partial += data
-        *whole, partial = partial.split(b"\n")
-        events.extend(json.loads(line) for line in whole if line.strip())
-
-    url = f"http://127.0.0.1:{jupyter.port}/cloudtty/api/shells/{name}/transfers"
-    request = HTTPRequest(url, "POST", headers=jupyter.headers, body=json.dumps(body), streaming_callback=lines,
-                          request_timeout=timeout)  # fmt: skip
-    try:
-        response = await AsyncHTTPClient().fetch(request)
-    except HTTPClientError as e:
-        assert e.response is not None, e
-        return e.code, [json.loads(partial)]  # an error's body is one JSON object
-    assert response.headers["Content-Type"] == "application/x-ndjson"
-    return response.code, events
+    return await post_transfer(f"http://127.0.0.1:{jupyter.port}", jupyter.headers, name, body, timeout)
 
 
 def digest(path: Path) -> str:

@@ -16,7 +16,16 @@ import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.harness.lab import Lab, open_lab, open_panel, terminal_text, type_in_terminal, wait_for_state, wait_for_text
+from tests.harness.lab import (
+    Lab,
+    open_lab,
+    open_notebook,
+    open_panel,
+    terminal_text,
+    type_in_terminal,
+    wait_for_state,
+    wait_for_text,
+)
 from tests.harness.player import wait_for_player_text
 
 PROMPT = r"^bash-[\d.]+[#$] "
@@ -60,19 +69,6 @@ def notebook(*cells: str) -> str:
                   for source in cells],
         "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5,
     })  # fmt: skip
-
-
-def open_notebook(page: Page, lab: Lab, path: str) -> None:
-    """JupyterLab with the notebook ``path`` open, once its kernel is idle."""
-    page.goto(f"{lab.url}/lab/workspaces/recorded/tree/{path}?token={lab.token}")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
-    page.evaluate("async () => { await window.jupyterapp.restored; }")
-    page.wait_for_function(
-        "() => { const panel = window.jupyterapp.shell.currentWidget;"
-        " const kernel = panel && panel.sessionContext && panel.sessionContext.session"
-        " && panel.sessionContext.session.kernel; return !!kernel && kernel.status === 'idle'; }",
-        timeout=60000,
-    )
 
 
 def is_terminal(socket: WebSocket) -> bool:

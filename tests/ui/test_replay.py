@@ -4,7 +4,7 @@ the keyboard; `%cloudtty replay` in a notebook shows the same player, which play
 output; and the notebook's HTML export (nbconvert, in this process) plays it with no network and no
 JupyterLab.
 
-The recording is written by our server's own writer (jupyter_cloudtty.server.recording) with a clock of the
+The recording is written by our server's own writer (jupyter_cloudtty.cloudshell.recording) with a clock of the
 test's: a command typed at a prompt, its answer, a red line, then a tick a second for two minutes, so a
 seek shows where it landed (the 50% mark is a tick that playing alone reaches only after a minute).
 """
@@ -20,8 +20,8 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from jupyter_cloudtty.server.recording import Recording
-from tests.harness.lab import Lab, open_lab, open_panel, type_in_terminal, wait_for_text
+from jupyter_cloudtty.cloudshell.recording import Recording
+from tests.harness.lab import Lab, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
 from tests.harness.player import player_text, wait_for_player_text
 
 TICKS = 120
@@ -115,15 +115,7 @@ def test_a_replay_in_a_notebook_plays_and_its_html_export_plays_offline(
 ) -> None:
     write_recording(lab.root).rename(lab.root / "x.cast")
     (lab.root / "Replay.ipynb").write_text(notebook("%load_ext jupyter_cloudtty\n%cloudtty replay x.cast"))
-    page.goto(f"{lab.url}/lab/workspaces/replay/tree/Replay.ipynb?token={lab.token}")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
-    page.evaluate("async () => { await window.jupyterapp.restored; }")
-    page.wait_for_function(
-        "() => { const panel = window.jupyterapp.shell.currentWidget;"
-        " const kernel = panel && panel.sessionContext && panel.sessionContext.session"
-        " && panel.sessionContext.session.kernel; return !!kernel && kernel.status === 'idle'; }",
-        timeout=60000,
-    )
+    open_notebook(page, lab, "Replay.ipynb")
     # Run it as a user does: click into the cell, Shift+Enter.
     page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")

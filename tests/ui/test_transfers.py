@@ -23,14 +23,13 @@ from playwright.sync_api import Page, expect
 from tests.harness.lab import Lab, open_panel, type_in_terminal, wait_for_text
 from tests.harness.transfers_ui import (
     ENDED,
-    SAVED_IN_JUPYTER,
+    drag_onto_terminal,
     listed,
     open_file_browser,
     open_shell,
-    refresh_file_browser,
     shell_digest,
     strip,
-    terminal,
+    tsz_into_jupyter,
 )
 
 
@@ -58,15 +57,7 @@ def test_a_file_dragged_from_the_file_browser_goes_in_and_tsz_brings_one_back(pa
     open_file_browser(page)
 
     # Drag the file from the file browser onto the terminal: the tab shows where it would go.
-    source = listed(page, "payload.bin").bounding_box()
-    target = terminal(page, "files").locator(".xterm-screen").bounding_box()
-    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(source["x"] + source["width"] / 2 + 30, source["y"] + source["height"] / 2, steps=5)
-    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + target["height"] / 2, steps=20)
-    expect(terminal(page, "files")).to_have_class(re.compile(r"\bjp-CloudTTY-dropTarget\b"))
-    page.mouse.up()
-    expect(terminal(page, "files")).not_to_have_class(re.compile(r"\bjp-CloudTTY-dropTarget\b"))
+    drag_onto_terminal(page, "payload.bin", "files")
 
     # The tab's strip follows the upload to its end, and the shell has the same bytes.
     expect(strip(page, "files")).to_have_attribute("data-state", "done", timeout=120000)
@@ -77,15 +68,7 @@ def test_a_file_dragged_from_the_file_browser_goes_in_and_tsz_brings_one_back(pa
     assert shell_digest(page, "files", "payload.bin") == hashlib.sha256(payload).hexdigest()
 
     # A file made in the shell, sent back with tsz: the server saves it into the Jupyter root.
-    type_in_terminal(page, "files", "head -c 2000000 /dev/urandom > out.bin")
-    made = shell_digest(page, "files", "out.bin")
-    type_in_terminal(page, "files", "tsz out.bin")
-    wait_for_text(page, "files", SAVED_IN_JUPYTER.format(name=r"out\.bin"), timeout=60000)
-    refresh_file_browser(page)
-    expect(listed(page, "out.bin")).to_be_visible()
-    assert hashlib.sha256((lab.root / "out.bin").read_bytes()).hexdigest() == made
-    type_in_terminal(page, "files", "echo after-$((6*7))")
-    wait_for_text(page, "files", "^after-42$")  # the terminal is the shell's again
+    tsz_into_jupyter(page, lab, "files")
 
 
 def test_the_context_menu_downloads_into_the_file_browsers_folder(page: Page, lab: Lab) -> None:

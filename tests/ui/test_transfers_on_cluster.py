@@ -15,34 +15,18 @@ import os
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
 from tests.harness.lab import Lab, cluster_options, open_lab, open_panel, type_in_terminal, wait_for_text
-from tests.harness.transfers_ui import listed, open_file_browser, refresh_file_browser, shell_digest, strip, terminal
+from tests.harness.transfers_ui import drag_onto_terminal, open_file_browser, shell_digest, strip, tsz_into_jupyter
 
 PROMPT = r"\S+@\S+:\S*[$#] "  # the image's, naming the pod: shell@cloudshell-files-x1y2z:~$
 # The end of trz: its summary (where the file went: the shell's home, its working directory; then "- NAME"),
 # then the prompt; for a tsz the server took, the server's own line.
 SAVED_IN_HOME = r"^Saved 1 file/directory to /home/shell\n- {name}\n" + PROMPT
 SAVED_IN_JUPYTER = r"^Saved {name} .*\n" + PROMPT
-DROP_TARGET = re.compile(r"\bjp-CloudTTY-dropTarget\b")
-
-
-def drag_onto_terminal(page: Page, file: str, shell: str) -> None:
-    """Drag ``file`` from the file browser onto ``shell``'s terminal, as a mouse does (a Lumino drag)."""
-    source = listed(page, file).bounding_box()
-    target = terminal(page, shell).locator(".xterm-screen").bounding_box()
-    assert source is not None and target is not None
-    x, y = source["x"] + source["width"] / 2, source["y"] + source["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + 30, y, steps=5)  # past Lumino's drag threshold
-    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + target["height"] / 2, steps=20)
-    expect(terminal(page, shell)).to_have_class(DROP_TARGET)  # the tab shows where it would go
-    page.mouse.up()
-    expect(terminal(page, shell)).not_to_have_class(DROP_TARGET)
 
 
 @pytest.mark.timeout(300)
@@ -89,15 +73,7 @@ def test_a_file_dragged_from_the_file_browser_reaches_a_cluster_shell_and_tsz_br
             page.screenshot(path=output_dir / "transfers-on-cluster-upload.png")
 
             # A file made in the pod, sent back with tsz: the server saves it into the Jupyter root.
-            type_in_terminal(page, "files", "head -c 2000000 /dev/urandom > out.bin")
-            made = shell_digest(page, "files", "out.bin")
-            type_in_terminal(page, "files", "tsz out.bin")
-            wait_for_text(page, "files", SAVED_IN_JUPYTER.format(name=r"out\.bin"), timeout=60000)
-            refresh_file_browser(page)
-            expect(listed(page, "out.bin")).to_be_visible()
-            assert hashlib.sha256((lab.root / "out.bin").read_bytes()).hexdigest() == made
-            type_in_terminal(page, "files", "echo after-$((6*7))")
-            wait_for_text(page, "files", "^after-42$")  # the terminal is the shell's again
+            tsz_into_jupyter(page, lab, "files", SAVED_IN_JUPYTER)
             page.screenshot(path=output_dir / "transfers-on-cluster-download.png")
         finally:
             context.close()

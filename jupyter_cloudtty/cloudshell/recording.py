@@ -163,6 +163,8 @@ def _create(folder: Path, shell: str, started: datetime) -> tuple[Path, int]:
 
 
 def read(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
-    """(header, events) of a ``.cast`` file: for tests, the replay and the search over recordings."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """(header, events) of a ``.cast`` file, for tests. The package's readers take recordings apart with
+    cloudshell/asciicast.py; this file imports nothing of the package (the operator's recorder runs it alone).
+    Lines end at "\n" only: the writer leaves U+2028 and U+0085 in an event's text as they are."""
+    lines = path.read_text(encoding="utf-8").split("\n")
     return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line]
