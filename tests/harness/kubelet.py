@@ -6,69 +6,96 @@ What it does, each part with the identity it has in a cluster:
 - registers a Ready Node as ``system:node:<name>`` (group ``system:nodes``), so the Node authorizer
   and NodeRestriction hold it to its own Node and its own pods, as they hold a kubelet;
 - binds pending pods to itself as ``system:kube-scheduler`` would (there is no scheduler);
-- runs each bound pod's first container as processes in the shell image's root filesystem
-  (tests/harness/rootfs.py), the way tests/harness/pods.py runs a shell pod: mount, UTS and PID
-  namespaces of its own (``unshare``), ``chroot`` as the container's ``runAsUser`` (else the
-  image's 1000), tied to the test run by a parent-death signal. The root is an overlay of the
-  image's files and a tmpfs, so what the container writes goes with the container, as with a
-  container runtime; its ``/dev`` is the image's (its device nodes; the machine's ``/dev/pts``);
-  ``/run``, ``/tmp`` and ``/dev/shm`` are fresh tmpfs;
-- gives the container its command and args (``$(VAR)`` expanded), its env (``valueFrom`` Secrets,
-  ConfigMaps and fieldRefs read as the node), and its volumes at their mountPaths (``subPath`` and
-  ``readOnly`` too): secret, configMap, downwardAPI, projected (the ServiceAccount token from a
-  TokenRequest made as the node, bound to the pod, with kube-root-ca.crt and the namespace, as the
-  kubelet writes them at /var/run/secrets/kubernetes.io/serviceaccount), emptyDir (which outlives a
-  container restart) and persistentVolumeClaim: it reads the claim as the node (the Node authorizer
-  allows a node the claims of its pods and their volumes), then its PersistentVolume once the claim
-  is Bound (kube-controller-manager's persistentvolume-binder-controller binds a claim to a matching
-  PV), and bind-mounts the PV's ``hostPath.path`` or ``local.path``, a folder of this machine;
+- runs every container of each bound pod as processes in the shell image's root filesystem
+  (tests/harness/rootfs.py), the way tests/harness/pods.py runs a shell pod: each container in mount,
+  UTS and PID namespaces of its own (``unshare``; the pod's containers share no PID namespace, as
+  without ``shareProcessNamespace``), ``chroot`` as the container's ``runAsUser`` (else the image's
+  1000), tied to the test run by a parent-death signal. Each container's root is an overlay of the
+  image's files and a tmpfs, so what it writes goes with the container, as with a container runtime;
+  its ``/dev`` is the image's (its device nodes; the machine's ``/dev/pts``); ``/run``, ``/tmp`` and
+  ``/dev/shm`` are fresh tmpfs; its hostname is the pod's name;
+- runs native sidecars as a kubelet >= 1.29 does: the ``initContainers`` with ``restartPolicy:
+  Always``, in order, each once the one before it has *started* (its startupProbe passed; with none,
+  its process started), and the main containers once they all have (the pod's Initialized
+  condition); a sidecar that exits is started again whatever the pod's restartPolicy; when every main
+  container has ended for good, the sidecars get SIGTERM in reverse order (each once the one after it
+  ended) and SIGKILL after the pod's grace period (at most 5 s, as below), and the pod's phase is its
+  main containers' alone;
+- gives each container its command and args (``$(VAR)`` expanded), its env (``valueFrom`` Secrets,
+  ConfigMaps and fieldRefs read as the node; ``status.podIP`` too: the pod's IP is chosen before any
+  of its containers starts), and the pod's volumes at its mountPaths (``subPath`` and ``readOnly``
+  too): secret, configMap, downwardAPI, projected (the ServiceAccount token from a TokenRequest made as
+  the node, bound to the pod, with kube-root-ca.crt and the namespace, as the kubelet writes them at
+  /var/run/secrets/kubernetes.io/serviceaccount), emptyDir (one folder of the pod, whichever of its
+  containers mount it, so a UNIX socket one makes there the other reaches; it outlives a container
+  restart) and persistentVolumeClaim: it reads the claim as the node (the Node authorizer allows a
+  node the claims of its pods and their volumes), then its PersistentVolume once the claim is Bound
+  (kube-controller-manager's persistentvolume-binder-controller binds a claim to a matching PV), and
+  bind-mounts the PV's ``hostPath.path`` or ``local.path``, a folder of this machine;
 - waits, as a kubelet does, for what a pod needs and lacks: a Secret or ConfigMap not there yet (one
   of a new namespace's kube-root-ca.crt, say), a claim not Bound. It tries again each second while
-  the pod stays Pending, its container waiting with the kubelet's words as the message: reason
+  the pod stays Pending, its containers waiting with the kubelet's words as the message: reason
   ContainerCreating for a volume ("MountVolume.SetUp failed ...", "error processing PVC ...", which a
-  kubelet says in FailedMount Events), CreateContainerConfigError for env;
+  kubelet says in FailedMount Events), CreateContainerConfigError for a container's env;
 - ``fsGroup``: the root folder of an emptyDir and of a ``local`` PV (unless read-only) gets the group
-  and g+rwxs before the container starts (the kubelet does so to every file of such a volume, files
-  g+rw; a hostPath volume it leaves as it is, and so does this one), and the container's processes
+  and g+rwxs before the containers start (the kubelet does so to every file of such a volume, files
+  g+rw; a hostPath volume it leaves as it is, and so does this one), and the containers' processes
   get ``fsGroup`` and ``supplementalGroups`` as supplementary groups, as a container runtime gives them;
 - gives each run of a container an empty file of its own at its ``terminationMessagePath`` (default
-  /dev/termination-log), writable by any user, and once the container exited puts the file's last
-  4096 bytes in ``state.terminated.message``; with ``FallbackToLogsOnError``, an empty file and a
-  non-zero exit code, the last 80 lines (at most 2048 bytes) of what it printed instead, as the kubelet;
-- runs the readiness probe (tcpSocket, httpGet) for real against the pod IP and writes the pod's
-  status honestly through pods/status: Pending, Running (podIP, startTime, started/ready), the Ready
-  condition, then Succeeded or Failed with the exit code, restarts as restartPolicy says (restartCount);
-- stops a pod being deleted as a kubelet does: SIGTERM to the container's process (its command's,
-  which a runtime would make the container's PID 1), SIGKILL to all of the pod's processes after its
-  grace period (``deletionGracePeriodSeconds``, else ``terminationGracePeriodSeconds``, default 30)
-  but never more than 5 s (tests need not wait 30 s); then its status is written terminal
-  (Succeeded if the container exited 0, else Failed, with the exit code: 128 + the signal when
-  killed, as a container runtime reports it, and no ``signal`` field, which a kubelet never sets),
-  and the pod removed (delete with gracePeriodSeconds=0, as the node).
+  /dev/termination-log), writable by any user, and once the run ended puts the file's last 4096 bytes
+  in ``state.terminated.message`` (``lastState`` once it runs again); with ``FallbackToLogsOnError``,
+  an empty file and a non-zero exit code, the last 80 lines (at most 2048 bytes) of what it printed
+  instead, as the kubelet;
+- runs each container's startupProbe, then its readinessProbe (tcpSocket, httpGet) for real against the
+  pod IP (a run failing its startupProbe ``failureThreshold`` times is stopped, SIGTERM then SIGKILL
+  after the grace period, and started again as its restart policy says), and writes the pod's status
+  honestly through pods/status: Pending, Running (podIP, startTime), ``containerStatuses`` and, for
+  sidecars, ``initContainerStatuses`` (started, ready, state, lastState, restartCount), the
+  Initialized condition, ContainersReady and Ready (True only while every main container and every
+  sidecar is ready: its readinessProbe passed, or it has none and has started), then Succeeded or
+  Failed with the exit codes; containers run again as the restartPolicy says, after a back-off
+  (CrashLoopBackOff) of 1 s doubling to 10 s at most (a kubelet's starts at 10 s and doubles to 5 min);
+- stops a pod being deleted as a kubelet does: SIGTERM to each main container's process (its
+  command's, which a runtime would make the container's PID 1), then to the sidecars' once the main
+  containers ended, SIGKILL to all of the pod's processes after its grace period
+  (``deletionGracePeriodSeconds``, else ``terminationGracePeriodSeconds``, default 30) but never more
+  than 5 s (tests need not wait 30 s); a container is not started again meanwhile; then its status is
+  written terminal (Succeeded if every main container exited 0, else Failed, with the exit codes:
+  128 + the signal when killed, as a container runtime reports it, and no ``signal`` field, which a
+  kubelet never sets), and the pod removed (delete with gracePeriodSeconds=0, as the node).
 
 Pod IPs: the API server refuses to proxy to loopback addresses (IsProxyableIP) and EndpointSlices
 refuse them too, so each pod gets a 10.244.x.y address added to ``lo`` (``ip addr add``; this needs
 root, as the tests have) and removed when the pod ends. There is no network namespace (no veth here):
-every pod shares the machine's network, so a ``ttyd`` in the command gets ``-i <pod IP>`` (as pods.py
-does), and any other server in a pod must be told to listen on its pod IP itself (``status.podIP``). Pods reach the API
-server at 127.0.0.1 (``KUBERNETES_SERVICE_HOST``): there is no kube-proxy to route the ``kubernetes``
-Service's ClusterIP.
+every pod shares the machine's network, so a ``ttyd`` in a command gets ``-i <pod IP>`` (as pods.py
+does) unless the command tells ttyd where to listen itself (``-i``/``--interface`` after a word
+``ttyd``, or after ``ttyd`` in a ``sh -c`` script: a UNIX socket, say), and any other server in a pod
+must be told to listen on its pod IP itself (``status.podIP``). A pod's containers share its IP, as
+they would share its network namespace, but have no loopback of their own (``127.0.0.1`` is every
+pod's). Pods reach the API server at 127.0.0.1 (``KUBERNETES_SERVICE_HOST``): there
+is no kube-proxy to route the ``kubernetes`` Service's ClusterIP.
 
 Of a securityContext it applies the user and groups, ``runAsNonRoot`` (checked, as the kubelet does)
 and ``allowPrivilegeEscalation: false`` (no_new_privs); capabilities, seccomp and read-only roots are
 not applied (Pod Security admission still judges them as written).
 
-Images: every pod runs the one root filesystem, whatever its ``image``, except that an image of a
-registry under ``.invalid`` (RFC 6761: a name that never resolves) cannot be pulled: the container
-waits with ErrImagePull, then ImagePullBackOff, as on a node that cannot reach the registry.
+Images: every container runs the one root filesystem, whatever its ``image``, except that an image
+of a registry under ``.invalid`` (RFC 6761: a name that never resolves) cannot be pulled: the
+container waits with ErrImagePull, then ImagePullBackOff, as on a node that cannot reach the registry.
 
-What it cannot do: images (beyond the above, ``image`` is ignored), cgroups (no
-requests or limits), NetworkPolicy, one network per pod, init and sidecar containers, hostPath
-volumes in a pod's spec and PVs of other kinds than hostPath and local (such a pod stays Pending, its
-container waiting with the reason, as with a kubelet's CreateContainerConfigError), containers after
-the first (reported waiting, so the pod never becomes Ready), exec and liveness probes (not run),
-preStop hooks, logs and exec through the API server (no kubelet API is served: ``Kubelet.log`` reads
-what a container printed), node heartbeats (no node-lifecycle controller runs to miss them).
+Logs: ``Kubelet.log(namespace, name)`` reads what the pod's first main container printed (every
+run), ``Kubelet.log(namespace, name, container="recorder")`` another container's: no kubelet API is
+served, so ``kubectl logs`` and ``exec`` through the API server fail.
+
+What it cannot do: images (beyond the above, ``image`` is ignored), cgroups (no requests or limits),
+NetworkPolicy, one network per pod, init containers that are not sidecars (such a pod stays Pending
+with CreateContainerConfigError and the reason), restarts in a pod being deleted (a sidecar that exits
+then is not started again), ephemeral containers, hostPath volumes in a pod's spec and PVs of other
+kinds than hostPath and local (such a pod stays Pending, its containers waiting with the reason, as
+with a kubelet's CreateContainerConfigError), exec and gRPC probes (never passed: a container with
+such a readinessProbe is never ready; with such a startupProbe, never started, it is stopped and
+started again), liveness probes (not run), postStart and preStop hooks, node heartbeats (no
+node-lifecycle controller runs to miss them).
 """
 
 from __future__ import annotations
@@ -80,6 +107,7 @@ import itertools
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -233,15 +261,15 @@ def remove_address(address: str) -> None:
 
 # --- a container's process ---------------------------------------------------------------------------
 
-# Runs in the pod's own mount, UTS and PID namespaces (unshare): builds the container's root, mounts
-# its volumes, then becomes the container's command.
+# Runs in the container's own mount, UTS and PID namespaces (unshare): builds its root in its folder,
+# mounts its volumes, then becomes its command.
 _START = r"""
 set -e
-lower=$1 pod=$2 name=$3; shift 3
-mount -t tmpfs tmpfs "$pod/layer"
-mkdir "$pod/layer/upper" "$pod/layer/work"
-root=$pod/root
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$pod/layer/upper,workdir=$pod/layer/work" "$root"
+lower=$1 dir=$2 name=$3; shift 3
+mount -t tmpfs tmpfs "$dir/layer"
+mkdir "$dir/layer/upper" "$dir/layer/work"
+root=$dir/root
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/layer/upper,workdir=$dir/layer/work" "$root"
 mount -t proc proc "$root/proc"
 # The image's /dev (debootstrap's device nodes), not the machine's: what a container mounts there
 # (its termination log) stays in its own layer. Its ptmx finds the ptys in the pts beside it.
@@ -259,7 +287,7 @@ while [ "$1" != -- ]; do
     if [ "$mode" = ro ]; then mount -o remount,bind,ro "$target"; fi
 done
 shift
-# Not exec: this root shell stays the pod's PID 1 and keeps the parent-death signal (pods.py says why).
+# Not exec: this root shell stays the container's PID 1 and keeps the parent-death signal (pods.py says why).
 chroot --userspec="$UID_GID" --groups="$GROUP_LIST" "$root" "$@"
 """
 
@@ -291,8 +319,121 @@ def _field(pod: Mapping[str, Any], path: str) -> str | None:
     return None if value is None else str(value)
 
 
+class Container:
+    """One container of a pod on this node: its spec, its current run and what the pod's status says
+    of it. Its folder holds what each run printed (``run-N.log``) and its termination message file
+    (``termination-N``), and the mount points of its root (``layer``, ``root``)."""
+
+    def __init__(self, spec: dict[str, Any], folder: Path, *, sidecar: bool, waiting: str):
+        self.spec = spec
+        self.name: str = spec["name"]
+        self.sidecar = sidecar  # an init container with restartPolicy Always
+        self.dir = folder
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self.started_at = ""  # when its last run started; "" until one did
+        self.state: dict[str, Any] = {"waiting": {"reason": waiting}}
+        self.last: dict[str, Any] = {}
+        self.started = False  # this run passed its startup probe (with none: it runs)
+        self.ready = False
+        self.up = threading.Event()  # started once: the pod's next container may start
+        self.stopping = threading.Event()  # stopped for good: no run after this one
+        self.over = threading.Event()  # its runs are over
+        self.thread: threading.Thread | None = None
+
+    def ended(self) -> bool:
+        """Its runs are over, or never began."""
+        return self.thread is None or self.over.is_set()
+
+    def id(self, pod_uid: str) -> str:
+        return f"tests-kubelet://{pod_uid}/{self.name}/{self.restarts}"
+
+    def status(self, pod_uid: str) -> dict[str, Any]:
+        """Its entry in the pod's containerStatuses (or initContainerStatuses)."""
+        nulls = {"waiting": None, "running": None, "terminated": None}
+        return {
+            "name": self.name, "image": self.spec.get("image", ""), "imageID": "",
+            "containerID": self.id(pod_uid) if self.started_at else None,
+            "ready": self.ready, "started": self.started, "restartCount": self.restarts,
+            # The one state it is in: the others null, or the merge would keep them.
+            "state": {**nulls, **self.state}, "lastState": {**nulls, **self.last},
+        }  # fmt: skip
+
+    def log_file(self) -> Path:
+        """What this run prints."""
+        return self.dir / f"run-{self.restarts}.log"
+
+    def message_file(self) -> Path:
+        """This run's termination message file (bind-mounted at the container's terminationMessagePath)."""
+        return self.dir / f"termination-{self.restarts}"
+
+    def logs(self) -> list[Path]:
+        """What each run printed, the first run's first."""
+        return sorted(self.dir.glob("run-*.log"), key=lambda path: int(path.stem.split("-")[1]))
+
+    def signal(self, number: int) -> None:
+        """Signal the container's process: the child of its PID 1 (the root shell of _START, which
+        stays PID 1), the process a container runtime would signal as the container's PID 1."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        for init in _children(process.pid):
+            for pid in _children(init):
+                try:
+                    os.kill(pid, number)
+                except ProcessLookupError:  # ended meanwhile
+                    pass
+
+    def kill(self) -> None:
+        """Kill its run now (its namespace's PID 1, and so every process of the container)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:  # ended
+        return []
+
+
+# ttyd's options that take a value (ttyd --help, 1.7.7): what follows one is its value, not a command.
+_TTYD_VALUED = {
+    "-p", "-i", "-U", "-c", "-H", "-u", "-g", "-s", "-w", "-t", "-T", "-m", "-I", "-b", "-P", "-f", "-C", "-K", "-A",
+    "-d", "--port", "--interface", "--socket-owner", "--credential", "--auth-header", "--uid", "--gid", "--signal",
+    "--cwd", "--client-option", "--terminal-type", "--max-clients", "--index", "--base-path", "--ping-interval",
+    "--srv-buf-size", "--ssl-cert", "--ssl-key", "--ssl-ca", "--debug",
+}  # fmt: skip
+
+
+def _says_interface(words: list[str]) -> bool:
+    """Whether ttyd's options ``words`` (up to its command) say where to listen (``-i``, ``--interface``)."""
+    at = 0
+    while at < len(words) and words[at].startswith("-"):
+        word = words[at]
+        if word == "--interface" or word.startswith(("--interface=", "-i")):
+            return True
+        at += 2 if word in _TTYD_VALUED else 1
+    return False
+
+
+def listening(argv: list[str], address: str) -> list[str]:
+    """``argv`` with its ttyd told to listen on the pod's address (``-i``, as pods.py's
+    ``with_address``) unless ttyd is told where to listen already: by ``-i``/``--interface`` among
+    the words after a word ``ttyd``, or after ``ttyd`` in a script of the command (``sh -c``)."""
+    if "ttyd" not in argv:
+        return argv
+    told = _says_interface(argv[argv.index("ttyd") + 1 :]) or any(
+        _says_interface(re.split(r"[;&|\n]", line, maxsplit=1)[0].split())
+        for word in argv if "\n" in word or " " in word
+        for line in re.split(r"\bttyd\b", word)[1:]
+    )  # fmt: skip
+    return argv if told else with_address(argv, address)
+
+
 class PodWorker:
-    """One pod on this node: its volumes, its container's runs, its probe and its status."""
+    """One pod on this node: its volumes and address, its containers' runs, their probes and the
+    pod's status."""
 
     def __init__(self, kubelet: Kubelet, pod: dict[str, Any]):
         self.kubelet = kubelet
@@ -300,17 +441,41 @@ class PodWorker:
         meta = pod["metadata"]
         self.name, self.namespace, self.uid = meta["name"], meta["namespace"], meta["uid"]
         self.spec = pod["spec"]
-        self.container = self.spec["containers"][0]
         self.dir = kubelet.workdir / "pods" / self.uid
+        inits = self.spec.get("initContainers", [])
+        waiting = "PodInitializing" if inits else "ContainerCreating"  # the kubelet's words for a container not run yet
+        self.sidecars = [
+            Container(c, self.dir / "containers" / c["name"], sidecar=True, waiting=waiting) for c in inits
+        ]
+        self.mains = [Container(c, self.dir / "containers" / c["name"], sidecar=False, waiting=waiting)
+                      for c in self.spec["containers"]]  # fmt: skip
+        self.initialized = not inits  # every sidecar started: the main containers may start
         self.address: str | None = None
-        self.process: subprocess.Popen | None = None
         self.deleting = threading.Event()
         self.grace_ends: float | None = None  # when a deleted pod's grace period ends (time.monotonic())
         self.done = False
-        self.restarts = 0
-        self.started_at = ""
         self.conditions: dict[str, tuple[str, str, str]] = {}  # type: (status, reason, since)
+        self._reporting = threading.Lock()  # one status at a time, each with the containers as they are then
+        self._changed = threading.Condition()  # a container started or ended, or the pod is being deleted
         self.thread = threading.Thread(target=self._run, name=f"kubelet {self.namespace}/{self.name}", daemon=True)
+
+    @property
+    def containers(self) -> list[Container]:
+        return [*self.sidecars, *self.mains]
+
+    def container(self, name: str | None = None) -> Container:
+        """The container ``name``, by default the first main container (as ``kubectl logs`` takes it)."""
+        if name is None:
+            return self.mains[0]
+        for container in self.containers:
+            if container.name == name:
+                return container
+        names = ", ".join(c.name for c in self.containers)
+        raise ValueError(f"container {name} is not valid for pod {self.namespace}/{self.name} (it has {names})")
+
+    def running(self) -> bool:
+        """Whether a process of one of its containers still runs."""
+        return any(c.process is not None and c.process.poll() is None for c in self.containers)
 
     # --- status ---
 
@@ -323,41 +488,44 @@ class PodWorker:
         condition["reason"] = reason or None
         return condition
 
-    def _report(self, phase: str, state: dict[str, Any], *, ready: bool = False, last: dict | None = None,
-                message: str | None = None, reason: str | None = None) -> None:  # fmt: skip
-        """Write the pod's status (a strategic merge patch of pods/status, as the node)."""
-        running = "running" in state
-        container = self.container
-        status: dict[str, Any] = {
-            "name": container["name"], "image": container.get("image", ""), "imageID": "",
-            "containerID": f"tests-kubelet://{self.uid}/{self.restarts}" if self.started_at else None,
-            "ready": ready, "started": running, "restartCount": self.restarts,
-            # The one state it is in: the others null, or the merge would keep them.
-            "state": {"waiting": None, "running": None, "terminated": None, **state},
-            "lastState": {"waiting": None, "running": None, "terminated": None, **(last or {})},
-        }  # fmt: skip
-        others = [
-            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "started": False,
-             "restartCount": 0, "state": {"waiting": {"reason": "NotRunByTheTestsKubelet"}}}
-            for c in self.spec["containers"][1:]
-        ]  # fmt: skip
-        ready = ready and not others
-        why = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
-        body: dict[str, Any] = {
-            "phase": phase,
-            "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}],
-            "startTime": self.kubelet.start_times.setdefault(self.uid, now()),
-            "conditions": [
-                self._condition("PodReadyToStartContainers", self.address is not None),
-                self._condition("Initialized", True),
-                self._condition("ContainersReady", ready, "" if ready else why),
-                self._condition("Ready", ready, "" if ready else why),
-            ],
-            "containerStatuses": [status, *others],
-            "message": message, "reason": reason,
-        }  # fmt: skip
-        if self.address:
-            body.update(podIP=self.address, podIPs=[{"ip": self.address}])
+    def _phase(self) -> str:
+        """The pod's phase, from its main containers alone (sidecars have no say), as the kubelet's:
+        Pending while one has not run yet, Succeeded or Failed once each ended for good, else Running."""
+        if any(not c.started_at for c in self.mains):
+            return "Pending"
+        if all("terminated" in c.state for c in self.mains):  # a container to run again waits (CrashLoopBackOff)
+            return "Succeeded" if all(c.state["terminated"]["exitCode"] == 0 for c in self.mains) else "Failed"
+        return "Running"
+
+    def _report(self, phase: str | None = None, *, message: str | None = None, reason: str | None = None) -> None:
+        """Write the pod's status as its containers have it now (a strategic merge patch of
+        pods/status, as the node); ``phase`` when it is not what they say (a deleted pod's end)."""
+        with self._reporting:
+            phase = phase or self._phase()
+            initialized = self.initialized
+            ready = all(c.ready for c in self.containers)  # every main container's and sidecar's probe
+            why = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+            body: dict[str, Any] = {
+                "phase": phase,
+                "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}],
+                "startTime": self.kubelet.start_times.setdefault(self.uid, now()),
+                "conditions": [
+                    self._condition("PodReadyToStartContainers", self.address is not None),
+                    self._condition("Initialized", initialized, "" if initialized else "ContainersNotInitialized"),
+                    self._condition("ContainersReady", ready, "" if ready else why),
+                    self._condition("Ready", ready, "" if ready else why),
+                ],
+                "containerStatuses": [c.status(self.uid) for c in self.mains],
+                "message": message, "reason": reason,
+            }  # fmt: skip
+            if self.sidecars:
+                body["initContainerStatuses"] = [c.status(self.uid) for c in self.sidecars]
+            if self.address:
+                body.update(podIP=self.address, podIPs=[{"ip": self.address}])
+            self._send(body)
+        self._notify()
+
+    def _send(self, body: dict[str, Any]) -> None:
         # As a kubelet's status manager: an API server that does not answer for a while (a restart of
         # it) is asked again, for as long as a restart takes; a pod gone meanwhile has nothing to hear.
         for attempt in range(int(60 / RETRY)):
@@ -378,7 +546,18 @@ class PodWorker:
             if self.kubelet.stopping.wait(RETRY):
                 return
 
-    # --- what the container gets ---
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _until(self, done: Callable[[], bool], *, deletion: bool = True) -> bool:
+        """Wait until ``done()`` (or, with ``deletion``, the pod is being deleted): whether done."""
+        with self._changed:
+            self._changed.wait_for(lambda: done() or (deletion and (self.deleting.is_set()
+                                                                    or self.kubelet.stopping.is_set())))  # fmt: skip
+        return done()
+
+    # --- what the containers get ---
 
     def _as_node(self, path: str) -> dict[str, Any] | None:
         """GET as the node: the Node authorizer allows it once it has seen the pod bound here (a
@@ -478,24 +657,27 @@ class PodWorker:
                 files[item["path"]] = (_field(self.pod, path) or "", item.get("mode", mode))
         return files
 
-    def _retrying(self, step: Callable[[], T], reason: str) -> T:
-        """``step()``, tried again while what it needs is missing, as a kubelet tries again: meanwhile
-        the pod waits, its container with ``reason`` and what is missing as the message."""
+    def _retrying(self, step: Callable[[], T], reason: str, containers: list[Container], stop: threading.Event) -> T:
+        """``step()``, tried again while what it needs is missing, as a kubelet tries again (until
+        ``stop``): meanwhile ``containers`` wait with ``reason`` and what is missing as the message."""
         reported = ""
         while True:
             try:
                 return step()
             except Missing as e:
                 if str(e) != reported:
-                    self._report("Pending", {"waiting": {"reason": reason, "message": str(e)}})
+                    for container in containers:
+                        container.state = {"waiting": {"reason": reason, "message": str(e)}}
+                    self._report()
                     reported = str(e)
-                if self.deleting.wait(MISSING_RETRY):
+                if stop.wait(MISSING_RETRY):
                     raise
 
     def _volumes(self) -> dict[str, tuple[Path, bool]]:
-        """Each volume: {name: (folder, read-only)}, each once what it needs is there."""
+        """Each volume: {name: (folder, read-only)}, each once what it needs is there; one folder
+        for the pod, whichever of its containers mount it."""
         return {
-            v["name"]: self._retrying(partial(self._volume, v), "ContainerCreating")
+            v["name"]: self._retrying(partial(self._volume, v), "ContainerCreating", self.containers, self.deleting)
             for v in self.spec.get("volumes", [])
         }
 
@@ -581,10 +763,10 @@ class PodWorker:
             raise KubeletError(f"hostPath type check failed: {path} is not a file")
         return path
 
-    def _user(self) -> tuple[int, int, list[int]]:
+    def _user(self, container: Container) -> tuple[int, int, list[int]]:
         """The container's user, group and groups (its group, the pod's supplementalGroups and fsGroup)."""
         pod = self.spec.get("securityContext", {})
-        own = self.container.get("securityContext", {})
+        own = container.spec.get("securityContext", {})
         uid = own.get("runAsUser", pod.get("runAsUser", UID))
         gid = own.get("runAsGroup", pod.get("runAsGroup", UID if uid == UID else 0))
         if uid == 0 and own.get("runAsNonRoot", pod.get("runAsNonRoot")):
@@ -593,16 +775,16 @@ class PodWorker:
         groups = list(dict.fromkeys([gid, *pod.get("supplementalGroups", []), *fs_group]))
         return uid, gid, groups
 
-    def _argv(self, env: Mapping[str, str]) -> list[str]:
-        command = self.container.get("command")
-        args = self.container.get("args")
+    def _argv(self, container: Container, env: Mapping[str, str]) -> list[str]:
+        command = container.spec.get("command")
+        args = container.spec.get("args")
         if command is None:  # the image's CMD (deploy/image/Dockerfile), unless args replace it
             argv = args if args is not None else ["ttyd", "-W", "-p", "7681", "bash"]
         else:
             argv = [*command, *(args or [])]
-        return with_address([expand(word, env) for word in argv], self.address or "")
+        return listening([expand(word, env) for word in argv], self.address or "")
 
-    def _environment(self, uid: int) -> dict[str, str]:
+    def _environment(self, container: Container, uid: int) -> dict[str, str]:
         port = str(self.kubelet.control_plane.port)
         base = {
             "PATH": PATH, "HOSTNAME": self.name,
@@ -610,31 +792,32 @@ class PodWorker:
             "KUBERNETES_SERVICE_HOST": HOST_IP, "KUBERNETES_SERVICE_PORT": port,
             "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://{HOST_IP}:{port}",
         }  # fmt: skip
-        for source in self.container.get("envFrom", []):
+        for source in container.spec.get("envFrom", []):
             prefix = source.get("prefix", "")
             for kind in ("secretRef", "configMapRef"):
                 if ref := source.get(kind):
                     data = self._object(kind[:-3], ref["name"], ref.get("optional", False))
                     base.update({prefix + k: v for k, v in data.items()})
-        fields = {
+        fields = {  # the pod IP is chosen before any container starts
             "spec.nodeName": self.kubelet.name, "spec.serviceAccountName": self.spec.get("serviceAccountName", ""),
             "metadata.uid": self.uid, "status.podIP": self.address or "", "status.hostIP": HOST_IP,
         }  # fmt: skip
-        for var in self.container.get("env", []):
+        for var in container.spec.get("env", []):
             if (path := var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")) and path not in fields:
                 fields[path] = _field(self.pod, path) or ""
-        env = container_env(self.container, name=self.name, namespace=self.namespace, fields=fields,
+        env = container_env(container.spec, name=self.name, namespace=self.namespace, fields=fields,
                             lookup=self._lookup, base=base)  # fmt: skip
         env.setdefault("HOME", _home(uid))
         return env
 
-    # --- a run of the container ---
+    # --- a run of a container ---
 
-    def _start(self, volumes: Mapping[str, tuple[Path, bool]]) -> subprocess.Popen:
-        uid, gid, groups = self._user()
-        env = self._environment(uid)
+    def _start(self, container: Container, volumes: Mapping[str, tuple[Path, bool]]) -> subprocess.Popen:
+        spec = container.spec
+        uid, gid, groups = self._user(container)
+        env = self._environment(container, uid)
         mounts: list[str] = []
-        for mount in self.container.get("volumeMounts", []):
+        for mount in spec.get("volumeMounts", []):
             if mount["name"] not in volumes:
                 raise KubeletError(f"volumeMount {mount['name']}: no such volume")
             folder, read_only = volumes[mount["name"]]
@@ -645,28 +828,28 @@ class PodWorker:
                     source.mkdir(parents=True)
                     source.chmod(folder.stat().st_mode & 0o7777)
             mounts += [str(source), mount["mountPath"], "ro" if read_only or mount.get("readOnly") else "rw"]
-        if path := self.container.get("terminationMessagePath", "/dev/termination-log"):
-            message = self._message_file()
+        for name in ("layer", "root"):
+            (container.dir / name).mkdir(parents=True, exist_ok=True)
+        if path := spec.get("terminationMessagePath", "/dev/termination-log"):
+            message = container.message_file()
             message.touch()
             message.chmod(0o666)  # as the kubelet makes it: whatever user the container runs as writes it
             mounts += [str(message), path, "rw"]
-        for name in ("layer", "root"):
-            (self.dir / name).mkdir(parents=True, exist_ok=True)
-        workdir = self.container.get("workingDir") or HOME  # the image's WORKDIR
+        workdir = spec.get("workingDir") or HOME  # the image's WORKDIR
         argv = [
             "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
-            "sh", "-c", _START, "pod", str(rootfs()), str(self.dir), self.name, *mounts, "--",
-            "env", "-i", "-C", workdir, *(f"{k}={v}" for k, v in env.items()), *self._argv(env),
+            "sh", "-c", _START, "container", str(rootfs()), str(container.dir), self.name, *mounts, "--",
+            "env", "-i", "-C", workdir, *(f"{k}={v}" for k, v in env.items()), *self._argv(container, env),
         ]  # fmt: skip
-        escalation = self.container.get("securityContext", {}).get("allowPrivilegeEscalation", True)
+        escalation = spec.get("securityContext", {}).get("allowPrivilegeEscalation", True)
 
         def prepare() -> None:
-            die_with_parent()
+            die_with_parent()  # of this thread, which waits for the process
             if not escalation:  # no setuid binary makes anyone more than the container's user
                 PR_SET_NO_NEW_PRIVS = 38
                 ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
-        log = open(self.dir / f"container-{self.restarts}.log", "wb")
+        log = open(container.log_file(), "wb")
         try:
             return subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -677,41 +860,33 @@ class PodWorker:
         finally:
             log.close()
 
-    def _message_file(self) -> Path:
-        """This run's termination message file (bind-mounted at the container's terminationMessagePath)."""
-        return self.dir / f"termination-{self.restarts}"
-
-    def _terminated(self, code: int) -> dict[str, Any]:
-        """The state of this run, ended with ``code``: with its termination message, as the kubelet
+    def _terminated(self, container: Container, code: int) -> dict[str, Any]:
+        """The state of its run, ended with ``code``: with its termination message, as the kubelet
         reads it (the file's end; with FallbackToLogsOnError, an empty file and a failure, the log's)."""
         message = b""
-        if self.container.get("terminationMessagePath", "/dev/termination-log"):
-            with open(self._message_file(), "rb") as file:
+        if container.spec.get("terminationMessagePath", "/dev/termination-log"):
+            with open(container.message_file(), "rb") as file:
                 file.seek(max(0, os.fstat(file.fileno()).st_size - MESSAGE_BYTES))
                 message = file.read()
-        if not message and code != 0 and self.container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            printed = (self.dir / f"container-{self.restarts}.log").read_bytes()
+        if not message and code != 0 and container.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            printed = container.log_file().read_bytes()
             message = b"".join(printed.splitlines(keepends=True)[-LOG_LINES:])[-LOG_BYTES:]
         terminated = {
             "exitCode": code, "reason": "Completed" if code == 0 else "Error",
-            "startedAt": self.started_at, "finishedAt": now(),
-            "containerID": f"tests-kubelet://{self.uid}/{self.restarts}",
+            "startedAt": container.started_at, "finishedAt": now(), "containerID": container.id(self.uid),
         }  # fmt: skip
         if message:
             terminated["message"] = message.decode(errors="replace")
         return terminated
 
-    def _probe(self) -> bool:
-        """The readiness probe, once, against the pod IP (no probe: ready)."""
-        probe = self.container.get("readinessProbe")
-        if not probe:
-            return True
+    def _probe(self, container: Container, probe: Mapping[str, Any]) -> bool:
+        """A probe (tcpSocket, httpGet), once, against the pod IP: whether it passed."""
         timeout = probe.get("timeoutSeconds", 1)
 
         def port(value: int | str) -> int:
             if isinstance(value, int) or value.isdigit():
                 return int(value)
-            return next(p["containerPort"] for p in self.container.get("ports", []) if p.get("name") == value)
+            return next(p["containerPort"] for p in container.spec.get("ports", []) if p.get("name") == value)
 
         if tcp := probe.get("tcpSocket"):
             try:
@@ -732,42 +907,207 @@ class PodWorker:
                 return 200 <= e.code < 400
             except OSError:
                 return False
-        return False  # exec probes are not run here: never ready, honestly
+        return False  # exec and grpc probes are not run here: never passed, honestly
 
-    def _watch_run(self, process: subprocess.Popen) -> int:
-        """Probe while the container runs (waiting on its exit between probes); its exit code."""
-        probe = self.container.get("readinessProbe") or {}
-        period = probe.get("periodSeconds", 10)
-        success, failure = probe.get("successThreshold", 1), probe.get("failureThreshold", 3)
-        ready, streak = not probe, 0
-        timeout: float | None = probe.get("initialDelaySeconds", 0) if probe else None
+    def _watch_run(self, container: Container) -> int:
+        """Probe the run while it lasts (waiting on its exit between probes): its startup probe until
+        it passes, then its readiness probe; its exit code. A run that fails its startup probe
+        ``failureThreshold`` times in a row is stopped as the kubelet stops it (SIGTERM, SIGKILL after
+        the pod's grace period), to start again as its restart policy says."""
+        process = container.process
+        assert process is not None
+        startup, readiness = container.spec.get("startupProbe"), container.spec.get("readinessProbe")
+        began = time.monotonic()
+
+        def first(probe: Mapping[str, Any] | None) -> float | None:  # its initialDelaySeconds, from the start
+            return None if not probe else max(0.0, began + probe.get("initialDelaySeconds", 0) - time.monotonic())
+
+        timeout = first(readiness if container.started else startup)
+        failures = streak = 0
         while True:
             try:
                 code = process.wait(timeout)
                 return 128 - code if code < 0 else code
             except subprocess.TimeoutExpired:
                 pass
-            result = self._probe()
-            streak = streak + 1 if result == (not ready) else 0
-            if (not ready and streak >= success) or (ready and streak >= failure):
-                ready, streak = not ready, 0
-                self._report("Running", {"running": {"startedAt": self.started_at}}, ready=ready)
-            timeout = period
+            if not container.started:
+                assert startup is not None
+                if self._probe(container, startup):
+                    container.started, container.ready = True, not readiness
+                    container.up.set()
+                    self._report()
+                    timeout = first(readiness)
+                    continue
+                failures += 1
+                timeout = startup.get("periodSeconds", 10)
+                if failures == startup.get("failureThreshold", 3):
+                    container.signal(signal.SIGTERM)
+                    killer = threading.Timer(_grace(self.pod), process.kill)
+                    killer.daemon = True
+                    killer.start()
+                    timeout = None  # probed no more: it ends
+                continue
+            assert readiness is not None
+            success, failure = readiness.get("successThreshold", 1), readiness.get("failureThreshold", 3)
+            result = self._probe(container, readiness)
+            streak = streak + 1 if result == (not container.ready) else 0
+            if (not container.ready and streak >= success) or (container.ready and streak >= failure):
+                container.ready, streak = not container.ready, 0
+                self._report()
+            timeout = readiness.get("periodSeconds", 10)
+
+    def _keep(self, container: Container, volumes: Mapping[str, tuple[Path, bool]]) -> None:
+        """Run the container until it is stopped for good (a thread of its own)."""
+        try:
+            self._runs(container, volumes)
+        except Exception as e:  # the container waits, saying why; the pod and the node go on
+            container.kill()
+            if not self.kubelet.stopping.is_set():
+                reason = "CreateContainerConfigError" if isinstance(e, KubeletError) else "TestsKubeletError"
+                container.state = {"waiting": {"reason": reason, "message": str(e)}}
+                container.started = container.ready = False
+                try:
+                    self._report()
+                except Exception:
+                    pass
+                if not isinstance(e, KubeletError):  # the pod's own fault is its status's, not the node's
+                    self.kubelet.errors.append(f"{self.namespace}/{self.name} {container.name}: {e!r}")
+                container.stopping.wait()  # as a kubelet would, until the pod goes, but not trying again
+        finally:
+            container.over.set()
+            self._notify()
+
+    def _runs(self, container: Container, volumes: Mapping[str, tuple[Path, bool]]) -> None:
+        """Its runs: one after another as its restart policy says (a sidecar's: Always), with a back-off
+        between them, until one ends with none to follow or it is stopped."""
+        image = container.spec.get("image", "")
+        if host := registry_unreachable(image):
+            self._pull_fails(container, image, host)
+            return
+        policy = "Always" if container.sidecar else self.spec.get("restartPolicy", "Always")
+        while True:
+            start = partial(self._start, container, volumes)
+            container.process = self._retrying(start, "CreateContainerConfigError", [container], container.stopping)
+            container.started_at = now()
+            if container.stopping.is_set():  # stopped while it started: no grace for what never ran
+                container.kill()
+            container.state = {"running": {"startedAt": container.started_at}}
+            container.started = not container.spec.get("startupProbe")
+            container.ready = container.started and not container.spec.get("readinessProbe")
+            if container.started:
+                container.up.set()
+            self._report()
+            code = self._watch_run(container)
+            ended = {"terminated": self._terminated(container, code)}
+            container.started = container.ready = False
+            again = policy == "Always" or (policy == "OnFailure" and code != 0)
+            if container.stopping.is_set() or self.kubelet.stopping.is_set() or not again:
+                container.state = ended
+                if not self.kubelet.stopping.is_set():
+                    self._report()
+                return
+            backoff = min(10, 2**container.restarts)  # CrashLoopBackOff, shortened: 1 s, 2 s, 4 s... 10 s
+            before, container.last = container.last, ended
+            container.restarts += 1
+            container.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                f"back-off {backoff}s restarting failed container={container.name} "
+                f"pod={self.name}_{self.namespace}({self.uid})")}}  # fmt: skip
+            self._report()
+            if container.stopping.wait(backoff):  # stopped between runs: it ends as its last run did
+                container.state, container.last = ended, before
+                self._report()
+                return
+            if self.kubelet.stopping.is_set():
+                return
+
+    def _pull_fails(self, container: Container, image: str, host: str) -> None:
+        """What a kubelet reports of an image it cannot pull, until the container is stopped:
+        ErrImagePull, then ImagePullBackOff between its retries (the container waits)."""
+        failure = f'failed to pull and unpack image "{image}": dial tcp: lookup {host}: no such host'
+        container.state = {"waiting": {"reason": "ErrImagePull", "message": failure}}
+        self._report()
+        if not container.stopping.wait(1):
+            container.state = {
+                "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+            }
+            self._report()
+            container.stopping.wait()
+
+    # --- the pod's life ---
+
+    def _live(self) -> None:
+        """Its volumes and address; its sidecars started in order, each once the one before has
+        started; its main containers then, until each ended for good (or the pod is deleted); then its
+        sidecars stopped; its status written terminal."""
+        if plain := [c["name"] for c in self.spec.get("initContainers", []) if c.get("restartPolicy") != "Always"]:
+            raise KubeletError(f"init containers {', '.join(plain)}: not run by the tests' kubelet "
+                               "(sidecars, with restartPolicy Always, are)")  # fmt: skip
+        self._report()
+        volumes = self._volumes()
+        waiting = "PodInitializing" if self.sidecars else "ContainerCreating"
+        for container in self.containers:  # what they waited for is there now
+            container.state = {"waiting": {"reason": waiting}}
+        self.address = add_address()  # before any container starts: its env may have status.podIP
+        for container in self.sidecars:
+            if not self._begin(container, volumes) or not self._until(container.up.is_set):
+                break
+        else:
+            self.initialized = True
+            for container in self.mains:
+                self._begin(container, volumes)
+        self._until(lambda: all(c.ended() for c in self.mains), deletion=False)
+        self._stop_sidecars()
+        if not self.kubelet.stopping.is_set():
+            phase = self._phase()
+            self._report(phase if phase in ("Succeeded", "Failed") else "Failed")  # deleted before its end
+
+    def _begin(self, container: Container, volumes: Mapping[str, tuple[Path, bool]]) -> bool:
+        """Start the container's runs, unless the pod is being deleted: whether it did."""
+        if self.deleting.is_set():
+            return False
+        container.thread = threading.Thread(
+            target=self._keep, args=(container, volumes), daemon=True,
+            name=f"kubelet {self.namespace}/{self.name} {container.name}",
+        )  # fmt: skip
+        container.thread.start()
+        return True
+
+    def _stop_sidecars(self) -> None:
+        """Once the main containers ended: SIGTERM to each sidecar in reverse order, each once the one
+        after it ended; SIGKILL to those left after the pod's grace period (a deleted pod's own kill
+        comes at the end of its grace)."""
+        killer = threading.Timer(_grace(self.pod), lambda: [c.kill() for c in self.sidecars])
+        killer.daemon = True
+        if not self.deleting.is_set():
+            killer.start()
+        for container in reversed(self.sidecars):
+            container.stopping.set()
+            container.signal(signal.SIGTERM)
+            self._until(container.ended, deletion=False)
+        killer.cancel()
 
     def _run(self) -> None:
         try:
             self._live()
         except Exception as e:  # the pod says what went wrong; the node goes on
+            for container in self.containers:  # what had started (none, unless the fault is this kubelet's)
+                container.stopping.set()
+                container.kill()
             if not self.kubelet.stopping.is_set():
                 reason = "CreateContainerConfigError" if isinstance(e, KubeletError) else "TestsKubeletError"
-                waiting = {"waiting": {"reason": reason, "message": str(e)}}
+                for container in self.containers:
+                    if not container.started_at:
+                        container.state = {"waiting": {"reason": reason, "message": str(e)}}
                 try:
-                    self._report("Failed" if self.deleting.is_set() else "Pending", waiting, message=str(e))
+                    self._report("Failed" if self.deleting.is_set() else "Pending", message=str(e))
                 except Exception:
                     pass
                 if not isinstance(e, KubeletError):  # the pod's own fault is its status's, not the node's
                     self.kubelet.errors.append(f"{self.namespace}/{self.name}: {e!r}")
         finally:
+            for container in self.containers:
+                if container.thread is not None:
+                    container.thread.join(30)
             if self.address:
                 remove_address(self.address)
             with self.kubelet._lock:  # a deletion seen now is either seen here or sees `done`
@@ -776,91 +1116,31 @@ class PodWorker:
             if deleted and not self.kubelet.stopping.is_set():
                 self.kubelet.remove(self.namespace, self.name, self.uid)
 
-    def _live(self) -> None:
-        policy = self.spec.get("restartPolicy", "Always")
-        last: dict[str, Any] = {}
-        if self.spec.get("initContainers"):
-            raise KubeletError("init containers are not run by the tests' kubelet")
-        self._report("Pending", {"waiting": {"reason": "ContainerCreating"}})
-        volumes = self._volumes()
-        image = self.container.get("image", "")
-        if host := registry_unreachable(image):
-            self._pull_fails(image, host)
-            return
-        self.address = add_address()
-        while not self.deleting.is_set():
-            self.started_at = now()
-            self.process = self._retrying(partial(self._start, volumes), "CreateContainerConfigError")
-            if self.deleting.is_set():  # deleted while it started: no grace for what never ran
-                self.process.kill()
-            self._report("Running", {"running": {"startedAt": self.started_at}}, last=last,
-                         ready=not self.container.get("readinessProbe"))  # fmt: skip
-            code = self._watch_run(self.process)
-            ended = {"terminated": self._terminated(code)}
-            again = policy == "Always" or (policy == "OnFailure" and code != 0)
-            if self.deleting.is_set() or self.kubelet.stopping.is_set() or not again:
-                if not self.kubelet.stopping.is_set():
-                    self._report("Succeeded" if code == 0 else "Failed", ended, last=last)
-                return
-            backoff = min(10, 0.5 * 2**self.restarts)  # the kubelet's CrashLoopBackOff, shortened
-            self.restarts += 1
-            last = ended
-            self._report("Running", {"waiting": {"reason": "CrashLoopBackOff"}}, last=last)
-            if self.deleting.wait(backoff):  # deleted between runs: it ends as its last run did
-                self._report("Succeeded" if code == 0 else "Failed", ended)
-                return
-            if self.kubelet.stopping.is_set():
-                return
-
-    def _pull_fails(self, image: str, host: str) -> None:
-        """What a kubelet reports of an image it cannot pull, until the pod is deleted: ErrImagePull,
-        then ImagePullBackOff between its retries (the pod stays Pending)."""
-        failure = f'failed to pull and unpack image "{image}": dial tcp: lookup {host}: no such host'
-        self._report("Pending", {"waiting": {"reason": "ErrImagePull", "message": failure}})
-        if not self.deleting.wait(1):
-            self._report("Pending", {"waiting": {"reason": "ImagePullBackOff",
-                                                 "message": f'Back-off pulling image "{image}"'}})  # fmt: skip
-            self.deleting.wait()
-
     def terminate(self, grace: float) -> None:
-        """Stop the pod as a kubelet stops a deleted one: SIGTERM to the container's process now, and
-        every process of the pod killed ``grace`` seconds later (sooner if asked again with less)."""
+        """Stop the pod as a kubelet stops a deleted one: SIGTERM to its main containers now, to its
+        sidecars once those ended (_live), and every process of the pod killed ``grace`` seconds
+        later (sooner if asked again with less)."""
         ends = time.monotonic() + grace
         if self.grace_ends is not None and ends >= self.grace_ends:
             return  # being stopped, as soon or sooner
         if self.grace_ends is None:
             self.deleting.set()
-            self._signal(signal.SIGTERM)
+            for container in self.mains:
+                container.stopping.set()
+                container.signal(signal.SIGTERM)
+            self._notify()
         self.grace_ends = ends
         timer = threading.Timer(grace, self.kill)
         timer.daemon = True
         timer.start()
 
-    def _signal(self, number: int) -> None:
-        """Signal the container's process: the child of the pod's PID 1 (the root shell of _START,
-        which stays PID 1), the process a container runtime would signal as the container's PID 1."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        for init in _children(process.pid):
-            for pid in _children(init):
-                try:
-                    os.kill(pid, number)
-                except ProcessLookupError:  # ended meanwhile
-                    pass
-
     def kill(self) -> None:
-        """Kill the container now (its namespace's PID 1, and so every process of the pod)."""
+        """Kill every container of the pod now (each one's PID 1, and so all its processes)."""
         self.deleting.set()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:  # ended
-        return []
+        for container in self.containers:
+            container.stopping.set()
+            container.kill()
+        self._notify()
 
 
 # --- the node ------------------------------------------------------------------------------------
@@ -992,13 +1272,12 @@ class Kubelet:
             if e.status not in (404, 409):
                 self.errors.append(f"delete {namespace}/{name}: {e}")
 
-    def log(self, namespace: str, name: str) -> str:
-        """What the pod's container wrote (stdout and stderr, every run): no ``kubectl logs`` here."""
+    def log(self, namespace: str, name: str, container: str | None = None) -> str:
+        """What a container of the pod wrote (stdout and stderr, every run), by default its first main
+        container's, as ``kubectl logs [-c CONTAINER]`` would show it (no kubelet API is served here)."""
         with self._lock:
             workers = [w for w in self.pods.values() if (w.namespace, w.name) == (namespace, name)]
-        return "".join(
-            path.read_text(errors="replace") for w in workers for path in sorted(w.dir.glob("container-*.log"))
-        )
+        return "".join(path.read_text(errors="replace") for w in workers for path in w.container(container).logs())
 
     def stop(self) -> None:
         """Every pod's processes killed and its address removed; the watches ended."""
@@ -1017,7 +1296,7 @@ class Kubelet:
             if api is not None:
                 api.client.close()
         for worker in workers:
-            if worker.thread.is_alive() or (worker.process is not None and worker.process.poll() is None):
+            if worker.thread.is_alive() or worker.running():
                 self.errors.append(f"{worker.namespace}/{worker.name}: still running after the node stopped")
             shutil.rmtree(worker.dir, ignore_errors=True)
         left = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout

@@ -2,7 +2,8 @@
 operator's Job gets a Running, Ready pod whose terminal answers through the API server's service
 proxy; Pod Security, Secrets, ConfigMaps, ServiceAccount tokens, exit codes and restarts are real,
 and so are PersistentVolumeClaims (bound by kube-controller-manager), a deleted pod's SIGTERM and
-grace period, and termination messages.
+grace period, termination messages, and native sidecars (started before the main container, Ready
+with it, restarted when they exit, stopped after it).
 
 Each check is made as a cluster's user sees it: kubectl, the pod's status, the API server's proxy.
 """
@@ -81,6 +82,13 @@ def watch_pods(cluster, namespace: str, since: str, done: Callable[[list[dict]],
                 watch.kill()
                 return seen
     raise AssertionError(f"not done within the watch's 60 s: {[(e['type'], e['object']['status']) for e in seen]}")
+
+
+def version(cluster, namespace: str) -> str:
+    """The version of the namespace's pods now, to watch from: the API's list's (kubectl's `get`
+    makes a List of its own, without one)."""
+    listed = json.loads(cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/pods"))
+    return listed["metadata"]["resourceVersion"]
 
 
 def persistent_volume(name: str, labels: dict, **source) -> dict:
@@ -345,9 +353,7 @@ def test_a_deleted_pod_gets_sigterm_then_sigkill_after_its_grace_period(control_
               terminationGracePeriodSeconds=1))  # fmt: skip
     for name in ("handles", "ignores"):
         printed(cluster, node, namespace, name, "trapped")  # running, and its trap is set: TERM finds it
-    # The API's list and its version (kubectl's `get` makes a List of its own, without one).
-    listed = json.loads(cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/pods"))
-    since = listed["metadata"]["resourceVersion"]
+    since = version(cluster, namespace)
     cluster.kubectl("delete", "pods", "handles", "ignores", "-n", namespace, "--wait=false")
 
     def gone(events: list[dict]) -> bool:
@@ -371,3 +377,181 @@ def test_the_termination_message_is_what_the_container_wrote_or_its_last_lines(c
     assert bye["state"]["terminated"]["exitCode"] == 3 and bye["state"]["terminated"]["message"] == "bye"
     [logs] = finished(cluster, node, namespace, "fallback", "Failed")["status"]["containerStatuses"]
     assert logs["state"]["terminated"]["message"] == "".join(f"{n}\n" for n in range(21, 101))  # the last 80
+
+
+# --- native sidecars: initContainers with restartPolicy Always ---
+
+# A recorder as the operator's shell pods are to have one: it serves its probes on $(POD_IP):7681 a
+# second after it starts, once it made /run/ttyd/recorder-up in the folder it shares with the main
+# container; it is ready while ttyd (the main container) answers on its UNIX socket there. At SIGTERM
+# its termination message says whether ttyd still answered.
+RECORDER = r"""
+import http.client, http.server, signal, socket, sys, time
+
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(1)
+        self.sock.connect("/run/ttyd/ttyd.sock")
+
+def ttyd_answers():
+    try:
+        connection = Unix("localhost")
+        connection.request("GET", "/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+def stop(*_):
+    with open("/dev/termination-log", "w") as message:
+        message.write("ttyd still answered" if ttyd_answers() else "ttyd had stopped")
+    sys.exit(0)
+
+class Probes(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        passed = self.path == "/started" or (self.path == "/ready" and ttyd_answers())
+        self.send_response(200 if passed else 503)
+        self.end_headers()
+
+signal.signal(signal.SIGTERM, stop)
+time.sleep(1)
+open("/run/ttyd/recorder-up", "w").close()
+print("listening on", sys.argv[1], flush=True)
+http.server.HTTPServer((sys.argv[1], 7681), Probes).serve_forever()
+"""
+# The main container: ttyd on a UNIX socket of the shared folder (its own -i, which the node keeps), and
+# only if the recorder started first. Stopped, it takes a second more to stop ttyd: a recorder stopped
+# at the same time would still find ttyd answering.
+WEB_TTY = ["sh", "-c", """
+[ -e /run/ttyd/recorder-up ] || { echo "started before the recorder"; exit 1; }
+ttyd -i /run/ttyd/ttyd.sock "$@" & ttyd=$!
+trap 'sleep 1; kill $ttyd' TERM
+wait $ttyd; wait $ttyd
+""", "ttyd", "-W", "bash"]  # fmt: skip
+POD_IP = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def sidecar(name: str, command: list[str], **fields) -> dict:
+    return {"name": name, "image": "shell", "restartPolicy": "Always", "command": command, **fields}
+
+
+def recorded_pod(name: str) -> dict:
+    """A shell pod as the operator makes one with a recorder: ttyd and its recorder share a folder."""
+    socket_folder = [{"name": "ttyd-socket", "mountPath": "/run/ttyd"}]
+    recorder = sidecar(
+        "recorder", ["python3", "-I", "-c", RECORDER, "$(POD_IP)"], env=[POD_IP], volumeMounts=socket_folder,
+        ports=[{"name": "probes", "containerPort": 7681}],
+        startupProbe={"httpGet": {"path": "/started", "port": "probes"}, "periodSeconds": 1, "failureThreshold": 30},
+        readinessProbe={"httpGet": {"path": "/ready", "port": "probes"}, "periodSeconds": 2},
+    )  # fmt: skip
+    spec = pod(name, WEB_TTY, initContainers=[recorder], volumes=[{"name": "ttyd-socket", "emptyDir": {}}])
+    spec["spec"]["containers"][0].update(name="web-tty", volumeMounts=socket_folder)
+    return spec
+
+
+def condition(status: dict, kind: str) -> str | None:
+    return {c["type"]: c["status"] for c in status.get("conditions", [])}.get(kind)
+
+
+def test_a_sidecar_starts_first_and_the_pod_is_ready_only_once_both_are(control_plane, node, namespace):
+    cluster = control_plane
+    since = version(cluster, namespace)
+    apply(cluster, namespace, recorded_pod("shell"))
+
+    def ready_or_ended(seen: list[dict]) -> bool:
+        status = seen[-1]["object"]["status"]
+        return condition(status, "Ready") == "True" or status["phase"] in ("Succeeded", "Failed")
+
+    events = watch_pods(cluster, namespace, since, ready_or_ended)
+    statuses = [e["object"]["status"] for e in events]
+    assert condition(statuses[-1], "Ready") == "True", f"{statuses[-1]}\n{node.log(namespace, 'shell')}"
+
+    def both(status: dict) -> tuple[dict, dict]:
+        [main] = status.get("containerStatuses", [{}])
+        [recorder] = status.get("initContainerStatuses", [{}])
+        return main, recorder
+
+    for status in statuses:  # never Ready while one of them was not
+        main, recorder = both(status)
+        assert condition(status, "Ready") != "True" or (main["ready"] and recorder["ready"]), status
+        assert condition(status, "ContainersReady") == condition(status, "Ready")
+    # ttyd ran (no probe: ready once running) while the recorder, started, was not ready yet (its
+    # readiness probe comes every 2 s): the pod was not Ready then.
+    assert any(
+        both(s)[0].get("ready")
+        and both(s)[1].get("started")
+        and not both(s)[1]["ready"]
+        and condition(s, "Ready") == "False"
+        for s in statuses
+    ), statuses
+    ready = statuses[-1]
+    main, recorder = both(ready)
+    assert ready["phase"] == "Running" and condition(ready, "Initialized") == "True"
+    assert "running" in main["state"] and "running" in recorder["state"]  # the main container found recorder-up
+    assert (main["restartCount"], recorder["restartCount"]) == (0, 0)
+    assert f"listening on {ready['podIP']}" in node.log(namespace, "shell", container="recorder")
+    assert "unix skt /run/ttyd/ttyd.sock" in node.log(namespace, "shell")  # ttyd's, on its own -i
+
+    # Deleted: ttyd is stopped first, then the recorder, which finds ttyd gone.
+    since = events[-1]["object"]["metadata"]["resourceVersion"]
+    cluster.kubectl("delete", "pod", "shell", "-n", namespace, "--wait=false")
+    events = watch_pods(cluster, namespace, since, lambda seen: seen[-1]["type"] == "DELETED")
+    main, recorder = both(events[-1]["object"]["status"])  # the last status, before it was removed
+    assert "terminated" in main["state"], main
+    assert recorder["state"]["terminated"]["message"] == "ttyd had stopped", recorder
+    assert recorder["state"]["terminated"]["exitCode"] == 0 and recorder["restartCount"] == 0
+
+
+def test_a_job_completes_once_its_main_container_exits_and_its_sidecar_is_stopped(control_plane, node, namespace):
+    cluster = control_plane
+    server = ("import http.server, sys\n"
+              "class Hello(http.server.BaseHTTPRequestHandler):\n"
+              "    def do_GET(self):\n"
+              "        self.send_response(200); self.end_headers(); self.wfile.write(b'hello from the sidecar')\n"
+              "http.server.HTTPServer((sys.argv[1], 8080), Hello).serve_forever()\n")  # fmt: skip
+    client = "import sys, urllib.request; print(urllib.request.urlopen(f'http://{sys.argv[1]}:8080/').read().decode())"
+    started = {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 30}
+    helper = sidecar("server", ["python3", "-c", server, "$(POD_IP)"], env=[POD_IP], startupProbe=started)
+    template = pod("once", ["python3", "-c", client, "$(POD_IP)"], initContainers=[helper])
+    template["spec"]["containers"][0]["env"] = [POD_IP]
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+           "spec": {"backoffLimit": 0, "template": {"spec": template["spec"]}}}  # fmt: skip
+    apply(cluster, namespace, job)
+    wait(cluster, namespace, "job/once", "condition=Complete")
+    [name] = cluster.kubectl("get", "pods", "-l", "job-name=once", "-n", namespace, "-o", "name").split()
+    name = name.removeprefix("pod/")
+    assert "hello from the sidecar" in node.log(namespace, name)
+    # The sidecar gets SIGTERM once the main container exited: 143, 128 + SIGTERM (not SIGKILL's 137).
+    wait(cluster, namespace, f"pod/{name}", "jsonpath={.status.initContainerStatuses[0].state.terminated.exitCode}=143")
+    done = get(cluster, namespace, f"pod/{name}")["status"]
+    assert done["phase"] == "Succeeded"  # the main container's alone
+    [main], [server_status] = done["containerStatuses"], done["initContainerStatuses"]
+    assert main["state"]["terminated"]["exitCode"] == 0 and main["state"]["terminated"]["reason"] == "Completed"
+    assert server_status["restartCount"] == 0 and not server_status["ready"]
+
+
+def test_a_sidecar_that_exits_is_restarted_with_its_termination_message(control_plane, node, namespace):
+    cluster = control_plane
+    # Each run counts itself in the pod's emptyDir and says which it was at its own terminationMessagePath.
+    crash = (
+        'n=$(($(cat /data/runs 2>/dev/null || echo 0) + 1)); echo $n >/data/runs; printf "run %s" $n >/tmp/why; exit 3'
+    )
+    flaky = sidecar("flaky", ["sh", "-c", crash], terminationMessagePath="/tmp/why",
+                    volumeMounts=[{"name": "data", "mountPath": "/data"}])  # fmt: skip
+    since = version(cluster, namespace)
+    apply(cluster, namespace, pod("steady", ["sleep", "600"], initContainers=[flaky],
+                                  volumes=[{"name": "data", "emptyDir": {}}]))  # fmt: skip
+
+    def restarts(event: dict) -> int:
+        return event["object"]["status"].get("initContainerStatuses", [{}])[0].get("restartCount", 0)
+
+    events = watch_pods(cluster, namespace, since, lambda seen: restarts(seen[-1]) >= 2)
+    flaky_statuses = [e["object"]["status"]["initContainerStatuses"][0] for e in events if restarts(e)]
+    for status in flaky_statuses:  # its last run's end, whatever the pod's restartPolicy (Never)
+        assert status["lastState"]["terminated"]["exitCode"] == 3, status
+        assert status["lastState"]["terminated"]["reason"] == "Error"
+        assert status["lastState"]["terminated"]["message"] == f"run {status['restartCount']}"
+    assert any(s["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff" for s in flaky_statuses)
+    last = events[-1]["object"]["status"]
+    [main] = last["containerStatuses"]
+    assert last["phase"] == "Running" and "running" in main["state"] and main["restartCount"] == 0
