@@ -3,7 +3,7 @@
     python -m bench                      # the full suite (a few minutes on 2 cores)
     python -m bench --quick              # a smoke run: tiny sizes, all at once, meaningless figures
     python -m bench --only paths,magics  # some of: paths (alias throughput, latency), terminal,
-                                         # concurrency, operator, magics, transfers
+                                         # concurrency, operator, magics, transfers, recorder
     python -m bench --profile [DIR]      # py-spy the Jupyter servers too (bench/hotpath.py)
 
 Each benchmark runs as its own process (its module in bench/, which runs alone too: ``python -m
@@ -46,6 +46,7 @@ BENCHMARKS = [
     ),  # fmt: skip
     Benchmark("magics", "kubectl_get", "%kubectl get pods vs the kubectl binary"),
     Benchmark("transfers", "transfers", "files through a relayed and a local shell's terminal (trzsz) vs `cat`"),
+    Benchmark("recorder", "recorder", "a recorded shell's pod: ttyd behind the recorder vs ttyd directly"),
 ]
 
 
@@ -77,6 +78,8 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
         size, rounds = options.size_mb or (2 if quick else 100), options.rounds or (1 if quick else 2)
         args = ["--size-mb", str(size), "--rounds", str(rounds)]
         return args + (["--profile", str(profile / "transfers")] if profile else [])
+    if name == "recorder":
+        return ["--size-mb", size, "--keystrokes", keys, "--rounds", str(options.rounds or (1 if quick else 3))]
     raise ValueError(name)
 
 
@@ -159,8 +162,8 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, benchmarks run at once")
     parser.add_argument("--only", help="comma-separated: paths (or throughput, latency), terminal, concurrency, "
-                        "operator, magics, transfers (or files)")  # fmt: skip
-    parser.add_argument("--size-mb", type=float, help="MB of output per transfer (paths, terminal), per "
+                        "operator, magics, transfers (or files), recorder")  # fmt: skip
+    parser.add_argument("--size-mb", type=float, help="MB of output per transfer (paths, terminal, recorder), per "
                         "concurrency level (default 100; 200 for concurrency) and per file (transfers)")  # fmt: skip
     parser.add_argument("--keystrokes", type=int, help="keystrokes timed per path and round (default 2000)")
     parser.add_argument("--rounds", type=int, help="turns each path takes (default 3; 2 for transfers), runs of "

@@ -34,7 +34,9 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 from websockets.asyncio.client import ClientConnection, unix_connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -50,11 +52,52 @@ UNREACHABLE = 4005
 SUBPROTOCOL = "tty"
 INPUT, RESIZE, OUTPUT = ord("0"), ord("1"), ord("0")
 MAX_FRAME = 4 * 1024 * 1024  # as the Jupyter server's relay (kubernetes/relay.py): a paste, a trzsz frame
+BATCH_BYTES = 64 * 1024  # output written as one event at most this big...
+BATCH_SECONDS = 0.05  # ...and at most this late (a player shows it at its first byte's time all the same)
 STOP_GRACE = 3.0  # seconds for the sessions to end when the pod stops (its grace is 30 by default)
 READY_PATH = "/-/ready"  # no ttyd path: ttyd's are under its base path, which ends with the shell's token
 # Request headers that reach ttyd; the WebSocket's own are the two connections' business.
 FORWARDED = ("Authorization", "Accept-Encoding", "Accept", "User-Agent", "Origin", "X-Forwarded-For")
 ANSWERED = ("Content-Type", "Content-Encoding", "Cache-Control", "WWW-Authenticate", "Location")
+
+
+class Batch:
+    """Output recorded a batch at a time: ttyd sends a frame per PTY read (a few KiB), and an event per
+    frame cost more CPU than the relay itself. A batch is written when it holds ``BATCH_BYTES``, when
+    ``BATCH_SECONDS`` have passed since its first byte (timed from that byte), before an input or a
+    resize, and at the end; a write that fails calls ``failed`` with the reason."""
+
+    def __init__(self, recording: Recording, failed: Callable[[str], None]):
+        self.recording = recording
+        self._failed = failed
+        self._loop = asyncio.get_running_loop()
+        self._pending = bytearray()
+        self._since = 0.0  # the clock's time of the pending batch's first byte
+        self._timer: asyncio.TimerHandle | None = None
+
+    def output(self, data: bytes) -> None:
+        if not self._pending:
+            self._since = time.monotonic()
+            self._timer = self._loop.call_later(BATCH_SECONDS, self._timed)
+        self._pending += data
+        if len(self._pending) >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """RecordingFailed if the write fails."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            self.recording.output(data, at=self._since)
+
+    def _timed(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except RecordingFailed as e:
+            self._failed(str(e))
 
 
 class Recorder:
@@ -151,16 +194,23 @@ class Recorder:
             await client.close(UNREACHABLE, _reason(f"the shell's ttyd cannot be reached: {why}"))
             return
         failed: list[str] = []
+
+        def fail(why: str) -> None:  # a batch's timed write failed: the session ends, as at a frame's
+            failed.append(why)
+            asyncio.ensure_future(ttyd.close())
+
+        batch = Batch(recording, fail)
         try:
             await ttyd.send(first)
-            upward = asyncio.ensure_future(self._pass(client, ttyd, recording, failed, upward=True))
-            downward = asyncio.ensure_future(self._pass(ttyd, client, recording, failed, upward=False))
+            upward = asyncio.ensure_future(self._pass(client, ttyd, batch, failed, upward=True))
+            downward = asyncio.ensure_future(self._pass(ttyd, client, batch, failed, upward=False))
             done, pending = await asyncio.wait((upward, downward), return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         finally:
             try:
+                batch.flush()
                 recording.close()
             except RecordingFailed as e:
                 failed.append(str(e))
@@ -176,7 +226,7 @@ class Recorder:
         self,
         source: ServerConnection | ClientConnection,
         sink: ServerConnection | ClientConnection,
-        recording: Recording,
+        batch: Batch,
         failed: list[str],
         *,
         upward: bool,
@@ -188,7 +238,7 @@ class Recorder:
                 data = frame.encode() if isinstance(frame, str) else frame
                 if data:
                     try:
-                        _record(recording, data, upward)
+                        _record(batch, data, upward)
                     except RecordingFailed as e:
                         failed.append(str(e))
                         return
@@ -197,19 +247,22 @@ class Recorder:
             return
 
 
-def _record(recording: Recording, data: bytes, upward: bool) -> None:
+def _record(batch: Batch, data: bytes, upward: bool) -> None:
     kind, payload = data[0], data[1:]
     if not upward:
         if kind == OUTPUT:
-            recording.output(payload)
-    elif kind == INPUT:
-        recording.input(payload)
+            batch.output(payload)
+    elif kind == INPUT and batch.recording.record_input:
+        batch.flush()  # what came before it first
+        batch.recording.input(payload)
     elif kind == RESIZE:
         try:
             size = json.loads(payload)
-            recording.resize(int(size["rows"]), int(size["columns"]))
+            rows, columns = int(size["rows"]), int(size["columns"])
         except (ValueError, TypeError, KeyError):
-            pass  # ttyd ignores it too
+            return  # ttyd ignores it too
+        batch.flush()
+        batch.recording.resize(rows, columns)
 
 
 def _size(handshake: bytes) -> tuple[int, int]:
