@@ -46,7 +46,7 @@ from bench.relay import SHELL, Placement, keystrokes, throughput
 from bench.report import Figure, Table, percentiles, write_figures
 from bench.terminal import ROOT, make_file
 from jupyter_cloudtty.ttyd import TtydClient
-from tests.harness.pods import HOME, PORT, Pod, ttyd_command, ttyd_pod
+from tests.harness.pods import HOME, PORT, SOCKET, Pod, socket_pod, ttyd_pod
 from tests.harness.waiting import eventually
 
 LABELS = {
@@ -54,27 +54,8 @@ LABELS = {
     "b": "(b) ttyd behind the recorder (on the pod's CPU)",
     "b2": "(b2) the same, the recorder on the client's CPU",
 }
-SOCKET = "ttyd.sock"  # in the pod's home: a recorded pod's emptyDir, shared with the recorder
 KEYSTROKE_GOAL_MS = 0.5  # a keystroke through us costs under 0.5 ms more than direct ttyd
 THROUGHPUT_GOAL = 0.9  # output flows at the direct link's MB/s (as bench/relay.py holds its relay)
-
-
-@asynccontextmanager
-async def socket_pod(home: Path) -> AsyncIterator[Pod]:
-    """A shell pod whose ttyd listens on ``<home>/ttyd.sock`` only, as a recorded shell's pod runs it."""
-    command = ttyd_command(SHELL)
-    at = command.index("ttyd") + 1
-    command[at:at] = ["-i", f"{HOME}/{SOCKET}"]  # after the harness's own -i: ttyd takes the last
-    pod = Pod(command, home=home, name="bench-recorded")
-    # ttyd says it listens on a socket in words the harness does not look for: the socket's file is awaited.
-    pod._listening.set()
-    async with pod:
-
-        async def listening() -> bool:
-            return (home / SOCKET).is_socket()
-
-        await eventually(listening, timeout=30, what="ttyd's socket")
-        yield pod
 
 
 @asynccontextmanager
@@ -181,7 +162,10 @@ async def main(options: argparse.Namespace) -> None:
         home.mkdir()
         file = make_file(home, options.size_mb)
         megabytes = file.stat().st_size / 1e6
-        async with ttyd_pod(SHELL, home=home, name="bench-direct") as direct, socket_pod(home) as recorded:
+        async with (
+            ttyd_pod(SHELL, home=home, name="bench-direct") as direct,
+            socket_pod(home, name="bench-recorded") as recorded,
+        ):
             async with recorder(recorded, folder, work) as process:
                 for pod in (direct, recorded):
                     assert pod.process is not None

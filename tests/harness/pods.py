@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ctypes
 import itertools
 import os
@@ -32,9 +33,10 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 from tests.harness.rootfs import rootfs
+from tests.harness.waiting import eventually
 
 PORT = 7681  # the container port of the operator's Job
 UID = 1000  # the image's user (USER 1000 in deploy/image/Dockerfile)
@@ -281,6 +283,30 @@ def ttyd_pod(argv: Sequence[str] = SHELL, *, home: str | Path, env: Mapping[str,
              name: str = "shell-pod", **flags: Any) -> Pod:  # fmt: skip
     """A pod whose container is ``ttyd [flags] argv`` (``ttyd_command``'s flags)."""
     return Pod(ttyd_command(argv, **flags), home=home, env=env, name=name, base_path=flags.get("base_path", ""))
+
+
+SOCKET = "ttyd.sock"  # a recorded shell's ttyd socket, here in the pod's home (its emptyDir, shared with the recorder)
+
+
+@contextlib.asynccontextmanager
+async def socket_pod(
+    home: str | Path, argv: Sequence[str] = SHELL, *, env: Mapping[str, str] | None = None, name: str = "recorded-pod"
+) -> AsyncIterator[Pod]:
+    """A pod whose ttyd listens on ``<home>/ttyd.sock`` only, as a recorded shell's pod runs it (the
+    recorder, operator/recorder.py, in front of it): the socket is a file of this machine, in ``home``."""
+    command = ttyd_command(argv)
+    at = command.index("ttyd") + 1
+    command[at:at] = ["-i", f"{HOME}/{SOCKET}"]  # after the harness's own -i: ttyd takes the last
+    pod = Pod(command, home=home, env=env, name=name)
+    # ttyd says where it listens on a socket in words of its own: the socket's file is what is awaited.
+    pod._listening.set()
+    async with pod:
+
+        async def listening() -> bool:
+            return (pod.home / SOCKET).is_socket()
+
+        await eventually(listening, timeout=30, what="ttyd's socket")
+        yield pod
 
 
 class RunningPod:

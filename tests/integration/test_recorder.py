@@ -10,14 +10,12 @@ test_recording_on_cluster.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -25,9 +23,8 @@ from jupyter_cloudtty.cloudshell.recording import read
 from jupyter_cloudtty.operator.recorder import NOT_RECORDED_EXIT
 from jupyter_cloudtty.ttyd import TtydClient
 from jupyter_cloudtty.ttyd.client import TtydClosed
-from tests.harness.pods import SHELL, Pod, ttyd_command
+from tests.harness.pods import socket_pod
 from tests.harness.ports import free_port
-from tests.harness.waiting import eventually
 
 pytestmark = pytest.mark.slow
 SPEC = {"commandAction": "bash", "env": [{"name": "PS1"}]}
@@ -65,25 +62,6 @@ class Recorder:
         await asyncio.to_thread(self.process.wait, 10)
 
 
-@contextlib.asynccontextmanager
-async def socket_pod(tmp_path: Path) -> AsyncIterator[Pod]:
-    """A shell pod whose ttyd listens on a UNIX socket in its home (a folder of the test)."""
-    home = tmp_path / "home"
-    command = ttyd_command(SHELL)
-    at = command.index("ttyd") + 1
-    command[at:at] = ["-i", "/home/shell/ttyd.sock"]  # after the harness's own -i: ttyd takes the last
-    pod = Pod(command, home=home, env={"PS1": "prompt> "})
-    # ttyd says where it listens on a socket in words of its own: the socket's file is what is awaited.
-    pod._listening.set()
-    async with pod:
-
-        async def listening() -> bool:
-            return (home / "ttyd.sock").is_socket()
-
-        await eventually(listening, what="ttyd's socket")
-        yield pod
-
-
 def cast_of(folder: Path) -> tuple[dict, list]:
     (path,) = folder.glob("*.cast")
     return read(path)
@@ -91,7 +69,10 @@ def cast_of(folder: Path) -> tuple[dict, list]:
 
 async def test_a_session_through_the_recorder_is_recorded_as_it_was_seen(tmp_path):
     folder = tmp_path / "recordings" / "ns"
-    async with socket_pod(tmp_path) as pod, Recorder(pod.home / "ttyd.sock", folder) as recorder:
+    async with (
+        socket_pod(tmp_path / "home", env={"PS1": "prompt> "}) as pod,
+        Recorder(pod.home / "ttyd.sock", folder) as recorder,
+    ):
         term = await TtydClient.connect(recorder.url, columns=100, rows=30)
         await term.expect("prompt> ")
         await term.resize(120, 40)
@@ -114,7 +95,10 @@ async def test_a_session_through_the_recorder_is_recorded_as_it_was_seen(tmp_pat
 
 async def test_input_is_recorded_when_asked(tmp_path):
     folder = tmp_path / "recordings"
-    async with socket_pod(tmp_path) as pod, Recorder(pod.home / "ttyd.sock", folder, "--input") as recorder:
+    async with (
+        socket_pod(tmp_path / "home", env={"PS1": "prompt> "}) as pod,
+        Recorder(pod.home / "ttyd.sock", folder, "--input") as recorder,
+    ):
         async with await TtydClient.connect(recorder.url) as term:
             await term.expect("prompt> ")
             await term.send("echo typed\r")
@@ -124,7 +108,10 @@ async def test_input_is_recorded_when_asked(tmp_path):
 
 
 async def test_ttyd_s_page_and_the_readiness_path_are_served(tmp_path):
-    async with socket_pod(tmp_path) as pod, Recorder(pod.home / "ttyd.sock", tmp_path / "recordings") as recorder:
+    async with (
+        socket_pod(tmp_path / "home", env={"PS1": "prompt> "}) as pod,
+        Recorder(pod.home / "ttyd.sock", tmp_path / "recordings") as recorder,
+    ):
         base = f"http://127.0.0.1:{recorder.port}"
         page = await asyncio.to_thread(urllib.request.urlopen, f"{base}/", timeout=10)
         assert page.status == 200 and b"<html" in page.read().lower()
@@ -157,7 +144,10 @@ async def test_a_session_whose_recording_fails_is_closed_with_4007_and_why(tmp_p
     folder.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
     try:
-        async with socket_pod(tmp_path) as pod, Recorder(pod.home / "ttyd.sock", folder / "ns") as recorder:
+        async with (
+            socket_pod(tmp_path / "home", env={"PS1": "prompt> "}) as pod,
+            Recorder(pod.home / "ttyd.sock", folder / "ns") as recorder,
+        ):
             term = await TtydClient.connect(recorder.url)
             await term.expect("prompt> ")
             # Far more output than the folder holds: the recording fails, and so does the session.
