@@ -1,5 +1,6 @@
 import '@xterm/xterm/css/xterm.css';
-import './base.css';
+import './panel.css';
+import './terminal.css';
 import 'asciinema-player/dist/bundle/asciinema-player.css';
 import './asciinema-theme.css';
 import './replay.css';
