@@ -51,12 +51,16 @@ def test_a_recorded_shell_s_ttyd_listens_on_a_socket_only_its_recorder_reaches()
     job = m.job(owned, REQUIRED)
     pod, shell = pod_of(job), container_of(job)
     # ttyd: on the socket, no port, no probes of a port it does not have.
-    assert shell["command"][4:] == ["-W", "-i", "/run/ttyd/ttyd.sock", "sh", "-c", "bash"]
+    # ttyd makes its socket with umask 007 (the recorder reaches it through the pod's group); the shell
+    # gets the usual umask back.
+    assert "umask 007; ttyd -b" in shell["command"][2]
+    assert shell["command"][4:] == ["-W", "-i", "/run/ttyd/ttyd.sock", "sh", "-c", 'umask 022; exec sh -c "$0"', "bash"]
     assert "ports" not in shell and "readinessProbe" not in shell and "livenessProbe" not in shell
     assert shell["volumeMounts"] == [{"name": "ttyd-socket", "mountPath": "/run/ttyd"}]
     (sidecar,) = pod["initContainers"]
     assert sidecar["name"] == "recorder" and sidecar["restartPolicy"] == "Always"  # a native sidecar
-    assert sidecar["image"] == "registry.example/cloudshell:1"  # the shell's image: python3 and websockets
+    assert sidecar["image"] == "registry.example/cloudshell:1"  # the administrator's image: python3 and websockets
+    assert sidecar["terminationMessagePolicy"] == "FallbackToLogsOnError"
     # The pod's ttyd port is the recorder's: the Service, the NetworkPolicy and every client reach it alone.
     assert sidecar["ports"] == [{"name": "ttyd", "containerPort": 7681, "protocol": "TCP"}]
     assert sidecar["readinessProbe"]["httpGet"] == {"path": recorder.READY_PATH, "port": "ttyd"}
@@ -70,9 +74,10 @@ def test_a_recorded_shell_s_ttyd_listens_on_a_socket_only_its_recorder_reaches()
     assert sidecar["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                           "runAsUser": 1000, "runAsNonRoot": True}  # fmt: skip
     assert pod["securityContext"]["fsGroup"] == 1000 and pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["shareProcessNamespace"] is False  # whatever a jobTemplate says
     args = sidecar["command"][5:]
     assert sidecar["command"][:3] == ["python3", "-I", "-c"]
-    assert args == ["--listen", "$(POD_IP)", "--port", "7681", "--ttyd-socket", "/run/ttyd/ttyd.sock",
+    assert args == ["--listen", "$(POD_IPS)", "--port", "7681", "--ttyd-socket", "/run/ttyd/ttyd.sock",
                     "--folder", "/recordings/team", "--shell", "s1", "--owner", "alice",
                     "--spec", '{"commandAction": "bash"}']  # fmt: skip
 
@@ -95,15 +100,20 @@ def test_input_is_recorded_only_when_the_administrator_asks():
     assert m.recorder_command(cloudshell(), typed)[-1] == "--input"
 
 
-def test_a_root_shell_gives_its_socket_to_the_recorder_s_user():
-    job = m.job(cloudshell(runAsUser="root"), REQUIRED)
-    assert container_of(job)["command"][4:8] == ["-W", "-i", "/run/ttyd/ttyd.sock", "-U"]
-    assert container_of(job)["command"][8] == "1000:1000"
-    assert pod_of(job)["initContainers"][0]["securityContext"]["runAsUser"] == 1000
-    # A shell of another user: the recorder is that user, and ttyd's socket is its own.
-    other = m.job(cloudshell(runAsUser="2000"), REQUIRED)
-    assert "-U" not in container_of(other)["command"]
-    assert pod_of(other)["initContainers"][0]["securityContext"]["runAsUser"] == 2000
+def test_the_recorder_is_the_administrator_s_whatever_the_shell_asks():
+    """A user may pick the shell's image and user (within the policy): never the recorder's, which holds
+    every recording of the namespace."""
+    template = {"spec": {"template": {"spec": {"shareProcessNamespace": True}}}}
+    settings = Settings(image="registry.example/cloudshell:1", job_template=template,
+                        recording=RecordingSettings(mode="required"))  # fmt: skip
+    for spec in ({"runAsUser": "root"}, {"runAsUser": "4242"}, {"image": "registry.example/mine:1"}):
+        pod = pod_of(m.job(cloudshell(**spec), settings))
+        (sidecar,) = pod["initContainers"]
+        assert sidecar["image"] == "registry.example/cloudshell:1"
+        assert sidecar["securityContext"]["runAsUser"] == 1000
+        assert pod["shareProcessNamespace"] is False
+    mine = Settings(recording=RecordingSettings(mode="required", image="registry.example/recorder:2"))
+    assert pod_of(m.job(cloudshell(), mine))["initContainers"][0]["image"] == "registry.example/recorder:2"
 
 
 def test_a_recorded_shell_never_starts_in_a_pool_pod():
@@ -116,6 +126,35 @@ def test_a_recorded_shell_never_starts_in_a_pool_pod():
 
 def test_the_operator_s_constants_are_the_recorder_s():
     assert (m.RECORDER_READY_PATH, m.NOT_RECORDED_EXIT) == (recorder.READY_PATH, recorder.NOT_RECORDED_EXIT)
+
+
+def recorder_pod(phase="Running", deleting=False, **recorder):
+    meta = {"name": "s1-a", **({"deletionTimestamp": "2026-12-07T00:00:00Z"} if deleting else {})}
+    return {"metadata": meta, "status": {"phase": phase, "initContainerStatuses": [{"name": "recorder", **recorder}]}}
+
+
+def test_a_recorder_that_stops_fails_the_shell_whatever_stopped_it():
+    """Restarted, it would have left the pod's port free for a while: the shell does not go on."""
+    killed = recorder_pod(restartCount=1, state={"running": {}},
+                          lastState={"terminated": {"exitCode": 137, "reason": "OOMKilled"}})  # fmt: skip
+    status = next_status(cloudshell(), Observed(pods=[killed]), REQUIRED, NOW, Phase.CREATED_ROUTE_RULE)
+    failed = status["conditions"][-1]
+    words = "not recorded: its recorder stopped (exit code 137, OOMKilled), so its sessions would no longer be recorded"
+    assert (failed["reason"], failed["message"]) == ("NotRecorded", words)
+    # A pod that ends (deleted, or its shell done) stops its recorder too: nothing to say.
+    for ending in (recorder_pod(deleting=True, state={"terminated": {"exitCode": 143}}),
+                   recorder_pod(phase="Succeeded", state={"terminated": {"exitCode": 143}})):  # fmt: skip
+        assert next_status(cloudshell(), Observed(pods=[ending]), REQUIRED, NOW)["phase"] != Phase.FAILED
+
+
+def test_the_recorded_condition_says_what_the_pod_runs():
+    job = {"spec": {"template": {"spec": {"initContainers": [{"name": "recorder"}]}}}}
+    # The policy turned off since it started: still recorded.
+    status = next_status(cloudshell(), Observed(job=job), Settings(), NOW, Phase.CREATED_JOB)
+    assert "Recorded" in [c["type"] for c in status["conditions"]]
+    # Turned on since: not recorded (its pod has no recorder).
+    unrecorded = next_status(cloudshell(), Observed(job={"spec": {}}), REQUIRED, NOW, Phase.CREATED_JOB)
+    assert "Recorded" not in [c["type"] for c in unrecorded["conditions"]]
 
 
 def test_a_recorder_that_cannot_write_fails_the_shell_with_its_words():

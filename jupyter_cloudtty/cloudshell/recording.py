@@ -66,14 +66,16 @@ class Recording:
         record_input: bool = False,
         clock: Callable[[], float] = time.monotonic,
         now: datetime | None = None,
+        file_mode: int = 0o600,
     ) -> Recording:
-        """A new recording of ``shell`` in ``folder`` (made if missing) at ``size`` (rows, columns);
-        RecordingFailed if the folder or file cannot be made."""
+        """A new recording of ``shell`` in ``folder`` (made 0700 if missing) at ``size`` (rows, columns);
+        RecordingFailed if the folder or file cannot be made. ``file_mode``: the owner's alone by default
+        (the pod's recorder makes them readable by its group, the administrator's)."""
         started = now or datetime.now(timezone.utc)
         rows, columns = size
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path, fd = _create(folder, shell, started)
+            path, fd = _create(folder, shell, started, file_mode)
             out = os.fdopen(fd, "w", encoding="utf-8", buffering=1)  # a line, an event: whole if we die
         except OSError as e:
             # The cause first: a close reason (123 bytes) may cut a long folder's name short.
@@ -157,13 +159,15 @@ class Recording:
             raise RecordingFailed(f"the terminal's recording {self.path.name} failed: {e.strerror or e}") from None
 
 
-def _create(folder: Path, shell: str, started: datetime) -> tuple[Path, int]:
+def _create(folder: Path, shell: str, started: datetime, mode: int = 0o600) -> tuple[Path, int]:
     """A new file (never one that exists: another recording's) and its descriptor."""
     count = 1
     while True:
         path = folder / file_name(shell, started, count)
         try:
-            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            os.fchmod(fd, mode)  # whatever the umask took away
+            return path, fd
         except FileExistsError:
             if count >= MAX_SAME_SECOND:
                 raise

@@ -190,7 +190,14 @@ def ttyd_invocation(
     for name, flag in TTYD_FLAGS.items():
         if name in env:
             args += [flag, f"$({name})" if values is None else values[name]]
-    args += ["sh", "-c", spec.get("commandAction", "bash")]
+    command = spec.get("commandAction", "bash")
+    if listen:
+        # On the shared socket, reached through its group (the pod's fsGroup: the emptyDir's, setgid)
+        # by the recorder, whatever user each runs as: ttyd makes it with umask 007, and the shell
+        # gets the usual 022 back.
+        args += ["sh", "-c", 'umask 022; exec sh -c "$0"', command]
+    else:
+        args += ["sh", "-c", command]
     # Read each, hide it from the shell ttyd will start, then hand it to ttyd; no token, no ttyd
     # (`:?` exits): ttyd must never serve without one.
     unwrap = f't="${{{TTYD_TOKEN}:?}}"; unset {TTYD_TOKEN}; '
@@ -201,7 +208,8 @@ def ttyd_invocation(
     base = shlex.quote(ttyd_base_path(shell, "") + "/") + '"$t"'  # ttyd_base_path(shell, <the token>)
     # ttyd as a child of the supervisor (supervisor.sh: its exit status, the idle rule), which stays
     # the container's process.
-    unwrap += f'ttyd -b {base}{credential} "$@" & p=$!; n={idle}\n{SUPERVISOR}'
+    umask = "umask 007; " if listen else ""
+    unwrap += f'{umask}ttyd -b {base}{credential} "$@" & p=$!; n={idle}\n{SUPERVISOR}'
     return unwrap, args
 
 
@@ -346,9 +354,7 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
     recorder = recorded(shell, settings)
     if recorder:
         # ttyd on a socket only the recorder reaches; the port, and its probes, are the recorder's.
-        container["command"] = ttyd_command(
-            shell, idle_seconds(spec, settings), listen=ttyd_socket_flags(spec, settings)
-        )
+        container["command"] = ttyd_command(shell, idle_seconds(spec, settings), listen=("-i", TTYD_SOCKET))
         for key in ("ports", "readinessProbe", "livenessProbe"):
             del container[key]
     if security := security_context(spec):
@@ -371,8 +377,10 @@ def job(shell: dict[str, Any], settings: Settings) -> dict[str, Any]:
         claim = {"claimName": settings.recording.claim_name}
         volumes += [{"name": "ttyd-socket", "emptyDir": {}}, {"name": "recordings", "persistentVolumeClaim": claim}]
         pod["initContainers"] = [recorder_container(shell, settings)]
-        # The recorder's user writes the claim as this group (settings: the same as home's, if any).
+        # The recorder writes the claim, and reaches ttyd's socket, as this group (settings: the same as
+        # home's, if any). Its processes are its own whatever the jobTemplate says: never the shell's to see.
         pod["securityContext"] = {"fsGroup": settings.recording.fs_group, "fsGroupChangePolicy": "OnRootMismatch"}
+        pod["shareProcessNamespace"] = False
     if mounts:
         container["volumeMounts"], pod["volumes"] = mounts, volumes
     job_spec: dict[str, Any] = {
@@ -412,29 +420,13 @@ def recorded(shell: dict[str, Any], settings: Settings) -> bool:
     return mode == "required" or (mode == "optional" and asked)
 
 
-def ttyd_socket_flags(spec: dict[str, Any], settings: Settings) -> tuple[str, ...]:
-    """ttyd on its socket in the shared emptyDir. A socket is reached by those who may write it: ttyd
-    as root gives it to the recorder's user (a shell's own user is the recorder's too, see
-    ``recorder_user``)."""
-    recording = settings.recording
-    owner = ("-U", f"{recording.run_as_user}:{recording.fs_group}") if run_as_root(spec) else ()
-    return ("-i", TTYD_SOCKET, *owner)
-
-
-def recorder_user(spec: dict[str, Any], settings: Settings) -> int:
-    """The recorder runs as the shell's user unless that is root (so ttyd's socket is its own), else as
-    ``recording.runAsUser``. Containers share no processes nor this claim: the same user is no way in."""
-    user = spec.get("runAsUser")
-    return int(user) if user is not None and not run_as_root(spec) else settings.recording.run_as_user
-
-
 def recorder_command(shell: dict[str, Any], settings: Settings) -> list[str]:
     """``python3 -I -c LAUNCHER SOURCES ARGS``: the recorder and the one module of ours it needs, as
     source, so any image with python3 and websockets runs it and it is always the operator's own
     version. ``$`` doubled: the kubelet expands ``$(NAME)`` in a command, and turns ``$$`` into ``$``."""
     meta = shell["metadata"]
     folder = f"{RECORDINGS_DIR}/{meta['namespace']}"
-    args = ["--listen", "$(POD_IP)", "--port", str(TTYD_PORT), "--ttyd-socket", TTYD_SOCKET, "--folder", folder,
+    args = ["--listen", "$(POD_IPS)", "--port", str(TTYD_PORT), "--ttyd-socket", TTYD_SOCKET, "--folder", folder,
             "--shell", meta["name"], "--owner", (meta.get("labels") or {}).get(OWNER_LABEL, ""),
             "--spec", json.dumps(redacted(shell["spec"]), sort_keys=True).replace("$", "$$")]  # fmt: skip
     if settings.recording.record_input:
@@ -447,22 +439,26 @@ def recorder_container(shell: dict[str, Any], settings: Settings) -> dict[str, A
     """The recorder, a native sidecar: started, and listening, before ttyd's container starts; stopped
     after it ends; restarted if it stops (a recorder that cannot write says so and exits 73, which
     the operator reads as NotRecorded)."""
-    spec = shell["spec"]
-    user = recorder_user(spec, settings)
     probe = {"httpGet": {"path": RECORDER_READY_PATH, "port": "ttyd"}}
     return {
         "name": RECORDER,
-        "image": settings.recording.image or spec.get("image") or default_image(settings),
+        # The administrator's image, never the shell's: a user may choose the shell's among the allowed
+        # ones, and the recorder holds every recording of the namespace.
+        "image": settings.recording.image or default_image(settings),
         "restartPolicy": "Always",
         "command": recorder_command(shell, settings),
-        # It listens on the pod's address: what the Service, the probes and NetworkPolicy reach.
-        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        # It listens on the pod's addresses (both families on a dual-stack cluster): what the Service,
+        # the probes and NetworkPolicy reach. Not on localhost: the tests' node gives pods no network
+        # of their own, and a port-forward is for an administrator, who reads the recordings anyway.
+        "env": [{"name": "POD_IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}],
+        # A traceback (no websockets in the image, say) reaches the termination message, and the status.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "ports": [{"name": "ttyd", "containerPort": TTYD_PORT, "protocol": "TCP"}],
         # Started once it listens (it checked its folder first); ready while ttyd answers behind it.
         "startupProbe": {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 1, "failureThreshold": 60},
         "readinessProbe": {**probe, "periodSeconds": 2},
         "livenessProbe": {"tcpSocket": {"port": "ttyd"}, "periodSeconds": 10},
-        "securityContext": {**CONTAINER_SECURITY, "runAsUser": user, "runAsNonRoot": True},
+        "securityContext": {**CONTAINER_SECURITY, "runAsUser": settings.recording.run_as_user, "runAsNonRoot": True},
         "resources": copy.deepcopy(settings.recording.resources),
         "volumeMounts": [
             {"name": "ttyd-socket", "mountPath": TTYD_SOCKET_DIR},

@@ -11,7 +11,10 @@ mounts. So the recording holds against the shell's user, who has no hands in thi
 - its files are on a volume the shell's container does not mount, in a process the shell cannot
   signal (containers share no PID namespace);
 - every byte between a client and ttyd passes here: ttyd has no TCP port, so no client reaches it
-  unrecorded.
+  unrecorded; and a terminal is opened at ttyd first, so one ttyd refuses (no token in its path) is
+  refused with ttyd's answer before anything is accepted, buffered or recorded for it;
+- should it stop while the shell runs, the operator fails the shell (status.py, ``_not_recorded``):
+  the port it frees is not left for a process of the shell to take.
 
 It fails closed. At start it makes its folder and writes a file there; if it cannot, it says why in
 its termination message and exits ``NOT_RECORDED_EXIT`` before it listens (the pod never becomes
@@ -34,26 +37,34 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from websockets.asyncio.client import ClientConnection, unix_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
 from websockets.http11 import Request, Response
 
 from jupyter_cloudtty.cloudshell.recording import Recording, RecordingFailed
 
 NOT_RECORDED_EXIT = 73  # sysexits' EX_CANTCREAT: the recordings' folder cannot be written
-NOT_RECORDED = 4007  # ttyd/protocol.CloseCode.NOT_RECORDED (this file runs without the package)
+# ttyd/protocol.CloseCode's (this file runs without the package)
+NOT_RECORDED = 4007
 UNREACHABLE = 4005
+PROTOCOL_ERROR = 4003
 SUBPROTOCOL = "tty"
 INPUT, RESIZE, OUTPUT = ord("0"), ord("1"), ord("0")
 MAX_FRAME = 4 * 1024 * 1024  # as the Jupyter server's relay (kubernetes/relay.py): a paste, a trzsz frame
 BATCH_BYTES = 64 * 1024  # output written as one event at most this big...
 BATCH_SECONDS = 0.05  # ...and at most this late (a player shows it at its first byte's time all the same)
+OPEN_TIMEOUT = 10.0  # seconds for ttyd to accept a terminal, and for its client's first frame
+MAX_SESSIONS = 16  # terminals at once (each may hold QUEUE frames of MAX_FRAME: the container's memory)
+QUEUE = 2  # frames received ahead of the other end, per connection
+CLOSE_TIMEOUT = 1.0  # seconds for the other end's close frame (ttyd 1.7.7 may just hang up)
+PING_SECONDS = 20.0  # a client that answers no ping within this is gone (its ttyd session ends with it)
 STOP_GRACE = 3.0  # seconds for the sessions to end when the pod stops (its grace is 30 by default)
 READY_PATH = "/-/ready"  # no ttyd path: ttyd's are under its base path, which ends with the shell's token
 # Request headers that reach ttyd; the WebSocket's own are the two connections' business.
@@ -109,26 +120,65 @@ class Recorder:
         self.spec = json.loads(args.spec)
         self.record_input = args.input
         self.sessions: set[asyncio.Task] = set()
+        # ttyd's end of a terminal ttyd accepted, until its client's session takes it.
+        self._upstreams: dict[ServerConnection, ClientConnection] = {}
 
     def check(self) -> None:
-        """The folder made and writable, or RecordingFailed saying why: before anything listens."""
-        probe = self.folder / f".recorder-{os.getpid()}"
+        """The folder made and writable, or RecordingFailed saying why: before anything listens.
+
+        The folder is the namespace's, shared by every recorder of it, whatever user each runs as: its
+        group (the claim's, the pod's fsGroup) may write it, and its files keep that group (setgid)."""
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
+            try:
+                self.folder.mkdir(parents=True)
+                self.folder.chmod(0o2770)
+            except FileExistsError:
+                pass
+            fd, probe = tempfile.mkstemp(dir=self.folder, prefix=".recorder-")  # never another pod's name
+            os.close(fd)
+            os.unlink(probe)
         except OSError as e:
             raise RecordingFailed(f"cannot write recordings in {self.folder}: {e.strerror or e}") from None
 
-    # --- HTTP: ttyd's page and token, and the probes ---------------------------------------------
+    # --- HTTP: the probes, ttyd's page and token, and a terminal's opening ------------------------
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path == READY_PATH:
             ready = await asyncio.to_thread(self._ttyd_answers)
             return connection.respond(200 if ready else 503, "ttyd answers\n" if ready else "ttyd is not up yet\n")
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return None  # a terminal: handled by ``session``
+            return await self._open(connection, request)
         return await asyncio.to_thread(self._fetch, request)
+
+    async def _open(self, connection: ServerConnection, request: Request) -> Response | None:
+        """ttyd's own answer first: a terminal ttyd refuses (no token in its path, wrong credentials) is
+        refused with ttyd's status before anything is accepted, recorded or buffered for it."""
+        if len(self.sessions) + len(self._upstreams) >= MAX_SESSIONS:
+            return connection.respond(503, f"this shell has {MAX_SESSIONS} terminals open already\n")
+        headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+        try:
+            ttyd = await asyncio.wait_for(unix_connect(
+                self.socket_path, f"ws://localhost{request.path}", subprotocols=[SUBPROTOCOL],
+                additional_headers=headers, compression=None, max_size=MAX_FRAME, max_queue=QUEUE,
+                ping_interval=None, close_timeout=CLOSE_TIMEOUT,
+            ), OPEN_TIMEOUT)  # fmt: skip
+        except InvalidStatus as e:
+            kept = Headers((k, v) for k, v in e.response.headers.raw_items() if k in ANSWERED)
+            return _response(e.response.status_code, e.response.body or b"", kept, e.response.reason_phrase)
+        except InvalidMessage:
+            # ttyd 1.7.7 hangs up without an answer on a path that is not its own (a wrong token).
+            return _response(404, b"no terminal here\n")
+        except (OSError, InvalidHandshake, asyncio.TimeoutError) as e:
+            return _response(502, f"the shell's ttyd cannot be reached: {e or type(e).__name__}\n".encode())
+        self._upstreams[connection] = ttyd
+        # Taken by ``session`` at once, unless the client's side of the handshake fails after this.
+        asyncio.get_running_loop().call_later(OPEN_TIMEOUT, self._unclaimed, connection)
+        return None
+
+    def _unclaimed(self, connection: ServerConnection) -> None:
+        ttyd = self._upstreams.pop(connection, None)
+        if ttyd is not None:
+            _background(ttyd.close())
 
     def _ttyd_answers(self) -> bool:
         with socket.socket(socket.AF_UNIX) as s:
@@ -162,58 +212,61 @@ class Recorder:
         task = asyncio.current_task()
         assert task is not None
         self.sessions.add(task)
+        ttyd = self._upstreams.pop(client, None)
         try:
-            await self._session(client)
+            if ttyd is None:  # its opening was given up (OPEN_TIMEOUT): not a terminal any more
+                await client.close(UNREACHABLE, "the shell's terminal was not opened in time")
+                return
+            await self._session(client, ttyd)
         finally:
             self.sessions.discard(task)
+            if ttyd is not None:
+                await ttyd.close()
 
-    async def _session(self, client: ServerConnection) -> None:
+    async def _session(self, client: ServerConnection, ttyd: ClientConnection) -> None:
         try:
-            first = await client.recv()
+            first = await asyncio.wait_for(client.recv(), OPEN_TIMEOUT)
+        except asyncio.TimeoutError:
+            await client.close(PROTOCOL_ERROR, f"no handshake within {OPEN_TIMEOUT:g}s")
+            return
         except ConnectionClosed:
             return
         handshake = first.encode() if isinstance(first, str) else first
         rows, columns = _size(handshake)
         try:
             recording = Recording.start(self.folder, self.shell, (rows, columns), owner=self.owner, spec=self.spec,
-                                        record_input=self.record_input)  # fmt: skip
+                                        record_input=self.record_input, file_mode=0o640)  # fmt: skip
         except RecordingFailed as e:
             await client.close(NOT_RECORDED, _reason(f"not recorded: {e}"))
             return
-        request = client.request
-        assert request is not None
-        headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
-        try:
-            ttyd = await unix_connect(
-                self.socket_path, f"ws://localhost{request.path}", subprotocols=[SUBPROTOCOL],
-                additional_headers=headers, compression=None, max_size=MAX_FRAME, ping_interval=None,
-            )  # fmt: skip
-        except (OSError, InvalidHandshake) as e:
-            recording.discard()
-            why = f"HTTP {e.response.status_code}" if isinstance(e, InvalidStatus) else str(e)
-            await client.close(UNREACHABLE, _reason(f"the shell's ttyd cannot be reached: {why}"))
-            return
         failed: list[str] = []
+        passes: list[asyncio.Future] = []
 
-        def fail(why: str) -> None:  # a batch's timed write failed: the session ends, as at a frame's
+        def fail(why: str) -> None:
+            """A write failed: nothing more passes either way, and the client is told why."""
             failed.append(why)
-            asyncio.ensure_future(ttyd.close())
+            for task in passes:
+                task.cancel()
 
         batch = Batch(recording, fail)
         try:
             await ttyd.send(first)
-            upward = asyncio.ensure_future(self._pass(client, ttyd, batch, failed, upward=True))
-            downward = asyncio.ensure_future(self._pass(ttyd, client, batch, failed, upward=False))
-            done, pending = await asyncio.wait((upward, downward), return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
+            passes += [asyncio.ensure_future(self._pass(client, ttyd, batch, failed, upward=True)),
+                       asyncio.ensure_future(self._pass(ttyd, client, batch, failed, upward=False))]  # fmt: skip
+            await asyncio.wait(passes, return_when=asyncio.FIRST_COMPLETED)
+            for task in passes:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*passes, return_exceptions=True)
         finally:
             try:
                 batch.flush()
-                recording.close()
             except RecordingFailed as e:
                 failed.append(str(e))
+            finally:
+                try:
+                    recording.close()
+                except RecordingFailed as e:
+                    failed.append(str(e))
             if failed:
                 await asyncio.gather(ttyd.close(), client.close(NOT_RECORDED, _reason(f"not recorded: {failed[0]}")))
             else:
@@ -231,8 +284,9 @@ class Recorder:
         *,
         upward: bool,
     ) -> None:
-        """Frames from ``source`` to ``sink``, each recorded before it is sent; ``send`` waits while the
-        sink is slow (backpressure: the source is read no faster than the sink takes it)."""
+        """Frames from ``source`` to ``sink``, each given to the recording before it is sent (output
+        in batches: see ``Batch``); ``send`` waits while the sink is slow (backpressure: the source is
+        read no faster than the sink takes it). Nothing passes once the recording failed."""
         try:
             async for frame in source:
                 data = frame.encode() if isinstance(frame, str) else frame
@@ -242,6 +296,8 @@ class Recorder:
                     except RecordingFailed as e:
                         failed.append(str(e))
                         return
+                if failed:
+                    return
                 await sink.send(frame)
         except ConnectionClosed:
             return
@@ -259,7 +315,7 @@ def _record(batch: Batch, data: bytes, upward: bool) -> None:
         try:
             size = json.loads(payload)
             rows, columns = int(size["rows"]), int(size["columns"])
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, OverflowError):
             return  # ttyd ignores it too
         batch.flush()
         batch.recording.resize(rows, columns)
@@ -270,8 +326,18 @@ def _size(handshake: bytes) -> tuple[int, int]:
     try:
         said = json.loads(handshake)
         return int(said.get("rows") or 24), int(said.get("columns") or 80)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError):
         return 24, 80
+
+
+def _background(awaitable: Any) -> None:
+    """Run ``awaitable`` on its own, kept until it is done (the loop holds tasks only weakly)."""
+    task = asyncio.ensure_future(awaitable)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+_BACKGROUND: set[asyncio.Future] = set()
 
 
 def _reason(text: str) -> str:
@@ -308,7 +374,7 @@ def _say(message: str, path: str) -> None:
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="recorder", description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="0.0.0.0", help="the address to listen on")
+    parser.add_argument("--listen", default="", help="the addresses to listen on, comma-separated (default: all)")
     parser.add_argument("--port", type=int, default=7681, help="the pod's ttyd port")
     parser.add_argument("--ttyd-socket", required=True, help="ttyd's UNIX socket")
     parser.add_argument("--folder", required=True, help="where recordings go (on the administrator's claim)")
@@ -328,10 +394,17 @@ async def main(argv: list[str] | None = None) -> int:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    server = await serve(
-        recorder.session, args.listen, args.port, process_request=recorder.process_request,
-        subprotocols=[SUBPROTOCOL], compression=None, max_size=MAX_FRAME, ping_interval=None,
-    )  # fmt: skip
+    hosts = [host for host in args.listen.split(",") if host] or None  # None: every address
+    try:
+        server = await serve(
+            recorder.session, hosts, args.port, process_request=recorder.process_request,
+            subprotocols=[SUBPROTOCOL], compression=None, max_size=MAX_FRAME, max_queue=QUEUE,
+            ping_interval=PING_SECONDS, ping_timeout=PING_SECONDS, close_timeout=CLOSE_TIMEOUT,
+        )  # fmt: skip
+    except OSError as e:
+        # The port taken (by the shell, between two runs of the recorder?): never serve it unrecorded.
+        _say(f"not recorded: cannot listen on port {args.port}: {e.strerror or e}", args.termination_log)
+        return NOT_RECORDED_EXIT
     print(f"recorder: {args.listen}:{args.port} -> {args.ttyd_socket}, recordings in {args.folder}", flush=True)
     await stop.wait()
     # Every terminal closed (1001); each session closes its recording as it ends. Not waited for: a

@@ -156,18 +156,39 @@ def _idle_end(pods: list[dict[str, Any]]) -> str | None:
 
 
 def _not_recorded(pods: list[dict[str, Any]]) -> str | None:
-    """The recorder's words, if it could not write its folder (it exits 73 before it listens, and is
-    restarted, failing again: its last or current end says so). A shell that must be recorded and
-    cannot be does not run."""
+    """Why a live pod's recorder stopped, if it did: a shell whose recorder ever ends does not go on.
+
+    It ends with 73 and its words when it cannot write its folder or listen (before it listens), and
+    with anything else when it dies (out of memory, killed): restarted, it would have left the pod's
+    port free for a while, and a process of the shell could have taken it. So any end of the recorder
+    of a pod that is not itself ending fails the shell (its Job is released, the pod with it)."""
     for pod in pods:
-        for container in pod.get("status", {}).get("initContainerStatuses") or []:
+        status = pod.get("status", {})
+        if pod.get("metadata", {}).get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+            continue  # a pod that ends stops its recorder too
+        for container in status.get("initContainerStatuses") or []:
             if container.get("name") != manifests.RECORDER:
                 continue
             for state in (container.get("state"), container.get("lastState")):
-                ended = (state or {}).get("terminated") or {}
+                ended = (state or {}).get("terminated")
+                if ended is None:
+                    continue
+                said = (ended.get("message") or "").strip()
                 if ended.get("exitCode") == manifests.NOT_RECORDED_EXIT:
-                    return (ended.get("message") or "").strip() or "the recorder cannot write its folder"
+                    return said or "not recorded: the recorder cannot write its folder"
+                why = f" ({said.splitlines()[-1]})" if said else ""
+                return (f"not recorded: its recorder stopped (exit code {ended.get('exitCode')}, {ended.get('reason')})"
+                        f"{why}, so its sessions would no longer be recorded")  # fmt: skip
     return None
+
+
+def _records(shell: dict[str, Any], observed: Observed, settings: Settings) -> bool:
+    """Whether the shell's sessions are recorded in its pod: its Job's pods have the recorder (a policy
+    or an annotation changed since does not change a running pod); before its Job, the policy's word."""
+    if observed.job is None:
+        return manifests.recorded(shell, settings)
+    template = observed.job.get("spec", {}).get("template", {}).get("spec", {})
+    return any(c.get("name") == manifests.RECORDER for c in template.get("initContainers") or [])
 
 
 def lost_because(pod: dict[str, Any] | None) -> tuple[str, str]:
@@ -248,7 +269,7 @@ def next_status(
     if ignored and result.phase not in Phase.ENDED:  # said, not silently dropped
         conditions.append(condition_since(current, "KubeconfigIgnored", True, "FeatureGate", ignored, now))
     _started(current, status, conditions, observed, now)
-    if manifests.recorded(shell, settings) and result.phase != Phase.FAILED:
+    if _records(shell, observed, settings) and result.phase != Phase.FAILED:
         # Said where its user and `kubectl describe` look: every session of this shell is recorded.
         policy = settings.recording
         why = "every shell is" if policy.mode == "required" else "it asked to be (jupyter-cloudtty.io/record)"

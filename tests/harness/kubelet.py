@@ -22,8 +22,8 @@ What it does, each part with the identity it has in a cluster:
   ended) and SIGKILL after the pod's grace period (at most 5 s, as below), and the pod's phase is its
   main containers' alone;
 - gives each container its command and args (``$(VAR)`` expanded), its env (``valueFrom`` Secrets,
-  ConfigMaps and fieldRefs read as the node; ``status.podIP`` too: the pod's IP is chosen before any
-  of its containers starts), and the pod's volumes at its mountPaths (``subPath`` and ``readOnly``
+  ConfigMaps and fieldRefs read as the node; ``status.podIP`` and ``status.podIPs`` too: the pod's IP
+  is chosen before any of its containers starts), and the pod's volumes at its mountPaths (``subPath`` and ``readOnly``
   too): secret, configMap, downwardAPI, projected (the ServiceAccount token from a TokenRequest made as
   the node, bound to the pod, with kube-root-ca.crt and the namespace, as the kubelet writes them at
   /var/run/secrets/kubernetes.io/serviceaccount), emptyDir (one folder of the pod, whichever of its
@@ -801,6 +801,7 @@ class PodWorker:
         fields = {  # the pod IP is chosen before any container starts
             "spec.nodeName": self.kubelet.name, "spec.serviceAccountName": self.spec.get("serviceAccountName", ""),
             "metadata.uid": self.uid, "status.podIP": self.address or "", "status.hostIP": HOST_IP,
+            "status.podIPs": self.address or "",  # one family here: a dual-stack pod's would be "v4,v6"
         }  # fmt: skip
         for var in container.spec.get("env", []):
             if (path := var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")) and path not in fields:

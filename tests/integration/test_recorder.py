@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from jupyter_cloudtty.cloudshell.recording import read
 from jupyter_cloudtty.operator.recorder import NOT_RECORDED_EXIT
@@ -89,8 +90,9 @@ async def test_a_session_through_the_recorder_is_recorded_as_it_was_seen(tmp_pat
     assert "WOKE 42" in output and "prompt> " in output
     assert [data for _, code, data in events if code == "r"] == ["120x40"]
     assert not [e for e in events if e[1] == "i"]  # input only when asked
-    assert oct(folder.stat().st_mode & 0o777) == "0o700"
-    assert oct(next(folder.glob("*.cast")).stat().st_mode & 0o777) == "0o600"
+    # The namespace's folder, shared by its recorders whatever user each is: its group's (setgid).
+    assert oct(folder.stat().st_mode & 0o7777) == "0o2770"
+    assert oct(next(folder.glob("*.cast")).stat().st_mode & 0o777) == "0o640"
 
 
 async def test_input_is_recorded_when_asked(tmp_path):
@@ -159,3 +161,17 @@ async def test_a_session_whose_recording_fails_is_closed_with_4007_and_why(tmp_p
             assert closed.value.reason.endswith(".cast failed: No space left on device")
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+async def test_a_terminal_ttyd_refuses_is_refused_with_ttyd_s_answer_and_leaves_nothing(tmp_path):
+    """ttyd checks the token (its path) before anything else: so does the recorder, by asking ttyd first."""
+    folder = tmp_path / "recordings"
+    async with socket_pod(tmp_path / "home") as pod, Recorder(pod.home / "ttyd.sock", folder) as recorder:
+        with pytest.raises(HTTPClientError) as refused:
+            await TtydClient.connect(f"ws://127.0.0.1:{recorder.port}/not-the-token/ws")
+        assert refused.value.code == 404
+        assert list(folder.glob("*.cast")) == []
+        # A terminal with the right path still opens.
+        async with await TtydClient.connect(recorder.url) as term:
+            await term.send("echo O''K\r")
+            await term.expect(r"OK\r\n")

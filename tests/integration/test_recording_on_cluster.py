@@ -11,6 +11,8 @@ PersistentVolumes), where the test reads what the recorder wrote.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -116,7 +118,9 @@ async def test_every_shell_is_recorded_in_its_pod_onto_the_administrator_s_claim
         cluster.kubectl("delete", "pvc", CLAIM, "-n", namespace, "--wait=false")
         cluster.kubectl("delete", "pv", f"{namespace}-recordings", "--wait=false")
     recordings = folder / namespace
-    assert oct(recordings.stat().st_mode & 0o777) == "0o700"
+    # The namespace's folder and files: the recorders' group's (the pod's fsGroup), setgid; not the world's.
+    assert (oct(recordings.stat().st_mode & 0o7777), recordings.stat().st_gid) == ("0o2770", 1000)
+    assert {oct(p.stat().st_mode & 0o777) for p in recordings.glob("*.cast")} == {"0o640"}
     ((header, events),) = casts(recordings, "bare")
     assert header["cloudtty"]["shell"] == "bare" and header["cloudtty"]["spec"]["commandAction"] == "bash"
     assert "WOKE 42" in output(events) and not [e for e in events if e[1] == "i"]
@@ -157,3 +161,41 @@ async def test_a_shell_that_cannot_be_recorded_does_not_run(control_plane, node,
         cluster.kubectl("delete", "pvc", CLAIM, "-n", namespace, "--wait=false")
         cluster.kubectl("delete", "pv", f"{namespace}-recordings", "--wait=false")
     assert list(folder.iterdir()) == []
+
+
+def recorder_pid(shell: str) -> int:
+    """The process of ``shell``'s recorder on this machine (the tests' node runs containers as processes)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            words[:2] == [b"python3", b"-I"]
+            and b"--shell" in words
+            and words[words.index(b"--shell") + 1] == shell.encode()
+        ):
+            return int(cmdline.parent.name)
+    raise AssertionError(f"no recorder of {shell} runs")
+
+
+async def test_a_recorder_that_dies_ends_its_shell(control_plane, node, namespace, tmp_path):
+    """Killed (out of memory, say), a recorder leaves the pod's port free until it is back, for a process of
+    the shell to take: the shell does not go on."""
+    cluster = control_plane
+    folder = tmp_path / "recordings"
+    folder.mkdir(mode=0o755)
+    claim_on(cluster, namespace, folder, node.name)
+    try:
+        async with Installed(cluster, namespace, tmp_path, {"shell": {"recording": {"mode": "required"}}}) as release:
+            apply(cluster, namespace, "watched")
+            ready(cluster, namespace, "watched")
+            os.kill(recorder_pid("watched"), signal.SIGKILL)
+            failed = ready(cluster, namespace, "watched", "Failed")["status"]["conditions"][-1]
+            assert failed["reason"] == "NotRecorded"
+            assert failed["message"].startswith("not recorded: its recorder stopped (exit code 137")
+            cluster.kubectl("wait", "--for=delete", "job/cloudshell-watched", "-n", namespace, "--timeout=60s")
+        assert "Traceback" not in release.log, release.log[-6000:]
+    finally:
+        cluster.kubectl("delete", "pvc", CLAIM, "-n", namespace, "--wait=false")
+        cluster.kubectl("delete", "pv", f"{namespace}-recordings", "--wait=false")
