@@ -1,7 +1,9 @@
 """kubectl for the kernel: which binary, its version, what a command line asks for, and running it.
 
 The kernel runs kubectl with its own credentials: kubectl reads ``KUBECONFIG`` (or ``~/.kube/config``),
-its current context, or the in-cluster ServiceAccount, exactly as in a terminal.
+its current context, or the in-cluster ServiceAccount, exactly as in a terminal. When it fails, what
+the user reads is its own message, without its internal log lines; and when it failed because it has
+no cluster at all, one line that says where it looked and what to set (``no_cluster``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import selectors
 import shlex
 import shutil
@@ -17,7 +20,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import IO, Sequence
+from typing import IO, Any, Callable, Mapping, Sequence
 
 # Global flags that take a value as the next word (kubectl options --help); the verb is the first
 # word that is neither one of these flags nor its value.
@@ -32,6 +35,11 @@ VALUE_FLAGS = {
     "--kustomize", "-f", "--filename",
 }  # fmt: skip
 STRUCTURED = {"json", "yaml"}
+VERBOSITY_FLAGS = {"-v", "--v"}
+# kubectl's internal log lines (klog): ``E1207 04:17:13.855064   18066 memcache.go:381] ...``.
+KLOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.-]+:\d+\] ")
+# Where kubectl goes when nothing names a server: client-go's default, unless $KUBERNETES_MASTER.
+DEFAULT_SERVER = "localhost:8080"
 
 
 class KubectlNotFound(Exception):
@@ -219,6 +227,109 @@ def stream(args: Sequence[str], stdout: IO[str], stderr: IO[str], input: str | N
             if pipe is not None:
                 pipe.close()
     return Completed(argv, returncode, interrupted=interrupted)
+
+
+class HeldErrors:
+    """kubectl's stderr on its way to ``stderr``, line by line, with the lines a failure may replace held back.
+
+    A klog line (kubectl's internal log: five "couldn't get current server API group list" for one
+    refused connection) or one naming the default server is held, with every stderr line after it,
+    until kubectl writes to stdout (they were warnings: out they go, first) or exits (``end``, whose
+    caller decides). Other lines pass as they come. ``out`` and ``err`` are what ``stream`` writes to.
+    ``hold=False`` (kubectl's ``-v``: the user asked for its log) passes everything.
+    """
+
+    def __init__(self, stdout: IO[str], stderr: IO[str], hold: bool = True):
+        self._stdout, self._stderr, self._hold = stdout, stderr, hold
+        self._partial = ""  # a line not ended yet
+        self._held: list[str] = []
+        self.out = _Writer(self._write_out, stdout.flush)
+        self.err = _Writer(self._write_err, stderr.flush)
+
+    def _write_out(self, text: str) -> None:
+        self.release()
+        self._stdout.write(text)
+
+    def _write_err(self, text: str) -> None:
+        if not self._hold:
+            self._stderr.write(text)
+            return
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if self._held or KLOG.match(line) or DEFAULT_SERVER in line:
+                self._held.append(line)
+            else:
+                self._stderr.write(line + "\n")
+
+    def release(self) -> None:
+        """Write the held lines (kubectl went on: they were warnings)."""
+        if self._held:
+            self._stderr.write("".join(line + "\n" for line in self._held))
+            self._stderr.flush()
+            self._held = []
+
+    def end(self) -> list[str]:
+        """The lines still held once kubectl has exited (the last one even if not ended by a newline)."""
+        held = self._held + ([self._partial] if self._partial else [])
+        self._held, self._partial = [], ""
+        return held
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """A file-like target of ``stream`` (its ``write`` and ``flush``)."""
+
+    write: Callable[[str], Any]
+    flush: Callable[[], Any]
+
+
+def message(lines: Sequence[str]) -> list[str]:
+    """What to show of a failed kubectl's stderr ``lines``: its own message, without its klog lines when
+    it has one (``The connection to the server ... was refused`` says what the five before it say)."""
+    own = [line for line in lines if not KLOG.match(line)]
+    return own if any(own) else list(lines)
+
+
+def no_cluster(command: Command, stderr: Sequence[str], env: Mapping[str, str] | None = None) -> str | None:
+    """Why kubectl, failed with ``stderr`` (its lines), had no cluster to talk to, in one line that says
+    where it looked and what to set; None if that is not why.
+
+    Without a server named anywhere kubectl tries client-go's default, ``localhost:8080``: its error
+    naming that server, with no usable credentials found as jupyter_cloudtty.kube.credentials finds
+    them in kubectl's order (``--kubeconfig``, ``$KUBECONFIG`` or ``~/.kube/config``, the in-cluster
+    ServiceAccount), is the sign. A kubeconfig that names a server keeps kubectl's own error.
+    """
+    env = os.environ if env is None else env
+    if env.get("KUBERNETES_MASTER") or command.given("-s", "--server"):
+        return None  # a server is named: the refusal is that server's
+    if not any(DEFAULT_SERVER in line for line in stderr):
+        return None
+    from jupyter_cloudtty.kube import credentials  # imports the kubernetes client (~0.8 s): only once kubectl failed
+
+    explicit = command.value("--kubeconfig") or ""
+    try:
+        found = credentials.find(explicit, command.context or "", prefer_in_cluster=False, env=env)
+    except credentials.CredentialsError as e:  # no current-context
+        return f"kubectl has no cluster: {e}: %kubectl config use-context NAME"
+    except Exception:  # noqa: BLE001  a kubeconfig we cannot read: kubectl's own words stand
+        return None
+    if found is None:
+        value = explicit or env.get("KUBECONFIG") or credentials.DEFAULT_KUBECONFIG
+        files = os.pathsep.join(os.path.expanduser(path) for path in value.split(os.pathsep) if path)
+        named = " ($KUBECONFIG)" if env.get("KUBECONFIG") and not explicit else ""
+        return (
+            f"kubectl has no cluster: no kubeconfig at {files}{named} and no in-cluster ServiceAccount; "
+            "point KUBECONFIG at your kubeconfig file: %env KUBECONFIG=PATH"
+        )
+    if found.in_cluster or (found.cluster or {}).get("server"):
+        return None  # it names a server; localhost:8080 may be it
+    contexts = (found.kubeconfig or {}).get("contexts") or []
+    context = next((c for c in contexts if c.get("name") == found.context), {})
+    cluster = (context.get("context") or {}).get("cluster") or "CLUSTER"
+    return (
+        f"kubectl has no cluster: {found.source} names no server (cluster {cluster!r}): "
+        f"%kubectl config set-cluster {cluster} --server=URL"
+    )
 
 
 def _feed(pipe: IO[bytes] | None, data: bytes) -> None:

