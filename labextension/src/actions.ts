@@ -6,7 +6,7 @@ import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, MainAreaWidget, WidgetTracker, showDialog } from '@jupyterlab/apputils';
 import { DockLayout } from '@lumino/widgets';
 
-import { IShell, IShellSpec } from './api';
+import { IShell, IShellSpec, hasEnded } from './api';
 import { shellIcon } from './icons';
 import { ShellsModel } from './shells';
 import { ITerminalSettings, ShellTerminal, loadXterm } from './terminal';
@@ -105,15 +105,15 @@ export class ShellActions {
 
   /** Delete a shell, after asking when `confirm`; false if the user said no. */
   async delete(name: string, confirm: boolean): Promise<boolean> {
-    if (confirm) {
-      const result = await showDialog({
-        title: 'Delete shell?',
-        body: `Delete the shell "${name}"? Its processes end and its output is lost.`,
-        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-      });
-      if (!result.button.accept) {
-        return false;
-      }
+    if (
+      confirm &&
+      !(await confirmDelete(
+        'Delete shell?',
+        `Delete the shell "${name}"? Its processes end and its output is lost.`,
+        'Delete'
+      ))
+    ) {
+      return false;
     }
     await this.model.api.delete(name);
     this.model.remove(name);
@@ -144,4 +144,43 @@ export class ShellActions {
       await this.open(name);
     }
   }
+}
+
+/**
+ * Ask before deleting; Cancel is the default button (Enter on a dialog opened by mistake keeps the
+ * shells). Resolves true when the user chose to delete.
+ */
+export async function confirmDelete(title: string, body: string, label: string): Promise<boolean> {
+  const result = await showDialog({
+    title,
+    body,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label })],
+    defaultButton: 0
+  });
+  return result.button.accept;
+}
+
+/**
+ * "Remove ended shells": after one confirmation, delete every shell that has ended. Resolves to the
+ * names removed (none when the user said no); the server's refusals are thrown after the rest.
+ */
+export async function removeEndedShells(model: ShellsModel): Promise<string[]> {
+  const names = model.shells.filter(hasEnded).map(shell => shell.name);
+  if (names.length === 0) {
+    return [];
+  }
+  const one = names.length === 1;
+  const which = one
+    ? `the ended shell "${names[0]}"`
+    : `${names.length} ended shells (${names.join(', ')})`;
+  if (
+    !(await confirmDelete(
+      'Remove ended shells?',
+      `Remove ${which}? ${one ? 'Its' : 'Their'} output is lost.`,
+      'Remove'
+    ))
+  ) {
+    return [];
+  }
+  return model.deleteShells(names);
 }

@@ -1,11 +1,19 @@
 /**
  * The "Cluster shells" side panel: the user's shells, live, with open / reconnect / extend /
- * delete, and a "New shell" button and form.
+ * delete, "Remove ended shells", and a "New shell" button and form.
  */
-import { ReactWidget, deleteIcon, historyIcon, refreshIcon } from '@jupyterlab/ui-components';
+import {
+  HTMLSelect,
+  ReactWidget,
+  caretDownEmptyIcon,
+  deleteIcon,
+  historyIcon,
+  refreshIcon
+} from '@jupyterlab/ui-components';
 import { ISignal, Signal } from '@lumino/signaling';
-import React, { useEffect, useState } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
+import { removeEndedShells } from './actions';
 import {
   IServerInfo,
   IShell,
@@ -21,12 +29,16 @@ import {
   EXTEND_CHOICES,
   FIELD_LABELS,
   FieldId,
+  FormErrors,
   IExtendChoice,
-  PRESETS,
   buildSpec,
+  checkForm,
+  commandPreview,
   formatDuration,
   humanizeSeconds,
-  preset
+  offeredPresets,
+  preset,
+  serverFieldError
 } from './presets';
 import { idleWhy } from './protocol';
 import { IRecording, recordingLabel } from './casts';
@@ -64,6 +76,8 @@ export interface IPanelDefaults {
   ttl: string;
 }
 
+type CreateRequest = { name?: string; spec: Record<string, unknown>; record?: boolean };
+
 export class ShellsPanel extends ReactWidget {
   constructor(
     readonly model: ShellsModel,
@@ -82,6 +96,22 @@ export class ShellsPanel extends ReactWidget {
     this._formRequested.emit();
   }
 
+  /** The shell of the active terminal tab, as last set. */
+  get activeShell(): string | null {
+    return this._active;
+  }
+
+  /**
+   * Mark the shell whose terminal tab is the active one (null: none is): its item is highlighted,
+   * `aria-current="true"`, and scrolled into view.
+   */
+  setActiveShell(name: string | null): void {
+    if (name !== this._active) {
+      this._active = name;
+      this.update();
+    }
+  }
+
   render(): React.ReactElement {
     return (
       <PanelView
@@ -89,10 +119,12 @@ export class ShellsPanel extends ReactWidget {
         actions={this._actions}
         defaults={this._defaults}
         formRequested={this._formRequested}
+        active={this._active}
       />
     );
   }
 
+  private _active: string | null = null;
   private _formRequested = new Signal<this, void>(this);
 }
 
@@ -118,11 +150,27 @@ function useNow(): number {
   return now;
 }
 
+/** Scroll the panel (only it: not JupyterLab's layout) until `element` is in view. */
+function reveal(element: HTMLElement | null): void {
+  const scroller = element?.closest<HTMLElement>('.jp-CloudTTY-panel');
+  if (!element || !scroller) {
+    return;
+  }
+  const box = element.getBoundingClientRect();
+  const view = scroller.getBoundingClientRect();
+  if (box.top < view.top) {
+    scroller.scrollTop -= view.top - box.top;
+  } else if (box.bottom > view.bottom) {
+    scroller.scrollTop += Math.min(box.bottom - view.bottom, box.top - view.top);
+  }
+}
+
 function PanelView(props: {
   model: ShellsModel;
   actions: IPanelActions;
   defaults: () => IPanelDefaults;
   formRequested: ISignal<unknown, void>;
+  active: string | null;
 }): React.ReactElement {
   const { model, actions } = props;
   useSignal(model.changed);
@@ -131,6 +179,11 @@ function PanelView(props: {
   const [formOpen, setFormOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  // After a delete, the item that takes the deleted one's place gets the focus (or the list's).
+  const [focusAt, setFocusAt] = useState<number | null>(null);
+  const [created, setCreated] = useState<string | null>(null);
+  const optionsButton = useRef<HTMLButtonElement>(null);
+  const list = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     const slot = () => setFormOpen(true);
@@ -140,46 +193,83 @@ function PanelView(props: {
     };
   }, [props.formRequested]);
 
-  const create = async (request: {
-    name?: string;
-    spec: Record<string, unknown>;
-    record?: boolean;
-  }) => {
+  useEffect(() => {
+    if (focusAt === null) {
+      return;
+    }
+    const items = list.current?.querySelectorAll<HTMLElement>('.jp-CloudTTY-shell-open') ?? [];
+    const target = items.length
+      ? items[Math.min(focusAt, items.length - 1)]
+      : list.current?.querySelector<HTMLElement>('.jp-CloudTTY-empty');
+    target?.focus();
+    setFocusAt(null);
+  }, [focusAt]);
+
+  /** Resolves to the server's refusal, or null once the shell is created (and opened). */
+  const create = async (request: CreateRequest): Promise<string | null> => {
     setBusy(true);
     setError(null);
+    const before = new Set(model.shells.map(shell => shell.name));
     try {
       await actions.create(request);
-      return true;
     } catch (e) {
-      setError((e as Error).message);
-      return false;
+      return (e as Error).message;
     } finally {
       setBusy(false);
     }
+    // The new one goes to the end of the list: show it there, however long the list is.
+    const added = model.shells.filter(shell => !before.has(shell.name));
+    setCreated(request.name ?? added[added.length - 1]?.name ?? null);
+    return null;
   };
 
-  const quickCreate = () => {
+  const quickCreate = async () => {
     performance.mark('cloudtty:new-shell-click');
     const defaults = props.defaults();
+    const offered = offeredPresets(model.info).presets.some(p => p.id === defaults.preset);
     const built = buildSpec({
       preset: defaults.preset,
       fields: {},
       ttl: defaults.ttl,
       once: false
     });
-    if ('error' in built) {
-      setFormOpen(true); // the default preset needs fields: ask for them
+    if ('error' in built || !offered) {
+      setFormOpen(true); // the default preset needs fields, or is not for this server: the form says
       return;
     }
-    void create({ spec: built.spec });
+    const refused = await create({ spec: built.spec });
+    if (refused) {
+      setError(refused);
+    }
+  };
+
+  const closeForm = () => {
+    setFormOpen(false);
+    optionsButton.current?.focus();
   };
 
   const remove = async (name: string) => {
     setError(null);
+    const index = model.shells.findIndex(shell => shell.name === name);
     try {
-      await actions.delete(name);
+      if (await actions.delete(name)) {
+        setFocusAt(Math.max(0, index));
+      }
     } catch (e) {
       setError((e as Error).message);
+    }
+  };
+
+  const removeEnded = async () => {
+    setError(null);
+    const first = model.shells.findIndex(hasEnded);
+    try {
+      if ((await removeEndedShells(model)).length) {
+        setFocusAt(Math.max(0, first));
+      }
+    } catch (e) {
+      setError((e as Error).message);
+      setFocusAt(Math.max(0, first));
     }
   };
 
@@ -198,6 +288,7 @@ function PanelView(props: {
     }
   };
 
+  const ended = model.shells.filter(hasEnded).length;
   return (
     <div className="jp-CloudTTY-panel-body">
       <header className="jp-CloudTTY-header">
@@ -205,24 +296,32 @@ function PanelView(props: {
         <BackendBadge info={model.info} mode={model.mode} />
       </header>
       <div className="jp-CloudTTY-toolbar">
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled jp-mod-accept jp-CloudTTY-new"
-          disabled={busy}
-          onClick={quickCreate}
-          title="Start a shell with your default preset and open its terminal"
-        >
-          New shell
-        </button>
-        <button
-          type="button"
-          className="jp-Button jp-mod-styled jp-mod-reject jp-CloudTTY-options"
-          aria-expanded={formOpen}
-          onClick={() => setFormOpen(!formOpen)}
-          title="Choose a preset, a time to live, a name…"
-        >
-          {formOpen ? 'Hide options' : 'Options…'}
-        </button>
+        <span className="jp-CloudTTY-split">
+          <button
+            type="button"
+            className="jp-Button jp-mod-styled jp-mod-accept jp-CloudTTY-new"
+            disabled={busy}
+            onClick={() => void quickCreate()}
+            title="Start a shell with your default preset and open its terminal"
+          >
+            New shell
+          </button>
+          <button
+            ref={optionsButton}
+            type="button"
+            className="jp-Button jp-mod-styled jp-mod-accept jp-CloudTTY-options"
+            aria-label="Options…"
+            aria-expanded={formOpen}
+            onClick={() => (formOpen ? closeForm() : setFormOpen(true))}
+            title={
+              formOpen
+                ? 'Hide the options'
+                : 'New shell with options: a preset, a time to live, a name…'
+            }
+          >
+            <caretDownEmptyIcon.react tag="span" />
+          </button>
+        </span>
         <button
           type="button"
           className="jp-CloudTTY-icon-button jp-CloudTTY-refresh"
@@ -236,15 +335,16 @@ function PanelView(props: {
       {formOpen && (
         <NewShellForm
           defaults={props.defaults()}
-          recording={model.info?.recording?.mode ?? 'off'}
+          info={model.info}
           busy={busy}
-          onCancel={() => setFormOpen(false)}
-          onError={setError}
+          onCancel={closeForm}
           onSubmit={async request => {
             performance.mark('cloudtty:new-shell-click');
-            if (await create(request)) {
+            const refused = await create(request);
+            if (!refused) {
               setFormOpen(false);
             }
+            return refused;
           }}
         />
       )}
@@ -266,14 +366,31 @@ function PanelView(props: {
           The list of shells cannot be read: {model.error}
         </div>
       )}
-      <ShellList
-        shells={model.shells}
-        loaded={model.loaded}
-        now={now}
-        actions={actions}
-        onDelete={name => void remove(name)}
-        onExtend={extend}
-      />
+      {ended > 0 && (
+        <div className="jp-CloudTTY-ended-bar">
+          <span>{ended} ended</span>
+          <button
+            type="button"
+            className="jp-Button jp-mod-minimal jp-mod-small jp-CloudTTY-remove-ended"
+            title="Delete every shell that has ended (after asking once)"
+            onClick={() => void removeEnded()}
+          >
+            Remove ended shells
+          </button>
+        </div>
+      )}
+      <div ref={list} className="jp-CloudTTY-list-area">
+        <ShellList
+          shells={model.shells}
+          loaded={model.loaded}
+          now={now}
+          active={props.active}
+          created={created}
+          actions={actions}
+          onDelete={name => void remove(name)}
+          onExtend={extend}
+        />
+      </div>
     </div>
   );
 }
@@ -302,18 +419,61 @@ function BackendBadge(props: { info: IServerInfo | null; mode: string }): React.
   );
 }
 
+/** A form field's label, control and, when it is wrong, the message at it (`aria-describedby`). */
+function Field(props: {
+  label: string;
+  error?: string;
+  /** Ids of more text that describes the control (a hint, a note). */
+  describedBy?: string[];
+  className?: string;
+  children: (control: {
+    id: string;
+    'aria-invalid'?: 'true';
+    'aria-describedby'?: string;
+  }) => React.ReactElement;
+  /** The label after the control (a checkbox). */
+  labelAfter?: boolean;
+}): React.ReactElement {
+  const id = React.useId();
+  const errorId = `${id}-error`;
+  const describedBy = [...(props.error ? [errorId] : []), ...(props.describedBy ?? [])];
+  const control = props.children({
+    id,
+    ...(props.error ? { 'aria-invalid': 'true' as const } : {}),
+    ...(describedBy.length ? { 'aria-describedby': describedBy.join(' ') } : {})
+  });
+  const label = <label htmlFor={id}>{props.label}</label>;
+  return (
+    <div className={`jp-CloudTTY-field ${props.className ?? ''}`}>
+      {props.labelAfter ? (
+        <span className="jp-CloudTTY-checkbox">
+          {control}
+          {label}
+        </span>
+      ) : (
+        <>
+          {label}
+          {control}
+        </>
+      )}
+      {props.error && (
+        <span id={errorId} className="jp-CloudTTY-field-error">
+          {props.error}
+        </span>
+      )}
+    </div>
+  );
+}
+
 function NewShellForm(props: {
   defaults: IPanelDefaults;
-  /** The server's recording policy: "optional" offers a choice, "required" says so. */
-  recording: 'off' | 'optional' | 'required';
+  /** The backend (which presets it can run) and the recording policy: "optional" offers a choice. */
+  info: IServerInfo | null;
   busy: boolean;
-  onSubmit: (request: {
-    name?: string;
-    spec: Record<string, unknown>;
-    record?: boolean;
-  }) => Promise<void>;
+  /** Resolves to the server's refusal, or null once the shell exists. */
+  onSubmit: (request: CreateRequest) => Promise<string | null>;
+  /** Cancel or Escape: the form closes, the focus goes back to its button. */
   onCancel: () => void;
-  onError: (message: string | null) => void;
 }): React.ReactElement {
   const [presetId, setPresetId] = useState(preset(props.defaults.preset).id);
   const [fields, setFields] = useState<Partial<Record<FieldId, string>>>({});
@@ -321,97 +481,174 @@ function NewShellForm(props: {
   const [ttl, setTtl] = useState(props.defaults.ttl);
   const [once, setOnce] = useState(false);
   const [record, setRecord] = useState(false);
-  const chosen = preset(presetId);
+  const [errors, setErrors] = useState<FormErrors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [checked, setChecked] = useState(0); // a submit found errors: the first wrong field is next
+  const form = useRef<HTMLFormElement>(null);
+  const hintId = React.useId();
+  const recording = props.info?.recording?.mode ?? 'off';
+  const offered = offeredPresets(props.info);
+  // The default (or the one chosen before the server's info came) may not be offered here.
+  const chosen = offered.presets.find(p => p.id === presetId) ?? offered.presets[0];
+  const preview = commandPreview(chosen.id, fields);
 
-  const submit = (event: React.FormEvent) => {
+  useEffect(() => {
+    form.current?.querySelector<HTMLElement>('select, input')?.focus(); // opened: its first field
+  }, []);
+
+  useEffect(() => {
+    if (checked) {
+      form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+    }
+  }, [checked]);
+
+  /** Set a field, and forget what was wrong with it. */
+  const edited = (field: keyof FormErrors, set: () => void) => {
+    set();
+    if (errors[field]) {
+      setErrors({ ...errors, [field]: undefined });
+    }
+  };
+
+  const submit = async (event: React.FormEvent) => {
     event.preventDefault();
-    const built = buildSpec({ preset: presetId, fields, ttl, once });
+    const values = { preset: chosen.id, fields, ttl, once };
+    const found = checkForm(values);
+    setFormError(null);
+    setErrors(found);
+    const built = buildSpec(values);
     if ('error' in built) {
-      props.onError(built.error);
+      setChecked(n => n + 1);
       return;
     }
     const trimmed = name.trim();
-    void props.onSubmit({
+    const refused = await props.onSubmit({
       ...(trimmed ? { name: trimmed } : {}),
       spec: built.spec,
-      ...(props.recording === 'optional' && record ? { record: true } : {})
+      ...(recording === 'optional' && record ? { record: true } : {})
     });
+    if (refused) {
+      const at = serverFieldError(refused);
+      if (at && (at.field !== 'record' || recording === 'optional')) {
+        setErrors({ [at.field]: at.error });
+        setChecked(n => n + 1);
+      } else {
+        setFormError(refused);
+      }
+    }
   };
 
   return (
-    <form className="jp-CloudTTY-form" onSubmit={submit} aria-label="New shell">
-      <label>
-        <span>Preset</span>
-        <select
-          className="jp-mod-styled"
-          name="preset"
-          value={presetId}
-          onChange={event => setPresetId(preset(event.target.value).id)}
-        >
-          {PRESETS.map(p => (
-            <option key={p.id} value={p.id}>
-              {p.label}
-            </option>
-          ))}
-        </select>
-      </label>
+    <form
+      ref={form}
+      className="jp-CloudTTY-form"
+      onSubmit={event => void submit(event)}
+      aria-label="New shell"
+      noValidate
+      onKeyDown={event => {
+        if (event.key === 'Escape') {
+          event.preventDefault();
+          event.stopPropagation();
+          props.onCancel();
+        }
+      }}
+    >
+      <Field label="Preset" describedBy={[hintId]}>
+        {control => (
+          <HTMLSelect
+            {...control}
+            className="jp-CloudTTY-select"
+            name="preset"
+            value={chosen.id}
+            onChange={event => setPresetId(preset(event.target.value).id)}
+            options={offered.presets.map(p => ({ label: p.label, value: p.id }))}
+            iconProps={{ top: '6px' }} // centred in the form's 28px field (24px in a toolbar)
+          />
+        )}
+      </Field>
+      <div id={hintId} className="jp-CloudTTY-form-hints">
+        {preview && <code className="jp-CloudTTY-command-preview">{preview}</code>}
+        {offered.hidden && <p className="jp-CloudTTY-presets-note">{offered.hidden}</p>}
+      </div>
       {chosen.fields.map(field => (
-        <label key={field}>
-          <span>
-            {FIELD_LABELS[field]}
-            {field === 'pod' ? '' : ' (optional)'}
-          </span>
-          <input
-            className="jp-mod-styled"
-            name={field}
-            value={fields[field] ?? ''}
-            placeholder={field === 'pod' ? 'my-pod-5d9c7' : ''}
-            onChange={event => setFields({ ...fields, [field]: event.target.value })}
-          />
-        </label>
+        <Field
+          key={field}
+          label={`${FIELD_LABELS[field]}${field === 'pod' ? '' : ' (optional)'}`}
+          error={errors[field]}
+        >
+          {control => (
+            <input
+              {...control}
+              className="jp-mod-styled"
+              name={field}
+              value={fields[field] ?? ''}
+              placeholder={field === 'pod' ? 'my-pod-5d9c7' : ''}
+              onChange={event =>
+                edited(field, () => setFields({ ...fields, [field]: event.target.value }))
+              }
+            />
+          )}
+        </Field>
       ))}
-      <label>
-        <span>Name (optional)</span>
-        <input
-          className="jp-mod-styled"
-          name="name"
-          value={name}
-          placeholder="generated"
-          onChange={event => setName(event.target.value)}
-        />
-      </label>
-      <label>
-        <span>Time to live</span>
-        <input
-          className="jp-mod-styled"
-          name="ttl"
-          value={ttl}
-          placeholder="none (e.g. 30m, 2h)"
-          onChange={event => setTtl(event.target.value)}
-        />
-      </label>
-      <label className="jp-CloudTTY-checkbox">
-        <input
-          type="checkbox"
-          name="once"
-          checked={once}
-          onChange={event => setOnce(event.target.checked)}
-        />
-        <span>End when its last terminal closes (once)</span>
-      </label>
-      {props.recording === 'optional' && (
-        <label className="jp-CloudTTY-checkbox">
+      <Field label="Name (optional)" error={errors.name}>
+        {control => (
           <input
-            type="checkbox"
-            name="record"
-            checked={record}
-            onChange={event => setRecord(event.target.checked)}
+            {...control}
+            className="jp-mod-styled"
+            name="name"
+            value={name}
+            placeholder="generated"
+            onChange={event => edited('name', () => setName(event.target.value))}
           />
-          <span>Record the session (replayable from the shell's Recordings)</span>
-        </label>
+        )}
+      </Field>
+      <Field label="Time to live" error={errors.ttl}>
+        {control => (
+          <input
+            {...control}
+            className="jp-mod-styled"
+            name="ttl"
+            value={ttl}
+            placeholder="none (e.g. 30m, 2h)"
+            onChange={event => edited('ttl', () => setTtl(event.target.value))}
+          />
+        )}
+      </Field>
+      <Field label="End when its last terminal closes (once)" labelAfter>
+        {control => (
+          <input
+            {...control}
+            type="checkbox"
+            name="once"
+            checked={once}
+            onChange={event => setOnce(event.target.checked)}
+          />
+        )}
+      </Field>
+      {recording === 'optional' && (
+        <Field
+          label="Record the session (replayable from the shell's Recordings)"
+          error={errors.record}
+          labelAfter
+        >
+          {control => (
+            <input
+              {...control}
+              type="checkbox"
+              name="record"
+              checked={record}
+              onChange={event => edited('record', () => setRecord(event.target.checked))}
+            />
+          )}
+        </Field>
       )}
-      {props.recording === 'required' && (
+      {recording === 'required' && (
         <p className="jp-CloudTTY-form-note">This server records every shell's session.</p>
+      )}
+      {formError && (
+        <p className="jp-CloudTTY-form-error" role="alert">
+          {formError}
+        </p>
       )}
       <div className="jp-CloudTTY-form-buttons">
         <button
@@ -443,6 +680,10 @@ function ShellList(props: {
   shells: readonly IShell[];
   loaded: boolean;
   now: number;
+  /** The shell of the active terminal tab. */
+  active: string | null;
+  /** The shell just created from the panel. */
+  created: string | null;
   actions: IPanelActions;
   onDelete: (name: string) => void;
   onExtend: (name: string, choice: IExtendChoice) => Promise<boolean>;
@@ -452,13 +693,14 @@ function ShellList(props: {
     return <p className="jp-CloudTTY-empty">Loading shells…</p>;
   }
   if (shells.length === 0) {
+    // Focusable: where the focus goes when the last shell is deleted.
     return (
-      <div className="jp-CloudTTY-empty">
+      <div className="jp-CloudTTY-empty" tabIndex={-1}>
         <p>No shells yet.</p>
         <p>
           <strong>New shell</strong> starts one and opens its terminal in a tab you can dock next to
-          a notebook. <strong>Options…</strong> offers presets (<code>kubectl logs -f</code>,
-          events, exec into a container), a time to live and more.
+          a notebook. Its <strong>▾</strong> (Options…) offers presets (<code>kubectl logs -f</code>
+          , events, exec into a container), a time to live and more.
         </p>
       </div>
     );
@@ -470,6 +712,8 @@ function ShellList(props: {
           key={shell.name}
           shell={shell}
           now={props.now}
+          active={shell.name === props.active}
+          created={shell.name === props.created}
           actions={props.actions}
           onDelete={props.onDelete}
           onExtend={props.onExtend}
@@ -489,6 +733,8 @@ interface IMeta {
 function ShellItem(props: {
   shell: IShell;
   now: number;
+  active: boolean;
+  created: boolean;
   actions: IPanelActions;
   onDelete: (name: string) => void;
   onExtend: (name: string, choice: IExtendChoice) => Promise<boolean>;
@@ -496,12 +742,14 @@ function ShellItem(props: {
   const { shell, actions, now } = props;
   const [extendOpen, setExtendOpen] = useState(false);
   const [extending, setExtending] = useState(false);
-  const extendButton = React.useRef<HTMLButtonElement>(null);
+  const item = useRef<HTMLLIElement>(null);
+  const extendButton = useRef<HTMLButtonElement>(null);
   const [recordingsOpen, setRecordingsOpen] = useState(false);
-  const recordingsButton = React.useRef<HTMLButtonElement>(null);
+  const recordingsButton = useRef<HTMLButtonElement>(null);
   // A recorded shell lists its sessions, running or ended, for as long as the panel lists it.
   const recordings = shell.record === true ? actions.recordings : undefined;
   const startWhyId = React.useId();
+  const commandId = React.useId();
   const phase = shell.status?.phase || 'Pending';
   const ended = hasEnded(shell);
   const terminal = actions.terminalState(shell.name);
@@ -541,6 +789,21 @@ function ShellItem(props: {
   const condition = shell.status?.conditions?.find(c => c.message);
   const command = shell.spec?.commandAction;
   const canExtend = ttl !== null && !ended;
+  // A reconnect helps a tab whose connection dropped or was refused, while the shell still runs.
+  const canReconnect = !ended && (terminal === 'reconnecting' || terminal === 'failed');
+  const once = shell.spec?.once === true;
+
+  // Shown when it becomes the active tab's shell, or once created; not again when the other changes.
+  useEffect(() => {
+    if (props.active) {
+      reveal(item.current);
+    }
+  }, [props.active]);
+  useEffect(() => {
+    if (props.created) {
+      reveal(item.current);
+    }
+  }, [props.created]);
 
   const closeExtend = () => {
     setExtendOpen(false);
@@ -561,18 +824,23 @@ function ShellItem(props: {
     }
   };
 
+  const classes = [
+    'jp-CloudTTY-shell',
+    `jp-CloudTTY-phase-${PHASE_CLASS[phase] ?? 'pending'}`,
+    props.active ? 'jp-mod-active' : '',
+    props.created ? 'jp-mod-created' : ''
+  ];
   return (
-    <li
-      className={`jp-CloudTTY-shell jp-CloudTTY-phase-${PHASE_CLASS[phase] ?? 'pending'}`}
-      data-shell-name={shell.name}
-      title={condition?.message ?? ''}
-    >
+    <li ref={item} className={classes.filter(Boolean).join(' ')} data-shell-name={shell.name}>
       <button
         type="button"
         className="jp-CloudTTY-shell-open"
         onClick={() => actions.open(shell.name)}
         title={`Open the terminal of ${shell.name}`}
-        aria-describedby={startWhy ? startWhyId : undefined}
+        // Its name and phase only: not the clock that ticks, not the condition's message.
+        aria-label={`${shell.name}, ${starting?.text ?? phase}`}
+        aria-describedby={[commandId, ...(startWhy ? [startWhyId] : [])].join(' ')}
+        aria-current={props.active ? 'true' : undefined}
       >
         <span className="jp-CloudTTY-shell-line">
           <span className="jp-CloudTTY-shell-name">{shell.name}</span>
@@ -584,7 +852,17 @@ function ShellItem(props: {
               {starting.text}
             </span>
           ) : (
-            <span className="jp-CloudTTY-phase">{phase}</span>
+            <span className="jp-CloudTTY-phase" title={condition?.message}>
+              {phase}
+            </span>
+          )}
+          {once && (
+            <span
+              className="jp-CloudTTY-badge jp-CloudTTY-once"
+              title="Once: the shell ends when its last terminal closes"
+            >
+              once
+            </span>
           )}
           {restarted && !ended && (
             <span
@@ -595,7 +873,9 @@ function ShellItem(props: {
             </span>
           )}
         </span>
-        <span className="jp-CloudTTY-shell-command">{command ?? 'interactive shell'}</span>
+        <span id={commandId} className="jp-CloudTTY-shell-command">
+          {command ?? 'interactive shell'}
+        </span>
         <span className="jp-CloudTTY-shell-meta">
           {meta.map((piece, i) => (
             <React.Fragment key={i}>
@@ -618,7 +898,7 @@ function ShellItem(props: {
         )}
       </button>
       <span className="jp-CloudTTY-shell-actions">
-        {terminal && terminal !== 'open' && terminal !== 'starting' && (
+        {canReconnect && (
           <button
             type="button"
             className="jp-CloudTTY-icon-button jp-CloudTTY-reconnect"

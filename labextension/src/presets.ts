@@ -1,7 +1,7 @@
 /**
  * The "New shell" form's presets and fields, turned into a CloudShell spec (pure).
  */
-import { IShellSpec } from './api';
+import { IServerInfo, IShellSpec } from './api';
 
 export type PresetId = 'shell' | 'logs' | 'events' | 'exec';
 
@@ -9,9 +9,12 @@ export type FieldId = 'pod' | 'container' | 'namespace';
 
 export interface IPreset {
   id: PresetId;
+  /** Short enough for the side bar's select at its narrowest. */
   label: string;
   /** The fields the preset asks for; `pod` is then required. */
   fields: FieldId[];
+  /** It runs kubectl against the cluster: useless where the server has none. */
+  needsCluster: boolean;
   /** The command line (undefined: the server's default interactive shell). */
   command(values: Partial<Record<FieldId, string>>): string | undefined;
 }
@@ -29,23 +32,32 @@ function kubectlTarget(values: Partial<Record<FieldId, string>>): string {
 }
 
 export const PRESETS: readonly IPreset[] = [
-  { id: 'shell', label: 'Interactive shell', fields: [], command: () => undefined },
+  {
+    id: 'shell',
+    label: 'Interactive shell',
+    fields: [],
+    needsCluster: false,
+    command: () => undefined
+  },
   {
     id: 'logs',
-    label: "Follow a pod's logs (kubectl logs -f)",
+    label: "Follow a pod's logs",
     fields: ['pod', 'container', 'namespace'],
+    needsCluster: true,
     command: values => `kubectl logs -f ${kubectlTarget(values)}`
   },
   {
     id: 'events',
-    label: 'Watch cluster events (kubectl get events -A -w)',
+    label: 'Watch cluster events',
     fields: [],
+    needsCluster: true,
     command: () => 'kubectl get events -A -w'
   },
   {
     id: 'exec',
-    label: 'Exec into a container (kubectl exec -it)',
+    label: 'Exec into a container',
     fields: ['pod', 'container', 'namespace'],
+    needsCluster: true,
     // bash when the image has it, else sh (a failed `exec bash` would end sh itself)
     command: values =>
       `kubectl exec -it ${kubectlTarget(values)} -- sh -c "command -v bash >/dev/null && exec bash || exec sh"`
@@ -54,6 +66,42 @@ export const PRESETS: readonly IPreset[] = [
 
 export function preset(id: string): IPreset {
   return PRESETS.find(p => p.id === id) ?? PRESETS[0];
+}
+
+/** The presets this server can run, and why the others are not offered (null: all are). */
+export interface IOfferedPresets {
+  presets: readonly IPreset[];
+  hidden: string | null;
+}
+
+/**
+ * What the form offers, from `GET /cloudtty/api/info`: the kubectl presets only where shells run in
+ * the cluster (a local shell has no cluster to talk to, or the server would have used it). Until
+ * the info is known (or from a server without it), everything.
+ */
+export function offeredPresets(info: IServerInfo | null): IOfferedPresets {
+  if (!info || info.backend === 'kubernetes') {
+    return { presets: PRESETS, hidden: null };
+  }
+  const why = info.reason ? `: ${info.reason}` : '';
+  return {
+    presets: PRESETS.filter(p => !p.needsCluster),
+    hidden: `Pod logs, events and exec need a cluster; shells here are local${why}.`
+  };
+}
+
+/** The command line a preset runs, with placeholders for the fields not filled in yet. */
+export function commandPreview(
+  id: string,
+  values: Partial<Record<FieldId, string>>
+): string | undefined {
+  const chosen = preset(id);
+  const shown: Partial<Record<FieldId, string>> = {};
+  for (const field of chosen.fields) {
+    const value = (values[field] ?? '').trim();
+    shown[field] = value || (field === 'pod' ? 'POD' : undefined);
+  }
+  return chosen.command(shown);
 }
 
 /** Labels of the fields, for the form and its messages. */
@@ -148,16 +196,41 @@ export interface IFormValues {
   once: boolean;
 }
 
-/** The spec the form describes, or the first error in it (a sentence for the user). */
-export function buildSpec(values: IFormValues): { spec: IShellSpec } | { error: string } {
+/** The form's fields that can be wrong, each with its message at the field. */
+export type FormField = FieldId | 'name' | 'ttl' | 'record';
+
+export type FormErrors = Partial<Record<FormField, string>>;
+
+/** What is wrong in the form, field by field (empty: nothing the browser can tell). */
+export function checkForm(values: IFormValues): FormErrors {
+  const errors: FormErrors = {};
+  for (const field of preset(values.preset).fields) {
+    const error = fieldError(field, (values.fields[field] ?? '').trim(), field === 'pod');
+    if (error) {
+      errors[field] = error;
+    }
+  }
+  try {
+    parseDuration(values.ttl);
+  } catch (error) {
+    errors.ttl = (error as Error).message;
+  }
+  return errors;
+}
+
+/** The spec the form describes, or its first error (a sentence for the user) and the field. */
+export function buildSpec(
+  values: IFormValues
+): { spec: IShellSpec } | { error: string; field: FormField } {
+  const errors = Object.entries(checkForm(values)) as [FormField, string][];
+  if (errors.length) {
+    const [field, error] = errors[0];
+    return { error, field };
+  }
   const chosen = preset(values.preset);
   const fields: Partial<Record<FieldId, string>> = {};
   for (const field of chosen.fields) {
     const value = (values.fields[field] ?? '').trim();
-    const error = fieldError(field, value, field === 'pod');
-    if (error) {
-      return { error };
-    }
     if (value) {
       fields[field] = value;
     }
@@ -167,12 +240,7 @@ export function buildSpec(values: IFormValues): { spec: IShellSpec } | { error: 
   if (command) {
     spec.commandAction = command;
   }
-  let ttl: number | null;
-  try {
-    ttl = parseDuration(values.ttl);
-  } catch (error) {
-    return { error: (error as Error).message };
-  }
+  const ttl = parseDuration(values.ttl);
   if (ttl !== null) {
     spec.ttlSecondsAfterStarted = ttl;
   }
@@ -180,6 +248,30 @@ export function buildSpec(values: IFormValues): { spec: IShellSpec } | { error: 
     spec.once = true;
   }
   return { spec };
+}
+
+// The server's messages start with the field's path (`name: …`, `spec.ttl: …`); a taken name is 409's.
+const SERVER_FIELDS: [RegExp, FormField][] = [
+  [/^name: /, 'name'],
+  [/^a shell named .* already exists/, 'name'],
+  [/^spec\.(ttlSecondsAfterStarted|ttl): /, 'ttl'],
+  [/^record: /, 'record']
+];
+
+/**
+ * Where the server's refusal of a new shell belongs in the form: the field it names, with the
+ * message minus the field's path (the field's label says it), or null for the form as a whole.
+ */
+export function serverFieldError(message: string): { field: FormField; error: string } | null {
+  for (const [pattern, field] of SERVER_FIELDS) {
+    const match = pattern.exec(message);
+    if (match) {
+      const rest = match[0].endsWith(': ') ? message.slice(match[0].length) : message;
+      const error = humanizeSeconds(rest);
+      return { field, error: error.charAt(0).toUpperCase() + error.slice(1) };
+    }
+  }
+  return null;
 }
 
 /** One of Extend's choices: so many seconds more, so labelled. */

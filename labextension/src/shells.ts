@@ -7,7 +7,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IServerInfo, IShell, ShellsApi } from './api';
+import { IServerInfo, IShell, ShellApiError, ShellsApi } from './api';
 
 /** One change from the event stream. */
 export interface IShellEvent {
@@ -133,6 +133,31 @@ export class ShellsModel implements IDisposable {
     if (shell) {
       this._set(applyEvent(this._shells, { type: 'DELETED', shell }), this._error);
     }
+  }
+
+  /**
+   * Delete shells on the server and forget them (a shell already gone counts as deleted). Resolves
+   * to the names deleted; what the server refused is thrown, in one Error, after the rest is done.
+   */
+  async deleteShells(names: readonly string[]): Promise<string[]> {
+    const results = await Promise.allSettled(names.map(name => this.api.delete(name)));
+    const deleted: string[] = [];
+    const refused: string[] = [];
+    results.forEach((result, i) => {
+      if (
+        result.status === 'fulfilled' ||
+        (result.reason instanceof ShellApiError && result.reason.status === 404)
+      ) {
+        deleted.push(names[i]);
+        this.remove(names[i]);
+      } else {
+        refused.push(`${names[i]}: ${(result.reason as Error).message}`);
+      }
+    });
+    if (refused.length) {
+      throw new Error(`Cannot delete ${refused.join('; ')}`);
+    }
+    return deleted;
   }
 
   dispose(): void {

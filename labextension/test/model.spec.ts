@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { IShell, ShellsApi } from '../src/api';
+import { IShell, ShellApiError, ShellsApi } from '../src/api';
 import { ShellsModel } from '../src/shells';
 import { FakeEventSource } from './fakes';
 
@@ -96,6 +96,30 @@ describe('the shells model', () => {
     listed.mockImplementation(() => Promise.reject(new Error('403 Forbidden')));
     events.fail(FakeEventSource.CLOSED);
     await vi.waitFor(() => expect(m.error).toBe('403 Forbidden'));
+    m.dispose();
+  });
+
+  it('deletes several shells, one already gone, and says which the server refused', async () => {
+    const { model: m, events } = model([]);
+    events.emit('snapshot', [
+      shell('a', 'Complete'),
+      shell('bb', 'Failed'),
+      shell('ccc', 'Failed')
+    ]);
+    const answers: Record<string, Promise<void>> = {
+      a: Promise.resolve(),
+      bb: Promise.reject(new ShellApiError("shell 'bb' not found", 404)),
+      ccc: Promise.reject(new ShellApiError('403 Forbidden', 403))
+    };
+    (m.api as unknown as { delete: (name: string) => Promise<void> }).delete = name =>
+      answers[name];
+    await expect(m.deleteShells(['a', 'bb', 'ccc'])).rejects.toThrow(
+      'Cannot delete ccc: 403 Forbidden'
+    );
+    expect(m.shells.map(s => s.name)).toEqual(['ccc']);
+    answers.ccc = Promise.resolve();
+    await expect(m.deleteShells(['ccc'])).resolves.toEqual(['ccc']);
+    expect(m.shells).toEqual([]);
     m.dispose();
   });
 });

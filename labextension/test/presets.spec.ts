@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  PRESETS,
   buildSpec,
+  checkForm,
+  commandPreview,
   extendLabel,
   fieldError,
   formatDuration,
   humanizeSeconds,
-  parseDuration
+  offeredPresets,
+  parseDuration,
+  serverFieldError
 } from '../src/presets';
 
 describe('durations', () => {
@@ -79,20 +84,52 @@ describe('the New shell form', () => {
     });
   });
 
-  it('says what is wrong instead of building a command from it', () => {
+  it('says what is wrong, and at which field, instead of building a command from it', () => {
     expect(buildSpec({ preset: 'logs', fields: {}, ttl: '', once: false })).toEqual({
-      error: 'Pod is required.'
+      error: 'Pod is required.',
+      field: 'pod'
     });
     expect(
       buildSpec({ preset: 'exec', fields: { pod: 'x; rm -rf ~' }, ttl: '', once: false })
     ).toEqual({
-      error: 'Pod: "x; rm -rf ~" is not a Kubernetes name (lowercase letters, digits, "-" and ".").'
+      error:
+        'Pod: "x; rm -rf ~" is not a Kubernetes name (lowercase letters, digits, "-" and ".").',
+      field: 'pod'
     });
     expect(buildSpec({ preset: 'shell', fields: {}, ttl: 'soon', once: false })).toEqual({
-      error: '"soon" is not a duration: write e.g. 90s, 15m, 2h or 1h30m.'
+      error: '"soon" is not a duration: write e.g. 90s, 15m, 2h or 1h30m.',
+      field: 'ttl'
     });
     expect(fieldError('namespace', 'Prod', false)).toMatch(/not a Kubernetes name/);
     expect(fieldError('container', '', false)).toBeNull();
+  });
+
+  it('finds every wrong field at once, and only those of the chosen preset', () => {
+    expect(
+      checkForm({
+        preset: 'logs',
+        fields: { container: 'Web', namespace: 'prod' },
+        ttl: '2 days',
+        once: false
+      })
+    ).toEqual({
+      pod: 'Pod is required.',
+      container:
+        'Container: "Web" is not a Kubernetes name (lowercase letters, digits, "-" and ".").',
+      ttl: '"2 days" is not a duration: write e.g. 90s, 15m, 2h or 1h30m.'
+    });
+    expect(checkForm({ preset: 'shell', fields: { pod: 'Bad!' }, ttl: '1h', once: true })).toEqual(
+      {}
+    );
+  });
+
+  it("previews the command, the pod's place held until it is typed", () => {
+    expect(commandPreview('logs', {})).toBe('kubectl logs -f POD');
+    expect(commandPreview('logs', { pod: ' web-1 ', namespace: 'prod' })).toBe(
+      'kubectl logs -f web-1 -n prod'
+    );
+    expect(commandPreview('events', {})).toBe('kubectl get events -A -w');
+    expect(commandPreview('shell', { pod: 'x' })).toBeUndefined();
   });
 
   it('an unknown preset is the interactive shell', () => {
@@ -115,5 +152,69 @@ describe('the Extend choices', () => {
       'spec.ttlSecondsAfterStarted: at most 14400 seconds (4h) here (c.CloudTTY.max_ttl), got 18000'
     );
     expect(humanizeSeconds('at most 30 seconds')).toBe('at most 30 seconds');
+  });
+});
+
+describe('the presets a server can run', () => {
+  const local = {
+    backend: 'local',
+    reason: 'no cluster credentials found (in-cluster or kubeconfig)'
+  };
+
+  it('are all offered where shells run in the cluster, or before the server says', () => {
+    expect(offeredPresets({ backend: 'kubernetes', namespace: 'team' })).toEqual({
+      presets: PRESETS,
+      hidden: null
+    });
+    expect(offeredPresets(null).presets.map(p => p.id)).toEqual([
+      'shell',
+      'logs',
+      'events',
+      'exec'
+    ]);
+  });
+
+  it('are without kubectl on the local backend, which says why', () => {
+    const offered = offeredPresets(local);
+    expect(offered.presets.map(p => p.id)).toEqual(['shell']);
+    expect(offered.hidden).toBe(
+      'Pod logs, events and exec need a cluster; shells here are local: no cluster credentials ' +
+        'found (in-cluster or kubeconfig).'
+    );
+    expect(offeredPresets({ backend: 'local' }).hidden).toBe(
+      'Pod logs, events and exec need a cluster; shells here are local.'
+    );
+  });
+});
+
+describe("the server's refusals", () => {
+  it('go to the field they name, without its path', () => {
+    expect(serverFieldError("a shell named 'taken' already exists")).toEqual({
+      field: 'name',
+      error: "A shell named 'taken' already exists"
+    });
+    expect(
+      serverFieldError("name: 'Not_A_Name' is not a DNS-1123 label: use lowercase letters")
+    ).toEqual({
+      field: 'name',
+      error: "'Not_A_Name' is not a DNS-1123 label: use lowercase letters"
+    });
+    expect(
+      serverFieldError(
+        'spec.ttlSecondsAfterStarted: at most 7200 seconds here (c.CloudTTY.max_ttl), got 9000'
+      )
+    ).toEqual({
+      field: 'ttl',
+      error: 'At most 7200 seconds (2h) here (c.CloudTTY.max_ttl), got 9000'
+    });
+    expect(serverFieldError('record: recording is off on this server')).toEqual({
+      field: 'record',
+      error: 'Recording is off on this server'
+    });
+  });
+
+  it('about anything else are for the form as a whole', () => {
+    expect(serverFieldError('at most 5 shells at a time (c.CloudTTY.max_shells)')).toBeNull();
+    expect(serverFieldError('spec.commandAction: not supported by the local backend')).toBeNull();
   });
 });
