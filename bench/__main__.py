@@ -3,7 +3,7 @@
     python -m bench                      # the full suite (a few minutes on 2 cores)
     python -m bench --quick              # a smoke run: tiny sizes, all at once, meaningless figures
     python -m bench --only paths,magics  # some of: paths (alias throughput, latency), terminal,
-                                         # concurrency, operator, magics, transfers, recorder
+                                         # newshell, concurrency, operator, magics, transfers, recorder
     python -m bench --profile [DIR]      # py-spy the Jupyter servers too (bench/hotpath.py)
 
 Each benchmark runs as its own process (its module in bench/, which runs alone too: ``python -m
@@ -38,6 +38,7 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("paths", "relay", "throughput and keystroke latency: (a) local, (b) relay, (c) direct, (d) proxy"),
     Benchmark("terminal", "terminal", "a local shell next to a raw PTY and JupyterLab's terminado"),
+    Benchmark("newshell", "newshell", "a new shell's first prompt in Chromium: a local shell vs JupyterLab's terminal"),
     Benchmark("concurrency", "concurrency", "N shells streaming at once, local and relayed: MB/s, CPU, RSS"),
     Benchmark(
         "operator",
@@ -60,6 +61,8 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
         return args + (["--profile", str(profile / "paths")] if profile else [])
     if name == "terminal":
         return ["--size-mb", size, "--keystrokes", keys]
+    if name == "newshell":
+        return ["--runs", str(options.rounds or (1 if quick else 5))]
     if name == "concurrency":
         sessions = options.sessions or ("1,10" if quick else "1,10,50,200")
         args = ["--sessions", sessions, "--size-mb", str(options.size_mb or (4 if quick else 200))]
@@ -161,13 +164,13 @@ async def main(options: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, benchmarks run at once")
-    parser.add_argument("--only", help="comma-separated: paths (or throughput, latency), terminal, concurrency, "
-                        "operator, magics, transfers (or files), recorder")  # fmt: skip
+    parser.add_argument("--only", help="comma-separated: paths (or throughput, latency), terminal, newshell, "
+                        "concurrency, operator, magics, transfers (or files), recorder")  # fmt: skip
     parser.add_argument("--size-mb", type=float, help="MB of output per transfer (paths, terminal, recorder), per "
                         "concurrency level (default 100; 200 for concurrency) and per file (transfers)")  # fmt: skip
     parser.add_argument("--keystrokes", type=int, help="keystrokes timed per path and round (default 2000)")
     parser.add_argument("--rounds", type=int, help="turns each path takes (default 3; 2 for transfers), runs of "
-                        "each concurrency level (default 2)")  # fmt: skip
+                        "each concurrency level (default 2), new terminals of each kind (default 5)")  # fmt: skip
     parser.add_argument("--sessions", help="concurrency levels (default 1,10,50,200)")
     parser.add_argument("--shells", type=int, help="CloudShells for the operator's steady state (default 200)")
     parser.add_argument("--profile", nargs="?", const="", metavar="DIR",

@@ -417,7 +417,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, WebSocketHandler):
             IOLoop.current().remove_timeout(self._handshake_timer)
         self._attached = True
         session = self.session
-        await session.open(size)  # the first client starts the process, at its size
+        await session.open(size)  # the first client starts the process at its size, if it has not started
         replay = session.attach(self, size, self._resume)
         if self.ws_connection is None or self.ws_connection.is_closing():
             session.detach(self)  # left while the process started (a `once` shell ends)

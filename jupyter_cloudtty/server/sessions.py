@@ -181,9 +181,11 @@ class Session:
 
     The stream is opened for the first client, at that client's size, as ttyd spawns its
     process on connection: ``open_stream(rows, columns)`` returns it, or None if it could
-    not be opened (having ended the session with the reason). ``on_last_detach`` is called
-    when the last client leaves (``once`` shells end then), ``on_end`` once the session has ended
-    (whoever ended it), with its close code and reason. ``recorder`` records it (see the module).
+    not be opened (having ended the session with the reason). A backend may open it before any
+    client (``open(None)``: the local login shell): it is held unread until the first client
+    attaches, whose size it then takes. ``on_last_detach`` is called when the last client leaves
+    (``once`` shells end then), ``on_end`` once the session has ended (whoever ended it), with its
+    close code and reason. ``recorder`` records it (see the module).
     """
 
     def __init__(

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.ports import free_port
 
+SHELL = ["bash", "--norc", "--noprofile"]
 # Logged once the server's loop runs, after its deferred bind of the listening socket.
 STARTED = b"jupyter_cloudtty | extension was successfully started"
 
@@ -34,6 +36,14 @@ class JupyterProcess:
             "--ServerApp.log_level=DEBUG", *args,
         ]  # fmt: skip
         self.env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
+        if not any(arg.startswith("--CloudTTY.shell_command") for arg in args):
+            # The suite's shell (as tests/conftest.py gives in-process servers), not the machine's login
+            # shell: a new local shell starts at once now, and a login profile cut short by a quick
+            # delete can leave pyenv's rehash lock behind, stalling every later login shell for 60 s.
+            # A config file: a List on the command line takes one option per item.
+            config = Path(tempfile.mkdtemp(prefix="jupyter-config-"))
+            (config / "jupyter_server_config.json").write_text(json.dumps({"CloudTTY": {"shell_command": SHELL}}))
+            self.env["JUPYTER_CONFIG_DIR"] = str(config)
         self.process: subprocess.Popen | None = None
         self.log_tail: collections.deque[str] = collections.deque(maxlen=300)
 

@@ -100,7 +100,8 @@ def own_processes() -> set[int]:
 
 
 class LocalWorld:
-    """The local backend: the user's shell ``target``, created, never connected to (no process yet);
+    """The local backend: the user's shell ``target``, created, never connected to (its process waits
+    at its prompt, unread);
     none where the administrator turned terminals off (``ServerApp.terminals_enabled = False``)."""
 
     def __init__(self, serverapp: Any):

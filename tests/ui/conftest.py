@@ -15,21 +15,10 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.harness.lab import Lab
 
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).parent / "output"
-# As the machine's notes require: headless, and no background traffic to the (closed) network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

@@ -150,8 +150,22 @@ class LocalShell:
     def pid(self) -> int | None:
         return self.pty.ptyproc.pid if self.pty else None
 
+    @property
+    def starts_at_create(self) -> bool:
+        """Whether the process starts with the shell rather than for its first client (see ``start``).
+
+        The server's own shell, unrecorded, starts at once, as JupyterLab's terminals do: a login shell's
+        profile (pyenv, conda, nvm: hundreds of ms) runs while the browser opens the tab, not after. It
+        waits at its prompt, its output unread until a client attaches, and takes that client's size then
+        (a SIGWINCH: the shell redraws its prompt). A ``commandAction`` may print once at the size it
+        starts at (``ls``, ``stty size``), and a recording's header is its first client's size: those
+        start for their first client, at its size, as ttyd starts its command.
+        """
+        return not self.model.spec.get("commandAction") and not self.backend.recordings.records(self.model)
+
     def start(self) -> None:
-        """Ready: like ttyd listening in a pod, the process starts when a client connects."""
+        """Ready: like ttyd listening in a pod, the process starts when a client connects (or now: see
+        ``starts_at_create``, which ``LocalBackend.create`` follows)."""
         started = now()
         self.model.phase = Phase.READY
         self.model.access_url = self.backend.terminal_url(self.name)
@@ -393,6 +407,10 @@ class LocalBackend(Backend):
         self._shells[name] = shell
         log.info("created shell %s", name)
         self.events.publish(events.ADDED, shell.model.to_json())
+        if shell.starts_at_create:
+            # The process at the default size (its first client resizes it): the fork costs the response
+            # a few ms, and the shell's start, which takes longer, runs while the browser opens the tab.
+            await shell.session.open(None)
         return shell.model
 
     def _shell(self, name: str) -> LocalShell:
