@@ -167,7 +167,9 @@ def test_a_shell_that_cannot_be_recorded_refuses_to_open(browser: Browser, unrec
         # The panel shows the shell failed, with the server's reason.
         expect(item).to_have_class(re.compile(r"\bjp-CloudTTY-phase-failed\b"))
         expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Failed")
-        expect(item).to_have_attribute("title", re.compile(r"^not recorded: cannot record the terminal \(Not a dir"))
+        expect(item.locator(".jp-CloudTTY-phase")).to_have_attribute(
+            "title", re.compile(r"^not recorded: cannot record the terminal \(Not a dir")
+        )
         shell = lab.api("GET", f"shells/{name}")[1]
         assert shell["status"]["phase"] == "Failed", shell
         assert [c["reason"] for c in shell["status"]["conditions"]] == ["NotRecorded", "NotRecorded"], shell
