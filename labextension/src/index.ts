@@ -199,19 +199,35 @@ function activate(
   const panel = new ShellsPanel(model, panelActions, () => defaults);
   app.shell.add(panel, 'left', { rank: 650, type: 'Cluster Shells' });
   model.start();
+  followActiveShell(app, tracker, panel);
 
   // The file browser's drag data are its paths; the server wants them without a drive's prefix.
   const contents = app.serviceManager.contents;
   jupyterPaths.local = path => contents.localPath(path);
-  addCommands(app, actions, panel, defaults, { fileBrowser, docManager });
+  addCommands(app, actions, panel, defaults, { fileBrowser, docManager }, listRead(model));
   addFontCommands(app, settingRegistry, terminalSettings);
 
   if (restorer) {
     restorer.add(panel, 'jupyter-cloudtty-panel');
     void restorer.restore(tracker, {
       command: CommandIDs.open,
-      args: widget => ({ name: widget.content.shellName, restoring: true }),
+      // With the server's window title: a restored tab not yet shown is labelled as it was.
+      args: widget => ({
+        name: widget.content.shellName,
+        restoring: true,
+        ...(widget.content.serverTitle ? { title: widget.content.serverTitle } : {})
+      }),
       name: widget => widget.content.shellName
+    });
+    // Save it again when that title comes (once a connection: programs' titles are not saved).
+    tracker.widgetAdded.connect((_, widget) => {
+      let saved = widget.content.serverTitle;
+      widget.content.title.changed.connect(() => {
+        if (widget.content.serverTitle !== saved) {
+          saved = widget.content.serverTitle;
+          void tracker.save(widget);
+        }
+      });
     });
   }
   launcher?.add({ command: CommandIDs.create, category: 'Other', rank: 1 });
@@ -286,12 +302,85 @@ interface IJupyterFiles {
   docManager: IDocumentManager | null;
 }
 
+/**
+ * Tell the panel which shell's tab is the main area's current widget (null: none is), so it can
+ * highlight that shell; again when a tab starts a new shell in its place.
+ */
+function followActiveShell(
+  app: JupyterFrontEnd,
+  tracker: WidgetTracker<ShellWidget>,
+  panel: ShellsPanel
+): void {
+  let shown: string | null | undefined;
+  const follow = () => {
+    const current = app.shell.currentWidget;
+    const widget = current ? tracker.find(w => w === current) : undefined;
+    const name = widget?.content.shellName ?? null;
+    if (name !== shown) {
+      shown = name;
+      panel.setActiveShell(name);
+    }
+  };
+  app.shell.currentChanged?.connect(follow);
+  tracker.currentChanged.connect(follow);
+  tracker.widgetAdded.connect((_, widget) => {
+    widget.content.renamed.connect(follow);
+    widget.disposed.connect(follow);
+    follow();
+  });
+  follow();
+}
+
+/**
+ * Resolves once the shells' list has been read, or could not be (a restored tab then asks the
+ * server about its shell), or after `timeout` ms: the layout restorer waits for it, and JupyterLab
+ * for the restorer.
+ */
+function listRead(model: ShellsModel, timeout = 10000): Promise<void> {
+  return new Promise(resolve => {
+    const check = () => {
+      if (model.loaded || model.error !== null) {
+        model.changed.disconnect(check);
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    const timer = setTimeout(() => {
+      model.changed.disconnect(check);
+      resolve();
+    }, timeout);
+    model.changed.connect(check);
+    check();
+  });
+}
+
+/**
+ * Move the keyboard into the panel: to the active tab's shell, else to the first shell, else to
+ * the panel's first control (its list is rendered by then: the panel renders while hidden too).
+ */
+function focusPanel(panel: ShellsPanel, active: string | null): void {
+  const control = 'button:not([disabled]), input, select, [tabindex]:not([tabindex="-1"])';
+  const item =
+    (active
+      ? panel.node.querySelector(`.jp-CloudTTY-shell[data-shell-name="${CSS.escape(active)}"]`)
+      : null) ?? panel.node.querySelector('.jp-CloudTTY-shell');
+  const target =
+    item?.querySelector<HTMLElement>(control) ?? panel.node.querySelector<HTMLElement>(control);
+  if (target) {
+    target.focus();
+  } else {
+    panel.node.tabIndex = -1;
+    panel.node.focus();
+  }
+}
+
 function addCommands(
   app: JupyterFrontEnd,
   actions: ShellActions,
   panel: ShellsPanel,
   defaults: IPanelDefaults,
-  files: IJupyterFiles
+  files: IJupyterFiles,
+  listed: Promise<void>
 ): void {
   const { commands } = app;
   const { model, tracker } = actions;
@@ -374,10 +463,23 @@ function addCommands(
       if (!name) {
         return null;
       }
+      const restoring = args.restoring === true;
+      if (restoring) {
+        await listed;
+        if (model.loaded && model.error === null && !model.get(name)) {
+          // Gone while the page was away: the restorer forgets a tab whose command fails, so
+          // no later load asks the server about it again (a 404 in the console each time).
+          throw new Error(`The shell "${name}" no longer exists.`);
+        }
+      }
       try {
-        return await actions.open(name, { restoring: args.restoring === true });
+        const widget = await actions.open(name, { restoring });
+        if (restoring && typeof args.title === 'string') {
+          widget?.content.restoreTitle(args.title);
+        }
+        return widget;
       } catch (error) {
-        if (args.restoring !== true) {
+        if (!restoring) {
           showError('Cannot open the shell')(error);
         }
         return null;
@@ -506,7 +608,15 @@ function addCommands(
 
   commands.addCommand(CommandIDs.showPanel, {
     label: 'Show Cluster Shells',
-    execute: () => app.shell.activateById(panel.id)
+    caption: 'Open the Cluster shells panel and move the keyboard focus to it',
+    execute: () => {
+      // The current terminal's shell, read before the panel takes the focus.
+      const current = app.shell.currentWidget;
+      const active = tracker.find(widget => widget === current)?.content.shellName ?? null;
+      app.shell.activateById(panel.id);
+      // After the panel is shown and rendered: its list is there to take the focus.
+      requestAnimationFrame(() => focusPanel(panel, active));
+    }
   });
 }
 

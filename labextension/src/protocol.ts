@@ -160,6 +160,14 @@ export function describeClose(code: number, reason: string): IEnding {
 }
 
 /**
+ * Whether a close code says that something failed (the shell's command, the server's refusal, a
+ * recording it could not make): the banner's error style, not the info style of a normal end.
+ */
+export function isFailure(code: number): boolean {
+  return code === 4000 || code === 4003 || code === 4007;
+}
+
+/**
  * Why a shell ended idle, in the server's words ("no input or output for 30m"), without the
  * "ended: " some servers put first: the banner and the panel say "ended idle" already.
  */

@@ -18,6 +18,7 @@ import type { ITerminalOptions, ITheme, Terminal } from '@xterm/xterm';
 
 import { IShell, IShellSpec, ShellApiError, ShellsApi } from './api';
 import { IClosed, TtydClient, WebSocketConstructor, reconnectDelay } from './client';
+import { isFailure } from './protocol';
 import { startingBanner } from './start';
 import { jupyterLabFont, jupyterLabTheme } from './theme';
 import {
@@ -30,6 +31,7 @@ import {
   jupyterPaths,
   showTransfer
 } from './transfers';
+import { EndWord, endingOf, tabTitle } from './titles';
 import { TrzszLink, loadTrzsz } from './trzsz';
 
 /** The user's settings that shape a terminal. */
@@ -172,6 +174,7 @@ export class ShellTerminal extends Widget {
 
     this._client = this._newClient();
     options.liveChanged?.connect(this._onLiveChanged);
+    this._endedFromStatus(options.live?.(this._name) ?? this._shell);
     this._updateTitle();
     this._ready = Promise.all([loadXterm(), loadTrzsz()]).then(([modules, Filter]) => {
       if (!this.isDisposed) {
@@ -183,6 +186,28 @@ export class ShellTerminal extends Widget {
   /** The shell this terminal shows. */
   get shellName(): string {
     return this._name;
+  }
+
+  /**
+   * What the tab's label says after the shell's name: the command or the program's title, or how
+   * the shell ended ('' while nothing more is known). The label is `name — subtitle`.
+   */
+  get subtitle(): string {
+    return this._subtitle;
+  }
+
+  /** The window title the server sent (ttyd's `command (host)`), or the one restored with the tab. */
+  get serverTitle(): string {
+    return this._client.title || this._restoredTitle;
+  }
+
+  /**
+   * The server's window title as this tab had it before a reload: its label says it until the
+   * server sends it again, so a restored tab not yet shown reads as it did.
+   */
+  restoreTitle(title: string): void {
+    this._restoredTitle = title;
+    this._updateTitle();
   }
 
   /** Resolves once xterm.js is loaded and the terminal exists. */
@@ -458,6 +483,9 @@ export class ShellTerminal extends Widget {
     client.stateChanged.connect((_, state) => {
       if (state === 'open') {
         this._attempt = 0;
+        if (this._state === 'ended') {
+          return; // a shell known to have ended: its last output comes, then its end
+        }
         this._outputSeen = false;
         this._hideBanner();
         this._setState('open');
@@ -509,7 +537,7 @@ export class ShellTerminal extends Widget {
       this._terminal.options.disableStdin = true;
     }
     if (closed.kind === 'ended' && closed.wasOpen) {
-      this._ended(closed.message);
+      this._ended(closed);
     } else if (closed.kind === 'refused') {
       this._fail(closed.message);
     } else {
@@ -518,13 +546,41 @@ export class ShellTerminal extends Widget {
     }
   }
 
-  private _ended(message: string): void {
+  private _ended(closed: IClosed): void {
+    const failure = isFailure(closed.code);
+    this._setEnding(
+      failure ? 'failed' : closed.code === 4002 ? 'deleted' : 'ended',
+      closed.message
+    );
     this._setState('ended');
     if (this._preferences.closeOnDisconnect === true && this._closable) {
       this._closeTab();
       return;
     }
-    this._showBanner('info', message, this._endActions());
+    this._showBanner(failure ? 'error' : 'info', closed.message, this._endActions());
+  }
+
+  /**
+   * A shell the server lists as ended, before this terminal connected to it (a tab restored after
+   * a reload, one that was hidden when its shell ended): say so at once. Showing the tab still
+   * connects, for the shell's last output; its end then comes in the server's words.
+   */
+  private _endedFromStatus(shell: IShell | null | undefined): boolean {
+    const ending = shell ? endingOf(shell) : null;
+    if (!shell || !ending) {
+      return false;
+    }
+    this._shell ??= shell;
+    this._setEnding(ending.word, ending.message);
+    this._setState('ended');
+    this._showBanner(ending.failure ? 'error' : 'info', ending.message, this._endActions());
+    return true;
+  }
+
+  /** How the shell ended (the tab's label and caption say it), or null: it has not. */
+  private _setEnding(word: EndWord | null, message = ''): void {
+    this._ending = word ? { word, message } : null;
+    this._updateTitle();
   }
 
   private _fail(message: string): void {
@@ -602,11 +658,14 @@ export class ShellTerminal extends Widget {
       return;
     }
     if (!shell) {
+      const message = `The shell "${this._name}" no longer exists.`;
+      this._setEnding('gone', message);
       this._setState('gone');
-      this._showBanner('info', `The shell "${this._name}" no longer exists.`, this._endActions());
+      this._showBanner('info', message, this._endActions());
       return;
     }
     this._shell = shell;
+    this._endedFromStatus(shell);
     // Resume where this client stopped: the URL carries its id and received byte count.
     this._client.connect();
   }
@@ -637,8 +696,9 @@ export class ShellTerminal extends Widget {
     this._client = this._newClient();
     this._firstOutputMarked = false;
     this._programTitle = '';
+    this._restoredTitle = '';
     this._terminal?.reset();
-    this._updateTitle();
+    this._setEnding(null);
     this._renamed.emit(shell.name);
     this._hideBanner();
     this._setState('starting');
@@ -682,13 +742,21 @@ export class ShellTerminal extends Widget {
     }
   }
 
+  /** The tab's label (the shell's name, then its command or title, or how it ended) and caption. */
   private _updateTitle(): void {
     const fixed = this._preferences.titleFixed;
-    const serverTitle = this._client.title;
-    const label =
-      (typeof fixed === 'string' && fixed) || this._programTitle || serverTitle || this._name;
+    const { label, caption, detail } = tabTitle({
+      name: this._name,
+      shell: this._options.live?.(this._name) ?? this._shell,
+      fixedTitle: typeof fixed === 'string' ? fixed : '',
+      programTitle: this._programTitle,
+      serverTitle: this.serverTitle,
+      ending: this._ending
+    });
+    this._subtitle = detail;
     this.title.label = label;
-    this.title.caption = `Cluster shell ${this._name}${serverTitle ? `\n${serverTitle}` : ''}`;
+    this.title.caption = caption;
+    this.title.className = this._ending ? 'jp-CloudTTY-tab-ended' : '';
   }
 
   private _scheduleFit(): void {
@@ -863,7 +931,16 @@ export class ShellTerminal extends Widget {
   private _firstOutputMarked = false;
   private _outputSeen = false;
   private _bannerIsStarting = false;
-  private _onLiveChanged = () => this._updateStarting();
+  private _ending: { word: EndWord; message: string } | null = null;
+  private _subtitle = '';
+  private _restoredTitle = '';
+  private _onLiveChanged = () => {
+    if (this._state === 'starting') {
+      this._endedFromStatus(this._options.live?.(this._name)); // ended before the tab connected
+    }
+    this._updateStarting();
+    this._updateTitle();
+  };
   private _stateChanged = new Signal<this, ConnectionState>(this);
   private _renamed = new Signal<this, string>(this);
   private _themeChanged = new Signal<this, void>(this);

@@ -76,7 +76,7 @@ export function notebookTerminalWidgets(context: INotebookTerminals): {
   return { ShellTerminalModel, ShellTerminalView };
 }
 
-/** A strip above the terminal: which shell this is, and its window title (the tab's label). */
+/** A strip above the terminal: which shell this is, and what runs in it (the second part of a tab's label). */
 function header(terminal: ShellTerminal): HTMLElement {
   const node = document.createElement('div');
   node.className = 'jp-CloudTTY-notebook-header';
@@ -86,8 +86,7 @@ function header(terminal: ShellTerminal): HTMLElement {
   const title = document.createElement('span');
   title.className = 'jp-CloudTTY-notebook-title';
   const update = () => {
-    const label = terminal.title.label;
-    title.textContent = label && label !== terminal.shellName ? label : '';
+    title.textContent = terminal.subtitle;
     node.title = terminal.title.caption;
   };
   terminal.title.changed.connect(update);

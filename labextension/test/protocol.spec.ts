@@ -9,7 +9,8 @@ import {
   encodeInput,
   encodePause,
   encodeResize,
-  encodeResume
+  encodeResume,
+  isFailure
 } from '../src/protocol';
 
 interface IFrame {
@@ -123,5 +124,17 @@ describe('close codes (docs/reference.md)', () => {
     [1001, 'going away', 'dropped', 'The connection to the shell was lost.']
   ])('%i %s', (code, reason, kind, message) => {
     expect(describeClose(code, reason)).toEqual({ kind, message });
+  });
+});
+
+describe('which endings are failures (the error banner)', () => {
+  it('is the shell failing, the server refusing, a recording not made', () => {
+    expect([4000, 4003, 4007].map(isFailure)).toEqual([true, true, true]);
+  });
+
+  it('is not a normal end, an expiry, a deletion, an idle end or a drop', () => {
+    expect([1000, 4001, 4002, 4004, 4005, 4006, 1006].map(isFailure)).toEqual(
+      new Array(7).fill(false)
+    );
   });
 });

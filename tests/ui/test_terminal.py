@@ -1,5 +1,6 @@
 """Terminal tabs and the panel's other paths, in a real JupyterLab and a real browser: a shell
-that ends, server errors, the running-sessions panel, context menus, reload, settings, copy/paste."""
+that ends, the running-sessions panel, context menus, reload, settings, copy/paste. (The New shell
+form's errors, at their fields, are tests/ui/test_panel_a11y.py's.)"""
 
 from __future__ import annotations
 
@@ -66,53 +67,6 @@ def test_a_shell_that_fails_says_so_and_starts_again(page: Page, lab: Lab) -> No
     expect(tab.locator(".jp-CloudTTY-banner")).to_be_hidden()
     expect(shell_item(page, new_name).locator(".jp-CloudTTY-shell-command")).to_have_text(command)
     assert lab.api("GET", f"shells/{new_name}")[1]["spec"]["commandAction"] == command
-
-
-def test_server_errors_are_shown_as_the_server_said_them(page: Page, lab: Lab) -> None:
-    lab.api("POST", "shells", {"name": "taken"})
-    status, body = lab.api("POST", "shells", {"name": "taken"})
-    assert status == 409
-    open_lab(page, lab)
-    open_panel(page)
-    panel = page.locator("#jp-CloudTTY-panel")
-    panel.get_by_role("button", name="Options…").click()
-    form = panel.get_by_role("form", name="New shell")
-    form.locator('input[name="name"]').fill("taken")
-    form.get_by_role("button", name="Create").click()
-    expect(panel.get_by_role("alert")).to_have_text(body["message"] + "×")
-
-    # A field the form itself can check never reaches the server.
-    form.locator('select[name="preset"]').select_option("logs")
-    form.locator('input[name="pod"]').fill("")
-    form.get_by_role("button", name="Create").click()
-    expect(panel.get_by_role("alert")).to_contain_text("Pod is required.")
-
-    # What the server refuses, it explains.
-    form.locator('select[name="preset"]').select_option("shell")
-    form.locator('input[name="name"]').fill("Not_A_Name")
-    form.get_by_role("button", name="Create").click()
-    status, body = lab.api("POST", "shells", {"name": "Not_A_Name"})
-    assert status == 400
-    expect(panel.get_by_role("alert")).to_contain_text(body["message"])
-
-    # Presets make the command (kubectl is not on this machine: that shell fails, and says why).
-    form.locator('select[name="preset"]').select_option("events")
-    form.locator('input[name="name"]').fill("events")
-    form.get_by_role("button", name="Create").click()
-    expect(shell_item(page, "events")).to_be_visible()
-    expect(panel.get_by_role("form", name="New shell")).to_have_count(0)
-    assert lab.api("GET", "shells/events")[1]["spec"] == {"commandAction": "kubectl get events -A -w"}
-    expect(shell_item(page, "events").locator(".jp-CloudTTY-phase")).to_have_text("Failed")
-
-    # A time to live is counted down in the list.
-    panel.get_by_role("button", name="Options…").click()
-    form.locator('input[name="name"]').fill("timed")
-    form.locator('input[name="ttl"]').fill("1h30m")
-    form.get_by_role("button", name="Create").click()
-    expect(shell_item(page, "timed").locator(".jp-CloudTTY-shell-meta")).to_contain_text(
-        re.compile(r"1h (30|29)m left")
-    )
-    assert lab.api("GET", "shells/timed")[1]["spec"] == {"ttlSecondsAfterStarted": 5400}
 
 
 def test_running_panel_context_menu_reload_and_font_size(page: Page, lab: Lab) -> None:
