@@ -55,7 +55,10 @@ def test_the_panel_says_which_shell_started_cold_and_why_and_which_came_from_the
             expect(cold.locator(".jp-CloudTTY-phase")).to_have_attribute(
                 "title", re.compile("^" + re.escape(f"Cold start: {why} (phase: ") + r"\w+\)$")
             )
-            expect(cold.locator(".jp-CloudTTY-shell-open")).to_have_accessible_description(f"Cold start: {why}")
+            # Said after the row's command (the button's description holds both).
+            expect(cold.locator(".jp-CloudTTY-shell-open")).to_have_accessible_description(
+                re.compile(re.escape(f"Cold start: {why}") + "$")
+            )
             # Its terminal tab says the same while it waits.
             cold.locator(".jp-CloudTTY-shell-open").click()
             banner = page.locator('.jp-CloudTTY-terminal[data-shell-name="cold"] .jp-CloudTTY-banner')
