@@ -3,7 +3,7 @@
     python -m bench                      # the full suite (a few minutes on 2 cores)
     python -m bench --quick              # a smoke run: tiny sizes, all at once, meaningless figures
     python -m bench --only paths,magics  # some of: paths (alias throughput, latency), terminal,
-                                         # newshell, concurrency, operator, magics, transfers, recorder
+                                         # newshell, pageload, concurrency, operator, magics, transfers, recorder
     python -m bench --profile [DIR]      # py-spy the Jupyter servers too (bench/hotpath.py)
 
 Each benchmark runs as its own process (its module in bench/, which runs alone too: ``python -m
@@ -39,6 +39,7 @@ BENCHMARKS = [
     Benchmark("paths", "relay", "throughput and keystroke latency: (a) local, (b) relay, (c) direct, (d) proxy"),
     Benchmark("terminal", "terminal", "a local shell next to a raw PTY and JupyterLab's terminado"),
     Benchmark("newshell", "newshell", "a new shell's first prompt in Chromium: a local shell vs JupyterLab's terminal"),
+    Benchmark("pageload", "pageload", "what the JupyterLab extension adds to the page's load and its first terminal"),
     Benchmark("concurrency", "concurrency", "N shells streaming at once, local and relayed: MB/s, CPU, RSS"),
     Benchmark(
         "operator",
@@ -61,7 +62,7 @@ def arguments(name: str, options: argparse.Namespace, profile: Path | None) -> l
         return args + (["--profile", str(profile / "paths")] if profile else [])
     if name == "terminal":
         return ["--size-mb", size, "--keystrokes", keys]
-    if name == "newshell":
+    if name in ("newshell", "pageload"):
         return ["--runs", str(options.rounds or (1 if quick else 5))]
     if name == "concurrency":
         sessions = options.sessions or ("1,10" if quick else "1,10,50,200")

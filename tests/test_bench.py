@@ -64,6 +64,8 @@ def test_quick_run_prints_every_benchmark_and_the_summary():
         ("operator", "pool refill after 3 claims / 3 cold pods started"),
         ("operator", "pool pods not anyone's at most / maxPods"),
         ("magics", "`%kubectl get pods` vs the kubectl binary, p50 (20 pods)"),
+        ("pageload", "the extension's bytes at JupyterLab's page load"),
+        ("pageload", "the first terminal's bytes and time to prompt"),
     ]:
         assert (benchmark, figure) in figures, f"no {figure!r} in the summary:\n{summary}"
     assert "FAILED" not in summary

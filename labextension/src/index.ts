@@ -5,7 +5,6 @@
  * notebook's output (`jupyter_cloudtty.ShellTerminal`, through the ipywidgets manager), and
  * files in and out of shells (the upload and download commands; drops are the terminal's).
  */
-import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import {
   Clipboard,
@@ -46,7 +45,7 @@ import {
   jupyterPaths,
   showTransfer
 } from './transfers';
-import { MODULE_NAME, MODULE_VERSION, notebookTerminalWidgets } from './widget';
+import { registerNotebookTerminals } from './notebook';
 
 const PLUGIN_ID = 'jupyter-cloudtty:plugin';
 
@@ -81,7 +80,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
     IThemeManager,
     IRunningSessionManagers,
     ISearchProviderRegistry,
-    IJupyterWidgetRegistry,
     IDefaultFileBrowser,
     IDocumentManager
   ],
@@ -116,10 +114,9 @@ function activate(
   themeManager: IThemeManager | null,
   runningManagers: IRunningSessionManagers | null,
   searchRegistry: ISearchProviderRegistry | null,
-  widgetRegistry: IJupyterWidgetRegistry | null,
   fileBrowser: IDefaultFileBrowser | null,
   docManager: IDocumentManager | null
-): void {
+): Promise<void> {
   const model = new ShellsModel({ api: new ShellsApi(app.serviceManager.serverSettings) });
   const tracker = new WidgetTracker<ShellWidget>({ namespace: 'cloudtty' });
 
@@ -251,17 +248,14 @@ function activate(
     addRunningShells(runningManagers, actions);
   }
   searchRegistry?.add('jupyter-cloudtty', ShellSearchProvider);
-  widgetRegistry?.registerWidget({
-    name: MODULE_NAME,
-    version: MODULE_VERSION,
-    exports: notebookTerminalWidgets({
-      api: model.api,
-      settings: () => terminalSettings,
-      live: name => model.get(name),
-      liveChanged: model.changed,
-      shown: notebookTerminals
-    })
-  });
+  // Awaited: a notebook restored with the page finds the widget registered.
+  return registerNotebookTerminals(app, {
+    api: model.api,
+    settings: () => terminalSettings,
+    live: name => model.get(name),
+    liveChanged: model.changed,
+    shown: notebookTerminals
+  }).then(() => undefined);
 }
 
 /** Font size commands: they change the `fontSize` setting, which every terminal follows. */

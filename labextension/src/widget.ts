@@ -3,31 +3,14 @@
  * `jupyter_cloudtty.ShellTerminal` is the terminal of a terminal tab (xterm.js on the same ttyd
  * client, with the same theme, font, settings, banners and resume), connected from this page with
  * the page's own server settings (base URL, cookie and XSRF, or token), never with an address the
- * kernel knows.
+ * kernel knows. Loaded when a notebook first shows one (notebook.ts registers it).
  */
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
-import { ISignal } from '@lumino/signaling';
 import { PanelLayout } from '@lumino/widgets';
 
-import { IShell, ShellsApi } from './api';
 import { shellIcon } from './icons';
-import { ITerminalSettings, ShellTerminal } from './terminal';
-
-/** The module name and version the Python side asks for (`_model_module`, `_model_module_version`). */
-export const MODULE_NAME = 'jupyter-cloudtty';
-export const MODULE_VERSION = '0.1.0';
-
-/** What notebook terminals share with the extension's terminal tabs. */
-export interface INotebookTerminals {
-  api: ShellsApi;
-  /** The user's terminal settings, as they are now. */
-  settings: () => ITerminalSettings;
-  /** A shell as the live list knows it, and when that changes (the "starting" banner). */
-  live: (name: string) => IShell | undefined;
-  liveChanged: ISignal<unknown, void>;
-  /** The terminals shown in notebooks: the extension restyles them with its tabs. */
-  shown: Set<ShellTerminal>;
-}
+import { INotebookTerminals, MODULE_NAME, MODULE_VERSION } from './notebook';
+import { ShellTerminal } from './terminal';
 
 /** The model and view classes, bound to the extension's shared state; registered with the widget manager. */
 export function notebookTerminalWidgets(context: INotebookTerminals): {
