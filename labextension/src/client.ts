@@ -197,6 +197,11 @@ export class TtydClient {
     return this._flow;
   }
 
+  /** The size the server was last told (this connection's handshake or a RESIZE since); null before. */
+  get size(): ISize | null {
+    return this._lastSize ? { ...this._lastSize } : null;
+  }
+
   /** The last window title the server sent. */
   get title(): string {
     return this._title;

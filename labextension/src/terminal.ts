@@ -18,7 +18,8 @@ import type { ITerminalOptions, ITheme, Terminal } from '@xterm/xterm';
 
 import { IShell, IShellSpec, ShellApiError, ShellsApi } from './api';
 import { IClosed, TtydClient, WebSocketConstructor, reconnectDelay } from './client';
-import { isFailure } from './protocol';
+import { ISize, isFailure } from './protocol';
+import { estimateSize } from './sizing';
 import { startingBanner } from './start';
 import { jupyterLabFont, jupyterLabTheme } from './theme';
 import {
@@ -114,6 +115,9 @@ const XTERM_PREFERENCES = new Set([
 ]);
 
 /** The drag events a terminal listens to: the browser's (files from the desktop) and Lumino's. */
+/** At most this much output waits for xterm.js to load (see `_keepEarly`). */
+const EARLY_LIMIT = 4 * 1024 * 1024;
+
 const DROP_EVENTS = [
   'dragenter',
   'dragover',
@@ -368,6 +372,7 @@ export class ShellTerminal extends Widget {
     this._options.liveChanged?.disconnect(this._onLiveChanged);
     this._resizeObserver?.disconnect();
     this._client.dispose();
+    this._early = [];
     this._webgl?.dispose();
     this._terminal?.dispose();
     this._terminal = null;
@@ -392,10 +397,27 @@ export class ShellTerminal extends Widget {
     this._terminal?.focus();
   }
 
-  /** Open the terminal once it is loaded and visible, size it, then connect with that size. */
+  /**
+   * Connect once visible, and open the terminal once xterm.js is loaded too. A tab shown before
+   * xterm.js is loaded (a new tab in a page just loaded) connects at once, with its size estimated
+   * from its box and font, and keeps what arrives until the terminal exists: the handshake and the
+   * shell's first output overlap the loading, as JupyterLab's own terminal does.
+   */
   protected override onUpdateRequest(_msg: Message): void {
     const terminal = this._terminal;
-    if (!terminal || !this.isVisible || this._opened) {
+    if (!this.isVisible) {
+      return;
+    }
+    if (
+      !terminal &&
+      !this._connectedEarly &&
+      this._host.clientWidth > 0 &&
+      this._host.clientHeight > 0
+    ) {
+      this._connectedEarly = true;
+      this._client.connect();
+    }
+    if (!terminal || this._opened) {
       this._scheduleFit();
       return;
     }
@@ -408,13 +430,45 @@ export class ShellTerminal extends Widget {
     if (this._focusWanted) {
       terminal.focus();
     }
-    this._client.connect();
+    if (this._client.state === 'idle') {
+      this._client.connect(); // not connected early (or stopped early: it resumes where it stopped)
+    }
+  }
+
+  /** The size for a handshake: the terminal's once open, estimated from its box before. */
+  private _size(): ISize {
+    const terminal = this._terminal;
+    if (terminal && this._opened) {
+      return { columns: terminal.cols, rows: terminal.rows };
+    }
+    const font = jupyterLabFont();
+    return estimateSize(this._host, {
+      ...font,
+      fontSize: this._settings.fontSize ?? font.fontSize
+    });
+  }
+
+  /**
+   * Output of an early connection, kept until the terminal exists. Flow control bounds it (what
+   * waits unwritten holds its callback: the server is PAUSEd past ~1 MB); should a server not
+   * pause, past EARLY_LIMIT the connection is closed, without loss: the next one resumes after
+   * the last byte kept.
+   */
+  private _keepEarly(data: Uint8Array, callback?: () => void): void {
+    this._early.push([data, callback]);
+    this._earlyBytes += data.length;
+    if (this._earlyBytes > EARLY_LIMIT && this._client.state === 'open') {
+      this._client.close();
+    }
   }
 
   private _createTerminal(modules: IXterm, Filter: TrzszLink.IOptions['Filter']): void {
     this._modules = modules;
     const font = jupyterLabFont();
+    // At the size the server was told, if it was (an early connection): its output fits it.
+    const told = this._client.size;
     const terminal = new modules.Terminal({
+      ...(told ? { cols: told.columns, rows: told.rows } : {}),
       allowProposedApi: true, // the search addon's match decorations
       cursorBlink: true,
       fontFamily: font.fontFamily,
@@ -447,7 +501,18 @@ export class ShellTerminal extends Widget {
     });
     terminal.attachCustomKeyEventHandler(event => this._onKey(event));
     this._terminal = terminal;
-    this.node.style.backgroundColor = this.theme.background ?? '';
+    // What an early connection brought: written in order, through the filter, callbacks kept.
+    const early = this._early;
+    this._early = [];
+    this._earlyBytes = 0;
+    early.forEach(([data, callback], index) => {
+      if (index === this._earlyReplay) {
+        trzsz.replayNext();
+      }
+      trzsz.output(data, callback);
+    });
+    this._earlyReplay = -1;
+    this.updateAppearance(); // with the shell's preferences, if they came already
     this.update();
   }
 
@@ -472,10 +537,10 @@ export class ShellTerminal extends Widget {
   private _newClient(): TtydClient {
     const client = new TtydClient({
       url: this._options.api.terminalUrl(this._name),
-      size: () => ({ columns: this._terminal?.cols ?? 80, rows: this._terminal?.rows ?? 24 }),
+      size: () => this._size(),
       sink: {
         write: (data, callback) =>
-          this._trzsz ? this._trzsz.output(data, callback) : this._terminal?.write(data, callback)
+          this._trzsz ? this._trzsz.output(data, callback) : this._keepEarly(data, callback)
       },
       WebSocket: this._options.WebSocket,
       handshake: () => ({ downloads: this._settings.downloadsTo ?? 'jupyter' })
@@ -498,7 +563,12 @@ export class ShellTerminal extends Widget {
     client.titleChanged.connect(() => this._updateTitle());
     client.preferencesReceived.connect((_, preferences) => this._applyPreferences(preferences));
     client.outputStarted.connect(() => {
-      this._trzsz?.replayNext(); // a new connection's first output: what it had not seen yet
+      // A new connection's first output: what it had not seen yet (kept for the filter if early).
+      if (this._trzsz) {
+        this._trzsz.replayNext();
+      } else {
+        this._earlyReplay = this._early.length;
+      }
       this._outputSeen = true;
       this._updateStarting();
       if (!this._firstOutputMarked) {
@@ -919,6 +989,11 @@ export class ShellTerminal extends Widget {
   private _banner: HTMLDivElement;
   private _host: HTMLDivElement;
   private _opened = false;
+  private _connectedEarly = false;
+  private _early: Array<[Uint8Array, (() => void) | undefined]> = [];
+  private _earlyBytes = 0;
+  /** Which of `_early` is a connection's first output (its replay), or -1. */
+  private _earlyReplay = -1;
   private _focusWanted = false;
   private _fitFrame = 0;
   private _resizeObserver: ResizeObserver | null = null;

@@ -117,6 +117,16 @@ describe('a connection', () => {
     expect(socket.sentText().slice(1)).toEqual(['0ls\r', '1{"columns":100,"rows":30}']);
   });
 
+  it('tells the size the server was last told: none before a handshake, then its own', () => {
+    const { client: c } = client();
+    expect(c.size).toBeNull();
+    c.connect();
+    FakeSocket.last().serverOpen();
+    expect(c.size).toEqual({ columns: 120, rows: 40 });
+    c.resize({ columns: 100, rows: 30 });
+    expect(c.size).toEqual({ columns: 100, rows: 30 });
+  });
+
   it('reports how the server closed, and whether it had opened', () => {
     const { client: c } = client();
     const closes: IClosed[] = [];

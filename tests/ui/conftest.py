@@ -51,7 +51,8 @@ def page(browser: Browser, lab: Lab) -> Iterator[Page]:
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    # With its stack: a flaky error seen once in CI must say where it came from.
+    page.on("pageerror", lambda error: errors.append(f"{error}\n{error.stack}"))
     yield page
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"

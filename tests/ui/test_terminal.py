@@ -18,6 +18,7 @@ from tests.harness.lab import (
     wait_for_state,
     wait_for_text,
 )
+from tests.harness.new_terminals import SOCKET_LOG
 
 PROMPT = r"^bash-[\d.]+[#$] "
 
@@ -202,3 +203,35 @@ def test_find_in_a_terminal_and_open_a_shell_named_in_a_notebook(page: Page, lab
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Find…$")).click()
     page.keyboard.type("42")
     expect(page.locator(".jp-DocumentSearch-index-counter")).to_have_text(re.compile(r"^\d/3$"))
+
+
+def test_a_tab_connects_while_xterm_loads_and_its_program_starts_at_the_tabs_size(page: Page, lab: Lab) -> None:
+    # A slow network for the terminal's code: the extension's chunks asked for after the page has
+    # loaded (xterm.js, its addons, trzsz) are held until the test lets them go.
+    page.add_init_script(SOCKET_LOG)
+    open_lab(page, lab)
+    held: list = []
+    page.route("**/lab/extensions/jupyter-cloudtty/static/*.js", lambda route: held.append(route))
+    # A command that says the size it started at: the size of the tab's first handshake.
+    command = "stty size; echo EAR''LY; exec bash --norc --noprofile"
+    assert lab.api("POST", "shells", {"name": "early", "spec": {"commandAction": command}})[0] == 201
+    page.evaluate("() => { window.jupyterapp.commands.execute('cloudtty:open', { name: 'early' }); }")
+
+    # The tab connected and the shell answered while xterm.js was still held back.
+    page.wait_for_function(
+        "() => (window.__sockets || []).some(s => s.url.includes('/shells/early/') && s.first !== null)"
+    )
+    assert held, "xterm.js was not asked for after the page loaded"
+    for route in held:
+        route.continue_()
+    page.unroute("**/lab/extensions/jupyter-cloudtty/static/*.js")
+
+    # Once loaded, the terminal shows all of it, and its size is the size the program started at.
+    text = wait_for_text(page, "early", r"^EARLY$")
+    state = wait_for_state(page, "early", "s.state === 'open'")
+    started = re.search(r"^(\d+) (\d+)$", text, re.M)
+    assert started, text
+    assert (int(started.group(2)), int(started.group(1))) == (state["cols"], state["rows"]), text
+    type_in_terminal(page, "early", "echo $((6*7))")
+    wait_for_text(page, "early", r"^42$")
+    assert page.evaluate("() => window.__sockets.filter(s => s.url.includes('/shells/early/')).length") == 1
