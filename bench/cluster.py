@@ -42,7 +42,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.relay import KEYS, throughput
-from bench.report import Figure, Table, percentiles, write_figures
+from bench.report import Figure, Table, command_line, percentiles, run, terminal_options, write_figures
 from bench.terminal import echo_times
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from jupyter_cloudtty.cloudshell.names import POOL_LABEL, SHELL_LABEL
@@ -504,20 +504,17 @@ async def main(options: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = command_line(__doc__)
     parser.add_argument("--shells", type=int, default=200, help="shells made Ready at once (default 200; 0: none)")
     parser.add_argument("--samples", type=int, default=50, help="of them, the last N timed pod Ready -> Ready (0: all)")
     parser.add_argument("--steady-seconds", type=float, default=30, help="settled window (default 30)")
-    parser.add_argument("--size-mb", type=float, default=50, help="MB cat per transfer (default 50)")
-    parser.add_argument("--keystrokes", type=int, default=1000, help="keystrokes per path and round (default 1000)")
-    parser.add_argument("--rounds", type=int, default=3, help="turns each terminal path takes (default 3)")
+    terminal_options(parser, size_mb=50, keystrokes=1000, rounds=3)
     parser.add_argument("--starts", type=int, default=50, help="shells started one after another, timed "
                         "(default 50; 0: none)")  # fmt: skip
     parser.add_argument("--burst", type=int, default=20, help="shells applied at once to drain the warm pool, "
                         "which holds as many (default 20; 0: no warm pool)")  # fmt: skip
-    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parser().parse_args()))
+    run(main, parser())

@@ -43,7 +43,7 @@ from typing import AsyncIterator
 import psutil
 
 from bench.relay import SHELL, Placement, keystrokes, throughput
-from bench.report import Figure, Table, percentiles, write_figures
+from bench.report import Figure, Table, command_line, finish, load_note, percentiles, run, terminal_options
 from bench.terminal import ROOT, make_file
 from jupyter_cloudtty.ttyd import TtydClient
 from tests.harness.pods import HOME, PORT, SOCKET, Pod, socket_pod, ttyd_pod
@@ -217,23 +217,16 @@ async def main(options: argparse.Namespace) -> None:
     ]  # fmt: skip
     table.notes.append(placement.describe("the pods (ttyd, bash, cat) and the recorder of (b)",
                                           "the measuring client and the recorder of (b2)"))  # fmt: skip
-    table.notes.append(f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
-                       f"{os.cpu_count()} cores; recordings in {tempfile.gettempdir()}")  # fmt: skip
-    table.notes += [f.figure + ": " + f.value + (f" (goal {f.goal}: {f.verdict})" if f.goal else "") for f in figures]
-    table.print()
-    write_figures(options.json, figures)
+    table.notes.append(f"{load_note(load)}; recordings in {tempfile.gettempdir()}")
+    table.notes += [f.note for f in figures]
+    finish(options.json, figures, table)
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mb", type=float, default=100, help="size of the file to cat (default 100)")
-    parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time per round (default 2000)")
-    parser.add_argument("--rounds", type=int, default=3, help="turns each path takes (default 3)")
-    parser.add_argument("--no-pin", dest="pin", action="store_false",
-                        help="leave placement to the scheduler (see the module's docstring)")  # fmt: skip
-    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
+    parser = command_line(__doc__)
+    terminal_options(parser, size_mb=100, keystrokes=2000, rounds=3)
     return parser
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parser().parse_args()))
+    run(main, parser(), pin=True)

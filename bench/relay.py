@@ -39,7 +39,6 @@ With ``--profile DIR``, py-spy samples each Jupyter server while it carries (a),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import json
 import os
@@ -54,7 +53,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterator
 import psutil
 
 from bench.hotpath import Recording, settled, top
-from bench.report import Figure, Table, percentiles, write_figures
+from bench.report import Figure, Table, command_line, finish, percentiles, run, terminal_options
 from bench.terminal import (
     make_file,
     raw_pty_keystroke,
@@ -420,25 +419,17 @@ async def main(options: argparse.Namespace) -> None:
             "the measuring client and the relaying server (b, d)",
         )
     )
-    table.notes += [f.figure + ": " + f.value + (f" (goal {f.goal}: {f.verdict})" if f.goal else "") for f in figures]
-    table.print()
-    for profile_table in profiled:
-        profile_table.print()
-    write_figures(options.json, figures)
+    table.notes += [f.note for f in figures]
+    finish(options.json, figures, table, *profiled)
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mb", type=float, default=100, help="size of the file to cat (default 100)")
-    parser.add_argument("--keystrokes", type=int, default=2000, help="keystrokes to time per round (default 2000)")
-    parser.add_argument("--rounds", type=int, default=3, help="turns each path takes (default 3)")
+    parser = command_line(__doc__)
+    terminal_options(parser, size_mb=100, keystrokes=2000, rounds=3)
     parser.add_argument("--paths", default="abcd", help="which of the paths a, b, c, d (default abcd)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the servers during (a), (b), (d); recordings here")
-    parser.add_argument("--no-pin", dest="pin", action="store_false",
-                        help="leave placement to the scheduler (see the module's docstring)")  # fmt: skip
-    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parser().parse_args()))
+    run(main, parser(), pin=True)

@@ -1,4 +1,5 @@
-"""What a benchmark prints and hands on: tables, and the headline figures of `python -m bench`'s summary.
+"""What a benchmark prints and hands on: tables, and the headline figures of `python -m bench`'s summary;
+and the command line every benchmark shares.
 
 Each script prints its own tables (Markdown, so they paste into docs/performance.md) and, with ``--json FILE``,
 writes its headline figures there for the summary table. Nothing here times or asserts anything.
@@ -6,10 +7,14 @@ writes its headline figures there for the summary table. Nothing here times or a
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import os
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Coroutine
 
 
 @dataclass
@@ -59,10 +64,27 @@ class Figure:
     def verdict(self) -> str:
         return {True: "met", False: "NOT met", None: ""}[self.met]
 
+    @property
+    def note(self) -> str:
+        """The figure as a line under a table: its value, and its goal and verdict where it has one."""
+        return f"{self.figure}: {self.value}" + (f" (goal {self.goal}: {self.verdict})" if self.goal else "")
+
+
+def load_note(load: float) -> str:
+    """What the run shared the machine with: the load average at its start (``load``) and now, the cores."""
+    return f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; {os.cpu_count()} cores"
+
 
 def write_figures(path: str | None, figures: list[Figure]) -> None:
     if path:
         Path(path).write_text(json.dumps([asdict(f) for f in figures]))
+
+
+def finish(path: str | None, figures: list[Figure], *tables: Table) -> None:
+    """A benchmark's end: its tables printed, its headline figures written to ``path`` (its ``--json``)."""
+    for table in tables:
+        table.print()
+    write_figures(path, figures)
 
 
 def read_figures(path: Path) -> list[Figure]:
@@ -73,3 +95,32 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
     """(p50, p90, p99) of the samples."""
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[int(len(ordered) * 0.9)], ordered[int(len(ordered) * 0.99)]
+
+
+def command_line(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line, described by the first paragraph of its module's docstring (``doc``)."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0])
+
+
+def terminal_options(parser: argparse.ArgumentParser, size_mb: float, keystrokes: int, rounds: int) -> None:
+    """The options of a benchmark of terminal paths, with their defaults: the MB of output each path cats,
+    the keystrokes it times, and how many turns the paths take."""
+    parser.add_argument(
+        "--size-mb", type=float, default=size_mb, help=f"MB of output each path cats (default {size_mb:g})"
+    )
+    parser.add_argument("--keystrokes", type=int, default=keystrokes,
+                        help=f"keystrokes timed per path and round (default {keystrokes})")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"turns each path takes (default {rounds})")
+
+
+def run(
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, None]], parser: argparse.ArgumentParser, pin: bool = False
+) -> None:
+    """Run a benchmark's ``main`` with the options ``parser`` reads, and those every benchmark ends with:
+    ``--no-pin`` where it places its processes (``pin``: bench/relay.py's Placement), and ``--json``, where
+    `python -m bench` has it write its headline figures."""
+    if pin:
+        parser.add_argument("--no-pin", dest="pin", action="store_false",
+                            help="leave placement to the scheduler (see the module's docstring)")  # fmt: skip
+    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
+    asyncio.run(main(parser.parse_args()))

@@ -46,7 +46,7 @@ import psutil
 from bench.cluster import NS
 from bench.hotpath import RATE, py_spy, settled
 from bench.relay import SHELL, TOKEN, throughput
-from bench.report import Figure, Table, write_figures
+from bench.report import Figure, Table, command_line, finish, load_note, run
 from jupyter_cloudtty.cloudshell.crd import crd_yaml
 from jupyter_cloudtty.server.transfers import SETTLE_SECONDS
 from jupyter_cloudtty.ttyd import TtydClient
@@ -364,25 +364,20 @@ async def main(options: argparse.Namespace) -> None:
         figures.append(Figure("transfers", f"{path}: cat through the same terminal, MB/s", f"{cat:.1f}"))
         figures.append(Figure("transfers", f"{path}: a {SMALL / 1000:g} KB file up / down, s",
                               " / ".join(f"{statistics.median(shell.small[d]):.2f}" for d in shell.small)))  # fmt: skip
-    table.notes.append(f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
-                       f"{os.cpu_count()} cores; nothing pinned")  # fmt: skip
-    table.print()
-    for profile in profiled:
-        profile.print()
-    write_figures(options.json, figures)
+    table.notes.append(f"{load_note(load)}; nothing pinned")
+    finish(options.json, figures, table, *profiled)
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = command_line(__doc__)
     # The defaults keep a run near 2 minutes on 2 cores (an upload moves ~11 MB/s; the cluster takes ~25 s).
     parser.add_argument("--size-mb", type=float, default=100, help="MB of each file moved (default 100)")
     parser.add_argument("--rounds", type=int, default=2, help="turns each shell takes (default 2)")
     parser.add_argument("--paths", default="relay,local", help="which shells: relay, local (default both)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy both trzsz ends during one upload and one download "
                         "of each shell first (not counted); recordings here")  # fmt: skip
-    parser.add_argument("--json", help="write the headline figures here (for python -m bench)")
     return parser
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parser().parse_args()))
+    run(main, parser())

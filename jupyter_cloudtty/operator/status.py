@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from jupyter_cloudtty.cloudshell import names
 from jupyter_cloudtty.cloudshell.model import Phase, condition, parse_time, timestamp
@@ -99,8 +99,7 @@ def verdict(shell: dict[str, Any], observed: Observed, now: datetime, starting: 
     if (unrecorded := _not_recorded(observed.pods)) is not None:
         return Verdict(Phase.FAILED, "NotRecorded", unrecorded)
     for pod in observed.pods:
-        statuses = (pod.get("status", {}).get(key) or [] for key in ("initContainerStatuses", "containerStatuses"))
-        for container in (c for some in statuses for c in some):
+        for container in _containers(pod):
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK:
                 return Verdict(Phase.FAILED, waiting["reason"], waiting.get("message") or waiting["reason"])
@@ -139,17 +138,26 @@ def _running(pod: dict[str, Any]) -> bool:
     return pod.get("status", {}).get("phase") == "Running" and not pod.get("metadata", {}).get("deletionTimestamp")
 
 
-def _terminated(pod: dict[str, Any]) -> dict[str, Any]:
-    for container in pod.get("status", {}).get("containerStatuses", []) or []:
-        if container.get("name") == manifests.CONTAINER:
-            return (container.get("state") or {}).get("terminated") or {}
-    return {}
+def _containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The statuses of the pod's containers, its init containers' first (the recorder is one, a native sidecar)."""
+    status = pod.get("status", {})
+    for key in ("initContainerStatuses", "containerStatuses"):
+        yield from status.get(key) or []
+
+
+def _terminated(pod: dict[str, Any], name: str = manifests.CONTAINER, state: str = "state") -> dict[str, Any] | None:
+    """How the pod's container ``name`` ended, as its ``state`` says (``lastState``: its run before a
+    restart): that state's ``terminated``, None if it is not one (or there is no such container)."""
+    for container in _containers(pod):
+        if container.get("name") == name:
+            return (container.get(state) or {}).get("terminated")
+    return None
 
 
 def _idle_end(pods: list[dict[str, Any]]) -> str | None:
     """The idle rule's words, if it ended the shell's pod (its exit code says so)."""
     for pod in pods:
-        ended = _terminated(pod)
+        ended = _terminated(pod) or {}
         if ended.get("exitCode") == manifests.IDLE_EXIT_CODE:
             return (ended.get("message") or "").strip() or "no input or output for its idle timeout"
     return None
@@ -166,19 +174,16 @@ def _not_recorded(pods: list[dict[str, Any]]) -> str | None:
         status = pod.get("status", {})
         if pod.get("metadata", {}).get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
             continue  # a pod that ends stops its recorder too
-        for container in status.get("initContainerStatuses") or []:
-            if container.get("name") != manifests.RECORDER:
+        for state in ("state", "lastState"):
+            ended = _terminated(pod, manifests.RECORDER, state)
+            if ended is None:
                 continue
-            for state in (container.get("state"), container.get("lastState")):
-                ended = (state or {}).get("terminated")
-                if ended is None:
-                    continue
-                said = (ended.get("message") or "").strip()
-                if ended.get("exitCode") == manifests.NOT_RECORDED_EXIT:
-                    return said or "not recorded: the recorder cannot write its folder"
-                why = f" ({said.splitlines()[-1]})" if said else ""
-                return (f"not recorded: its recorder stopped (exit code {ended.get('exitCode')}, {ended.get('reason')})"
-                        f"{why}, so its sessions would no longer be recorded")  # fmt: skip
+            said = (ended.get("message") or "").strip()
+            if ended.get("exitCode") == manifests.NOT_RECORDED_EXIT:
+                return said or "not recorded: the recorder cannot write its folder"
+            why = f" ({said.splitlines()[-1]})" if said else ""
+            return (f"not recorded: its recorder stopped (exit code {ended.get('exitCode')}, {ended.get('reason')})"
+                    f"{why}, so its sessions would no longer be recorded")  # fmt: skip
     return None
 
 

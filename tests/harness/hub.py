@@ -497,19 +497,23 @@ class HubUser:
 async def _fetch(
     url: str, method: str, body: bytes | None, headers: Mapping[str, str]
 ) -> tuple[int, Any, HTTPResponse]:
-    request = HTTPRequest(url, method=method, body=body, headers=dict(headers), follow_redirects=False)
-    try:
-        response = await AsyncHTTPClient().fetch(request)
-    except HTTPClientError as e:
-        if e.response is None:
-            raise
-        response = e.response
+    response = await _answer(HTTPRequest(url, method=method, body=body, headers=dict(headers), follow_redirects=False))
     data: Any = None
     if response.body:
         data = response.body.decode(errors="replace")
         if response.headers.get("Content-Type", "").startswith("application/json"):
             data = json.loads(data)
     return response.code, data, response
+
+
+async def _answer(request: HTTPRequest) -> HTTPResponse:
+    """The server's answer to ``request``, an error status as well (tornado raises those)."""
+    try:
+        return await AsyncHTTPClient().fetch(request)
+    except HTTPClientError as e:
+        if e.response is None:
+            raise
+        return e.response
 
 
 class Browser:
@@ -544,12 +548,7 @@ class Browser:
             if body is None and method in ("POST", "PUT", "PATCH"):
                 body = b""
             request = HTTPRequest(self.origin + path, method=method, body=body, headers=sent, follow_redirects=False)
-            try:
-                response = await AsyncHTTPClient().fetch(request)
-            except HTTPClientError as e:
-                if e.response is None:
-                    raise
-                response = e.response
+            response = await _answer(request)
             self._store(response, path)
             if not (follow and response.code in (301, 302, 303, 307) and "Location" in response.headers):
                 return response

@@ -157,6 +157,22 @@ def wait_for_kernel(page: Page) -> None:
     )
 
 
+def change_theme(page: Page, theme: str) -> None:
+    """What Settings > Theme does (its command, with the theme's name), once the theme is in force.
+
+    JupyterLab covers the page with its splash screen while a theme loads, and lifts it with a 200 ms
+    fade that ends in `document.body.removeChild`. Shown again within that fade (a theme changed right
+    after the page loaded), the splash is removed twice and the page throws "Failed to execute
+    'removeChild'" (JupyterLab 4's own race): the page's splash is waited out first, and this one after.
+    The main area takes the keyboard focus as it lifts.
+    """
+    splash = page.locator("#jupyterlab-splash")
+    expect(splash).to_have_count(0, timeout=30000)
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme", arg=theme, timeout=30000)
+    expect(splash).to_have_count(0, timeout=30000)
+
+
 def open_panel(page: Page) -> None:
     """Click the Cluster shells icon in the left side bar."""
     panel = page.locator("#jp-CloudTTY-panel")

@@ -31,6 +31,30 @@ def kubectl_json(cluster: ControlPlane, *args: str) -> dict:
     return json.loads(cluster.kubectl(*args, "-o", "json"))
 
 
+def apply(cluster: ControlPlane, namespace: str, name: str, **spec: object) -> None:
+    """CloudShell ``name`` of ``spec``, as a user applies it with kubectl."""
+    shell = {"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": name},
+             "spec": spec}  # fmt: skip
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(shell))
+
+
+def folder_pv(cluster: ControlPlane, name: str, folder: Path, node: str | None, access: str) -> None:
+    """An administrator's storage: PersistentVolume ``name`` (of storage class ``name``, 1Gi, retained)
+    bound to ``folder`` of this machine, where a test reads what the pods wrote: a ``local`` one on
+    ``node`` (whose root gets the pod's fsGroup, as a kubelet gives it) or, with no node, a ``hostPath``
+    one (left as it is)."""
+    spec: dict = {"capacity": {"storage": "1Gi"}, "accessModes": [access], "storageClassName": name,
+                  "persistentVolumeReclaimPolicy": "Retain"}  # fmt: skip
+    if node is None:
+        spec["hostPath"] = {"path": str(folder)}
+    else:
+        spec["local"] = {"path": str(folder)}
+        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}  # fmt: skip
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name}, "spec": spec}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(volume))
+
+
 def ready(cluster: ControlPlane, namespace: str, name: str, phase: str = "Ready", timeout: int = 90) -> dict:
     """The shell once in ``phase`` (``kubectl wait``: a watch), or a failure that shows its status
     and its pods'."""
@@ -173,6 +197,17 @@ async def call(jupyter: JupyterProcess, method: str = "GET", path: str = "", bod
         assert e.response is not None, e
         response = e.response
     return response.code, json.loads(response.body) if response.body else None
+
+
+async def in_new_shell(jupyter: JupyterProcess, name: str, command: str, shown: str) -> None:
+    """As alice's browser would: a new shell ``name``, ``command`` typed in its terminal until ``shown`` (a
+    pattern) is, then the shell deleted."""
+    assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": name})).code == 201
+    term = await jupyter.terminal(name)
+    await term.send(command + "\r")
+    await term.expect(shown)
+    await term.close()
+    assert (await jupyter.fetch(f"cloudtty/api/shells/{name}", "DELETE")).code == 204
 
 
 async def shells(jupyter: JupyterProcess) -> dict[str, str]:

@@ -15,15 +15,9 @@ import pytest
 from tests.harness.controlplane import ControlPlane, KubectlError
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
-from tests.harness.shells_on_cluster import kubectl_json, ready, server, shell_terminal
+from tests.harness.shells_on_cluster import apply, folder_pv, in_new_shell, kubectl_json, ready, server, shell_terminal
 
 pytestmark = pytest.mark.slow
-
-
-def apply(cluster: ControlPlane, namespace: str, name: str, **spec: object) -> None:
-    shell = {"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": name},
-             "spec": spec}  # fmt: skip
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(shell))
 
 
 def patch(cluster: ControlPlane, namespace: str, name: str, spec: dict, **kwargs: object) -> None:
@@ -162,37 +156,24 @@ async def test_a_user_s_home_outlives_their_shells(control_plane, node, namespac
     folder = tmp_path / "home-volume"
     folder.mkdir(mode=0o755)  # root's: the shell's user writes there through the home's fsGroup
     # An administrator's storage: a local PersistentVolume on the node, of the class the chart names.
-    affinity = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-        {"key": "kubernetes.io/hostname", "operator": "In", "values": [node.name]}]}]}}  # fmt: skip
-    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{namespace}-homes"},
-              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                       "storageClassName": f"{namespace}-homes", "local": {"path": str(folder)},
-                       "nodeAffinity": affinity, "persistentVolumeReclaimPolicy": "Retain"}}  # fmt: skip
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(volume))
-    values = {"shell": {"home": {"enabled": True, "storageClassName": f"{namespace}-homes", "retentionDays": 30}}}
+    volume = f"{namespace}-homes"
+    folder_pv(cluster, volume, folder, node.name, "ReadWriteOnce")
+    values = {"shell": {"home": {"enabled": True, "storageClassName": volume, "retentionDays": 30}}}
     kubeconfig = grant_documented_role(cluster, namespace)
     try:
         async with (
             Installed(cluster, namespace, tmp_path, values) as release,
             server(namespace, kubeconfig, tmp_path / "root") as jupyter,
         ):
-            assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "first"})).code == 201
-            term = await jupyter.terminal("first")
-            await term.send("echo from-the-first-shell > ~/notes.txt; history -a; echo SAVED-$((6*7))\r")
-            await term.expect("SAVED-42")
-            await term.close()
-            assert (await jupyter.fetch("cloudtty/api/shells/first", "DELETE")).code == 204
+            saved = "echo from-the-first-shell > ~/notes.txt; history -a; echo SAVED-$((6*7))"
+            await in_new_shell(jupyter, "first", saved, "SAVED-42")
             cluster.kubectl("wait", "--for=delete", "job/cloudshell-first", "-n", namespace, "--timeout=60s")
 
             claim = kubectl_json(cluster, "get", "pvc", "cloudshell-home-alice", "-n", namespace)
             assert claim["status"]["phase"] == "Bound" and "ownerReferences" not in claim["metadata"]
             assert claim["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
-            assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "second"})).code == 201
-            term = await jupyter.terminal("second")
-            await term.send("cat ~/notes.txt; grep -c from-the-first ~/.bash_history; echo $POD_NAME\r")
-            await term.expect(r"from-the-first-shell\r\n1\r\ncloudshell-second-")
-            await term.close()
-            assert (await jupyter.fetch("cloudtty/api/shells/second", "DELETE")).code == 204
+            found = "cat ~/notes.txt; grep -c from-the-first ~/.bash_history; echo $POD_NAME"
+            await in_new_shell(jupyter, "second", found, r"from-the-first-shell\r\n1\r\ncloudshell-second-")
             cluster.kubectl("wait", "--for=delete", "job/cloudshell-second", "-n", namespace, "--timeout=60s")
 
             # Unused for longer than retentionDays (as if 40 days had passed): the operator removes it.
@@ -208,4 +189,4 @@ async def test_a_user_s_home_outlives_their_shells(control_plane, node, namespac
         assert (folder / "notes.txt").read_text() == "from-the-first-shell\n"  # on the administrator's storage
     finally:
         cluster.kubectl("delete", "pvc", "--all", "-n", namespace, "--wait=false")
-        cluster.kubectl("delete", "pv", volume["metadata"]["name"], "--wait=false")
+        cluster.kubectl("delete", "pv", volume, "--wait=false")

@@ -22,36 +22,21 @@ from jupyter_cloudtty.ttyd.client import TtydClosed
 from tests.harness.controlplane import ControlPlane, KubectlError
 from tests.harness.documented import grant_documented_role
 from tests.harness.installed import Installed
-from tests.harness.shells_on_cluster import kubectl_json, ready, server, shell_terminal
+from tests.harness.shells_on_cluster import apply, folder_pv, in_new_shell, kubectl_json, ready, server, shell_terminal
 
 pytestmark = pytest.mark.slow
 CLAIM = "cloudshell-recordings"
 
 
-def apply(cluster: ControlPlane, namespace: str, name: str, **spec: object) -> None:
-    shell = {"apiVersion": "cloudshell.cloudtty.io/v1alpha1", "kind": "CloudShell", "metadata": {"name": name},
-             "spec": spec}  # fmt: skip
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(shell))
-
-
 def claim_on(cluster: ControlPlane, namespace: str, folder: Path, node: str | None) -> None:
-    """The administrator's claim, bound to ``folder``: a ``local`` PV on the node (whose root gets the
-    pod's fsGroup, as a kubelet gives it) or, with no node, a ``hostPath`` one (left as it is)."""
+    """The administrator's claim, bound to ``folder``: a ``local`` PV on the node or, with no node, a
+    ``hostPath`` one (harness/shells_on_cluster.py's folder_pv)."""
     name = f"{namespace}-recordings"
-    spec: dict = {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": name,
-                  "persistentVolumeReclaimPolicy": "Retain"}  # fmt: skip
-    if node is None:
-        spec["hostPath"] = {"path": str(folder)}
-    else:
-        spec["local"] = {"path": str(folder)}
-        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}  # fmt: skip
-    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name}, "spec": spec}
+    folder_pv(cluster, name, folder, node, "ReadWriteMany")
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": CLAIM, "namespace": namespace},
              "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": name, "volumeName": name,
                       "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
-    for obj in (volume, claim):
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(claim))
 
 
 def casts(folder: Path, shell: str) -> list[tuple[dict, list]]:
@@ -104,12 +89,7 @@ async def test_every_shell_is_recorded_in_its_pod_onto_the_administrator_s_claim
 
             # Made through alice's Jupyter server (which records nothing itself here): recorded the same.
             async with server(namespace, kubeconfig, tmp_path / "root") as jupyter:
-                assert (await jupyter.fetch("cloudtty/api/shells", "POST", {"name": "relayed"})).code == 201
-                term = await jupyter.terminal("relayed")
-                await term.send("echo THROUGH-$((6*7))\r")
-                await term.expect("THROUGH-42")
-                await term.close()
-                assert (await jupyter.fetch("cloudtty/api/shells/relayed", "DELETE")).code == 204
+                await in_new_shell(jupyter, "relayed", "echo THROUGH-$((6*7))", "THROUGH-42")
             cluster.kubectl("delete", "cloudshell", "bare", "-n", namespace)
             for shell in ("bare", "relayed"):
                 cluster.kubectl("wait", "--for=delete", f"job/cloudshell-{shell}", "-n", namespace, "--timeout=60s")

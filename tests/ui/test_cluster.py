@@ -7,62 +7,48 @@ the operator writes them."""
 from __future__ import annotations
 
 import json
-import re
 
 from playwright.sync_api import Browser, expect
 
-from tests.harness.documented import grant_documented_role
-from tests.harness.installed import Installed
-from tests.harness.lab import Lab, cluster_options, open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab import open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab_pages import lab_on_cluster, own_page
 
 
 def test_a_cluster_shell_from_pending_to_ready_to_deleted(
     browser: Browser, control_plane, node, namespace, tmp_path, output_dir
 ) -> None:
     log = output_dir / "test_cluster-jupyter-lab.log"
-    log.unlink(missing_ok=True)
-    kubeconfig = grant_documented_role(control_plane, namespace)
-    options = cluster_options(kubeconfig, namespace)
-    with Installed(control_plane, namespace, tmp_path) as release:
+    with lab_on_cluster(control_plane, namespace, tmp_path, log) as (lab, release), own_page(browser) as page:
         release.stop_operator()  # held back (an upgrade, say) so that Pending is seen, not raced
-        lab = Lab(tmp_path, log, options=options).start()
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        try:
-            page = context.new_page()
-            open_lab(page, lab)
-            open_panel(page)
-            panel = page.locator("#jp-CloudTTY-panel")
-            expect(panel.locator(".jp-CloudTTY-backend")).to_have_text(f"Kubernetes · {namespace}")
+        open_lab(page, lab)
+        open_panel(page)
+        panel = page.locator("#jp-CloudTTY-panel")
+        expect(panel.locator(".jp-CloudTTY-backend")).to_have_text(f"Kubernetes · {namespace}")
 
-            # New shell: a CloudShell, Pending while no operator acts on it; the tab says so.
-            panel.get_by_role("button", name="New shell").click()
-            item = panel.locator(".jp-CloudTTY-shell")
-            expect(item).to_have_count(1)
-            name = item.get_attribute("data-shell-name")
-            shell = json.loads(control_plane.kubectl("get", "cloudshell", name, "-n", namespace, "-o", "json"))
-            assert shell["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
-            expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Pending")
-            banner = page.locator(f'.jp-CloudTTY-terminal[data-shell-name="{name}"] .jp-CloudTTY-banner')
-            expect(banner).to_have_text("The shell is starting (phase: Pending)…")
+        # New shell: a CloudShell, Pending while no operator acts on it; the tab says so.
+        panel.get_by_role("button", name="New shell").click()
+        item = panel.locator(".jp-CloudTTY-shell")
+        expect(item).to_have_count(1)
+        name = item.get_attribute("data-shell-name")
+        shell = json.loads(control_plane.kubectl("get", "cloudshell", name, "-n", namespace, "-o", "json"))
+        assert shell["metadata"]["labels"]["jupyter-cloudtty.io/owner"] == "alice"
+        expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Pending")
+        banner = page.locator(f'.jp-CloudTTY-terminal[data-shell-name="{name}"] .jp-CloudTTY-banner')
+        expect(banner).to_have_text("The shell is starting (phase: Pending)…")
 
-            # The operator comes back: a Job, a pod on the node, Ready, live in the panel; the
-            # terminal starts with the pod's ttyd, relayed through the API server.
-            release.start_operator()
-            expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready", timeout=90000)
-            wait_for_text(page, name, r"[$#] $", timeout=30000)
-            expect(banner).to_be_hidden()
-            type_in_terminal(page, name, "echo $((6*7))")
-            wait_for_text(page, name, "^42$")
-            page.screenshot(path=output_dir / "cluster-shell.png")
+        # The operator comes back: a Job, a pod on the node, Ready, live in the panel; the
+        # terminal starts with the pod's ttyd, relayed through the API server.
+        release.start_operator()
+        expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready", timeout=90000)
+        wait_for_text(page, name, r"[$#] $", timeout=30000)
+        expect(banner).to_be_hidden()
+        type_in_terminal(page, name, "echo $((6*7))")
+        wait_for_text(page, name, "^42$")
+        page.screenshot(path=output_dir / "cluster-shell.png")
 
-            # Delete: the CloudShell goes, its Job with it, and so does the row.
-            item.get_by_role("button", name=f"Delete {name}").click()
-            page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
-            expect(panel.locator(".jp-CloudTTY-shell")).to_have_count(0)
-            control_plane.kubectl("wait", "--for=delete", f"cloudshell/{name}", f"job/cloudshell-{name}",
-                                  "-n", namespace, "--timeout=60s")  # fmt: skip
-        finally:
-            context.close()
-            lab.stop()
-    assert not re.search(r"Forbidden|Traceback", log.read_text()), log.read_text()[-6000:]
-    assert "Traceback" not in release.log, release.log[-6000:]
+        # Delete: the CloudShell goes, its Job with it, and so does the row.
+        item.get_by_role("button", name=f"Delete {name}").click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+        expect(panel.locator(".jp-CloudTTY-shell")).to_have_count(0)
+        control_plane.kubectl("wait", "--for=delete", f"cloudshell/{name}", f"job/cloudshell-{name}",
+                              "-n", namespace, "--timeout=60s")  # fmt: skip

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.harness.lab import Lab
+from tests.harness.lab_pages import own_page, served
 from tests.harness.tcp_proxy import TcpProxy
 
 PROMPT = r"^bash-[\d.]+[#$] "
@@ -153,19 +154,13 @@ def test_a_terminal_in_a_jupyterlab_notebook(page: Page, lab: Lab, output_dir) -
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory, output_dir) -> Iterator[Lab]:
-    log = output_dir / "test_notebook-notebook7.log"
-    log.unlink(missing_ok=True)
-    server = Lab(tmp_path_factory.mktemp("notebook7"), log, app="notebook").start()
-    yield server
-    server.stop()
+    yield from served(tmp_path_factory.mktemp("notebook7"), output_dir / "test_notebook-notebook7.log", app="notebook")
 
 
 def test_a_terminal_in_notebook_7(browser: Browser, notebook7: Lab, output_dir) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    # Notebook 7.6's own race (jupyter/notebook#7862: its shortcuts plugin reads the settings of a
+    # plugin it has not registered), thrown with or without this extension.
+    with own_page(browser, ignored=["Cannot read properties of undefined (reading 'schema')"]) as page:
         (notebook7.root / "Terminal.ipynb").write_text(notebook(CELLS))
         page.goto(f"{notebook7.url}/notebooks/Terminal.ipynb?token={notebook7.token}")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
@@ -173,9 +168,3 @@ def test_a_terminal_in_notebook_7(browser: Browser, notebook7: Lab, output_dir) 
         expect(page.locator(".jp-Notebook")).to_be_visible()
         use_the_widget(page)
         page.screenshot(path=output_dir / "notebook7-terminal.png")
-    finally:
-        context.close()
-    # Notebook 7.6's own race (jupyter/notebook#7862: its shortcuts plugin reads the settings of a
-    # plugin it has not registered), thrown with or without this extension.
-    errors = [e for e in errors if e != "Cannot read properties of undefined (reading 'schema')"]
-    assert not errors, f"uncaught errors in the page: {errors}"

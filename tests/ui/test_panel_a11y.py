@@ -18,11 +18,10 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.harness.lab import Lab, open_lab, open_panel, wait_for_state, wait_for_text
+from tests.harness.contrast import AA, CONTRAST, UI
+from tests.harness.lab import Lab, change_theme, open_lab, open_panel, wait_for_state, wait_for_text
 
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
-AA = 4.5  # WCAG 2.x level AA, normal text
-UI = 3.0  # WCAG 2.x, a control's graphics (the select's caret)
 PANEL = "#jp-CloudTTY-panel"
 
 # The labels the preset select shows where shells run in a cluster (presets.ts).
@@ -34,42 +33,6 @@ CLUSTER_INFO = {
     "identity": "alice",
     "recording": {"mode": "off", "input": False},
 }
-
-# WCAG 2.x contrast of an element's text over what is behind it, and of a graphic's fill drawn over it
-# (`graphic`: a selector from the element's parent, e.g. a select's caret). Colours are read as the
-# browser computed them, through a canvas pixel (any CSS colour: rgb(), color(srgb …) from color-mix),
-# and alpha blended over the ancestors' backgrounds down to the first opaque one.
-CONTRAST = """(node, graphic) => {
-  const ctx = Object.assign(document.createElement('canvas'), { width: 1, height: 1 })
-    .getContext('2d', { willReadFrequently: true });
-  const rgba = (css) => {
-    ctx.clearRect(0, 0, 1, 1);
-    ctx.fillStyle = css;
-    ctx.fillRect(0, 0, 1, 1);
-    const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
-    return [r, g, b, a / 255];
-  };
-  const over = (top, below) => [0, 1, 2].map((i) => top[i] * top[3] + below[i] * (1 - top[3]));
-  const layers = [];
-  for (let e = node; e; e = e.parentElement) {
-    const color = rgba(getComputedStyle(e).backgroundColor);
-    if (color[3] > 0) { layers.unshift(color); }
-    if (color[3] >= 1) { break; }
-  }
-  const background = layers.reduce((below, layer) => over(layer, below), [255, 255, 255]);
-  const luminance = (rgb) => {
-    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const paint = (css) => over(rgba(css), background);
-  const ratio = (css) => {
-    const [hi, lo] = [luminance(paint(css)), luminance(background)].sort((x, y) => y - x);
-    return (hi + 0.05) / (lo + 0.05);
-  };
-  const fill = graphic ? node.parentElement.querySelector(graphic) : null;
-  return { text: node.textContent.trim(), ratio: ratio(getComputedStyle(node).color),
-           fill: fill ? ratio(getComputedStyle(fill).fill) : null };
-}"""
 
 # What does not fit: controls and texts of the panel that stick out of it, are cut off, or whose label
 # wraps inside a button; and a panel that scrolls sideways.
@@ -128,20 +91,7 @@ def open_lab_in(page: Page, lab: Lab, theme: str) -> None:
     open_lab(page, lab)
     expect(page.locator(".jp-Launcher")).to_be_visible()
     page.wait_for_function("() => !!document.activeElement && !!document.activeElement.closest('.jp-Launcher')")
-    use_theme(page, theme)
-
-
-def use_theme(page: Page, theme: str) -> None:
-    """What Settings > Theme does (its command); then its colours are in force.
-
-    JupyterLab covers the page with its splash screen while a theme loads, and gives the main area the
-    focus when it lifts it: the theme the page loaded with first, then this one, before the test goes on.
-    """
-    splash = page.locator("#jupyterlab-splash")
-    expect(splash).to_have_count(0, timeout=30000)
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme", arg=theme, timeout=30000)
-    expect(splash).to_have_count(0, timeout=30000)
+    change_theme(page, theme)
 
 
 def clear_shells(lab: Lab) -> None:

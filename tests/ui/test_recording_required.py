@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -26,6 +25,7 @@ from tests.harness.lab import (
     wait_for_state,
     wait_for_text,
 )
+from tests.harness.lab_pages import own_page, served
 from tests.harness.player import wait_for_player_text
 
 PROMPT = r"^bash-[\d.]+[#$] "
@@ -34,19 +34,14 @@ ANSWER = r"^replayed-42$"  # and its output: not in what was typed
 RECORDING = r"rec-\d{8}T\d{6}Z\.cast"  # recording.file_name of the shell "rec"
 # The tab's words for close code 4007 (labextension/src/protocol.ts), then the server's reason.
 REFUSED = "This server records every terminal, and could not record this one: cannot record the terminal"
-
-
-def start_lab(base: Path, log: Path, *options: str) -> Lab:
-    log.unlink(missing_ok=True)
-    return Lab(base, log, options=("--CloudTTY.recording=required", *options)).start()
+REQUIRED = "--CloudTTY.recording=required"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, output_dir) -> Iterator[Lab]:
     """JupyterLab on a server that records every shell, into the default folder (.cloudtty/recordings)."""
-    server = start_lab(tmp_path_factory.mktemp("required"), output_dir / "test_recording_required-jupyter-lab.log")
-    yield server
-    server.stop()
+    log = output_dir / "test_recording_required-jupyter-lab.log"
+    yield from served(tmp_path_factory.mktemp("required"), log, options=(REQUIRED,))
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +51,7 @@ def unrecordable_lab(tmp_path_factory, output_dir) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("unrec")
     (base / "f").write_text("a file, not a folder\n")
     log = output_dir / "test_recording_required-unrecordable-jupyter-lab.log"
-    server = start_lab(base, log, f"--CloudTTY.recordings_dir={base / 'f' / 'r'}")
-    yield server
-    server.stop()
+    yield from served(base, log, options=(REQUIRED, f"--CloudTTY.recordings_dir={base / 'f' / 'r'}"))
 
 
 def notebook(*cells: str) -> str:
@@ -126,13 +119,9 @@ def test_a_required_recording_replays_in_a_notebook_with_the_commands_typed(page
 
 def test_a_shell_that_cannot_be_recorded_refuses_to_open(browser: Browser, unrecordable_lab: Lab, output_dir) -> None:
     lab = unrecordable_lab
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    sockets: list[WebSocket] = []
-    page.on("websocket", lambda socket: sockets.append(socket) if is_terminal(socket) else None)
-    try:
+    with own_page(browser) as page:
+        sockets: list[WebSocket] = []
+        page.on("websocket", lambda socket: sockets.append(socket) if is_terminal(socket) else None)
         open_lab(page, lab)
         open_panel(page)
         panel = page.locator("#jp-CloudTTY-panel")
@@ -174,6 +163,3 @@ def test_a_shell_that_cannot_be_recorded_refuses_to_open(browser: Browser, unrec
         assert shell["status"]["phase"] == "Failed", shell
         assert [c["reason"] for c in shell["status"]["conditions"]] == ["NotRecorded", "NotRecorded"], shell
         assert lab.api("GET", "recordings")[0] == 503  # the folder that could not be made, as the API says
-    finally:
-        context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"

@@ -21,7 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from jupyter_cloudtty.cloudshell.recording import Recording
-from tests.harness.lab import Lab, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab import Lab, change_theme, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab_pages import own_page, served
 from tests.harness.player import player_text, wait_for_player_text
 
 TICKS = 120
@@ -60,13 +61,6 @@ LAYOUT_COLOR = """() => { const probe = document.createElement('span'); probe.st
 PLAYING = """(scope) => { const d = document.querySelector(scope + ' .ap-playback-button svg path');
   return d ? d.getAttribute('d') !== 'M1,0 L11,6 L1,12 Z' : null; }"""  # the play icon shows while paused
 FOCUS_IN_PLAYER = "(scope) => !!document.activeElement && !!document.activeElement.closest(scope + ' .ap-wrapper')"
-
-
-def change_theme(page: Page, theme: str) -> None:
-    """What Settings > Theme does (its command), keeping the keyboard focus where it is."""
-    before = page.evaluate(LAYOUT_COLOR)
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function(f"(before) => ({LAYOUT_COLOR})() !== before", arg=before, timeout=30000)
 
 
 def test_a_cast_file_plays_in_a_tab_themed_and_from_the_keyboard(page: Page, lab: Lab, output_dir) -> None:
@@ -174,19 +168,12 @@ def test_a_replay_in_a_notebook_plays_and_its_html_export_plays_offline(
 def recording_lab(tmp_path_factory, output_dir) -> Iterator[Lab]:
     """JupyterLab on a server where users choose to record a shell (c.CloudTTY.recording = 'optional')."""
     log = output_dir / "test_replay-recording-lab.log"
-    log.unlink(missing_ok=True)
-    server = Lab(tmp_path_factory.mktemp("recording-lab"), log, options=("--CloudTTY.recording=optional",)).start()
-    yield server
-    server.stop()
+    yield from served(tmp_path_factory.mktemp("recording-lab"), log, options=("--CloudTTY.recording=optional",))
 
 
 def test_a_recorded_shell_lists_its_sessions_in_the_panel(browser: Browser, recording_lab: Lab, output_dir) -> None:
     lab = recording_lab
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
+    with own_page(browser) as page:
         open_lab(page, lab)
         open_panel(page)
         panel = page.locator("#jp-CloudTTY-panel")
@@ -228,6 +215,3 @@ def test_a_recorded_shell_lists_its_sessions_in_the_panel(browser: Browser, reco
         page.keyboard.press("Escape")
         expect(listed).to_have_count(0)
         expect(button).to_be_focused()
-    finally:
-        context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"

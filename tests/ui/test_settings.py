@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 
 from playwright.sync_api import Page, expect
 
 from tests.harness.lab import Lab, open_lab, open_panel, wait_for_text
+from tests.harness.lab_pages import user_settings
 
 PROMPT = r"^bash-[\d.]+[#$] "
 
@@ -61,15 +61,7 @@ def test_the_server_title_and_the_shells_preferences_apply(page: Page, lab: Lab)
 
 def test_the_users_settings_and_jupyterlab_font_size(page: Page, lab: Lab) -> None:
     # As the Settings Editor saves them (the settings REST API, for the next page load).
-    settings = {"defaultTtl": "2h", "defaultPreset": "events", "scrollback": 500}
-    request = urllib.request.Request(
-        f"{lab.url}/lab/api/settings/jupyter-cloudtty:plugin",
-        method="PUT",
-        data=json.dumps({"raw": json.dumps(settings)}).encode(),
-        headers={"Authorization": f"token {lab.token}"},
-    )
-    assert urllib.request.urlopen(request).status == 204
-    try:
+    with user_settings(lab, defaultTtl="2h", defaultPreset="events", scrollback=500):
         open_lab(page, lab)
 
         # The launcher's card starts the default preset with the default time to live.
@@ -91,6 +83,3 @@ def test_the_users_settings_and_jupyterlab_font_size(page: Page, lab: Lab) -> No
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
         page.locator(".lm-Menu-itemLabel", has_text="Increase Code Font Size").click()
         page.wait_for_function(f"(name) => ({OPTIONS})(name).fontSize === 14", arg=name)
-    finally:
-        request.data = json.dumps({"raw": "{}"}).encode()
-        urllib.request.urlopen(request)

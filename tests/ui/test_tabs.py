@@ -12,59 +12,16 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.harness.lab import Lab, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
+from tests.harness.contrast import AA, CONTRASTS
+from tests.harness.lab import Lab, change_theme, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
 from tests.harness.tcp_proxy import TcpProxy
 
 PROMPT = r"^bash-[\d.]+[#$] "
 DEFAULT_COMMAND = "bash --norc --noprofile"  # tests/harness/lab.py's shell
 THEMES = {"light": ("JupyterLab Light", "rgb(255, 255, 255)"), "dark": ("JupyterLab Dark", "rgb(17, 17, 17)")}
-AA = 4.5  # WCAG 2.x level AA, normal text
 
 COLOR_OF = """(value) => { const probe = document.createElement('span'); probe.style.color = value;
   document.body.appendChild(probe); const color = getComputedStyle(probe).color; probe.remove(); return color; }"""
-
-# WCAG 2.x contrast of each element's text over what is behind it: colours as the browser computed them
-# (any CSS colour, through a canvas pixel), alpha blended over the ancestors' backgrounds down to an
-# opaque one.
-CONTRASTS = """(nodes) => {
-  const canvas = document.createElement('canvas');
-  canvas.width = canvas.height = 1;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  const rgba = (css) => {
-    ctx.clearRect(0, 0, 1, 1);
-    ctx.fillStyle = '#000';
-    ctx.fillStyle = css;
-    ctx.fillRect(0, 0, 1, 1);
-    const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
-    return [r, g, b, a / 255];
-  };
-  const over = (top, bottom) => {
-    const a = top[3] + bottom[3] * (1 - top[3]);
-    const mix = (i) => (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a;
-    return [mix(0), mix(1), mix(2), a];
-  };
-  const behind = (node) => {
-    const layers = [];
-    for (let e = node; e; e = e.parentElement) {
-      const color = rgba(getComputedStyle(e).backgroundColor);
-      if (color[3] > 0) { layers.push(color); }
-      if (color[3] >= 1) { break; }
-    }
-    return layers.reverse().reduce((below, layer) => over(layer, below), [255, 255, 255, 1]);
-  };
-  const luminance = ([r, g, b]) => {
-    const linear = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
-  };
-  return nodes.map((node) => {
-    const style = getComputedStyle(node);
-    const background = behind(node);
-    const text = over(rgba(style.color), background);
-    const [light, dark] = [luminance(text), luminance(background)].sort((x, y) => y - x);
-    return { text: node.textContent.trim(), color: style.color, background: background.map(Math.round).join(','),
-             ratio: (light + 0.05) / (dark + 0.05) };
-  });
-}"""
 
 
 # The workspace as the server keeps it (what a reload restores); a synchronous request, as
@@ -93,7 +50,7 @@ def theme(request) -> str:
 def use_theme(page: Page, theme: str) -> None:
     """What Settings > Theme does (its command); then the theme's colours are in force."""
     name, layout = THEMES[theme]
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", name)
+    change_theme(page, name)
     page.wait_for_function(f"(layout) => ({COLOR_OF})('var(--jp-layout-color0)') === layout", arg=layout, timeout=30000)
 
 

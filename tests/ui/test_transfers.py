@@ -11,16 +11,13 @@ system, which the page reads back. Everything else is what a user does and sees.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import urllib.request
-from contextlib import contextmanager
-from typing import Iterator
 
 from playwright.sync_api import Page, expect
 
 from tests.harness.lab import Lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab_pages import user_settings
 from tests.harness.transfers_ui import (
     ENDED,
     drag_onto_terminal,
@@ -31,23 +28,6 @@ from tests.harness.transfers_ui import (
     strip,
     tsz_into_jupyter,
 )
-
-
-@contextmanager
-def setting(lab: Lab, **values) -> Iterator[None]:
-    """The user's settings of the extension, as the Settings Editor saves them (for the next page load)."""
-    request = urllib.request.Request(
-        f"{lab.url}/lab/api/settings/jupyter-cloudtty:plugin",
-        method="PUT",
-        data=json.dumps({"raw": json.dumps(values)}).encode(),
-        headers={"Authorization": f"token {lab.token}"},
-    )
-    assert urllib.request.urlopen(request).status == 204
-    try:
-        yield
-    finally:
-        request.data = json.dumps({"raw": "{}"}).encode()
-        urllib.request.urlopen(request)
 
 
 def test_a_file_dragged_from_the_file_browser_goes_in_and_tsz_brings_one_back(page: Page, lab: Lab) -> None:
@@ -142,7 +122,7 @@ FILE_DIGEST = """async (name) => {
 
 
 def test_with_downloads_to_the_browser_the_tab_answers_tsz_and_trz(page: Page, lab: Lab) -> None:
-    with setting(lab, downloadsTo="browser"):
+    with user_settings(lab, downloadsTo="browser"):
         open_shell(page, lab, "browser")
         page.evaluate(PICKERS)
 

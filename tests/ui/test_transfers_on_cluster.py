@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.harness.documented import grant_documented_role
-from tests.harness.installed import Installed
-from tests.harness.lab import Lab, cluster_options, open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab import open_lab, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab_pages import lab_on_cluster, own_page
 from tests.harness.transfers_ui import drag_onto_terminal, open_file_browser, shell_digest, strip, tsz_into_jupyter
 
 PROMPT = r"\S+@\S+:\S*[$#] "  # the image's, naming the pod: shell@cloudshell-files-x1y2z:~$
@@ -34,50 +32,36 @@ def test_a_file_dragged_from_the_file_browser_reaches_a_cluster_shell_and_tsz_br
     browser: Browser, control_plane, node, namespace, tmp_path, output_dir
 ) -> None:
     log = output_dir / "test_transfers_on_cluster-jupyter-lab.log"
-    log.unlink(missing_ok=True)
-    kubeconfig = grant_documented_role(control_plane, namespace)
-    with Installed(control_plane, namespace, tmp_path) as release:
-        lab = Lab(tmp_path, log, options=cluster_options(kubeconfig, namespace)).start()
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        try:
-            page = context.new_page()
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            payload = os.urandom(3_000_000)
-            (lab.root / "payload.bin").write_bytes(payload)
-            open_lab(page, lab)
-            open_panel(page)
-            panel = page.locator("#jp-CloudTTY-panel")
-            expect(panel.locator(".jp-CloudTTY-backend")).to_have_text(f"Kubernetes · {namespace}")
+    with lab_on_cluster(control_plane, namespace, tmp_path, log) as (lab, _), own_page(browser) as page:
+        payload = os.urandom(3_000_000)
+        (lab.root / "payload.bin").write_bytes(payload)
+        open_lab(page, lab)
+        open_panel(page)
+        panel = page.locator("#jp-CloudTTY-panel")
+        expect(panel.locator(".jp-CloudTTY-backend")).to_have_text(f"Kubernetes · {namespace}")
 
-            # A cluster shell, Ready, its terminal open: the image's user in its home.
-            status, answer = lab.api("POST", "shells", {"name": "files"})
-            assert status == 201, answer
-            item = panel.locator('.jp-CloudTTY-shell[data-shell-name="files"]')
-            expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready", timeout=90000)
-            item.locator(".jp-CloudTTY-shell-open").click()
-            wait_for_text(page, "files", PROMPT + "$", timeout=30000)
-            type_in_terminal(page, "files", 'echo "in $PWD as $(id -u)"')
-            wait_for_text(page, "files", r"^in /home/shell as 1000$")
+        # A cluster shell, Ready, its terminal open: the image's user in its home.
+        status, answer = lab.api("POST", "shells", {"name": "files"})
+        assert status == 201, answer
+        item = panel.locator('.jp-CloudTTY-shell[data-shell-name="files"]')
+        expect(item.locator(".jp-CloudTTY-phase")).to_have_text("Ready", timeout=90000)
+        item.locator(".jp-CloudTTY-shell-open").click()
+        wait_for_text(page, "files", PROMPT + "$", timeout=30000)
+        type_in_terminal(page, "files", 'echo "in $PWD as $(id -u)"')
+        wait_for_text(page, "files", r"^in /home/shell as 1000$")
 
-            # Drag the file from the file browser onto the terminal: the strip follows the upload through the
-            # relay to its end, and the pod has the same bytes, the shell's user's, where the shell is.
-            open_file_browser(page)
-            drag_onto_terminal(page, "payload.bin", "files")
-            expect(strip(page, "files")).to_have_attribute("data-state", "done", timeout=120000)
-            expect(strip(page, "files")).to_contain_text("Uploaded payload.bin (3.0 MB) to files")
-            wait_for_text(page, "files", SAVED_IN_HOME.format(name=r"payload\.bin"), timeout=30000)
-            type_in_terminal(page, "files", "stat -c 'owner %u size %s' payload.bin")
-            wait_for_text(page, "files", r"^owner 1000 size 3000000$")
-            assert shell_digest(page, "files", "payload.bin") == hashlib.sha256(payload).hexdigest()
-            page.screenshot(path=output_dir / "transfers-on-cluster-upload.png")
+        # Drag the file from the file browser onto the terminal: the strip follows the upload through the
+        # relay to its end, and the pod has the same bytes, the shell's user's, where the shell is.
+        open_file_browser(page)
+        drag_onto_terminal(page, "payload.bin", "files")
+        expect(strip(page, "files")).to_have_attribute("data-state", "done", timeout=120000)
+        expect(strip(page, "files")).to_contain_text("Uploaded payload.bin (3.0 MB) to files")
+        wait_for_text(page, "files", SAVED_IN_HOME.format(name=r"payload\.bin"), timeout=30000)
+        type_in_terminal(page, "files", "stat -c 'owner %u size %s' payload.bin")
+        wait_for_text(page, "files", r"^owner 1000 size 3000000$")
+        assert shell_digest(page, "files", "payload.bin") == hashlib.sha256(payload).hexdigest()
+        page.screenshot(path=output_dir / "transfers-on-cluster-upload.png")
 
-            # A file made in the pod, sent back with tsz: the server saves it into the Jupyter root.
-            tsz_into_jupyter(page, lab, "files", SAVED_IN_JUPYTER)
-            page.screenshot(path=output_dir / "transfers-on-cluster-download.png")
-        finally:
-            context.close()
-            lab.stop()
-    assert not errors, f"uncaught errors in the page: {errors}"
-    assert not re.search(r"Forbidden|Traceback", log.read_text()), log.read_text()[-6000:]
-    assert "Traceback" not in release.log, release.log[-6000:]
+        # A file made in the pod, sent back with tsz: the server saves it into the Jupyter root.
+        tsz_into_jupyter(page, lab, "files", SAVED_IN_JUPYTER)
+        page.screenshot(path=output_dir / "transfers-on-cluster-download.png")
