@@ -41,6 +41,13 @@ export async function registerNotebookTerminals(
   try {
     // The widget manager's copy, already loaded by it; no copy of ours exists to fall back to.
     const base = await import('@jupyter-widgets/base');
+    // The manager's copy is whatever version it has (a shared singleton out of range is handed over
+    // with only a warning): the widget is written for the widgets protocol 2 (ipywidgets 8).
+    const protocol = String(base.JUPYTER_WIDGETS_VERSION ?? '0');
+    if (Number(protocol.split('.')[0]) < 2) {
+      console.warn(`jupyter-cloudtty: the notebook terminal needs ipywidgets 8, not ${protocol}`);
+      return false;
+    }
     // Tokens are matched by identity: the manager's token, from the manager's module.
     registry = await app.resolveOptionalService(base.IJupyterWidgetRegistry);
   } catch {
@@ -49,13 +56,15 @@ export async function registerNotebookTerminals(
   if (!registry) {
     return false;
   }
-  let classes: ReturnType<typeof import('./widget').notebookTerminalWidgets> | null = null;
+  type Classes = ReturnType<typeof import('./widget').notebookTerminalWidgets>;
+  let classes: Promise<Classes> | null = null;
   registry.registerWidget({
     name: MODULE_NAME,
     version: MODULE_VERSION,
-    // Called when a notebook first shows the widget: only then do its classes load.
-    exports: async () => {
-      classes ??= (await import('./widget')).notebookTerminalWidgets(context);
+    // Called when a notebook first shows the widget: only then do its classes load (once, however
+    // many models of a restored notebook ask at the same time).
+    exports: () => {
+      classes ??= import('./widget').then(widget => widget.notebookTerminalWidgets(context));
       return classes;
     }
   });

@@ -15,10 +15,13 @@ export interface IBox {
   height: number;
 }
 
-/** What fits in `box` of cells of size `cell`: at least 2 columns and 1 row, as in xterm.js. */
+/**
+ * What fits in `box` of cells of size `cell`: at least 2 columns and 1 row, as in xterm.js; ttyd's
+ * and xterm.js's default 80x24 when nothing could be measured (a box not laid out, or hidden).
+ */
 export function cellsIn(box: IBox, cell: IBox, scrollbar = SCROLLBAR_WIDTH): ISize {
-  if (!(cell.width > 0 && cell.height > 0)) {
-    return { columns: 80, rows: 24 }; // nothing measured: ttyd's and xterm.js's default
+  if (!(cell.width > 0 && cell.height > 0 && box.width > scrollbar && box.height > 0)) {
+    return { columns: 80, rows: 24 };
   }
   return {
     columns: Math.max(2, Math.floor((box.width - scrollbar) / cell.width)),
@@ -35,10 +38,14 @@ export function deviceCell(measured: IBox, devicePixelRatio: number): IBox {
   };
 }
 
-/** The size a terminal opened in `host` will have, from the host's box and the terminal's font. */
+/**
+ * The size a terminal opened in `host` will have, from the host's box and the terminal's font
+ * (xterm.js keeps no room for a scrollbar when it has no scrollback).
+ */
 export function estimateSize(
   host: HTMLElement,
-  font: { fontFamily: string; fontSize: number }
+  font: { fontFamily: string; fontSize: number },
+  scrollback = true
 ): ISize {
   const probe = document.createElement('span');
   probe.textContent = 'W'.repeat(32);
@@ -57,6 +64,7 @@ export function estimateSize(
   const style = getComputedStyle(host);
   return cellsIn(
     { width: parseInt(style.width, 10) || 0, height: parseInt(style.height, 10) || 0 },
-    deviceCell({ width: rect.width / 32, height: rect.height }, window.devicePixelRatio)
+    deviceCell({ width: rect.width / 32, height: rect.height }, window.devicePixelRatio),
+    scrollback ? SCROLLBAR_WIDTH : 0
   );
 }

@@ -114,10 +114,10 @@ const XTERM_PREFERENCES = new Set([
   'wordSeparator'
 ]);
 
-/** The drag events a terminal listens to: the browser's (files from the desktop) and Lumino's. */
 /** At most this much output waits for xterm.js to load (see `_keepEarly`). */
 const EARLY_LIMIT = 4 * 1024 * 1024;
 
+/** The drag events a terminal listens to: the browser's (files from the desktop) and Lumino's. */
 const DROP_EVENTS = [
   'dragenter',
   'dragover',
@@ -372,7 +372,7 @@ export class ShellTerminal extends Widget {
     this._options.liveChanged?.disconnect(this._onLiveChanged);
     this._resizeObserver?.disconnect();
     this._client.dispose();
-    this._early = [];
+    this._forgetEarly();
     this._webgl?.dispose();
     this._terminal?.dispose();
     this._terminal = null;
@@ -415,6 +415,7 @@ export class ShellTerminal extends Widget {
       this._host.clientHeight > 0
     ) {
       this._connectedEarly = true;
+      this._earlySize = this._estimatedSize();
       this._client.connect();
     }
     if (!terminal || this._opened) {
@@ -435,17 +436,28 @@ export class ShellTerminal extends Widget {
     }
   }
 
-  /** The size for a handshake: the terminal's once open, estimated from its box before. */
+  /**
+   * The size for a handshake: the terminal's once open; before, estimated from its box while it is
+   * shown, else as estimated when it connected early (a tab hidden since has no box to measure).
+   */
   private _size(): ISize {
     const terminal = this._terminal;
     if (terminal && this._opened) {
       return { columns: terminal.cols, rows: terminal.rows };
     }
+    if (this.isVisible && this._host.clientWidth > 0 && this._host.clientHeight > 0) {
+      this._earlySize = this._estimatedSize();
+    }
+    return this._earlySize ?? { columns: 80, rows: 24 };
+  }
+
+  private _estimatedSize(): ISize {
     const font = jupyterLabFont();
-    return estimateSize(this._host, {
-      ...font,
-      fontSize: this._settings.fontSize ?? font.fontSize
-    });
+    return estimateSize(
+      this._host,
+      { ...font, fontSize: this._settings.fontSize ?? font.fontSize },
+      this._settings.scrollback > 0
+    );
   }
 
   /**
@@ -455,11 +467,18 @@ export class ShellTerminal extends Widget {
    * the last byte kept.
    */
   private _keepEarly(data: Uint8Array, callback?: () => void): void {
-    this._early.push([data, callback]);
+    this._early.push({ data, callback, replay: this._earlyReplay });
+    this._earlyReplay = false;
     this._earlyBytes += data.length;
     if (this._earlyBytes > EARLY_LIMIT && this._client.state === 'open') {
       this._client.close();
     }
+  }
+  /** Nothing kept any more: written, or of a connection whose shell this tab no longer shows. */
+  private _forgetEarly(): void {
+    this._early = [];
+    this._earlyBytes = 0;
+    this._earlyReplay = false;
   }
 
   private _createTerminal(modules: IXterm, Filter: TrzszLink.IOptions['Filter']): void {
@@ -469,6 +488,7 @@ export class ShellTerminal extends Widget {
     const told = this._client.size;
     const terminal = new modules.Terminal({
       ...(told ? { cols: told.columns, rows: told.rows } : {}),
+      disableStdin: this._client.state !== 'open', // the connection may have ended meanwhile
       allowProposedApi: true, // the search addon's match decorations
       cursorBlink: true,
       fontFamily: font.fontFamily,
@@ -503,15 +523,13 @@ export class ShellTerminal extends Widget {
     this._terminal = terminal;
     // What an early connection brought: written in order, through the filter, callbacks kept.
     const early = this._early;
-    this._early = [];
-    this._earlyBytes = 0;
-    early.forEach(([data, callback], index) => {
-      if (index === this._earlyReplay) {
+    this._forgetEarly();
+    for (const { data, callback, replay } of early) {
+      if (replay) {
         trzsz.replayNext();
       }
       trzsz.output(data, callback);
-    });
-    this._earlyReplay = -1;
+    }
     this.updateAppearance(); // with the shell's preferences, if they came already
     this.update();
   }
@@ -567,7 +585,7 @@ export class ShellTerminal extends Widget {
       if (this._trzsz) {
         this._trzsz.replayNext();
       } else {
-        this._earlyReplay = this._early.length;
+        this._earlyReplay = true;
       }
       this._outputSeen = true;
       this._updateStarting();
@@ -760,6 +778,8 @@ export class ShellTerminal extends Widget {
     }
     this._trzsz?.stop();
     this._client.dispose();
+    this._forgetEarly(); // the old shell's output, if xterm.js is still loading
+    this._connectedEarly = false;
     this._name = shell.name;
     this._shell = shell;
     this.node.dataset.shellName = shell.name;
@@ -774,6 +794,8 @@ export class ShellTerminal extends Widget {
     this._setState('starting');
     if (this._opened) {
       this._client.connect();
+    } else {
+      this.update(); // connects early again, if shown
     }
   }
 
@@ -990,10 +1012,12 @@ export class ShellTerminal extends Widget {
   private _host: HTMLDivElement;
   private _opened = false;
   private _connectedEarly = false;
-  private _early: Array<[Uint8Array, (() => void) | undefined]> = [];
+  private _early: Array<{ data: Uint8Array; callback?: () => void; replay: boolean }> = [];
   private _earlyBytes = 0;
-  /** Which of `_early` is a connection's first output (its replay), or -1. */
-  private _earlyReplay = -1;
+  /** Whether the next output kept is a connection's first (its replay: see TrzszLink.replayNext). */
+  private _earlyReplay = false;
+  /** The size an early handshake gave, estimated while the tab was shown. */
+  private _earlySize: ISize | null = null;
   private _focusWanted = false;
   private _fitFrame = 0;
   private _resizeObserver: ResizeObserver | null = null;

@@ -17,9 +17,18 @@ describe("a terminal's size before xterm.js is loaded", () => {
   });
 
   it('is at least 2 columns and 1 row, and 80x24 when nothing could be measured', () => {
-    expect(cellsIn({ width: 0, height: 0 }, { width: 8, height: 17 })).toEqual({
+    expect(cellsIn({ width: 15, height: 10 }, { width: 8, height: 17 })).toEqual({
       columns: 2,
       rows: 1
+    });
+    // A hidden tab's box (display: none) measures 0: not a size to start a program at.
+    expect(cellsIn({ width: 0, height: 0 }, { width: 8, height: 17 })).toEqual({
+      columns: 80,
+      rows: 24
+    });
+    expect(cellsIn({ width: 800, height: 600 }, { width: 8, height: 20 }, 0)).toEqual({
+      columns: 100,
+      rows: 30
     });
     expect(cellsIn({ width: 800, height: 600 }, { width: 0, height: 0 })).toEqual({
       columns: 80,
