@@ -4,7 +4,6 @@ the user types in it, `.send` from another cell shows in it, and `.output` in a 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Iterator
 
@@ -13,6 +12,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.harness.lab import Lab
 from tests.harness.lab_pages import own_page, served
+from tests.harness.notebooks import (
+    LAYOUT_COLOR,
+    WIDGET_BACKGROUND,
+    notebook,
+    run_cell,
+    wait_for_widget_text,
+)
 from tests.harness.tcp_proxy import TcpProxy
 
 PROMPT = r"^bash-[\d.]+[#$] "
@@ -21,69 +27,6 @@ CELLS = [
     "term.send('echo sent-$((6*7))\\r')",
     "term.wait_for(r'^sent-42$')\nprint([line for line in term.output.splitlines() if line in ('ok', 'sent-42')])",
 ]
-
-# The terminal of the first ShellTerminal in the notebook: Lumino widgets, from the main area down.
-_FIND = """
-() => {
-  const walk = (widget) => {
-    if (widget.shellName !== undefined && widget.terminal !== undefined
-        && widget.node.closest('.jp-CloudTTY-notebook-terminal')) { return widget; }
-    for (const child of widget.children()) { const found = walk(child); if (found) { return found; } }
-    return null;
-  };
-  for (const widget of window.jupyterapp.shell.widgets('main')) {
-    const found = walk(widget);
-    if (found) { return found; }
-  }
-  return null;
-}
-"""
-TEXT = f"""
-() => {{
-  const term = ({_FIND})();
-  if (!term || !term.terminal) {{ return null; }}
-  const buffer = term.terminal.buffer.active;
-  const lines = [];
-  for (let i = 0; i < buffer.length; i++) {{
-    const line = buffer.getLine(i);
-    if (line.isWrapped && lines.length) {{ lines[lines.length - 1] += line.translateToString(true); }}
-    else {{ lines.push(line.translateToString(true)); }}
-  }}
-  return lines.join('\\n');
-}}
-"""
-BACKGROUND = f"() => {{ const t = ({_FIND})(); return t && t.terminal && t.terminal.options.theme.background; }}"
-LAYOUT_COLOR = "() => getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()"
-
-
-def notebook(cells: list[str]) -> str:
-    return json.dumps(
-        {
-            "cells": [
-                {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-                for source in cells
-            ],
-            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
-
-
-def wait_for_text(page: Page, pattern: str, timeout: float = 20000) -> str:
-    """Wait until the widget's xterm.js buffer matches the regular expression; returns the buffer."""
-    page.wait_for_function(
-        f"(pattern) => {{ const t = ({TEXT})(); return t !== null && new RegExp(pattern, 'm').test(t); }}",
-        arg=pattern,
-        timeout=timeout,
-    )
-    return page.evaluate(TEXT)
-
-
-def run_cell(page: Page, index: int) -> None:
-    """Click into the cell's editor and press Shift+Enter, as a user runs a cell."""
-    page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
 
 
 def use_the_widget(page: Page) -> str:
@@ -98,7 +41,7 @@ def use_the_widget(page: Page) -> str:
     run_cell(page, 0)
     widget = page.locator(".jp-CloudTTY-notebook-terminal")
     expect(widget).to_be_visible()
-    wait_for_text(page, PROMPT)
+    wait_for_widget_text(page, PROMPT)
     name = widget.locator(".jp-CloudTTY-terminal").get_attribute("data-shell-name")
     assert name and name.startswith("shell-")
     # Which shell this is, and what runs in it (a tab label's second part), above the terminal.
@@ -109,11 +52,11 @@ def use_the_widget(page: Page) -> str:
     widget.locator(".xterm").click()
     page.keyboard.type("echo ok")
     page.keyboard.press("Enter")
-    wait_for_text(page, r"^ok$")
+    wait_for_widget_text(page, r"^ok$")
 
     # The kernel types in it: the widget shows it; .output has both.
     run_cell(page, 1)
-    wait_for_text(page, r"^sent-42$")
+    wait_for_widget_text(page, r"^sent-42$")
     run_cell(page, 2)
     output = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-OutputArea-output")
     expect(output).to_have_text("['ok', 'sent-42']", timeout=30000)
@@ -126,7 +69,7 @@ def test_a_terminal_in_a_jupyterlab_notebook(page: Page, lab: Lab, output_dir) -
     sockets: list[str] = []
     page.on("websocket", lambda socket: sockets.append(socket.url))
     try:
-        (lab.root / "Terminal.ipynb").write_text(notebook(CELLS))
+        (lab.root / "Terminal.ipynb").write_text(notebook(*CELLS))
         base = f"http://127.0.0.1:{proxy.port}"
         page.goto(f"{base}/lab/workspaces/notebook/tree/Terminal.ipynb?token={lab.token}")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
@@ -141,13 +84,13 @@ def test_a_terminal_in_a_jupyterlab_notebook(page: Page, lab: Lab, output_dir) -
         assert lab.api("GET", f"shells/{name}")[1]["spec"] == {"ttlSecondsAfterStarted": 3600}
 
         # The tab's theme behaviour: JupyterLab's colours, and its dark theme followed live.
-        assert page.evaluate(BACKGROUND) == page.evaluate(LAYOUT_COLOR)
+        assert page.evaluate(WIDGET_BACKGROUND) == page.evaluate(LAYOUT_COLOR)
         light = page.evaluate(LAYOUT_COLOR)
         page.get_by_role("menuitem", name="Settings").click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
         page.wait_for_function(f"(light) => ({LAYOUT_COLOR})() !== light", arg=light, timeout=30000)
-        page.wait_for_function(f"() => ({BACKGROUND})() === ({LAYOUT_COLOR})()")
+        page.wait_for_function(f"() => ({WIDGET_BACKGROUND})() === ({LAYOUT_COLOR})()")
     finally:
         proxy.close()
 
@@ -161,7 +104,7 @@ def test_a_terminal_in_notebook_7(browser: Browser, notebook7: Lab, output_dir) 
     # Notebook 7.6's own race (jupyter/notebook#7862: its shortcuts plugin reads the settings of a
     # plugin it has not registered), thrown with or without this extension.
     with own_page(browser, ignored=["Cannot read properties of undefined (reading 'schema')"]) as page:
-        (notebook7.root / "Terminal.ipynb").write_text(notebook(CELLS))
+        (notebook7.root / "Terminal.ipynb").write_text(notebook(*CELLS))
         page.goto(f"{notebook7.url}/notebooks/Terminal.ipynb?token={notebook7.token}")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
         page.evaluate("async () => { await window.jupyterapp.restored; }")

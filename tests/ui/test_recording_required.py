@@ -7,7 +7,6 @@ shows the shell as failed.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Iterator
 
@@ -26,6 +25,7 @@ from tests.harness.lab import (
     wait_for_text,
 )
 from tests.harness.lab_pages import own_page, served
+from tests.harness.notebooks import notebook
 from tests.harness.player import wait_for_player_text
 
 PROMPT = r"^bash-[\d.]+[#$] "
@@ -52,16 +52,6 @@ def unrecordable_lab(tmp_path_factory, output_dir) -> Iterator[Lab]:
     (base / "f").write_text("a file, not a folder\n")
     log = output_dir / "test_recording_required-unrecordable-jupyter-lab.log"
     yield from served(base, log, options=(REQUIRED, f"--CloudTTY.recordings_dir={base / 'f' / 'r'}"))
-
-
-def notebook(*cells: str) -> str:
-    """A notebook of code cells, as a user's file."""
-    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    return json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-                  for source in cells],
-        "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5,
-    })  # fmt: skip
 
 
 def is_terminal(socket: WebSocket) -> bool:

@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, expect
 from jupyter_cloudtty.cloudshell.recording import Recording
 from tests.harness.lab import Lab, change_theme, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
 from tests.harness.lab_pages import own_page, served
+from tests.harness.notebooks import notebook
 from tests.harness.player import player_text, wait_for_player_text
 
 TICKS = 120
@@ -42,13 +43,6 @@ def write_recording(folder: Path) -> Path:
         recording.output(f"tick-{i:03d}\r\n".encode())
     recording.close()
     return recording.path
-
-
-def notebook(source: str) -> str:
-    """A notebook of one code cell, as a user's file."""
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    return json.dumps({"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5})
 
 
 RED_ALERT = """(scope) => { const spans = document.querySelectorAll(scope + ' .ap-term-text .ap-line > span');

@@ -1,4 +1,4 @@
-"""The docs' screenshots (tests/ui/screenshots.py) made afresh: the six PNGs docs/users.md shows, at the
+"""The docs' screenshots (tests/harness/screenshots.py) made afresh: the six PNGs docs/users.md shows, at the
 sizes it shows them, each under 150 kB, and the dark theme's dark."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageStat
 
-from tests.ui.screenshots import NAMES, VIEWPORT, make_screenshots
+from tests.harness.screenshots import NAMES, VIEWPORT, make_screenshots
 
 MAX_BYTES = 150_000
 

@@ -13,16 +13,20 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.harness.contrast import AA, CONTRASTS
-from tests.harness.lab import Lab, change_theme, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
+from tests.harness.lab import Lab, open_lab, open_notebook, open_panel, type_in_terminal, wait_for_text
+from tests.harness.shell_tabs import (
+    COLOR_OF,
+    DEFAULT_COMMAND,
+    PROMPT,
+    THEMES,
+    open_shell,
+    reload,
+    shell_item,
+    tab,
+    terminal,
+    use_theme,
+)
 from tests.harness.tcp_proxy import TcpProxy
-
-PROMPT = r"^bash-[\d.]+[#$] "
-DEFAULT_COMMAND = "bash --norc --noprofile"  # tests/harness/lab.py's shell
-THEMES = {"light": ("JupyterLab Light", "rgb(255, 255, 255)"), "dark": ("JupyterLab Dark", "rgb(17, 17, 17)")}
-
-COLOR_OF = """(value) => { const probe = document.createElement('span'); probe.style.color = value;
-  document.body.appendChild(probe); const color = getComputedStyle(probe).color; probe.remove(); return color; }"""
-
 
 # The workspace as the server keeps it (what a reload restores); a synchronous request, as
 # wait_for_function's predicate cannot await.
@@ -45,40 +49,6 @@ SAVED_CURRENT = f"""(key) => {{ const layout = ({WORKSPACE})()['layout-restorer:
 @pytest.fixture(params=sorted(THEMES))
 def theme(request) -> str:
     return request.param
-
-
-def use_theme(page: Page, theme: str) -> None:
-    """What Settings > Theme does (its command); then the theme's colours are in force."""
-    name, layout = THEMES[theme]
-    change_theme(page, name)
-    page.wait_for_function(f"(layout) => ({COLOR_OF})('var(--jp-layout-color0)') === layout", arg=layout, timeout=30000)
-
-
-def terminal(page: Page, name: str):
-    return page.locator(f'.jp-CloudTTY-terminal[data-shell-name="{name}"]')
-
-
-def shell_item(page: Page, name: str):
-    return page.locator(f'#jp-CloudTTY-panel .jp-CloudTTY-shell[data-shell-name="{name}"]')
-
-
-def tab(page: Page, name: str):
-    """The main area's tab of a shell: its label starts with the shell's name."""
-    return page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=re.compile(rf"^{re.escape(name)}( — |$)"))
-
-
-def open_shell(page: Page, name: str, ready: str | None = PROMPT) -> None:
-    """Open the shell's terminal from the panel; wait for ``ready`` in it unless None."""
-    open_panel(page)
-    shell_item(page, name).locator(".jp-CloudTTY-shell-open").click()
-    if ready is not None:
-        wait_for_text(page, name, ready)
-
-
-def reload(page: Page) -> None:
-    page.reload()
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=60000)
-    page.evaluate("async () => { await window.jupyterapp.restored; }")
 
 
 def assert_readable(banner, page: Page, accent: str, screenshot) -> None:

@@ -1,6 +1,6 @@
 """The screenshots of docs/images/, made again from a real JupyterLab in Debian's Chromium.
 
-    python -m tests.ui.screenshots [OUTDIR]     # docs/images/ by default
+    python -m tests.harness.screenshots [OUTDIR]     # docs/images/ by default
 
 Six PNGs, each in JupyterLab's light and dark themes: ``panel-*`` (the Cluster shells side panel:
 a shell open in a tab, one tailing a log, one ended), ``tab-*`` (a shell's terminal tab docked
@@ -29,15 +29,14 @@ from tests.harness.lab import (
     wait_for_state,
     wait_for_text,
 )
-from tests.ui.test_notebook import BACKGROUND, LAYOUT_COLOR, run_cell
-from tests.ui.test_notebook import wait_for_text as wait_for_widget_text
-from tests.ui.test_tabs import COLOR_OF, open_shell, shell_item, tab, use_theme
+from tests.harness.notebooks import LAYOUT_COLOR, WIDGET_BACKGROUND, notebook, run_cell, wait_for_widget_text
+from tests.harness.shell_tabs import COLOR_OF, open_shell, shell_item, tab, use_theme
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTDIR = ROOT / "docs" / "images"
-LOGS = Path(__file__).parent / "output"  # where the browser tests' server logs go
+LOGS = ROOT / "tests" / "ui" / "output"  # where the browser tests' server logs go
 VIEWPORT = {"width": 1280, "height": 720}
-THEMES = ("light", "dark")  # tests/ui/test_tabs.py's names, in the order they are shot
+THEMES = ("light", "dark")  # tests/harness/shell_tabs.py's names, in the order they are shot
 NAMES = [f"{shot}-{theme}.png" for shot in ("panel", "tab", "widget") for theme in THEMES]
 
 # The shells' home is the Jupyter root: a short prompt, "~" where the notebooks are.
@@ -77,18 +76,6 @@ CHECKS = [
 ]
 
 
-def notebook(cells: list[tuple[str, str]]) -> str:
-    """An .ipynb of (kind, source) cells, for Python 3."""
-
-    def cell(kind: str, source: str) -> dict:
-        more = {"execution_count": None, "outputs": []} if kind == "code" else {}
-        return {"cell_type": kind, "metadata": {}, "source": source, **more}
-
-    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    document = {"cells": [cell(*c) for c in cells], "metadata": {"kernelspec": kernel}, "nbformat": 4}
-    return json.dumps({**document, "nbformat_minor": 5}, indent=1)
-
-
 def make_home(root: Path) -> None:
     """What the shells and notebooks work on: a .bashrc, a log, some data, two notebooks."""
     (root / ".bashrc").write_text(BASHRC)
@@ -99,8 +86,8 @@ def make_home(root: Path) -> None:
     (root / "data" / "runs.csv").write_text("\n".join(runs) + "\n")
     samples = ["id,text,label"] + [f"{i},sample {i},{i % 3}" for i in range(1200)]
     (root / "data" / "samples.csv").write_text("\n".join(samples) + "\n")
-    (root / "load-test.ipynb").write_text(notebook(ANALYSIS))
-    (root / "data-checks.ipynb").write_text(notebook(CHECKS))
+    (root / "load-test.ipynb").write_text(notebook(*ANALYSIS))
+    (root / "data-checks.ipynb").write_text(notebook(*CHECKS))
 
 
 def settled(page: Page) -> None:
@@ -195,7 +182,7 @@ def widget(page: Page, lab: Lab, outdir: Path) -> None:
     page.locator(".jp-Notebook .jp-Cell").first.evaluate("(cell) => cell.scrollIntoView({ block: 'start' })")
     for theme in THEMES:
         use_theme(page, theme)
-        page.wait_for_function(f"() => ({BACKGROUND})() === ({LAYOUT_COLOR})()")
+        page.wait_for_function(f"() => ({WIDGET_BACKGROUND})() === ({LAYOUT_COLOR})()")
         settled(page)
         page.screenshot(path=outdir / f"widget-{theme}.png")
 
@@ -235,7 +222,7 @@ def make_screenshots(outdir: Path = DEFAULT_OUTDIR) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     if len(argv) > 1 or argv and argv[0].startswith("-"):
-        print("usage: python -m tests.ui.screenshots [OUTDIR]  (default: docs/images/)", file=sys.stderr)
+        print("usage: python -m tests.harness.screenshots [OUTDIR]  (default: docs/images/)", file=sys.stderr)
         return 2
     outdir = Path(argv[0]) if argv else DEFAULT_OUTDIR
     if outdir.exists() and not outdir.is_dir():
