@@ -17,9 +17,10 @@ def test_the_widget_asks_for_the_module_our_labextension_registers():
     package = json.loads((LABEXTENSION / "package.json").read_text())
     assert MODULE_NAME == package["name"]
     assert MODULE_VERSION == f"^{package['version']}"
+    registration = (LABEXTENSION / "src" / "notebook.ts").read_text()
+    assert re.search(r"MODULE_NAME = '([^']+)'", registration)[1] == MODULE_NAME
+    assert re.search(r"MODULE_VERSION = '([^']+)'", registration)[1] == package["version"]
     source = (LABEXTENSION / "src" / "widget.ts").read_text()
-    assert re.search(r"MODULE_NAME = '([^']+)'", source)[1] == MODULE_NAME
-    assert re.search(r"MODULE_VERSION = '([^']+)'", source)[1] == package["version"]
     traits = ShellTerminal.class_own_traits()
     assert traits["_model_name"].default_value == "ShellTerminalModel"
     assert traits["_view_name"].default_value == "ShellTerminalView"
