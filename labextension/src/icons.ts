@@ -1,4 +1,4 @@
-/** The extension's icon: a terminal prompt under a cloud. */
+/** The extension's icons: a shell (a terminal prompt under a cloud), a recording (a prompt and a play sign). */
 import { LabIcon } from '@jupyterlab/ui-components';
 
 const SHELL_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
@@ -10,3 +10,16 @@ const SHELL_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0
 </svg>`;
 
 export const shellIcon = new LabIcon({ name: 'jupyter-cloudtty:shell', svgstr: SHELL_SVG });
+
+const RECORDING_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <path d="M2 4h20v16H2zm1.5 1.5v13h17v-13z"/>
+    <path d="M5 8.2l2.6 1.8L5 11.8l-.8-1.1 1.2-.7-1.2-.7zM9 11h4v1.2H9z"/>
+    <path d="M14 14.5l5 2.5-5 2.5z"/>
+  </g>
+</svg>`;
+
+export const recordingIcon = new LabIcon({
+  name: 'jupyter-cloudtty:recording',
+  svgstr: RECORDING_SVG
+});

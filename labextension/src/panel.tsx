@@ -24,7 +24,7 @@ import {
   startedAt,
   ttlSeconds
 } from './api';
-import { shellIcon } from './icons';
+import { recordingIcon, shellIcon } from './icons';
 import {
   EXTEND_CHOICES,
   FIELD_LABELS,
@@ -43,7 +43,6 @@ import {
 import { idleWhy } from './protocol';
 import { IRecording, recordingLabel } from './casts';
 import { IRecordingActions } from './recordings';
-import { recordingIcon } from './replay';
 import { ShellsModel } from './shells';
 import { startNote, startingLabel } from './start';
 import { ConnectionState } from './terminal';

@@ -10,7 +10,8 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { API_PATH, ShellApiError, errorMessage } from './api';
 import { IRecording, IRecordingList, recordingLabel, recordingsQuery } from './casts';
-import { REPLAY_FACTORY, ReplayView, recordingIcon } from './replay';
+import { recordingIcon } from './icons';
+import { REPLAY_FACTORY, ReplayView } from './replay';
 
 /** `/cloudtty/api/recordings` through JupyterLab's ServerConnection (its XSRF header or token). */
 export class RecordingsApi {

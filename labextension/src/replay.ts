@@ -12,11 +12,11 @@ import { WidgetTracker } from '@jupyterlab/apputils';
 import { ABCWidgetFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
-import { LabIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { ICastInfo, castInfo, formatLength, isPlayerKey, opaqueHex } from './casts';
+import { recordingIcon } from './icons';
 
 /** The MIME type of a recording, as a file and as a notebook output. */
 export const CAST_MIME = 'application/x-asciicast';
@@ -26,19 +26,6 @@ export const CAST_FILE_TYPE = 'asciicast';
 export const REPLAY_FACTORY = 'Terminal Recording';
 /** asciinema-player's theme name: its CSS class is `asciinema-player-theme-jupyterlab`. */
 export const PLAYER_THEME = 'jupyterlab';
-
-const RECORDING_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
-  <g class="jp-icon3" fill="#616161">
-    <path d="M2 4h20v16H2zm1.5 1.5v13h17v-13z"/>
-    <path d="M5 8.2l2.6 1.8L5 11.8l-.8-1.1 1.2-.7-1.2-.7zM9 11h4v1.2H9z"/>
-    <path d="M14 14.5l5 2.5-5 2.5z"/>
-  </g>
-</svg>`;
-
-export const recordingIcon = new LabIcon({
-  name: 'jupyter-cloudtty:recording',
-  svgstr: RECORDING_SVG
-});
 
 /** asciinema-player's code (solid-js and a terminal emulator in WebAssembly, ~200 KB), fetched when
  * the first recording is shown: JupyterLab starts without it, as it does without xterm.js. */
