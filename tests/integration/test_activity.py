@@ -7,25 +7,14 @@ REST call of a test, only the terminal can move it.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime, timezone
 
 from jupyter_cloudtty.ttyd import TtydClient
+from tests.harness.activity import last_activity_of, read_by_the_server
 
 
 async def last_activity(jp_fetch) -> datetime:
-    response = await jp_fetch("api", "status")
-    return datetime.fromisoformat(json.loads(response.body)["last_activity"].replace("Z", "+00:00"))
-
-
-async def read_by_the_server(term: TtydClient) -> None:
-    """Once the server has read every frame sent so far: it answers a ping after them (and a ping is
-    no activity: it is not a message)."""
-    pong = asyncio.get_running_loop().create_future()
-    term.connection.on_pong = lambda data: pong.done() or pong.set_result(None)  # type: ignore[method-assign]
-    term.connection.ping(b"are you there")
-    await asyncio.wait_for(pong, 10)
+    return last_activity_of((await jp_fetch("api", "status")).body)
 
 
 async def running(create_shell, connect, name: str, command: str, started: bytes) -> TtydClient:

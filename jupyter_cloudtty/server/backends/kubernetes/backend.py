@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import ssl
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -25,9 +26,9 @@ from urllib3.exceptions import HTTPError
 
 from jupyter_cloudtty.cloudshell import GROUP, PLURAL, VERSION
 from jupyter_cloudtty.cloudshell.errors import ShellEnded, ShellExists, ShellNotFound, TooManyShells
-from jupyter_cloudtty.cloudshell.model import Phase, Shell
+from jupyter_cloudtty.cloudshell.model import Phase, Shell, parse_time
 from jupyter_cloudtty.cloudshell.names import TOKEN_KEY, secret_name
-from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name
+from jupyter_cloudtty.cloudshell.spec import check_ttl, generate_name, ttl_seconds
 from jupyter_cloudtty.server import events
 from jupyter_cloudtty.server.backends.base import Backend
 from jupyter_cloudtty.server.recordings import RecordingPolicy
@@ -65,6 +66,18 @@ def end_of(obj: dict[str, Any] | None) -> tuple[int, str] | None:
         code = {"Expired": CloseCode.EXPIRED, "IdleTimeout": CloseCode.IDLE}.get(ready.get("reason"), CloseCode.NORMAL)
         return code, close_reason(ready.get("message") or "the shell completed")
     return None
+
+
+# The Job's deadline and the operator's clock may differ by this much: a pod that ends this close to
+# the shell's TTL ended for it, not lost.
+TTL_SLACK_SECONDS = 3.0
+
+
+def past_ttl(obj: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether the shell's TTL has run out (its Job's deadline ends its pod), by its status's start."""
+    ttl = ttl_seconds((obj or {}).get("spec") or {})
+    started = parse_time(((obj or {}).get("status") or {}).get("lastScheduleTime"))
+    return bool(ttl and started and (now - started).total_seconds() >= ttl - TTL_SLACK_SECONDS)
 
 
 class KubernetesBackend(Backend):
@@ -447,6 +460,13 @@ class KubernetesBackend(Backend):
             return
         if stream.closed_by_ttyd or await still_there():
             session.end(*(end_of(self._objects.get(name)) or (CloseCode.NORMAL, "the terminal's process ended")))
+            return
+        if past_ttl(self._objects.get(name), datetime.now(timezone.utc)):
+            # Its TTL ran out: the Job's deadline took the pod, and the status will say Expired (no
+            # new pod is coming, whatever the status says meanwhile).
+            ended = await self._status_end(name, self.lost_grace)
+            ttl = ttl_seconds((self._objects.get(name) or {}).get("spec") or {})
+            session.end(*(ended or (CloseCode.EXPIRED, f"its TTL of {ttl}s ran out")))
             return
         ended = await self._status_end(name, self.lost_grace, or_not_ready=True)
         now_status = (self._objects.get(name) or {}).get("status") or {}
