@@ -186,3 +186,15 @@ async def test_a_request_the_policy_refuses_never_reaches_the_cluster():
     with pytest.raises(InvalidShell, match=r"^spec.image: choosing an image is not allowed here"):
         await _backend(custom, POLICY).create("s1", {"image": "mine:1"})
     assert custom.bodies == []
+
+
+def test_the_pod_serving_a_shell_and_its_restarts_reach_the_rest_api():
+    # The tab says a replaced pod took the old process with it when the count moves (terminal.ts).
+    obj = policy.cloudshell("s1", {}, "alice", POLICY)
+    obj["metadata"]["creationTimestamp"] = "2026-11-25T10:00:00Z"
+    obj["status"] = {"phase": "Ready", "podName": "cloudshell-s1-b2c3d", "restarts": 2}
+    status = policy.shell(obj).to_json()["status"]
+    assert (status["podName"], status["restarts"]) == ("cloudshell-s1-b2c3d", 2)
+    # Never restarted, or not an operator's number: no key.
+    obj["status"] = {"phase": "Ready", "restarts": "2"}
+    assert "restarts" not in policy.shell(obj).to_json()["status"]

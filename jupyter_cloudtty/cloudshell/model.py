@@ -60,6 +60,9 @@ class Shell:
     start: str = ""
     # Its terminal is recorded (the create request's "record", or the server records every shell).
     record: bool = False
+    # The pod that serves a cluster shell, and how many times the operator replaced a lost one.
+    pod_name: str = ""
+    restarts: int = 0
 
     @property
     def ended(self) -> bool:
@@ -75,6 +78,10 @@ class Shell:
             status["conditions"] = self.conditions
         if self.start:
             status["start"] = self.start
+        if self.pod_name:
+            status["podName"] = self.pod_name
+        if self.restarts:
+            status["restarts"] = self.restarts
         return {
             "name": self.name,
             "created": timestamp(self.created),

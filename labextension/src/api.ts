@@ -35,6 +35,9 @@ export interface IShellStatus {
   conditions?: ICondition[];
   /** Where the operator keeps a warm pool: "Pool" (a ready pod of it) or "Cold" (a new pod). */
   start?: string;
+  /** The pod that serves the shell, and how many times a lost one was replaced (the operator's). */
+  podName?: string;
+  restarts?: number;
 }
 
 /** A shell as `GET /cloudtty/api/shells/{name}` answers it. */

@@ -16,7 +16,7 @@ import type { SearchAddon } from '@xterm/addon-search';
 import type { WebglAddon } from '@xterm/addon-webgl';
 import type { ITerminalOptions, ITheme, Terminal } from '@xterm/xterm';
 
-import { IShell, IShellSpec, ShellApiError, ShellsApi } from './api';
+import { IShell, IShellSpec, ShellApiError, ShellsApi, restartedCondition } from './api';
 import { IClosed, TtydClient, WebSocketConstructor, reconnectDelay } from './client';
 import { ISize, isFailure } from './protocol';
 import { estimateSize } from './sizing';
@@ -179,6 +179,7 @@ export class ShellTerminal extends Widget {
     this._client = this._newClient();
     options.liveChanged?.connect(this._onLiveChanged);
     this._endedFromStatus(options.live?.(this._name) ?? this._shell);
+    this._noteRestarts(options.live?.(this._name) ?? this._shell);
     this._updateTitle();
     this._ready = Promise.all([loadXterm(), loadTrzsz()]).then(([modules, Filter]) => {
       if (!this.isDisposed) {
@@ -665,6 +666,33 @@ export class ShellTerminal extends Widget {
     return true;
   }
 
+  /**
+   * A cluster shell's lost pod replaced while this tab shows it (the operator counts `restarts`):
+   * the relay carries the connection over to the new pod's process, so the terminal goes on, but
+   * what ran in it is gone; a banner says so until dismissed. Restarts before the tab are not news.
+   */
+  private _noteRestarts(shell: IShell | null | undefined): void {
+    if (!shell) {
+      return; // not known yet: the first shell seen sets what is not news
+    }
+    const restarts = shell.status?.restarts ?? 0;
+    if (this._restartsSeen === null || restarts <= this._restartsSeen) {
+      this._restartsSeen = Math.max(this._restartsSeen ?? 0, restarts);
+      return;
+    }
+    this._restartsSeen = restarts;
+    const restarted = restartedCondition(shell);
+    if (!restarted || this._state === 'ended' || this._state === 'gone') {
+      return;
+    }
+    const why = restarted.message ? ` (${restarted.message})` : '';
+    this._showBanner(
+      'info',
+      `The shell's pod was replaced: the old process and what it held are gone${why}.`,
+      [{ label: 'Dismiss', run: () => this._hideBanner(), accept: true }]
+    );
+  }
+
   /** How the shell ended (the tab's label and caption say it), or null: it has not. */
   private _setEnding(word: EndWord | null, message = ''): void {
     this._ending = word ? { word, message } : null;
@@ -780,6 +808,7 @@ export class ShellTerminal extends Widget {
     this._client.dispose();
     this._forgetEarly(); // the old shell's output, if xterm.js is still loading
     this._connectedEarly = false;
+    this._restartsSeen = null;
     this._name = shell.name;
     this._shell = shell;
     this.node.dataset.shellName = shell.name;
@@ -1033,10 +1062,13 @@ export class ShellTerminal extends Widget {
   private _ending: { word: EndWord; message: string } | null = null;
   private _subtitle = '';
   private _restoredTitle = '';
+  /** The shell's `restarts` as this tab last saw them (null: not known yet). */
+  private _restartsSeen: number | null = null;
   private _onLiveChanged = () => {
     if (this._state === 'starting') {
       this._endedFromStatus(this._options.live?.(this._name)); // ended before the tab connected
     }
+    this._noteRestarts(this._options.live?.(this._name));
     this._updateStarting();
     this._updateTitle();
   };

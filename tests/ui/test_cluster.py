@@ -46,6 +46,21 @@ def test_a_cluster_shell_from_pending_to_ready_to_deleted(
         wait_for_text(page, name, "^42$")
         page.screenshot(path=output_dir / "cluster-shell.png")
 
+        # Its pod is lost (deleted here, as a drained node does): a new pod serves the shell, the tab
+        # goes on in its new process and says what was lost; the panel marks the shell restarted.
+        pod = json.loads(control_plane.kubectl("get", "cloudshell", name, "-n", namespace, "-o", "json"))["status"]
+        type_in_terminal(page, name, "export MARK=old")
+        control_plane.kubectl("delete", "pod", pod["podName"], "-n", namespace, "--wait=false")
+        expect(banner).to_contain_text("The shell's pod was replaced: the old process and what it held are gone",
+                                       timeout=90000)  # fmt: skip
+        expect(banner).to_contain_text(f"its pod {pod['podName']} was lost")
+        expect(item).to_contain_text("restarted")
+        wait_for_text(page, name, r"[$#] $", timeout=30000)
+        type_in_terminal(page, name, 'echo "mark=${MARK:-gone} $((6*8))"')
+        wait_for_text(page, name, "^mark=gone 48$")
+        banner.get_by_role("button", name="Dismiss").click()
+        expect(banner).to_be_hidden()
+
         # Delete: the CloudShell goes, its Job with it, and so does the row.
         item.get_by_role("button", name=f"Delete {name}").click()
         page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()

@@ -183,6 +183,8 @@ def shell(obj: dict[str, Any], at: datetime | None = None) -> Shell:
         last_schedule_time=parse_time(status.get("lastScheduleTime")),
         conditions=list(status.get("conditions") or []),
         start=status.get("start") or "",
+        pod_name=status.get("podName") or "",
+        restarts=status.get("restarts") if isinstance(status.get("restarts"), int) else 0,
         record=(meta.get("annotations") or {}).get(RECORD_ANNOTATION) == "true",
     )
     at = at or now()
