@@ -73,13 +73,19 @@ export function loadXterm(): Promise<IXterm> {
     import('@xterm/addon-search'),
     import('@xterm/addon-web-links'),
     import('@xterm/addon-webgl')
-  ]).then(([xterm, fit, search, links, webgl]) => ({
-    Terminal: xterm.Terminal,
-    FitAddon: fit.FitAddon,
-    SearchAddon: search.SearchAddon,
-    WebLinksAddon: links.WebLinksAddon,
-    WebglAddon: webgl.WebglAddon
-  }));
+  ]).then(
+    ([xterm, fit, search, links, webgl]) => ({
+      Terminal: xterm.Terminal,
+      FitAddon: fit.FitAddon,
+      SearchAddon: search.SearchAddon,
+      WebLinksAddon: links.WebLinksAddon,
+      WebglAddon: webgl.WebglAddon
+    }),
+    error => {
+      xtermModules = null; // a failed chunk is asked for again next time
+      throw error;
+    }
+  );
   return xtermModules;
 }
 
@@ -181,11 +187,45 @@ export class ShellTerminal extends Widget {
     this._endedFromStatus(options.live?.(this._name) ?? this._shell);
     this._noteRestarts(options.live?.(this._name) ?? this._shell);
     this._updateTitle();
-    this._ready = Promise.all([loadXterm(), loadTrzsz()]).then(([modules, Filter]) => {
-      if (!this.isDisposed) {
-        this._createTerminal(modules, Filter);
+    this._ready = this._load();
+  }
+
+  /**
+   * Load xterm.js and the trzsz filter, then make the terminal. Where their code cannot be fetched
+   * (the server or the network failing), say so, with a retry: the connection, if made, waits.
+   */
+  private _load(): Promise<void> {
+    return Promise.all([loadXterm(), loadTrzsz()]).then(
+      ([modules, Filter]) => {
+        if (!this.isDisposed) {
+          if (this._bannerIsLoading) {
+            this._hideBanner();
+          }
+          this._createTerminal(modules, Filter);
+        }
+      },
+      (error: unknown) => {
+        if (this.isDisposed) {
+          return;
+        }
+        const why = error instanceof Error ? error.message : String(error);
+        if (this._state === 'ended' || this._state === 'gone') {
+          return; // its banner, how the shell ended, matters more
+        }
+        this._showBanner('error', `The terminal's code could not be loaded (${why}).`, [
+          {
+            label: 'Try again',
+            run: () => {
+              this._showBanner('info', 'Loading the terminal…', []);
+              this._bannerIsLoading = true;
+              this._ready = this._load();
+            },
+            accept: true
+          }
+        ]);
+        this._bannerIsLoading = true;
       }
-    });
+    );
   }
 
   /** The shell this terminal shows. */
@@ -904,6 +944,7 @@ export class ShellTerminal extends Widget {
   private _showBanner(kind: 'info' | 'warn' | 'error', message: string, actions: IAction[]): void {
     const banner = this._banner;
     this._bannerIsStarting = false;
+    this._bannerIsLoading = false;
     banner.className = `jp-CloudTTY-banner jp-CloudTTY-banner-${kind}`;
     banner.setAttribute('role', kind === 'error' ? 'alert' : 'status');
     banner.replaceChildren();
@@ -1059,6 +1100,8 @@ export class ShellTerminal extends Widget {
   private _firstOutputMarked = false;
   private _outputSeen = false;
   private _bannerIsStarting = false;
+  /** The banner says the terminal's code could not be loaded, or is loading again. */
+  private _bannerIsLoading = false;
   private _ending: { word: EndWord; message: string } | null = null;
   private _subtitle = '';
   private _restoredTitle = '';

@@ -45,7 +45,13 @@ let trzszModule: Promise<FilterClass> | null = null;
 
 /** npm's trzsz, loaded with the terminal's code (a chunk of its own: JupyterLab starts without it). */
 export function loadTrzsz(): Promise<FilterClass> {
-  trzszModule ??= import('trzsz').then(module => module.TrzszFilter);
+  trzszModule ??= import('trzsz').then(
+    module => module.TrzszFilter,
+    error => {
+      trzszModule = null; // a failed chunk is asked for again next time
+      throw error;
+    }
+  );
   return trzszModule;
 }
 

@@ -239,3 +239,24 @@ def test_a_tab_connects_while_xterm_loads_and_its_program_starts_at_the_tabs_siz
     type_in_terminal(page, "early", "echo $((6*7))")
     wait_for_text(page, "early", r"^42$")
     assert page.evaluate("() => window.__sockets.filter(s => s.url.includes('/shells/early/')).length") == 1
+
+
+def test_a_tab_whose_terminal_code_cannot_load_says_so_and_tries_again(page: Page, lab: Lab) -> None:
+    open_lab(page, lab)
+
+    def ours(url: str) -> bool:  # the terminal's chunks, asked for when the first tab opens
+        return "/lab/extensions/jupyter-cloudtty/static/" in url and url.split("?")[0].endswith(".js")
+
+    page.route(ours, lambda route: route.abort("connectionrefused"))
+    assert lab.api("POST", "shells", {"name": "offline"})[0] == 201
+    page.evaluate("() => { window.jupyterapp.commands.execute('cloudtty:open', { name: 'offline' }); }")
+    banner = terminal(page, "offline").locator(".jp-CloudTTY-banner")
+    expect(banner).to_contain_text("The terminal's code could not be loaded")
+    expect(banner).to_have_attribute("role", "alert")
+
+    page.unroute(ours)  # the network is back
+    banner.get_by_role("button", name="Try again").click()
+    wait_for_text(page, "offline", PROMPT)
+    expect(banner).to_be_hidden()
+    type_in_terminal(page, "offline", "echo $((6*7))")
+    wait_for_text(page, "offline", "^42$")
